@@ -1,0 +1,199 @@
+//! The original test-data layout: `NAME_img.png` (RGB), `NAME_mask.png` (grey, person > 100) and
+//! `NAME_dp.png` (DensePose IUV as stored: channels 0/1 the scaled surface coordinates, channel 2
+//! the part index 0..24), read the way the original's `scipy.misc.imread` did.
+
+use std::path::{Path, PathBuf};
+
+use image::{DynamicImage, ImageReader};
+use ndarray::{Array2, Array3};
+
+use crate::FileError;
+
+/// The original's mask rule: a pixel is the person when its mask value is strictly above 100.
+pub const MASK_THRESHOLD: f32 = 100.0;
+
+fn decode(path: &Path) -> Result<DynamicImage, FileError> {
+    if !path.exists() {
+        return Err(FileError::new(path, "file not found"));
+    }
+    ImageReader::open(path)
+        .map_err(|e| FileError::new(path, e))?
+        .with_guessed_format()
+        .map_err(|e| FileError::new(path, e))?
+        .decode()
+        .map_err(|e| FileError::new(path, format!("not a readable image: {e}")))
+}
+
+fn check_size(path: &Path, img: &DynamicImage, size: Option<(usize, usize)>) -> Result<(), FileError> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    match size {
+        Some((eh, ew)) if (h, w) != (eh, ew) => Err(FileError::new(
+            path,
+            format!("image is {w}x{h}, expected {ew}x{eh}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Reads a colour image as float32 (H, W, 3) with values 0..255. An alpha channel is dropped;
+/// a grey image is repeated to three channels.
+pub fn read_rgb(path: impl AsRef<Path>, size: Option<(usize, usize)>) -> Result<Array3<f32>, FileError> {
+    let path = path.as_ref();
+    let img = decode(path)?;
+    check_size(path, &img, size)?;
+    let rgb = img.to_rgb8();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let values = rgb.into_raw().into_iter().map(f32::from).collect();
+    Array3::from_shape_vec((h, w, 3), values).map_err(|e| FileError::new(path, e))
+}
+
+/// Reads a single-channel image as float32 (H, W) with values 0..255 (colour images: luma).
+pub fn read_grey(path: impl AsRef<Path>, size: Option<(usize, usize)>) -> Result<Array2<f32>, FileError> {
+    let path = path.as_ref();
+    let img = decode(path)?;
+    check_size(path, &img, size)?;
+    let grey = img.to_luma8();
+    let (w, h) = (grey.width() as usize, grey.height() as usize);
+    let values = grey.into_raw().into_iter().map(f32::from).collect();
+    Array2::from_shape_vec((h, w), values).map_err(|e| FileError::new(path, e))
+}
+
+/// One input of the original test-data layout, preprocessed as `read_test_data` does.
+#[derive(Debug, Clone)]
+pub struct TestSample {
+    pub name: String,
+    /// Normal-net input `X`: RGB 0..255 with every background pixel set to white (255).
+    pub image: Array3<f32>,
+    /// `Z`: 1 on the person (mask > 100), 0 elsewhere.
+    pub mask: Array2<f32>,
+    /// `DP`: the DensePose PNG as stored, 0..255, not masked.
+    pub iuv: Array3<f32>,
+}
+
+impl TestSample {
+    /// The three file paths of sample `name` in `dir`.
+    pub fn paths(dir: &Path, name: &str) -> [PathBuf; 3] {
+        ["img", "mask", "dp"].map(|kind| dir.join(format!("{name}_{kind}.png")))
+    }
+
+    /// Reads and preprocesses sample `name`; all three images must be `size` (H, W).
+    pub fn load(dir: &Path, name: &str, size: (usize, usize)) -> Result<Self, FileError> {
+        let [img_path, mask_path, dp_path] = Self::paths(dir, name);
+        let rgb = read_rgb(&img_path, Some(size))?;
+        let mask = read_grey(&mask_path, Some(size))?.mapv(|v| f32::from(u8::from(v > MASK_THRESHOLD)));
+        if mask.iter().all(|&z| z == 0.0) {
+            return Err(FileError::new(&mask_path, "empty mask: no pixel is above 100"));
+        }
+        let iuv = read_rgb(&dp_path, Some(size))?;
+        if let Some(part) = iuv.index_axis(ndarray::Axis(2), 2).iter().find(|&&p| p > 24.0) {
+            return Err(FileError::new(
+                &dp_path,
+                format!("not a DensePose IUV image: part index {part} in channel 2 (expected 0..24)"),
+            ));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            image: white_background(&rgb, &mask),
+            mask,
+            iuv,
+        })
+    }
+}
+
+/// `where(mask, rgb, 255)`: the person on a white background.
+pub fn white_background(rgb: &Array3<f32>, mask: &Array2<f32>) -> Array3<f32> {
+    let mut out = rgb.clone();
+    for ((r, c, _), v) in out.indexed_iter_mut() {
+        if mask[(r, c)] == 0.0 {
+            *v = 255.0;
+        }
+    }
+    out
+}
+
+/// Names of every `NAME_img.png` in `dir`, sorted. Missing partner files are not checked here:
+/// loading reports them per sample so a batch can go on with the others.
+pub fn list_samples(dir: &Path) -> Result<Vec<String>, FileError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| FileError::new(dir, e))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter_map(|f| f.strip_suffix("_img.png").map(str::to_owned))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_png(path: &Path, w: u32, h: u32, channels: u8, f: impl Fn(u32, u32, u8) -> u8) {
+        let mut buf = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                for c in 0..channels {
+                    buf.push(f(x, y, c));
+                }
+            }
+        }
+        let color = match channels {
+            1 => image::ExtendedColorType::L8,
+            _ => image::ExtendedColorType::Rgb8,
+        };
+        image::save_buffer(path, &buf, w, h, color).unwrap();
+    }
+
+    fn sample_dir(mask_value: u8, part: u8) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        write_png(&p.join("s_img.png"), 4, 4, 3, |x, y, c| (x * 10 + y * 40 + c as u32) as u8);
+        write_png(&p.join("s_mask.png"), 4, 4, 1, |x, _, _| if x < 2 { mask_value } else { 0 });
+        write_png(&p.join("s_dp.png"), 4, 4, 3, |_, _, c| if c == 2 { part } else { 128 });
+        dir
+    }
+
+    #[test]
+    fn loads_and_whitens_background() {
+        let dir = sample_dir(101, 3);
+        let s = TestSample::load(dir.path(), "s", (4, 4)).unwrap();
+        assert_eq!(s.mask[(0, 0)], 1.0);
+        assert_eq!(s.mask[(0, 3)], 0.0);
+        assert_eq!(s.image[(1, 1, 2)], (10 + 40 + 2) as f32);
+        assert_eq!(s.image[(1, 3, 0)], 255.0);
+        assert_eq!(s.iuv[(0, 0, 2)], 3.0);
+        assert_eq!(list_samples(dir.path()).unwrap(), vec!["s".to_string()]);
+    }
+
+    #[test]
+    fn mask_threshold_is_strict() {
+        let dir = sample_dir(100, 3);
+        let err = TestSample::load(dir.path(), "s", (4, 4)).unwrap_err().to_string();
+        assert!(err.contains("s_mask.png") && err.contains("empty mask"), "{err}");
+    }
+
+    #[test]
+    fn wrong_size_names_file_and_sizes() {
+        let dir = sample_dir(255, 3);
+        let err = TestSample::load(dir.path(), "s", (256, 256)).unwrap_err().to_string();
+        assert!(err.contains("s_img.png") && err.contains("4x4, expected 256x256"), "{err}");
+    }
+
+    #[test]
+    fn missing_dp_and_non_png() {
+        let dir = sample_dir(255, 3);
+        std::fs::remove_file(dir.path().join("s_dp.png")).unwrap();
+        let err = TestSample::load(dir.path(), "s", (4, 4)).unwrap_err().to_string();
+        assert!(err.contains("s_dp.png") && err.contains("not found"), "{err}");
+        std::fs::write(dir.path().join("s_img.png"), b"this is text, not a PNG").unwrap();
+        let err = TestSample::load(dir.path(), "s", (4, 4)).unwrap_err().to_string();
+        assert!(err.contains("s_img.png") && err.contains("not a readable image"), "{err}");
+    }
+
+    #[test]
+    fn part_index_above_24_is_rejected() {
+        let dir = sample_dir(255, 25);
+        let err = TestSample::load(dir.path(), "s", (4, 4)).unwrap_err().to_string();
+        assert!(err.contains("s_dp.png") && err.contains("part index 25"), "{err}");
+    }
+}

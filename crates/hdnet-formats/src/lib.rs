@@ -1,0 +1,52 @@
+//! The ML-free formats of hdnet: everything that reads or writes files without needing Burn.
+//!
+//! - [`tf_checkpoint`]: TensorFlow 1 V2 checkpoints (the authors' released weights).
+//! - [`images`]: the original test-data PNGs (`NAME_img.png`, `NAME_mask.png`, `NAME_dp.png`).
+//! - [`text`]: the original's text matrices (`%.5f`, space or comma separated).
+//! - [`mesh`]: the original depth-to-mesh rule (OBJ) and coloured PLY meshes.
+//! - [`visual`]: the original `_results.png` panel (input | "hot" depth | normal colours).
+//! - [`npy`]: NumPy arrays.
+
+pub mod images;
+pub mod mesh;
+pub mod npy;
+pub mod text;
+pub mod tf_checkpoint;
+pub mod visual;
+
+use std::path::{Path, PathBuf};
+
+/// A file that could not be read or written, with the reason. The message names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {what}", path.display())]
+pub struct FileError {
+    pub path: PathBuf,
+    pub what: String,
+}
+
+impl FileError {
+    pub fn new(path: impl AsRef<Path>, what: impl std::fmt::Display) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+            what: what.to_string(),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, so that a crash never
+/// leaves a half-written file under the final name.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| FileError::new(path, "not a file path"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    std::fs::write(&tmp, bytes).map_err(|e| FileError::new(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        FileError::new(path, e)
+    })
+}
