@@ -1,0 +1,84 @@
+//! The three layers in which HDNet differs from stock Burn modules.
+
+use burn::prelude::*;
+use burn::tensor::module::{batch_norm_train, max_pool2d};
+use burn::tensor::ops::MaxPoolOptions;
+
+/// TF1 `batch_norm(scale=False, is_training=True)` as the original runs it at inference: each
+/// image is normalised with its OWN per-channel mean and biased variance, then shifted by beta.
+/// Statistics per image (not per batch) so that batching never changes an image's result.
+pub fn image_batch_norm(x: Tensor<4>, beta: Tensor<1>, epsilon: f64) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    // Folding the batch into the channels makes Burn's batch statistics per image.
+    let folded = x.reshape([1, b * c, h, w]);
+    let gamma = Tensor::ones([b * c], &folded.device());
+    let beta = if b == 1 { beta } else { beta.repeat_dim(0, b) };
+    batch_norm_train(folded, gamma, beta, epsilon)
+        .output
+        .reshape([b, c, h, w])
+}
+
+/// 2x2 max pooling, stride 2 (TF `max_pool` SAME on even sizes needs no padding).
+pub fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {
+    max_pool2d(x, MaxPoolOptions::new([2, 2]))
+}
+
+/// TF1 legacy `resize_images` bilinear x2 (no corner alignment, no half-pixel offset): source
+/// position o/2, so even outputs copy the input, odd outputs average a pixel and its next
+/// neighbour, and the last row/column repeats. Columns first, then rows, each as
+/// `a + (b - a) * 0.5`, the order and form of TF's kernel, so results agree to the last bit.
+pub fn upsample_2x_tf_legacy(x: Tensor<4>) -> Tensor<4> {
+    interleave_midpoints(interleave_midpoints(x, 3), 2)
+}
+
+fn interleave_midpoints(x: Tensor<4>, dim: usize) -> Tensor<4> {
+    let n = x.dims()[dim];
+    let next = Tensor::cat(
+        vec![x.clone().narrow(dim, 1, n - 1), x.clone().narrow(dim, n - 1, 1)],
+        dim,
+    );
+    let mid = x.clone() + (next - x.clone()) * 0.5;
+    let mut shape = x.dims();
+    shape[dim] *= 2;
+    Tensor::stack::<5>(vec![x, mid], dim + 1).reshape(shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(values, shape), &Device::flex())
+    }
+
+    fn values(t: Tensor<4>) -> Vec<f32> {
+        t.try_into_vec_as::<f32>().unwrap()
+    }
+
+    #[test]
+    fn upsample_matches_tf_legacy_rule() {
+        // 1x1x2x3 input [[0, 2, 4], [10, 12, 14]] -> 4x6.
+        let up = values(upsample_2x_tf_legacy(tensor(vec![0.0, 2.0, 4.0, 10.0, 12.0, 14.0], [1, 1, 2, 3])));
+        let row0 = [0.0, 1.0, 2.0, 3.0, 4.0, 4.0];
+        let row1 = [5.0, 6.0, 7.0, 8.0, 9.0, 9.0];
+        let row2 = [10.0, 11.0, 12.0, 13.0, 14.0, 14.0];
+        let want: Vec<f32> = [row0, row1, row2, row2].concat();
+        assert_eq!(up, want);
+    }
+
+    #[test]
+    fn batch_norm_uses_each_images_own_statistics() {
+        let a = vec![1.0, 2.0, 3.0, 6.0];
+        let b = vec![-4.0, 0.0, 10.0, 30.0];
+        let beta = || Tensor::from_data(TensorData::new(vec![0.5f32], [1]), &Device::flex());
+        let alone_a = values(image_batch_norm(tensor(a.clone(), [1, 1, 2, 2]), beta(), 1e-3));
+        let alone_b = values(image_batch_norm(tensor(b.clone(), [1, 1, 2, 2]), beta(), 1e-3));
+        let both = values(image_batch_norm(tensor([a.clone(), b].concat(), [2, 1, 2, 2]), beta(), 1e-3));
+        assert_eq!(both, [alone_a.clone(), alone_b].concat());
+        // mean 3, biased variance 3.5: (x - 3) / sqrt(3.501) + 0.5
+        let want: Vec<f32> = a.iter().map(|x| (x - 3.0) / 3.501f32.sqrt() + 0.5).collect();
+        for (g, w) in alone_a.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+        }
+    }
+}

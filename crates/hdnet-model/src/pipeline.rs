@@ -1,0 +1,127 @@
+//! HDNet inference as the original runs it: normal net on the white-background RGB, unit
+//! normalisation and masking, then the depth net on [RGB | normals | IUV].
+
+use std::path::Path;
+
+use burn::prelude::*;
+use hdnet_formats::FileError;
+use hdnet_formats::images::TestSample;
+use hdnet_formats::tf_checkpoint::TfCheckpoint;
+use ndarray::{Array2, Array3, Axis, concatenate};
+
+use crate::hourglass::{Hourglass, NetKind};
+use crate::weights::{find_tf_checkpoints, hourglass_from_safetensors, hourglass_from_tf};
+
+/// Both networks on one device.
+#[derive(Debug)]
+pub struct Hdnet {
+    pub normal_net: Hourglass,
+    pub depth_net: Hourglass,
+    pub device: Device,
+}
+
+/// What HDNet predicts for one image (all H x W, channels last).
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    /// The normal net's raw output.
+    pub normals_raw: Array3<f32>,
+    /// Unit normals on the mask, zero elsewhere (the depth net's input).
+    pub normals: Array3<f32>,
+    /// The depth net's raw output, unmasked (it can be negative off the person).
+    pub depth: Array2<f32>,
+}
+
+impl Hdnet {
+    /// Loads both networks from an hdnet `.safetensors` file or from a folder holding the
+    /// original TF1 checkpoints.
+    pub fn load(weights: &Path, device: &Device) -> Result<Self, FileError> {
+        if weights.is_dir() {
+            let [normal, depth] = find_tf_checkpoints(weights)?;
+            let open = |p: &Path| TfCheckpoint::open(p).map_err(|e| FileError::new(p, e));
+            Ok(Self {
+                normal_net: hourglass_from_tf(&open(&normal)?, NetKind::Normal, device)?,
+                depth_net: hourglass_from_tf(&open(&depth)?, NetKind::Depth, device)?,
+                device: device.clone(),
+            })
+        } else {
+            let bytes = std::fs::read(weights).map_err(|e| FileError::new(weights, e))?;
+            Ok(Self {
+                normal_net: hourglass_from_safetensors(weights, &bytes, NetKind::Normal, device)?,
+                depth_net: hourglass_from_safetensors(weights, &bytes, NetKind::Depth, device)?,
+                device: device.clone(),
+            })
+        }
+    }
+
+    /// Predicts a batch. Every image gets exactly the result it gets alone (per-image batch norm).
+    pub fn predict(&self, samples: &[&TestSample]) -> Vec<Prediction> {
+        let images: Vec<&Array3<f32>> = samples.iter().map(|s| &s.image).collect();
+        let normals_raw = from_nchw(self.normal_net.forward(to_nchw(&images, &self.device)));
+        let normals: Vec<Array3<f32>> = normals_raw
+            .iter()
+            .zip(samples)
+            .map(|(raw, s)| unit_normals(raw, &s.mask))
+            .collect();
+        let inputs: Vec<Array3<f32>> = samples
+            .iter()
+            .zip(&normals)
+            .map(|(s, n)| depth_net_input(&s.image, n, &s.iuv))
+            .collect();
+        let depth = from_nchw(self.depth_net.forward(to_nchw(&inputs.iter().collect::<Vec<_>>(), &self.device)));
+        normals_raw
+            .into_iter()
+            .zip(normals)
+            .zip(depth)
+            .map(|((normals_raw, normals), depth)| Prediction {
+                normals_raw,
+                normals,
+                depth: depth.index_axis_move(Axis(2), 0),
+            })
+            .collect()
+    }
+}
+
+/// The original `nmap_normalization` then masking: n / |n| on the mask, 0 elsewhere. The original
+/// has no epsilon; a raw normal of exactly zero length (never seen in practice) gives 0 here
+/// instead of NaN.
+pub fn unit_normals(raw: &Array3<f32>, mask: &Array2<f32>) -> Array3<f32> {
+    let mut out = Array3::zeros(raw.dim());
+    for ((r, c), &m) in mask.indexed_iter() {
+        if m == 0.0 {
+            continue;
+        }
+        let n = [raw[(r, c, 0)], raw[(r, c, 1)], raw[(r, c, 2)]];
+        let norm = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+        if norm > 0.0 {
+            for k in 0..3 {
+                out[(r, c, k)] = n[k] / norm;
+            }
+        }
+    }
+    out
+}
+
+/// The depth net's 9 channels: [RGB (white background) | unit normals | IUV as stored].
+pub fn depth_net_input(image: &Array3<f32>, normals: &Array3<f32>, iuv: &Array3<f32>) -> Array3<f32> {
+    concatenate(Axis(2), &[image.view(), normals.view(), iuv.view()]).expect("same image size")
+}
+
+/// H x W x C host images -> one N x C x H x W tensor.
+pub fn to_nchw(images: &[&Array3<f32>], device: &Device) -> Tensor<4> {
+    let (h, w, c) = images[0].dim();
+    let mut values: Vec<f32> = Vec::with_capacity(images.len() * h * w * c);
+    for img in images {
+        values.extend(img.view().permuted_axes([2, 0, 1]).iter().copied());
+    }
+    Tensor::from_data(TensorData::new(values, [images.len(), c, h, w]), device)
+}
+
+/// N x C x H x W tensor -> N host images H x W x C.
+pub fn from_nchw(t: Tensor<4>) -> Vec<Array3<f32>> {
+    let [n, c, h, w] = t.dims();
+    let values = t.try_into_vec_as::<f32>().expect("float tensor");
+    let all = ndarray::Array4::from_shape_vec((n, c, h, w), values).expect("shape of the tensor");
+    all.outer_iter()
+        .map(|img| img.permuted_axes([1, 2, 0]).as_standard_layout().to_owned())
+        .collect()
+}
