@@ -1,1 +1,18 @@
-fn main() {}
+//! `hdnet`: depth and normals of dressed humans (HDNet, Jafarian & Park, CVPR 2021).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

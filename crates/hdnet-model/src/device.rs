@@ -1,7 +1,7 @@
 //! Choosing the compute device: Flex on the CPU always; Vulkan and CUDA when built with their
 //! cargo features.
 
-use burn::prelude::Device;
+pub use burn::prelude::Device;
 
 /// The device names accepted by `--device`.
 pub fn available() -> Vec<&'static str> {

@@ -1,0 +1,86 @@
+//! The pinhole camera and crop transform of the original: a 256x256 crop of a 1920x1080 frame.
+//!
+//! Pixel (row r, col c) of the crop lies at frame position x = c*s + o_x, y = r*s + o_y; its 3D
+//! point at depth D is D * K^-1 [x, y, 1].
+
+/// Intrinsics plus the crop's origin (in frame pixels) and scale (frame pixels per crop pixel).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Camera {
+    pub fx: f32,
+    pub fy: f32,
+    pub cx: f32,
+    pub cy: f32,
+    /// (x, y) = (column, row) offset of the crop in the frame.
+    pub origin: [f32; 2],
+    pub scaling: f32,
+}
+
+impl Camera {
+    /// The original's fixed camera (`IO.get_camera` / `read_test_data` for 256x256 crops):
+    /// f = 1111.6, c = (960, 540), origin (838, 48), scaling 3.5390625, from its bounding boxes
+    /// [[25,477],[420,872],[1,453],[1,453]].
+    pub fn original() -> Self {
+        Self::from_bounding_boxes([[25.0, 477.0], [420.0, 872.0], [1.0, 453.0], [1.0, 453.0]], 256, 1111.6, [960.0, 540.0])
+    }
+
+    /// The original's `get_origin_scaling`: rows 0/1 are the person box (rows, cols, 1-based),
+    /// rows 2/3 the crop box; the factor 2 maps half-resolution boxes to the full frame.
+    pub fn from_bounding_boxes(bbs: [[f32; 2]; 4], image_size: usize, focal: f32, centre: [f32; 2]) -> Self {
+        let b = bbs.map(|r| r.map(|v| v - 1.0));
+        let origin = [2.0 * (b[1][0] - b[3][0]), 2.0 * (b[0][0] - b[2][0])];
+        let square = (b[0][1] - b[0][0] + 1.0).max(b[1][1] - b[1][0] + 1.0);
+        Self {
+            fx: focal,
+            fy: focal,
+            cx: centre[0],
+            cy: centre[1],
+            origin,
+            scaling: 2.0 * square / image_size as f32,
+        }
+    }
+
+    /// The ray K^-1 [x, y, 1] through crop pixel (row, col); multiply by depth for the point.
+    /// Uses K^-1's entries in float32 as the original's `np.linalg.inv(K)` cast does.
+    pub fn ray(&self, row: f32, col: f32) -> [f32; 3] {
+        let x = col * self.scaling + self.origin[0];
+        let y = row * self.scaling + self.origin[1];
+        let (ifx, ify) = (1.0 / f64::from(self.fx), 1.0 / f64::from(self.fy));
+        let ki = [ifx as f32, (-f64::from(self.cx) * ifx) as f32, ify as f32, (-f64::from(self.cy) * ify) as f32];
+        [ki[0] * x + ki[1], ki[2] * y + ki[3], 1.0]
+    }
+
+    /// The camera-space point of crop pixel (row, col) at `depth`.
+    pub fn backproject(&self, row: f32, col: f32, depth: f32) -> [f32; 3] {
+        self.ray(row, col).map(|v| v * depth)
+    }
+
+    /// Projects a camera-space point to full-frame pixel coordinates (x, y).
+    pub fn project_to_frame(&self, p: [f32; 3]) -> [f32; 2] {
+        [self.fx * p[0] / p[2] + self.cx, self.fy * p[1] / p[2] + self.cy]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn original_camera_constants() {
+        let c = Camera::original();
+        assert_eq!(c.origin, [838.0, 48.0]);
+        assert_eq!(c.scaling, 3.5390625);
+        // Ki from the fixture: [[8.9960417e-04, 0, -8.6362004e-01], [0, 8.9960417e-04, -4.8578626e-01]]
+        let r = c.ray(0.0, 0.0);
+        assert!((r[0] - (8.996_041_7e-4 * 838.0 - 0.863_620_04)).abs() < 1e-6);
+        assert!((r[1] - (8.996_041_7e-4 * 48.0 - 0.485_786_26)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn projection_inverts_backprojection() {
+        let c = Camera::original();
+        let p = c.backproject(100.0, 37.0, 4.2);
+        let [x, y] = c.project_to_frame(p);
+        assert!((x - (37.0 * c.scaling + 838.0)).abs() < 1e-3);
+        assert!((y - (100.0 * c.scaling + 48.0)).abs() < 1e-3);
+    }
+}

@@ -1,0 +1,150 @@
+//! End-to-end tests of the `hdnet` binary on the bundled sample and the TF reference checkpoints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    root().join("fixtures/tf_reference").join(rel)
+}
+
+fn hdnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hdnet")).args(args).output().expect("hdnet runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A copy of the bundled sample under another name.
+fn copy_sample(dir: &Path, name: &str) {
+    for kind in ["img", "mask", "dp"] {
+        std::fs::copy(root().join(format!("examples/0043_{kind}.png")), dir.join(format!("{name}_{kind}.png"))).unwrap();
+    }
+}
+
+#[test]
+fn infer_on_the_bundled_sample_writes_every_output() {
+    let out = tempfile::tempdir().unwrap();
+    let o = hdnet(&["infer", p(&root().join("examples")), "--weights", p(&fixture("")), "--out", p(out.path())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "0043.txt", "0043_normal_1.txt", "0043_normal_2.txt", "0043_normal_3.txt", "0043_mesh.obj",
+        "0043_results.png", "0043_depth.npy", "0043_normal.npy", "0043.ply",
+    ] {
+        assert!(out.path().join(f).metadata().unwrap().len() > 0, "{f}");
+    }
+    // The written depth is the TF depth (times the mask) within the float32 port tolerance.
+    let ours = hdnet_formats::text::read_matrix(out.path().join("0043.txt")).unwrap();
+    let theirs = hdnet_formats::text::read_matrix(fixture("inference/infer_out/0043.txt")).unwrap();
+    let max_ref = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let max_diff = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    println!("0043.txt: max |ours - original| = {max_diff:.2e} ({:.2e} of max)", max_diff / max_ref);
+    assert!(max_diff < 1e-2 * max_ref);
+
+    // Running again must not overwrite what is there.
+    let before = std::fs::read(out.path().join("0043.txt")).unwrap();
+    let o = hdnet(&["infer", p(&root().join("examples")), "--weights", p(&fixture("")), "--out", p(out.path())]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.path().join("0043.txt")).unwrap(), before);
+}
+
+#[test]
+fn converted_weights_give_identical_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("w.safetensors");
+    let o = hdnet(&["convert", "--weights", p(&fixture("")), "--out", p(&weights)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = hdnet(&["convert", "--weights", p(&fixture("")), "--out", p(&weights)]);
+    assert!(!o.status.success() && stderr(&o).contains("already exists"));
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for (out, w) in [(&a, fixture("")), (&b, weights)] {
+        let o = hdnet(&["infer", p(&root().join("examples")), "--weights", p(&w), "--out", p(out)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(a.join("0043.txt")).unwrap(), std::fs::read(b.join("0043.txt")).unwrap());
+}
+
+#[test]
+fn bad_items_are_reported_and_the_others_processed() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    copy_sample(d, "good");
+    copy_sample(d, "nodp");
+    std::fs::remove_file(d.join("nodp_dp.png")).unwrap();
+    copy_sample(d, "notpng");
+    std::fs::write(d.join("notpng_img.png"), b"GIF89a not really").unwrap();
+    copy_sample(d, "small");
+    image::RgbImage::new(128, 128).save(d.join("small_img.png")).unwrap();
+    copy_sample(d, "empty");
+    image::GrayImage::new(256, 256).save(d.join("empty_mask.png")).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let o = hdnet(&["infer", p(d), "--weights", p(&fixture("")), "--out", p(out.path()), "--batch", "2"]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "a failed item must give a non-zero exit");
+    assert!(err.contains("nodp_dp.png: file not found"), "{err}");
+    assert!(err.contains("notpng_img.png: not a readable image"), "{err}");
+    assert!(err.contains("small_img.png: image is 128x128, expected 256x256"), "{err}");
+    assert!(err.contains("empty_mask.png: empty mask"), "{err}");
+    assert!(out.path().join("good.txt").exists());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 of 5 images written"));
+}
+
+#[test]
+fn bad_checkpoints_are_rejected_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = |name: &str, src: &str| {
+        let sub = dir.path().join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        for ext in ["index", "data-00000-of-00001"] {
+            std::fs::copy(fixture(&format!("{src}/model.ckpt.{ext}")), sub.join(format!("model.ckpt.{ext}"))).unwrap();
+        }
+        sub
+    };
+    let examples = root().join("examples");
+    let out = dir.path().join("out");
+
+    // Two normal nets and no depth net: the wrong network.
+    let wrong = dir.path().join("wrong");
+    std::fs::create_dir_all(&wrong).unwrap();
+    for name in ["wrong/a", "wrong/b"] {
+        ckpt(name, "normal_net");
+    }
+    let o = hdnet(&["infer", p(&examples), "--weights", p(&wrong), "--out", p(&out)]);
+    assert!(stderr(&o).contains("no TF checkpoint of the depth_net"), "{}", stderr(&o));
+
+    // A flipped byte in the data shard: checksum error naming the shard.
+    let bad = dir.path().join("bad");
+    ckpt("bad/n", "normal_net");
+    let d = ckpt("bad/d", "depth_net");
+    let shard = d.join("model.ckpt.data-00000-of-00001");
+    let mut bytes = std::fs::read(&shard).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(&shard, &bytes).unwrap();
+    let o = hdnet(&["infer", p(&examples), "--weights", p(&bad), "--out", p(&out)]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("data-00000-of-00001") && err.contains("checksum"), "{err}");
+
+    // A truncated index.
+    let index = d.join("model.ckpt.index");
+    let bytes = std::fs::read(&index).unwrap();
+    std::fs::write(&index, &bytes[..bytes.len() / 2]).unwrap();
+    let o = hdnet(&["infer", p(&examples), "--weights", p(&bad), "--out", p(&out)]);
+    assert!(stderr(&o).contains("model.ckpt.index"), "{}", stderr(&o));
+
+    // Not weights at all.
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"junk").unwrap();
+    let o = hdnet(&["infer", p(&examples), "--weights", p(&junk), "--out", p(&out)]);
+    assert!(stderr(&o).contains("junk.safetensors: not a safetensors file"), "{}", stderr(&o));
+}
