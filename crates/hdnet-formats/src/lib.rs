@@ -7,6 +7,7 @@
 //! - [`visual`]: the original `_results.png` panel (input | "hot" depth | normal colours).
 //! - [`npy`]: NumPy arrays.
 
+pub mod correspondences;
 pub mod images;
 pub mod mesh;
 pub mod npy;

@@ -1,9 +1,14 @@
 //! HDNet's networks in Burn: the hourglass ([`hourglass`]), its non-standard layers ([`layers`]),
-//! weights from TF1 checkpoints or safetensors ([`weights`]) and the original inference
-//! pipeline ([`pipeline`]). Generic over the backend through Burn's `Device`.
+//! weights from TF1 checkpoints or safetensors ([`weights`]), the original inference pipeline
+//! ([`pipeline`]), and the differentiable geometry ([`geometry`]), supervised losses
+//! ([`losses`]) and self-supervised warp loss ([`warp_loss`]) of training. Generic over the
+//! backend through Burn's `Device`.
 
 pub mod device;
+pub mod geometry;
 pub mod hourglass;
+pub mod losses;
+pub mod warp_loss;
 pub mod layers;
 pub mod pipeline;
 pub mod weights;

@@ -1,0 +1,121 @@
+//! The supervised losses of HDNet and the stage totals (the warp loss is in `warp_loss.rs`).
+//!
+//! Depth `[B, 1, H, W]`, normals `[B, 3, H, W]`, masks `[B, 1, H, W]` (bool). Values and
+//! gradients follow the original TF code (`Loss_functions.py`), including its quirks, which are
+//! named where they occur.
+
+use burn::prelude::*;
+
+use crate::geometry::clamp_and_normalise;
+
+/// Which angular loss compares normals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AngularLoss {
+    /// `calc_loss_normal2`: acos(a12 / (a11 + 1e-5)), unclipped, as the original trains.
+    #[default]
+    Acos,
+    /// `calc_loss_normal`: cos = a12 / sqrt(a11 a22), NaN -> -1, clipped to [-1, 1], and the
+    /// degree-9 Taylor series of acos (bounded gradient everywhere).
+    Taylor,
+}
+
+fn per_sample_sum(x: Tensor<4>) -> Tensor<1> {
+    let [b, _, _, _] = x.dims();
+    x.reshape([b as i32, -1]).sum_dim(1).reshape([b])
+}
+
+fn masked(x: Tensor<4>, mask: &Tensor<4, Bool>) -> Tensor<4> {
+    let channels = x.dims()[1];
+    let off = mask.clone().bool_not();
+    let off = if channels == 1 { off } else { off.repeat_dim(1, channels) };
+    x.mask_fill(off, 0.0)
+}
+
+/// `calc_loss`: per image the sum of squared depth errors on the mask divided by the number of
+/// mask pixels, averaged over the batch.
+pub fn depth_l2(pred: Tensor<4>, gt: Tensor<4>, mask: &Tensor<4, Bool>) -> Tensor<1> {
+    let count = per_sample_sum(mask.clone().float());
+    let d = masked(pred, mask) - masked(gt, mask);
+    (per_sample_sum(d.square()) / count).mean()
+}
+
+/// `calc_loss_d_refined_mask`: the scale-invariant depth loss after min-max normalisation.
+/// As in the original, min and max run over the whole image including the off-mask zeros, and
+/// the normalised prediction is rescaled to the ground truth's maximum:
+/// u = (o m - min)/(max - min) * max(y m) * m, d = u - y m, cost = sum d^2/n - (sum d)^2/(2 n^2).
+pub fn scale_invariant_depth(pred: Tensor<4>, gt: Tensor<4>, mask: &Tensor<4, Bool>) -> Tensor<1> {
+    let [b, _, h, w] = pred.dims();
+    let m = mask.clone().float().reshape([b, h * w]);
+    let y = masked(gt, mask).reshape([b, h * w]);
+    let o = pred.reshape([b, h * w]) * m.clone();
+    let max_y = y.clone().max_dim(1);
+    let (lo, hi) = (o.clone().min_dim(1), o.clone().max_dim(1));
+    let u = (o - lo.clone()) / (hi - lo) * max_y * m.clone();
+    let d = u - y;
+    let n = m.sum_dim(1);
+    let a1 = d.clone().square().sum_dim(1);
+    let a2 = d.sum_dim(1).square();
+    (a1 / n.clone() - a2 / n.square() * 0.5).mean()
+}
+
+/// Angle between predicted normals (clamped and normalised like the original) and reference
+/// normals, averaged over every mask pixel of the batch (the original's `boolean_mask` pools the
+/// batch).
+pub fn normal_angular(pred: Tensor<4>, reference: Tensor<4>, mask: &Tensor<4, Bool>, kind: AngularLoss) -> Tensor<1> {
+    let u = clamp_and_normalise(pred);
+    let a11 = u.clone().square().sum_dim(1);
+    let a12 = (u * reference.clone()).sum_dim(1);
+    let off = mask.clone().bool_not();
+    let angle = match kind {
+        // Off-mask cosines are zeroed first so that no NaN can reach the gradient.
+        AngularLoss::Acos => (a12 / (a11 + 1e-5)).mask_fill(off.clone(), 0.0).acos(),
+        AngularLoss::Taylor => {
+            let a22 = reference.square().sum_dim(1);
+            let cos = a12 / (a11 * a22).sqrt();
+            let cos = cos.clone().mask_fill(cos.is_nan(), -1.0).clamp(-1.0, 1.0).mask_fill(off.clone(), 0.0);
+            let p = |k: i32| cos.clone().powi_scalar(k);
+            -(cos.clone()) + std::f32::consts::FRAC_PI_2 - p(3) / 6.0 - p(5) * (3.0 / 40.0) - p(7) * (5.0 / 112.0)
+                - p(9) * (35.0 / 1152.0)
+        }
+    };
+    let angle = angle.mask_fill(off, 0.0);
+    angle.sum() / mask.clone().float().sum()
+}
+
+/// The supervised depth stage: 2 * L2 + scale-invariant + angle(normals from depth, GT normals).
+#[derive(Debug, Clone)]
+pub struct SupervisedDepthLoss {
+    pub l2: Tensor<1>,
+    pub scale_invariant: Tensor<1>,
+    pub normal: Tensor<1>,
+    pub total: Tensor<1>,
+}
+
+pub fn supervised_depth_loss(
+    pred: Tensor<4>,
+    gt_depth: Tensor<4>,
+    gt_normals: Tensor<4>,
+    normals_from_pred: Tensor<4>,
+    mask: &Tensor<4, Bool>,
+    kind: AngularLoss,
+) -> SupervisedDepthLoss {
+    let l2 = depth_l2(pred.clone(), gt_depth.clone(), mask);
+    let scale_invariant = scale_invariant_depth(pred, gt_depth, mask);
+    let normal = normal_angular(normals_from_pred, gt_normals, mask, kind);
+    let total = l2.clone() * 2.0 + scale_invariant.clone() + normal.clone();
+    SupervisedDepthLoss {
+        l2,
+        scale_invariant,
+        normal,
+        total,
+    }
+}
+
+/// Weight of the 3D warp loss in the HDNet stage.
+pub const WARP_WEIGHT: f32 = 5.0;
+
+/// The HDNet stage's unlabelled part: normal consistency on both frames + 5 * loss3d.
+pub fn hdnet_unlabelled_total(normal_i: Tensor<1>, normal_j: Tensor<1>, loss3d: Tensor<1>) -> Tensor<1> {
+    normal_i + normal_j + loss3d * WARP_WEIGHT
+}
