@@ -119,3 +119,59 @@ pub const WARP_WEIGHT: f32 = 5.0;
 pub fn hdnet_unlabelled_total(normal_i: Tensor<1>, normal_j: Tensor<1>, loss3d: Tensor<1>) -> Tensor<1> {
     normal_i + normal_j + loss3d * WARP_WEIGHT
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(values, shape), &Device::flex())
+    }
+
+    fn mask(values: Vec<bool>, shape: [usize; 4]) -> Tensor<4, Bool> {
+        Tensor::from_data(TensorData::new(values, shape), &Device::flex())
+    }
+
+    #[test]
+    fn depth_l2_by_hand_and_batched_is_the_mean() {
+        let m = mask(vec![true, true, false, true], [1, 1, 2, 2]);
+        // errors on the mask: 1, -2, 0.5 -> (1 + 4 + 0.25) / 3 = 1.75; the off-mask 100 is ignored
+        let l = depth_l2(t(vec![2.0, 1.0, 100.0, 4.5], [1, 1, 2, 2]), t(vec![1.0, 3.0, 0.0, 4.0], [1, 1, 2, 2]), &m);
+        assert!((l.into_scalar::<f32>() - 1.75).abs() < 1e-6);
+        let m2 = mask(vec![true, true, false, true, true, false, false, false], [2, 1, 2, 2]);
+        let both = depth_l2(
+            t(vec![2.0, 1.0, 100.0, 4.5, 1.0, 0.0, 0.0, 0.0], [2, 1, 2, 2]),
+            t(vec![1.0, 3.0, 0.0, 4.0, 4.0, 0.0, 0.0, 0.0], [2, 1, 2, 2]),
+            &m2,
+        );
+        assert!((both.into_scalar::<f32>() - (1.75 + 9.0) / 2.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn scale_invariant_loss_by_hand() {
+        // Full mask: o = [1, 3] -> u = (o - 1)/2 * max(y) = [0, 4] with y = [2, 4]: d = [-2, 0].
+        // cost = (4 + 0)/2 - 0.5 * (-2)^2 / 4 = 2 - 0.5 = 1.5
+        let m = mask(vec![true, true], [1, 1, 1, 2]);
+        let l = scale_invariant_depth(t(vec![1.0, 3.0], [1, 1, 1, 2]), t(vec![2.0, 4.0], [1, 1, 1, 2]), &m);
+        assert!((l.into_scalar::<f32>() - 1.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn angular_losses_measure_the_angle() {
+        let m = mask(vec![true, true], [1, 1, 1, 2]);
+        // pixel 0: 90 degrees apart; pixel 1: identical. Mean angle pi/4.
+        let pred = t(vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0], [1, 3, 1, 2]);
+        let pred = pred.slice_assign([0..1, 2..3, 0..1, 1..2], t(vec![-1.0], [1, 1, 1, 1]));
+        let reference = t(vec![0.0, 0.0, 0.0, 0.0, 1.0, -1.0], [1, 3, 1, 2]);
+        let acos = normal_angular(pred.clone(), reference.clone(), &m, AngularLoss::Acos).into_scalar::<f32>();
+        let taylor = normal_angular(pred, reference, &m, AngularLoss::Taylor).into_scalar::<f32>();
+        // acos of 0/(1+1e-5) and of 1/(1+1e-5) (the original's epsilon)
+        let want = (std::f32::consts::FRAC_PI_2 + (1.0f32 / 1.00001).acos()) / 2.0;
+        assert!((acos - want).abs() < 1e-5, "{acos} vs {want}");
+        // The degree-9 series is exact at cos = 0 and gives pi/2 - 1 - 1/6 - 3/40 - 5/112 - 35/1152
+        // = 0.2541 (not 0) at cos = 1.
+        let half_pi = std::f32::consts::FRAC_PI_2;
+        let want = (half_pi + half_pi - 1.0 - 1.0 / 6.0 - 3.0 / 40.0 - 5.0 / 112.0 - 35.0 / 1152.0) / 2.0;
+        assert!((taylor - want).abs() < 1e-5, "{taylor} vs {want}");
+    }
+}
