@@ -1,0 +1,106 @@
+//! Augmentation that keeps the geometry consistent: a horizontal flip relabels left/right body
+//! parts, negates the normals' x component and mirrors correspondences; colour jitter changes the
+//! person only (the background stays white, as the networks expect).
+//!
+//! The flip keeps each part's (U, V): DensePose's charts of mirrored parts are not mirror images
+//! of each other, so the flipped IUV is a consistent labelling for correspondences (both frames of
+//! a pair are flipped together) but not exactly what DensePose would output on the flipped image.
+
+use hdnet_formats::correspondences::Correspondences;
+use ndarray::{Array2, Array3, Axis};
+
+/// DensePose part after a left/right mirror (index = part 0..24).
+pub const MIRRORED_PART: [u8; 25] = [
+    0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19, 22, 21, 23, 24,
+];
+
+/// Mirrors an (H, W, C) image left-right.
+pub fn flip_image(img: &Array3<f32>) -> Array3<f32> {
+    let mut out = img.clone();
+    out.invert_axis(Axis(1));
+    out
+}
+
+pub fn flip_map(map: &Array2<f32>) -> Array2<f32> {
+    let mut out = map.clone();
+    out.invert_axis(Axis(1));
+    out
+}
+
+/// Mirrors a stored IUV image (channel 2 = part) and swaps left/right parts.
+pub fn flip_iuv(iuv: &Array3<f32>) -> Array3<f32> {
+    let mut out = flip_image(iuv);
+    for p in out.index_axis_mut(Axis(2), 2) {
+        *p = f32::from(MIRRORED_PART[(*p as usize).min(24)]);
+    }
+    out
+}
+
+/// Mirrors camera-space normals: the x axis (image columns) changes sign.
+pub fn flip_normals(normals: &Array3<f32>) -> Array3<f32> {
+    let mut out = flip_image(normals);
+    out.index_axis_mut(Axis(2), 0).mapv_inplace(|x| -x);
+    out
+}
+
+/// Mirrors correspondences of two `width`-wide frames flipped together, keeping part order.
+pub fn flip_correspondences(c: &Correspondences, width: u32) -> Correspondences {
+    let mirror = |p: [u32; 2]| [p[0], width - 1 - p[1]];
+    let mut rows: Vec<(u8, [u32; 2], [u32; 2])> = (0..c.len())
+        .map(|k| (MIRRORED_PART[c.part[k] as usize], mirror(c.pixel_i[k]), mirror(c.pixel_j[k])))
+        .collect();
+    rows.sort_by_key(|r| r.0); // stable: keeps the order within a part
+    Correspondences {
+        part: rows.iter().map(|r| r.0).collect(),
+        pixel_i: rows.iter().map(|r| r.1).collect(),
+        pixel_j: rows.iter().map(|r| r.2).collect(),
+    }
+}
+
+/// Colour jitter on the person: v -> clamp(gain * v + bias, 0, 255) per channel.
+pub fn jitter_colors(image: &Array3<f32>, mask: &Array2<f32>, gain: [f32; 3], bias: [f32; 3]) -> Array3<f32> {
+    let mut out = image.clone();
+    for ((r, c, k), v) in out.indexed_iter_mut() {
+        if mask[(r, c)] != 0.0 {
+            *v = (gain[k] * *v + bias[k]).clamp(0.0, 255.0);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirrored_parts_are_an_involution_with_fixed_torso_and_head() {
+        for p in 0..25 {
+            assert_eq!(MIRRORED_PART[MIRRORED_PART[p] as usize] as usize, p);
+        }
+        for p in [0, 1, 2, 23, 24] {
+            assert_eq!(MIRRORED_PART[p] as usize, p);
+        }
+        assert_eq!((MIRRORED_PART[3], MIRRORED_PART[15], MIRRORED_PART[22]), (4, 16, 21));
+    }
+
+    #[test]
+    fn flip_relabels_parts_and_negates_normal_x() {
+        let iuv = Array3::from_shape_fn((1, 3, 3), |(_, c, k)| if k == 2 { [3.0, 1.0, 16.0][c] } else { c as f32 * 10.0 });
+        let f = flip_iuv(&iuv);
+        assert_eq!([f[(0, 0, 2)], f[(0, 1, 2)], f[(0, 2, 2)]], [15.0, 1.0, 4.0]);
+        assert_eq!(f[(0, 0, 0)], 20.0);
+        let n = Array3::from_shape_fn((1, 2, 3), |(_, c, k)| [0.6, 0.0, -0.8][k] * if c == 0 { 1.0 } else { 0.5 });
+        let fnorm = flip_normals(&n);
+        assert_eq!([fnorm[(0, 1, 0)], fnorm[(0, 1, 2)]], [-0.6, -0.8]);
+        assert_eq!(fnorm[(0, 0, 0)], -0.3);
+    }
+
+    #[test]
+    fn flipped_correspondences_stay_grouped_by_part() {
+        let c = Correspondences { part: vec![3, 3, 4], pixel_i: vec![[0, 0], [1, 1], [2, 9]], pixel_j: vec![[5, 2], [6, 3], [7, 8]] };
+        let f = flip_correspondences(&c, 10);
+        assert_eq!(f.part, vec![3, 4, 4]);
+        assert_eq!(f.pixel_i, vec![[2, 0], [0, 9], [1, 8]]);
+        assert_eq!(f.pixel_j, vec![[7, 1], [5, 7], [6, 6]]);
+    }
+}

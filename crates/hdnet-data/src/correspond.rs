@@ -1,0 +1,274 @@
+//! Correspondences between frames of a video from their DensePose IUV (the paper's recipe, whose
+//! code the original never released): within each body part, every person pixel of frame i is
+//! matched to the pixel of frame j nearest in (U, V), kept when closer than a threshold. A pair is
+//! usable when enough parts have enough matches; each frame gets its partners among usable pairs.
+
+use std::path::Path;
+
+use hdnet_formats::FileError;
+use hdnet_formats::correspondences::Correspondences;
+use hdnet_formats::images::{MASK_THRESHOLD, read_grey, read_rgb};
+use ndarray::Array2;
+use rayon::prelude::*;
+
+use crate::iuv::{Iuv, NUM_PARTS};
+use crate::layout::{Form, frame_names, write_corr_mat, write_correspondences};
+
+/// Tunables of matching and partner selection (defaults from the paper / original data).
+#[derive(Debug, Clone, Copy)]
+pub struct MatchParams {
+    /// Largest accepted (U, V) distance of a match.
+    pub max_uv_distance: f32,
+    /// A pair is usable with at least this many parts visible in both frames...
+    pub min_parts: usize,
+    /// ...each with at least this many matches.
+    pub min_matches: usize,
+    /// At most this many matches per part are kept (evenly spaced), bounding the loss cost.
+    pub max_matches_per_part: usize,
+    /// Partners per frame (columns of corr_mat.txt after the frame).
+    pub partners: usize,
+    /// Candidate partners are frames at these temporal offsets (both directions).
+    pub offsets: &'static [usize],
+}
+
+impl Default for MatchParams {
+    fn default() -> Self {
+        Self {
+            max_uv_distance: 0.02,
+            min_parts: 5,
+            min_matches: 50,
+            max_matches_per_part: 400,
+            partners: 4,
+            offsets: &[1, 2, 4, 8, 16, 32],
+        }
+    }
+}
+
+/// Grid cells per UV axis of the per-part spatial index: a cell (1/32) is wider than the match
+/// threshold, so the 3x3 cells around a query hold every candidate.
+const GRID: usize = 32;
+
+/// The pixels of one frame with their UV, bucketed per part into a UV grid.
+pub struct FrameIndex {
+    /// Per part (index 0..23): per grid cell, the (row, col, u, v) of its pixels.
+    cells: Vec<Vec<Vec<(u32, u32, f32, f32)>>>,
+    /// Per part: all pixels in row-major order.
+    pixels: Vec<Vec<(u32, u32, f32, f32)>>,
+}
+
+fn cell_of(u: f32, v: f32) -> (usize, usize) {
+    let c = |x: f32| ((x * GRID as f32) as usize).min(GRID - 1);
+    (c(u), c(v))
+}
+
+impl FrameIndex {
+    /// Indexes the person pixels (mask on and part > 0).
+    pub fn new(iuv: &Iuv, mask: &Array2<f32>) -> Self {
+        let parts = NUM_PARTS as usize;
+        let mut cells = vec![vec![Vec::new(); GRID * GRID]; parts];
+        let mut pixels = vec![Vec::new(); parts];
+        for ((r, c), &p) in iuv.part.indexed_iter() {
+            if p == 0 || mask[(r, c)] == 0.0 {
+                continue;
+            }
+            let (u, v) = (iuv.u[(r, c)], iuv.v[(r, c)]);
+            let entry = (r as u32, c as u32, u, v);
+            let (cu, cv) = cell_of(u, v);
+            cells[p as usize - 1][cv * GRID + cu].push(entry);
+            pixels[p as usize - 1].push(entry);
+        }
+        Self { cells, pixels }
+    }
+
+    /// The pixel of `part` (0-based) nearest to (u, v) within `max_distance`.
+    fn nearest(&self, part: usize, u: f32, v: f32, max_distance: f32) -> Option<(u32, u32)> {
+        let (cu, cv) = cell_of(u, v);
+        let mut best = (max_distance * max_distance, None);
+        for gv in cv.saturating_sub(1)..(cv + 2).min(GRID) {
+            for gu in cu.saturating_sub(1)..(cu + 2).min(GRID) {
+                for &(r, c, pu, pv) in &self.cells[part][gv * GRID + gu] {
+                    let d = (pu - u).powi(2) + (pv - v).powi(2);
+                    if d < best.0 {
+                        best = (d, Some((r, c)));
+                    }
+                }
+            }
+        }
+        best.1
+    }
+}
+
+/// Matches of frame a to frame b, grouped by part.
+pub fn match_frames(a: &FrameIndex, b: &FrameIndex, params: &MatchParams) -> Correspondences {
+    let mut out = Correspondences::default();
+    for part in 0..NUM_PARTS as usize {
+        let matches: Vec<_> = a.pixels[part]
+            .iter()
+            .filter_map(|&(r, c, u, v)| b.nearest(part, u, v, params.max_uv_distance).map(|pj| ([r, c], [pj.0, pj.1])))
+            .collect();
+        let stride = matches.len().div_ceil(params.max_matches_per_part.max(1)).max(1);
+        for (pi, pj) in matches.into_iter().step_by(stride) {
+            out.part.push(part as u8 + 1);
+            out.pixel_i.push(pi);
+            out.pixel_j.push(pj);
+        }
+    }
+    out
+}
+
+/// Whether a pair's matches are good enough to train on.
+pub fn usable(c: &Correspondences, params: &MatchParams) -> bool {
+    c.part_ranges().iter().filter(|r| r.len() >= params.min_matches).count() >= params.min_parts
+}
+
+/// Per-frame outcome of [`correspond_video`].
+#[derive(Debug, Default)]
+pub struct CorrespondReport {
+    pub frames: usize,
+    pub pairs_tried: usize,
+    pub pairs_written: usize,
+    /// Frames (name) with no usable partner; left out of corr_mat.txt.
+    pub frames_without_partner: Vec<String>,
+    /// Frames that could not be read (path and problem), skipped.
+    pub bad_frames: Vec<String>,
+}
+
+fn load_index(root: &Path, name: &str) -> Result<FrameIndex, FileError> {
+    let dp = root.join("densepose").join(format!("{name}.png"));
+    let iuv = Iuv::decode(&read_rgb(&dp, None)?).map_err(|e| FileError::new(&dp, e))?;
+    let size = iuv.part.dim();
+    let mask = read_grey(root.join("mask").join(format!("{name}.png")), Some(size))?
+        .mapv(|v| f32::from(u8::from(v > MASK_THRESHOLD)));
+    Ok(FrameIndex::new(&iuv, &mask))
+}
+
+/// Makes correspondences for a whole video folder and writes them (and corr_mat.txt).
+/// `tick` is called once per frame done (for a progress bar).
+pub fn correspond_video(
+    root: &Path,
+    params: &MatchParams,
+    form: Form,
+    tick: impl Fn() + Sync,
+) -> Result<CorrespondReport, FileError> {
+    let names = frame_names(root)?;
+    let indexed: Vec<Result<FrameIndex, FileError>> = names.par_iter().map(|n| load_index(root, n)).collect();
+    let mut report = CorrespondReport {
+        frames: names.len(),
+        ..Default::default()
+    };
+    let mut frames = Vec::new();
+    for (name, index) in names.iter().zip(indexed) {
+        match index {
+            Ok(index) => frames.push((name.clone(), index)),
+            Err(e) => report.bad_frames.push(e.to_string()),
+        }
+    }
+    let results: Vec<Result<(String, Vec<String>, usize), FileError>> = (0..frames.len())
+        .into_par_iter()
+        .map(|i| {
+            let mut candidates: Vec<(usize, Correspondences)> = Vec::new();
+            let mut tried = 0;
+            for &off in params.offsets.iter().rev() {
+                for j in [i.checked_sub(off), Some(i + off).filter(|&j| j < frames.len())].into_iter().flatten() {
+                    if candidates.len() >= params.partners {
+                        break;
+                    }
+                    tried += 1;
+                    let c = match_frames(&frames[i].1, &frames[j].1, params);
+                    if usable(&c, params) {
+                        candidates.push((j, c));
+                    }
+                }
+            }
+            let partners: Vec<String> = candidates.iter().map(|(j, _)| frames[*j].0.clone()).collect();
+            for (j, c) in &candidates {
+                write_correspondences(root, &frames[i].0, &frames[*j].0, c, form)?;
+            }
+            tick();
+            Ok((frames[i].0.clone(), partners, tried))
+        })
+        .collect();
+    let mut corr_mat = Vec::new();
+    for result in results {
+        let (name, partners, tried) = result?;
+        report.pairs_tried += tried;
+        report.pairs_written += partners.len();
+        if partners.is_empty() {
+            report.frames_without_partner.push(name);
+            continue;
+        }
+        // corr_mat rows have a fixed width: repeat partners to fill it, as a random choice among
+        // the columns then still picks only usable pairs.
+        let row: Vec<String> = partners.iter().cycle().take(params.partners).cloned().collect();
+        corr_mat.push((name, row));
+    }
+    write_corr_mat(root, &corr_mat)?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A synthetic IUV: parts 1..=6 in vertical bands, U along columns and V along rows inside
+    /// each band (so every pixel has a unique (part, U, V)).
+    fn synthetic(h: usize, w: usize, shift: (usize, usize)) -> (Iuv, Array2<f32>) {
+        let mut iuv = Iuv {
+            part: Array2::zeros((h, w)),
+            u: Array2::zeros((h, w)),
+            v: Array2::zeros((h, w)),
+        };
+        let mut mask = Array2::zeros((h, w));
+        let (bh, bw) = (40, 60); // body size
+        for r in 0..bh {
+            for c in 0..bw {
+                let (rr, cc) = (r + shift.0, c + shift.1);
+                let band = c / 10;
+                iuv.part[(rr, cc)] = band as u8 + 1;
+                iuv.u[(rr, cc)] = (c % 10) as f32 / 10.0 + 0.05;
+                iuv.v[(rr, cc)] = r as f32 / bh as f32;
+                mask[(rr, cc)] = 1.0;
+            }
+        }
+        (iuv, mask)
+    }
+
+    #[test]
+    fn frame_with_itself_is_the_identity() {
+        let (iuv, mask) = synthetic(64, 80, (5, 7));
+        let index = FrameIndex::new(&iuv, &mask);
+        let params = MatchParams { max_matches_per_part: usize::MAX, ..Default::default() };
+        let c = match_frames(&index, &index, &params);
+        assert_eq!(c.len(), 40 * 60);
+        assert!(c.pixel_i.iter().zip(&c.pixel_j).all(|(a, b)| a == b));
+        assert!(usable(&c, &params));
+    }
+
+    #[test]
+    fn known_pixel_shift_is_recovered() {
+        let (a, ma) = synthetic(64, 80, (5, 7));
+        let (b, mb) = synthetic(64, 80, (12, 3));
+        let params = MatchParams { max_matches_per_part: usize::MAX, ..Default::default() };
+        let c = match_frames(&FrameIndex::new(&a, &ma), &FrameIndex::new(&b, &mb), &params);
+        assert_eq!(c.len(), 40 * 60);
+        for (pi, pj) in c.pixel_i.iter().zip(&c.pixel_j) {
+            assert_eq!((pj[0] as i64 - pi[0] as i64, pj[1] as i64 - pi[1] as i64), (7, -4));
+        }
+    }
+
+    #[test]
+    fn too_few_parts_is_not_usable() {
+        let (a, ma) = synthetic(64, 80, (5, 7));
+        let mut mb = ma.clone();
+        // keep only parts 1..4 visible in frame b
+        for ((r, c), m) in mb.indexed_iter_mut() {
+            if a.part[(r, c)] > 4 {
+                *m = 0.0;
+            }
+        }
+        let params = MatchParams::default();
+        let c = match_frames(&FrameIndex::new(&a, &ma), &FrameIndex::new(&a, &mb), &params);
+        assert_eq!(c.part_ranges().iter().filter(|r| !r.is_empty()).count(), 4);
+        assert!(!usable(&c, &params));
+    }
+}

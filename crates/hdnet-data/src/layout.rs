@@ -1,0 +1,468 @@
+//! The original training-data layouts (the original repository's `training/README.md`), read the
+//! way its `IO.py` reads them, plus hdnet's binary form of the same files.
+//!
+//! Labelled renders ("Tang_data"/RenderPeople): `color_WO_bg/NAME.png`, `mask/NAME.png`,
+//! `densepose/NAME.png`, `depth/NAME.txt` and `normal/NAME_{1,2,3}.txt` (comma separated).
+//! Unlabelled videos ("tiktok_data"): `color_WO_bg/`, `mask/`, `densepose/`,
+//! `pred_normals/NAME_{1,2,3}.txt` (space separated), `correspondences/corr_mat.txt` (a frame and
+//! its partner frames per row) and `correspondences/corrs/I_J_i_r1_c1_r2_c2.txt` +
+//! `I_J_i_limit.txt`. Frame names are 7-digit numbers (`0000042`).
+//!
+//! hdnet's binary form replaces the text matrices by `.npy` files next to them:
+//! `depth/NAME.npy` (H, W), `normal/NAME.npy` and `pred_normals/NAME.npy` (H, W, 3), and
+//! `correspondences/corrs/I_J.npy` (N, 5 int32: part, r1, c1, r2, c2, 1-based as the text).
+//! Where both exist the `.npy` is read.
+
+use std::path::{Path, PathBuf};
+
+use hdnet_formats::correspondences::Correspondences;
+use hdnet_formats::images::{MASK_THRESHOLD, read_grey, read_rgb, white_background};
+use hdnet_formats::{FileError, npy, text};
+use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
+
+use crate::iuv::Iuv;
+
+/// Valid ground-truth depth range of the original (metres).
+pub const DEPTH_RANGE: (f32, f32) = (1.0, 8.0);
+/// The original shifts every ground-truth depth map so that its median is this.
+pub const DEPTH_MEDIAN: f32 = 4.0;
+
+/// Which files to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// The original text files only.
+    Original,
+    /// hdnet's `.npy` files only.
+    Binary,
+    /// Both.
+    Both,
+}
+
+impl Form {
+    pub fn text(self) -> bool {
+        matches!(self, Form::Original | Form::Both)
+    }
+
+    pub fn binary(self) -> bool {
+        matches!(self, Form::Binary | Form::Both)
+    }
+}
+
+/// A labelled frame after the original preprocessing.
+#[derive(Debug, Clone)]
+pub struct LabelledFrame {
+    pub name: String,
+    /// RGB 0..255, white where `mask` is 0.
+    pub image: Array3<f32>,
+    /// 1 where mask > 100 and the depth lies in [1, 8].
+    pub mask: Array2<f32>,
+    /// The DensePose image as stored (0..255).
+    pub iuv: Array3<f32>,
+    /// Depth shifted to median 4 on the mask, 0 elsewhere.
+    pub depth: Array2<f32>,
+    /// Ground-truth normals, 0 off the mask.
+    pub normals: Array3<f32>,
+}
+
+/// An unlabelled video frame after the original preprocessing.
+#[derive(Debug, Clone)]
+pub struct VideoFrame {
+    pub name: String,
+    pub image: Array3<f32>,
+    /// 1 where mask > 100.
+    pub mask: Array2<f32>,
+    pub iuv: Array3<f32>,
+    /// Normals predicted by the normal net (`hdnet predict-normals`), 0 off the mask.
+    pub normals: Array3<f32>,
+}
+
+/// The 7-digit name of frame number `n`.
+pub fn frame_name(n: u64) -> String {
+    format!("{n:07}")
+}
+
+/// Frame names: the stems of `color_WO_bg/*.png`, sorted.
+pub fn frame_names(root: &Path) -> Result<Vec<String>, FileError> {
+    let dir = root.join("color_WO_bg");
+    let entries = std::fs::read_dir(&dir).map_err(|e| FileError::new(&dir, e))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|f| f.strip_suffix(".png")).map(str::to_owned))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn check_shape(path: &Path, got: &[usize], want: &[usize]) -> Result<(), FileError> {
+    if got != want {
+        return Err(FileError::new(path, format!("shape {got:?}, expected {want:?}")));
+    }
+    Ok(())
+}
+
+/// The shared image part of both layouts: white-background RGB, mask > 100, IUV.
+fn read_images(root: &Path, name: &str) -> Result<(Array3<f32>, Array2<f32>, Array3<f32>), FileError> {
+    let color_path = root.join("color_WO_bg").join(format!("{name}.png"));
+    let rgb = read_rgb(&color_path, None)?;
+    let size = (rgb.dim().0, rgb.dim().1);
+    let mask_path = root.join("mask").join(format!("{name}.png"));
+    let mask = read_grey(&mask_path, Some(size))?.mapv(|v| f32::from(u8::from(v > MASK_THRESHOLD)));
+    if mask.iter().all(|&m| m == 0.0) {
+        return Err(FileError::new(&mask_path, "empty mask: no pixel is above 100"));
+    }
+    let dp_path = root.join("densepose").join(format!("{name}.png"));
+    let iuv = read_rgb(&dp_path, Some(size))?;
+    Iuv::decode(&iuv).map_err(|e| FileError::new(&dp_path, e))?;
+    Ok((rgb, mask, iuv))
+}
+
+/// Reads a single-channel matrix from `DIR/NAME.npy` or else `DIR/NAME.txt`.
+fn read_matrix(dir: &Path, name: &str, size: (usize, usize)) -> Result<Array2<f32>, FileError> {
+    let npy_path = dir.join(format!("{name}.npy"));
+    let (path, m) = if npy_path.exists() {
+        let m = npy::read::<f32>(&npy_path)?
+            .into_dimensionality::<Ix2>()
+            .map_err(|_| FileError::new(&npy_path, "not a 2-D array"))?;
+        (npy_path, m)
+    } else {
+        let txt = dir.join(format!("{name}.txt"));
+        let m = text::read_matrix(&txt)?;
+        (txt, m)
+    };
+    check_shape(&path, m.shape(), &[size.0, size.1])?;
+    Ok(m)
+}
+
+/// Reads normals from `DIR/NAME.npy` (H, W, 3) or else `DIR/NAME_{1,2,3}.txt`.
+fn read_normals(dir: &Path, name: &str, size: (usize, usize)) -> Result<Array3<f32>, FileError> {
+    let npy_path = dir.join(format!("{name}.npy"));
+    if npy_path.exists() {
+        let n = npy::read::<f32>(&npy_path)?
+            .into_dimensionality::<Ix3>()
+            .map_err(|_| FileError::new(&npy_path, "not a 3-D array"))?;
+        check_shape(&npy_path, n.shape(), &[size.0, size.1, 3])?;
+        return Ok(n);
+    }
+    let parts = (1..=3)
+        .map(|k| read_matrix(dir, &format!("{name}_{k}"), size))
+        .collect::<Result<Vec<_>, _>>()?;
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    Ok(stack(Axis(2), &views).expect("same shapes"))
+}
+
+fn zero_off_mask(normals: &mut Array3<f32>, mask: &Array2<f32>) {
+    for ((r, c, _), v) in normals.indexed_iter_mut() {
+        if mask[(r, c)] == 0.0 {
+            *v = 0.0;
+        }
+    }
+}
+
+/// NumPy's median of float32 values (mean of the middle two for an even count).
+fn median(mut values: Vec<f32>) -> f32 {
+    values.sort_by(f32::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
+/// Reads and preprocesses labelled frame `name` as the original `read_renderpeople` does.
+pub fn read_labelled(root: &Path, name: &str) -> Result<LabelledFrame, FileError> {
+    let (rgb, mut mask, iuv) = read_images(root, name)?;
+    let size = mask.dim();
+    let raw_depth = read_matrix(&root.join("depth"), name, size)?;
+    if let Some(bad) = raw_depth.iter().find(|v| v.is_nan()) {
+        return Err(FileError::new(root.join("depth").join(name), format!("depth holds {bad}")));
+    }
+    for (m, &d) in mask.iter_mut().zip(&raw_depth) {
+        if !(DEPTH_RANGE.0..=DEPTH_RANGE.1).contains(&d) {
+            *m = 0.0;
+        }
+    }
+    let on: Vec<f32> = raw_depth.iter().zip(&mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
+    if on.is_empty() {
+        return Err(FileError::new(
+            root.join("depth").join(name),
+            "no mask pixel has a depth in [1, 8] m",
+        ));
+    }
+    let shift = median(on);
+    let depth = Array2::from_shape_fn(size, |p| if mask[p] > 0.0 { raw_depth[p] + DEPTH_MEDIAN - shift } else { 0.0 });
+    let mut normals = read_normals(&root.join("normal"), name, size)?;
+    zero_off_mask(&mut normals, &mask);
+    Ok(LabelledFrame {
+        name: name.to_string(),
+        image: white_background(&rgb, &mask),
+        mask,
+        iuv,
+        depth,
+        normals,
+    })
+}
+
+/// Reads and preprocesses video frame `name` as the original `read_tiktok` does.
+pub fn read_video_frame(root: &Path, name: &str) -> Result<VideoFrame, FileError> {
+    let (rgb, mask, iuv) = read_images(root, name)?;
+    let mut normals = read_normals(&root.join("pred_normals"), name, mask.dim())?;
+    zero_off_mask(&mut normals, &mask);
+    Ok(VideoFrame {
+        name: name.to_string(),
+        image: white_background(&rgb, &mask),
+        mask,
+        iuv,
+        normals,
+    })
+}
+
+/// `correspondences/corr_mat.txt`: each row a frame and its partners (frame numbers).
+pub fn read_corr_mat(root: &Path) -> Result<Vec<(String, Vec<String>)>, FileError> {
+    let path = root.join("correspondences").join("corr_mat.txt");
+    let m = text::read_matrix(&path)?;
+    m.rows()
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let names = row
+                .iter()
+                .map(|&v| {
+                    if v < 0.0 || v.fract() != 0.0 {
+                        Err(FileError::new(&path, format!("line {}: '{v}' is not a frame number", i + 1)))
+                    } else {
+                        Ok(frame_name(v as u64))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let (first, rest) = names.split_first().ok_or_else(|| FileError::new(&path, "empty row"))?;
+            Ok((first.clone(), rest.to_vec()))
+        })
+        .collect()
+}
+
+pub fn corr_dir(root: &Path) -> PathBuf {
+    root.join("correspondences").join("corrs")
+}
+
+fn corr_text_paths(root: &Path, i: &str, j: &str) -> (PathBuf, PathBuf) {
+    let dir = corr_dir(root);
+    (dir.join(format!("{i}_{j}_i_r1_c1_r2_c2.txt")), dir.join(format!("{i}_{j}_i_limit.txt")))
+}
+
+fn corr_npy_path(root: &Path, i: &str, j: &str) -> PathBuf {
+    corr_dir(root).join(format!("{i}_{j}.npy"))
+}
+
+/// Correspondences of frames (i, j): the `.npy` form when present, else the original text pair.
+pub fn read_correspondences(root: &Path, i: &str, j: &str) -> Result<Correspondences, FileError> {
+    let npy_path = corr_npy_path(root, i, j);
+    if !npy_path.exists() {
+        let (corrs, limits) = corr_text_paths(root, i, j);
+        return Correspondences::read_original(&corrs, &limits);
+    }
+    let rows = npy::read::<i32>(&npy_path)?
+        .into_dimensionality::<Ix2>()
+        .map_err(|_| FileError::new(&npy_path, "not a 2-D array"))?;
+    if rows.ncols() != 5 {
+        return Err(FileError::new(&npy_path, format!("{} columns, expected 5", rows.ncols())));
+    }
+    let mut out = Correspondences::default();
+    let mut last_part = 0;
+    for (k, row) in rows.rows().into_iter().enumerate() {
+        let bad = |what: &str| FileError::new(&npy_path, format!("row {k}: {what}"));
+        if !(1..=24).contains(&row[0]) || row[0] < last_part {
+            return Err(bad("part outside 1..24 or rows not grouped by part"));
+        }
+        if row.iter().skip(1).any(|&v| v < 1) {
+            return Err(bad("pixel coordinates are 1-based"));
+        }
+        last_part = row[0];
+        out.part.push(row[0] as u8);
+        out.pixel_i.push([row[1] as u32 - 1, row[2] as u32 - 1]);
+        out.pixel_j.push([row[3] as u32 - 1, row[4] as u32 - 1]);
+    }
+    Ok(out)
+}
+
+/// Writes the correspondences of (i, j) in the requested form(s).
+pub fn write_correspondences(root: &Path, i: &str, j: &str, c: &Correspondences, form: Form) -> Result<(), FileError> {
+    std::fs::create_dir_all(corr_dir(root)).map_err(|e| FileError::new(corr_dir(root), e))?;
+    let rows: Vec<[i64; 5]> = (0..c.len())
+        .map(|k| {
+            let (pi, pj) = (c.pixel_i[k], c.pixel_j[k]);
+            [c.part[k] as i64, pi[0] as i64 + 1, pi[1] as i64 + 1, pj[0] as i64 + 1, pj[1] as i64 + 1]
+        })
+        .collect();
+    if form.text() {
+        let (corrs, limits) = corr_text_paths(root, i, j);
+        let body: String = rows.iter().map(|r| format!("{},{},{},{},{}\n", r[0], r[1], r[2], r[3], r[4])).collect();
+        hdnet_formats::write_atomic(&corrs, body.as_bytes())?;
+        let limit: String = c
+            .part_ranges()
+            .iter()
+            .enumerate()
+            .map(|(p, r)| {
+                if r.is_empty() { format!("{},-1,-1\n", p + 1) } else { format!("{},{},{}\n", p + 1, r.start, r.end - 1) }
+            })
+            .collect();
+        hdnet_formats::write_atomic(&limits, limit.as_bytes())?;
+    }
+    if form.binary() {
+        let flat: Vec<i32> = rows.iter().flatten().map(|&v| v as i32).collect();
+        npy::write(corr_npy_path(root, i, j), &[rows.len(), 5], &flat)?;
+    }
+    Ok(())
+}
+
+/// Writes `correspondences/corr_mat.txt`.
+pub fn write_corr_mat(root: &Path, rows: &[(String, Vec<String>)]) -> Result<(), FileError> {
+    let body: String = rows
+        .iter()
+        .map(|(f, partners)| {
+            let mut line = f.trim_start_matches('0').to_string();
+            if line.is_empty() {
+                line.push('0');
+            }
+            for p in partners {
+                let p = p.trim_start_matches('0');
+                line.push(',');
+                line.push_str(if p.is_empty() { "0" } else { p });
+            }
+            line + "\n"
+        })
+        .collect();
+    let dir = root.join("correspondences");
+    std::fs::create_dir_all(&dir).map_err(|e| FileError::new(&dir, e))?;
+    hdnet_formats::write_atomic(&dir.join("corr_mat.txt"), body.as_bytes())
+}
+
+/// Writes normals (H, W, 3) of frame `name` into `DIR` (e.g. `pred_normals/`) in the given form:
+/// `NAME_{1,2,3}.txt` (`%.5f`, space separated, as the original) and/or `NAME.npy`.
+pub fn write_normals(dir: &Path, name: &str, normals: &Array3<f32>, form: Form) -> Result<(), FileError> {
+    std::fs::create_dir_all(dir).map_err(|e| FileError::new(dir, e))?;
+    if form.text() {
+        for k in 0..3 {
+            text::write_matrix(dir.join(format!("{name}_{}.txt", k + 1)), &normals.index_axis(Axis(2), k).to_owned())?;
+        }
+    }
+    if form.binary() {
+        let (h, w, _) = normals.dim();
+        npy::write(dir.join(format!("{name}.npy")), &[h, w, 3], normals.as_standard_layout().as_slice().expect("contiguous"))?;
+    }
+    Ok(())
+}
+
+/// Writes a depth map (H, W) of frame `name` into `DIR` as `NAME.txt` (comma separated, as the
+/// original labelled data) and/or `NAME.npy`.
+pub fn write_depth(dir: &Path, name: &str, depth: &Array2<f32>, form: Form) -> Result<(), FileError> {
+    std::fs::create_dir_all(dir).map_err(|e| FileError::new(dir, e))?;
+    if form.text() {
+        let body = text::format_matrix(depth).replace(' ', ",");
+        hdnet_formats::write_atomic(&dir.join(format!("{name}.txt")), body.as_bytes())?;
+    }
+    if form.binary() {
+        let (h, w) = depth.dim();
+        npy::write(dir.join(format!("{name}.npy")), &[h, w], depth.as_standard_layout().as_slice().expect("contiguous"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Writes a PNG from an (H, W, C) array of 0..255 values.
+    pub fn save_png(path: &Path, img: &Array3<f32>) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let (h, w, c) = img.dim();
+        let bytes: Vec<u8> = img.iter().map(|&v| v as u8).collect();
+        let color = if c == 1 { image::ExtendedColorType::L8 } else { image::ExtendedColorType::Rgb8 };
+        image::save_buffer(path, &bytes, w as u32, h as u32, color).unwrap();
+    }
+
+    /// A tiny frame: person in the left 3 columns of a 4x5 image, part 2 there.
+    pub fn write_images(root: &Path, name: &str) {
+        let rgb = Array3::from_shape_fn((4, 5, 3), |(r, c, k)| (r * 50 + c * 10 + k) as f32);
+        let mask = Array3::from_shape_fn((4, 5, 1), |(_, c, _)| if c < 3 { 255.0 } else { 0.0 });
+        let dp = Array3::from_shape_fn((4, 5, 3), |(r, c, k)| match k {
+            2 if c < 3 => 2.0,
+            2 => 0.0,
+            0 => (r * 60) as f32,
+            _ => (c * 60) as f32,
+        });
+        save_png(&root.join(format!("color_WO_bg/{name}.png")), &rgb);
+        save_png(&root.join(format!("mask/{name}.png")), &mask);
+        save_png(&root.join(format!("densepose/{name}.png")), &dp);
+    }
+
+    fn normals() -> Array3<f32> {
+        Array3::from_shape_fn((4, 5, 3), |(_, _, k)| if k == 2 { -1.0 } else { 0.0 })
+    }
+
+    #[test]
+    fn labelled_round_trip_text_and_binary() {
+        for form in [Form::Original, Form::Binary] {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            write_images(root, "0000000");
+            // depths 2..5.8; one on-mask pixel out of range (9.0) is dropped from the mask
+            let mut depth = Array2::from_shape_fn((4, 5), |(r, c)| 2.0 + (r * 5 + c) as f32 * 0.2);
+            depth[(0, 0)] = 9.0;
+            write_depth(&root.join("depth"), "0000000", &depth, form).unwrap();
+            write_normals(&root.join("normal"), "0000000", &normals(), form).unwrap();
+            let f = read_labelled(root, "0000000").unwrap();
+            assert_eq!(f.mask[(0, 0)], 0.0);
+            assert_eq!(f.mask[(1, 1)], 1.0);
+            assert_eq!(f.mask[(1, 4)], 0.0);
+            // on-mask depths (minus the 9.0): 11 values; median is the 6th smallest.
+            let mut on: Vec<f32> = depth.iter().zip(f.mask.iter()).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
+            on.sort_by(f32::total_cmp);
+            let med = on[on.len() / 2];
+            assert!((f.depth[(1, 1)] - (depth[(1, 1)] + 4.0 - med)).abs() < 1e-4, "{form:?}");
+            assert_eq!(f.depth[(1, 4)], 0.0);
+            assert_eq!(f.image[(1, 4, 0)], 255.0);
+            assert_eq!(f.normals[(1, 4, 2)], 0.0);
+            assert_eq!(f.normals[(1, 1, 2)], -1.0);
+        }
+    }
+
+    #[test]
+    fn malformed_labelled_inputs_name_file_and_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write_images(root, "0000000");
+        let err = read_labelled(root, "0000000").unwrap_err().to_string();
+        assert!(err.contains("depth/0000000.txt"), "{err}");
+        std::fs::create_dir_all(root.join("depth")).unwrap();
+        std::fs::write(root.join("depth/0000000.txt"), "1,2,3\n").unwrap();
+        let err = read_labelled(root, "0000000").unwrap_err().to_string();
+        assert!(err.contains("0000000.txt: shape [1, 3], expected [4, 5]"), "{err}");
+        std::fs::write(root.join("depth/0000000.txt"), "1,2,x,4,5\n".repeat(4)).unwrap();
+        let err = read_labelled(root, "0000000").unwrap_err().to_string();
+        assert!(err.contains("line 1: 'x' is not a number"), "{err}");
+    }
+
+    #[test]
+    fn video_frame_and_correspondences_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write_images(root, "0000003");
+        write_normals(&root.join("pred_normals"), "0000003", &normals(), Form::Original).unwrap();
+        let f = read_video_frame(root, "0000003").unwrap();
+        assert_eq!(f.normals[(0, 0, 2)], -1.0);
+        assert_eq!(f.normals[(0, 4, 2)], 0.0);
+        let c = Correspondences {
+            part: vec![2, 2, 5],
+            pixel_i: vec![[0, 0], [1, 2], [3, 3]],
+            pixel_j: vec![[0, 1], [2, 2], [3, 4]],
+        };
+        for form in [Form::Original, Form::Binary] {
+            write_correspondences(root, "0000003", "0000007", &c, form).unwrap();
+            assert_eq!(read_correspondences(root, "0000003", "0000007").unwrap(), c);
+            std::fs::remove_dir_all(corr_dir(root)).unwrap();
+        }
+        write_corr_mat(root, &[("0000003".into(), vec!["0000007".into(), "0000000".into()])]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("correspondences/corr_mat.txt")).unwrap(),
+            "3,7,0\n"
+        );
+        assert_eq!(read_corr_mat(root).unwrap(), vec![("0000003".into(), vec!["0000007".into(), "0000000".into()])]);
+    }
+}
