@@ -148,3 +148,63 @@ fn bad_checkpoints_are_rejected_with_the_file_named() {
     let o = hdnet(&["infer", p(&examples), "--weights", p(&junk), "--out", p(&out)]);
     assert!(stderr(&o).contains("junk.safetensors: not a safetensors file"), "{}", stderr(&o));
 }
+
+/// A 6-frame "video" made of the bundled sample (frames identical, so every pair matches).
+fn sample_video(root: &Path) {
+    for dir in ["color_WO_bg", "mask", "densepose"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for t in 0..6 {
+        let name = format!("{t:07}.png");
+        std::fs::copy(root_sample("img"), root.join("color_WO_bg").join(&name)).unwrap();
+        std::fs::copy(root_sample("mask"), root.join("mask").join(&name)).unwrap();
+        std::fs::copy(root_sample("dp"), root.join("densepose").join(&name)).unwrap();
+    }
+}
+
+fn root_sample(kind: &str) -> PathBuf {
+    root().join(format!("examples/0043_{kind}.png"))
+}
+
+#[test]
+fn video_tools_correspond_predict_normals_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path();
+    sample_video(video);
+
+    let o = hdnet(&["correspond", p(video)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let corr_mat = std::fs::read_to_string(video.join("correspondences/corr_mat.txt")).unwrap();
+    assert_eq!(corr_mat.lines().count(), 6);
+    assert!(corr_mat.lines().all(|l| l.split(',').count() == 5), "{corr_mat}");
+    // Identical frames: every correspondence maps a pixel to itself.
+    let c = hdnet_formats::correspondences::Correspondences::read_original(
+        &video.join("correspondences/corrs/0000000_0000001_i_r1_c1_r2_c2.txt"),
+        &video.join("correspondences/corrs/0000000_0000001_i_limit.txt"),
+    )
+    .unwrap();
+    assert!(c.len() > 250);
+    assert!(c.pixel_i.iter().zip(&c.pixel_j).all(|(a, b)| a == b));
+    assert!(video.join("correspondences/corrs/0000000_0000001.npy").exists());
+
+    // Without predicted normals the check fails and names the missing files.
+    let o = hdnet(&["data", "check", p(video), "--kind", "video"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("pred_normals/0000000"));
+
+    let o = hdnet(&["predict-normals", p(video), "--weights", p(&fixture("")), "--batch", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for t in 0..6 {
+        assert!(video.join(format!("pred_normals/{t:07}_3.txt")).exists());
+    }
+    let o = hdnet(&["data", "check", p(video)]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("6 frames, 6 pairs, 0 problems") || out.contains("0 problems"), "{out}");
+
+    // A corrupted correspondence file is reported with its path.
+    std::fs::write(video.join("correspondences/corrs/0000000_0000001.npy"), b"junk").unwrap();
+    let o = hdnet(&["data", "check", p(video)]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0000000_0000001.npy"));
+}

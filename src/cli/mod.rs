@@ -2,6 +2,7 @@
 
 mod bench;
 mod convert;
+mod data;
 mod infer;
 
 use std::process::ExitCode;
@@ -21,15 +22,32 @@ enum Command {
     Infer(infer::Args),
     /// Convert the original TF1 checkpoints to one hdnet .safetensors file.
     Convert(convert::Args),
-    /// Measure inference speed of the networks.
-    Bench(bench::Args),
+    /// Make correspondences between frames of a video folder from DensePose IUV.
+    Correspond(data::CorrespondArgs),
+    /// Fill pred_normals/ of a video folder with the normal net.
+    PredictNormals(data::PredictNormalsArgs),
+    /// Dataset tools.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Measure speed.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Validate a dataset folder: list every malformed or missing file.
+    Check(data::CheckArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Infer(args) => infer::run(args),
         Command::Convert(args) => convert::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Correspond(args) => data::correspond(args),
+        Command::PredictNormals(args) => data::predict_normals(args),
+        Command::Data(DataCommand::Check(args)) => data::check_cmd(args),
+        Command::Bench(command) => bench::run(command),
     }
 }
 

@@ -80,21 +80,24 @@ impl FrameIndex {
         Self { cells, pixels }
     }
 
-    /// The pixel of `part` (0-based) nearest to (u, v) within `max_distance`.
-    fn nearest(&self, part: usize, u: f32, v: f32, max_distance: f32) -> Option<(u32, u32)> {
+    /// The pixel of `part` (0-based) nearest to (u, v) within `max_distance`. DensePose UV are
+    /// quantised (1/255), so ties are common: among equally near pixels the one nearest in the
+    /// image to the query pixel `at` wins, which makes a frame's match with itself the identity.
+    fn nearest(&self, part: usize, u: f32, v: f32, at: (u32, u32), max_distance: f32) -> Option<(u32, u32)> {
         let (cu, cv) = cell_of(u, v);
-        let mut best = (max_distance * max_distance, None);
+        let image_distance = |r: u32, c: u32| (r as i64 - at.0 as i64).pow(2) + (c as i64 - at.1 as i64).pow(2);
+        let mut best: (f32, i64, Option<(u32, u32)>) = (max_distance * max_distance, i64::MAX, None);
         for gv in cv.saturating_sub(1)..(cv + 2).min(GRID) {
             for gu in cu.saturating_sub(1)..(cu + 2).min(GRID) {
                 for &(r, c, pu, pv) in &self.cells[part][gv * GRID + gu] {
                     let d = (pu - u).powi(2) + (pv - v).powi(2);
-                    if d < best.0 {
-                        best = (d, Some((r, c)));
+                    if d < best.0 || (d == best.0 && best.2.is_some() && image_distance(r, c) < best.1) {
+                        best = (d, image_distance(r, c), Some((r, c)));
                     }
                 }
             }
         }
-        best.1
+        best.2
     }
 }
 
@@ -104,7 +107,7 @@ pub fn match_frames(a: &FrameIndex, b: &FrameIndex, params: &MatchParams) -> Cor
     for part in 0..NUM_PARTS as usize {
         let matches: Vec<_> = a.pixels[part]
             .iter()
-            .filter_map(|&(r, c, u, v)| b.nearest(part, u, v, params.max_uv_distance).map(|pj| ([r, c], [pj.0, pj.1])))
+            .filter_map(|&(r, c, u, v)| b.nearest(part, u, v, (r, c), params.max_uv_distance).map(|pj| ([r, c], [pj.0, pj.1])))
             .collect();
         let stride = matches.len().div_ceil(params.max_matches_per_part.max(1)).max(1);
         for (pi, pj) in matches.into_iter().step_by(stride) {

@@ -53,10 +53,19 @@ impl Hdnet {
         }
     }
 
+    /// Unit normals (0 off the mask) of a batch of same-sized images.
+    pub fn normals(&self, samples: &[&TestSample]) -> Vec<Array3<f32>> {
+        self.raw_normals(samples).iter().zip(samples).map(|(raw, s)| unit_normals(raw, &s.mask)).collect()
+    }
+
+    fn raw_normals(&self, samples: &[&TestSample]) -> Vec<Array3<f32>> {
+        let images: Vec<&Array3<f32>> = samples.iter().map(|s| &s.image).collect();
+        from_nchw(self.normal_net.forward(to_nchw(&images, &self.device)))
+    }
+
     /// Predicts a batch. Every image gets exactly the result it gets alone (per-image batch norm).
     pub fn predict(&self, samples: &[&TestSample]) -> Vec<Prediction> {
-        let images: Vec<&Array3<f32>> = samples.iter().map(|s| &s.image).collect();
-        let normals_raw = from_nchw(self.normal_net.forward(to_nchw(&images, &self.device)));
+        let normals_raw = self.raw_normals(samples);
         let normals: Vec<Array3<f32>> = normals_raw
             .iter()
             .zip(samples)

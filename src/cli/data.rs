@@ -1,0 +1,200 @@
+//! Dataset subcommands: `correspond`, `predict-normals` and `data check`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::bail;
+use hdnet_data::check::{Kind, check, detect};
+use hdnet_data::correspond::{MatchParams, correspond_video};
+use hdnet_data::layout::{Form, frame_names, write_normals};
+use hdnet_formats::FileError;
+use hdnet_formats::images::{MASK_THRESHOLD, TestSample, read_grey, read_rgb, white_background};
+use hdnet_model::Hdnet;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Which files to write.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum FormArg {
+    /// The original text files (readable by the original code).
+    Original,
+    /// hdnet's .npy files (fast to read).
+    Binary,
+    /// Both.
+    Both,
+}
+
+impl From<FormArg> for Form {
+    fn from(f: FormArg) -> Self {
+        match f {
+            FormArg::Original => Form::Original,
+            FormArg::Binary => Form::Binary,
+            FormArg::Both => Form::Both,
+        }
+    }
+}
+
+pub fn progress(len: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed} < {eta}]").expect("valid template"));
+    bar
+}
+
+#[derive(clap::Args)]
+pub struct CorrespondArgs {
+    /// Video folder (color_WO_bg/, mask/, densepose/ with 7-digit frame names).
+    dir: PathBuf,
+    /// Largest (U, V) distance of an accepted match.
+    #[arg(long, default_value_t = 0.02)]
+    threshold: f32,
+    /// Files to write into correspondences/.
+    #[arg(long, value_enum, default_value = "both")]
+    format: FormArg,
+}
+
+pub fn correspond(args: CorrespondArgs) -> anyhow::Result<ExitCode> {
+    if !(args.threshold > 0.0 && args.threshold < 1.0) {
+        bail!("--threshold must lie in (0, 1)");
+    }
+    let params = MatchParams { max_uv_distance: args.threshold, ..Default::default() };
+    let frames = frame_names(&args.dir)?.len();
+    let bar = progress(frames);
+    let start = Instant::now();
+    let report = correspond_video(&args.dir, &params, args.format.into(), || bar.inc(1))?;
+    bar.finish();
+    for problem in &report.bad_frames {
+        eprintln!("skipped frame: {problem}");
+    }
+    if !report.frames_without_partner.is_empty() {
+        eprintln!(
+            "{} frames have no usable partner (fewer than {} parts with {} matches): {}",
+            report.frames_without_partner.len(),
+            params.min_parts,
+            params.min_matches,
+            report.frames_without_partner.join(", ")
+        );
+    }
+    println!(
+        "{} frames, {} pairs tried, {} written in {:.2} s -> {}",
+        report.frames,
+        report.pairs_tried,
+        report.pairs_written,
+        start.elapsed().as_secs_f64(),
+        args.dir.join("correspondences").display()
+    );
+    Ok(if report.bad_frames.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[derive(clap::Args)]
+pub struct PredictNormalsArgs {
+    /// Video folder (color_WO_bg/, mask/).
+    dir: PathBuf,
+    /// hdnet .safetensors weights, or a folder with the original TF1 checkpoints.
+    #[arg(long)]
+    weights: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+    #[arg(long, value_enum, default_value = "both")]
+    format: FormArg,
+    /// Replace existing predictions.
+    #[arg(long)]
+    overwrite: bool,
+}
+
+fn read_frame(root: &Path, name: &str) -> Result<TestSample, FileError> {
+    let rgb = read_rgb(root.join("color_WO_bg").join(format!("{name}.png")), None)?;
+    let mask_path = root.join("mask").join(format!("{name}.png"));
+    let mask = read_grey(&mask_path, Some((rgb.dim().0, rgb.dim().1)))?.mapv(|v| f32::from(u8::from(v > MASK_THRESHOLD)));
+    if mask.iter().all(|&m| m == 0.0) {
+        return Err(FileError::new(&mask_path, "empty mask: no pixel is above 100"));
+    }
+    let (h, w, _) = rgb.dim();
+    if h % 16 != 0 || w % 16 != 0 {
+        return Err(FileError::new(root.join("color_WO_bg").join(format!("{name}.png")), format!("{w}x{h} is not a multiple of 16")));
+    }
+    Ok(TestSample { name: name.to_string(), image: white_background(&rgb, &mask), mask, iuv: ndarray::Array3::zeros((h, w, 3)) })
+}
+
+pub fn predict_normals(args: PredictNormalsArgs) -> anyhow::Result<ExitCode> {
+    if args.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    let names = frame_names(&args.dir)?;
+    let out = args.dir.join("pred_normals");
+    let form: Form = args.format.into();
+    let exists = |n: &String| out.join(format!("{n}.npy")).exists() || out.join(format!("{n}_1.txt")).exists();
+    let todo: Vec<&String> = names.iter().filter(|n| args.overwrite || !exists(n)).collect();
+    if todo.len() < names.len() {
+        eprintln!("{} frames already have predictions (pass --overwrite to redo them)", names.len() - todo.len());
+    }
+    let hdnet = Hdnet::load(&args.weights, &super::device(&args.device)?)?;
+    let bar = progress(todo.len());
+    let mut failed = 0;
+    for chunk in todo.chunks(args.batch) {
+        let mut frames = Vec::new();
+        for name in chunk {
+            match read_frame(&args.dir, name) {
+                Ok(f) => frames.push(f),
+                Err(e) => {
+                    bar.suspend(|| eprintln!("skipped {name}: {e}"));
+                    failed += 1;
+                }
+            }
+        }
+        // Frames of different sizes cannot share a forward pass.
+        for group in frames.chunk_by(|a, b| a.image.dim() == b.image.dim()) {
+            let normals = hdnet.normals(&group.iter().collect::<Vec<_>>());
+            for (frame, n) in group.iter().zip(normals) {
+                if let Err(e) = write_normals(&out, &frame.name, &n, form) {
+                    bar.suspend(|| eprintln!("failed {}: {e}", frame.name));
+                    failed += 1;
+                }
+            }
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish();
+    println!("{} of {} frames predicted into {}", todo.len() - failed, todo.len(), out.display());
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// Dataset folder.
+    dir: PathBuf,
+    /// labelled or video (default: guessed from the folders present).
+    #[arg(long, value_enum)]
+    kind: Option<KindArg>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    Labelled,
+    Video,
+}
+
+pub fn check_cmd(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let kind = match args.kind {
+        Some(KindArg::Labelled) => Kind::Labelled,
+        Some(KindArg::Video) => Kind::Video,
+        None => match detect(&args.dir) {
+            Some(k) => k,
+            None => bail!("{}: neither depth/ nor pred_normals/ found; pass --kind", args.dir.display()),
+        },
+    };
+    let report = check(&args.dir, kind);
+    for p in &report.problems {
+        println!("{p}");
+    }
+    println!(
+        "{} ({:?}): {} frames, {} pairs, {} problems",
+        args.dir.display(),
+        kind,
+        report.frames,
+        report.pairs,
+        report.problems.len()
+    );
+    Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
