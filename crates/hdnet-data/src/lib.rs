@@ -9,3 +9,4 @@ pub mod check;
 pub mod correspond;
 pub mod iuv;
 pub mod layout;
+pub mod sampler;

@@ -4,6 +4,7 @@
 //! ([`losses`]) and self-supervised warp loss ([`warp_loss`]) of training. Generic over the
 //! backend through Burn's `Device`.
 
+pub mod batch;
 pub mod device;
 pub mod geometry;
 pub mod hourglass;

@@ -1,0 +1,187 @@
+//! Training batches: host frames (from `hdnet-data`) augmented and stacked into device tensors.
+//!
+//! Labelled frames feed the normal net (RGB) and the depth net (RGB | ground-truth normals | IUV,
+//! as the original's depth pretraining); video frames feed the depth net with predicted normals.
+
+use burn::prelude::*;
+use hdnet_data::augment::{flip_correspondences, flip_image, flip_iuv, flip_map, flip_normals, jitter_colors};
+use hdnet_data::layout::{LabelledFrame, VideoFrame};
+use hdnet_data::sampler::AugmentChoice;
+use hdnet_formats::correspondences::Correspondences;
+use hdnet_geometry::Camera;
+use ndarray::{Array2, Array3, Axis};
+
+use crate::geometry::ray_map;
+use crate::pipeline::{depth_net_input, to_nchw};
+use crate::warp_loss::{WarpBatch, WarpPair};
+
+/// Labelled frames as tensors (NCHW).
+#[derive(Debug, Clone)]
+pub struct LabelledBatch {
+    /// Normal-net input: RGB 0..255, white background.
+    pub image: Tensor<4>,
+    /// Depth-net input: RGB | ground-truth normals | IUV.
+    pub depth_input: Tensor<4>,
+    pub depth: Tensor<4>,
+    pub normals: Tensor<4>,
+    pub mask: Tensor<4, Bool>,
+    pub rays: Tensor<4>,
+}
+
+/// Frame pairs of videos as tensors, with their warp-loss inputs.
+#[derive(Debug, Clone)]
+pub struct PairBatch {
+    pub input_i: Tensor<4>,
+    pub input_j: Tensor<4>,
+    pub normals_i: Tensor<4>,
+    pub normals_j: Tensor<4>,
+    pub mask_i: Tensor<4, Bool>,
+    pub mask_j: Tensor<4, Bool>,
+    pub rays_i: Tensor<4>,
+    pub rays_j: Tensor<4>,
+    pub warp: WarpBatch,
+}
+
+fn flip_if(flip: bool, img: &Array3<f32>, f: fn(&Array3<f32>) -> Array3<f32>) -> Array3<f32> {
+    if flip { f(img) } else { img.clone() }
+}
+
+fn flip_map_if(flip: bool, m: &Array2<f32>) -> Array2<f32> {
+    if flip { flip_map(m) } else { m.clone() }
+}
+
+/// Applies `choice` to a labelled frame.
+pub fn augment_labelled(f: &LabelledFrame, choice: &AugmentChoice) -> LabelledFrame {
+    let mask = flip_map_if(choice.flip, &f.mask);
+    let image = flip_if(choice.flip, &f.image, flip_image);
+    LabelledFrame {
+        name: f.name.clone(),
+        image: jitter_colors(&image, &mask, choice.gain, choice.bias),
+        iuv: flip_if(choice.flip, &f.iuv, flip_iuv),
+        depth: flip_map_if(choice.flip, &f.depth),
+        normals: flip_if(choice.flip, &f.normals, flip_normals),
+        mask,
+    }
+}
+
+/// Applies `choice` to both frames of a pair and their correspondences (flipped together).
+pub fn augment_pair(
+    i: &VideoFrame,
+    j: &VideoFrame,
+    c: &Correspondences,
+    choice: &AugmentChoice,
+) -> (VideoFrame, VideoFrame, Correspondences) {
+    let one = |f: &VideoFrame| {
+        let mask = flip_map_if(choice.flip, &f.mask);
+        let image = flip_if(choice.flip, &f.image, flip_image);
+        VideoFrame {
+            name: f.name.clone(),
+            image: jitter_colors(&image, &mask, choice.gain, choice.bias),
+            iuv: flip_if(choice.flip, &f.iuv, flip_iuv),
+            normals: flip_if(choice.flip, &f.normals, flip_normals),
+            mask,
+        }
+    };
+    let width = i.mask.dim().1 as u32;
+    let c = if choice.flip { flip_correspondences(c, width) } else { c.clone() };
+    (one(i), one(j), c)
+}
+
+fn maps(maps: &[&Array2<f32>], device: &Device) -> Tensor<4> {
+    let as3: Vec<Array3<f32>> = maps.iter().map(|m| (*m).clone().insert_axis(Axis(2))).collect();
+    to_nchw(&as3.iter().collect::<Vec<_>>(), device)
+}
+
+fn bool_maps(m: &[&Array2<f32>], device: &Device) -> Tensor<4, Bool> {
+    maps(m, device).greater_elem(0.0)
+}
+
+/// Stacks labelled frames (all of one size) seen through `cameras` (one per frame).
+pub fn labelled_batch(frames: &[LabelledFrame], cameras: &[Camera], device: &Device) -> LabelledBatch {
+    let (h, w) = frames[0].mask.dim();
+    let inputs: Vec<Array3<f32>> = frames.iter().map(|f| depth_net_input(&f.image, &f.normals, &f.iuv)).collect();
+    LabelledBatch {
+        image: to_nchw(&frames.iter().map(|f| &f.image).collect::<Vec<_>>(), device),
+        depth_input: to_nchw(&inputs.iter().collect::<Vec<_>>(), device),
+        depth: maps(&frames.iter().map(|f| &f.depth).collect::<Vec<_>>(), device),
+        normals: to_nchw(&frames.iter().map(|f| &f.normals).collect::<Vec<_>>(), device),
+        mask: bool_maps(&frames.iter().map(|f| &f.mask).collect::<Vec<_>>(), device),
+        rays: ray_map(cameras, h, w, device),
+    }
+}
+
+/// One video pair for [`pair_batch`].
+pub struct VideoPair<'a> {
+    pub frame_i: &'a VideoFrame,
+    pub frame_j: &'a VideoFrame,
+    pub correspondences: &'a Correspondences,
+    pub camera_i: Camera,
+    pub camera_j: Camera,
+}
+
+/// Stacks video pairs (all frames of one size). Fails on correspondences outside the frames.
+pub fn pair_batch(pairs: &[VideoPair], device: &Device) -> Result<PairBatch, String> {
+    let (h, w) = pairs[0].frame_i.mask.dim();
+    let input = |f: &VideoFrame| depth_net_input(&f.image, &f.normals, &f.iuv);
+    let side = |pick: for<'p> fn(&'p VideoPair<'p>) -> &'p VideoFrame| {
+        let inputs: Vec<Array3<f32>> = pairs.iter().map(|p| input(pick(p))).collect();
+        (
+            to_nchw(&inputs.iter().collect::<Vec<_>>(), device),
+            to_nchw(&pairs.iter().map(|p| &pick(p).normals).collect::<Vec<_>>(), device),
+            bool_maps(&pairs.iter().map(|p| &pick(p).mask).collect::<Vec<_>>(), device),
+        )
+    };
+    let (input_i, normals_i, mask_i) = side(|p| p.frame_i);
+    let (input_j, normals_j, mask_j) = side(|p| p.frame_j);
+    let warp_pairs: Vec<WarpPair> = pairs
+        .iter()
+        .map(|p| WarpPair { correspondences: p.correspondences, camera_i: p.camera_i, camera_j: p.camera_j })
+        .collect();
+    Ok(PairBatch {
+        input_i,
+        input_j,
+        normals_i,
+        normals_j,
+        mask_i,
+        mask_j,
+        rays_i: ray_map(&pairs.iter().map(|p| p.camera_i).collect::<Vec<_>>(), h, w, device),
+        rays_j: ray_map(&pairs.iter().map(|p| p.camera_j).collect::<Vec<_>>(), h, w, device),
+        warp: WarpBatch::new(&warp_pairs, h, w, device)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> LabelledFrame {
+        let (h, w) = (4, 6);
+        LabelledFrame {
+            name: "f".into(),
+            image: Array3::from_shape_fn((h, w, 3), |(r, c, k)| (r * 10 + c + k) as f32),
+            mask: Array2::from_shape_fn((h, w), |(_, c)| if c < 2 { 1.0 } else { 0.0 }),
+            iuv: Array3::from_shape_fn((h, w, 3), |(_, c, k)| if k == 2 && c < 2 { 3.0 } else { 0.0 }),
+            depth: Array2::from_shape_fn((h, w), |(r, c)| if c < 2 { 4.0 + r as f32 } else { 0.0 }),
+            normals: Array3::from_shape_fn((h, w, 3), |(_, c, k)| if c < 2 { [0.6, 0.0, -0.8][k] } else { 0.0 }),
+        }
+    }
+
+    #[test]
+    fn flipped_labelled_batch_mirrors_everything_consistently() {
+        let device = Device::flex();
+        let choice = AugmentChoice { flip: true, ..AugmentChoice::NONE };
+        let f = augment_labelled(&frame(), &choice);
+        let b = labelled_batch(&[f], &[Camera::original()], &device);
+        assert_eq!(b.depth_input.dims(), [1, 9, 4, 6]);
+        let mask = b.mask.clone().float().try_into_vec_as::<f32>().unwrap();
+        assert_eq!(&mask[..6], &[0.0, 0.0, 0.0, 0.0, 1.0, 1.0]);
+        let input = b.depth_input.try_into_vec_as::<f32>().unwrap();
+        let at = |ch: usize, r: usize, c: usize| input[(ch * 4 + r) * 6 + c];
+        assert_eq!(at(3, 0, 5), -0.6); // normal x negated
+        assert_eq!(at(5, 0, 5), -0.8);
+        assert_eq!(at(8, 0, 5), 4.0); // part 3 (right hand) became 4 (left hand)
+        assert_eq!(at(0, 1, 5), 10.0); // image column 0 moved to column 5
+        let depth = b.depth.try_into_vec_as::<f32>().unwrap();
+        assert_eq!(depth[6 + 5], 5.0);
+    }
+}
