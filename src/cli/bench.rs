@@ -57,7 +57,7 @@ fn infer(args: InferArgs) -> anyhow::Result<ExitCode> {
     println!("{:<10} {:>12} {:>14} {:>10} {:>10}", "network", "ms/image", "images/s", "GFLOP", "GFLOP/s");
     for kind in [NetKind::Normal, NetKind::Depth] {
         let config = HourglassConfig::new(kind, args.width);
-        let net = config.init(&device);
+        let net = config.init(&device, 0);
         let input = || Tensor::<4>::random([args.batch, config.in_channels, args.size, args.size], Distribution::Default, &device);
         // Reading the result back forces the (possibly asynchronous) device to finish.
         let _ = net.forward(input()).try_into_vec_as::<f32>();

@@ -8,7 +8,8 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
@@ -115,13 +116,15 @@ impl HourglassConfig {
         convs + 2.0 * (self.widths[0] * self.out_channels * h * w) as f64
     }
 
-    /// A network with random weights (TF's variance-scaling: std sqrt(2.6 / fan_in)).
-    pub fn init(&self, device: &Device) -> Hourglass {
+    /// A network with random weights (TF's variance-scaling: std sqrt(2.6 / fan_in)), drawn on
+    /// the host from `seed` so that the result depends on nothing else (no global generator).
+    pub fn init(&self, device: &Device, seed: u64) -> Hourglass {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let blocks = self
             .conv_channels()
             .iter()
             .map(|&(cin, cout)| ConvBnRelu {
-                weight: Param::from_tensor(he_normal([cout, cin, 3, 3], device)),
+                weight: Param::from_tensor(he_normal([cout, cin, 3, 3], &mut rng, device)),
                 bias: Param::from_tensor(Tensor::zeros([cout], device)),
                 beta: Param::from_tensor(Tensor::zeros([cout], device)),
             })
@@ -129,15 +132,24 @@ impl HourglassConfig {
         let w0 = self.widths[0];
         Hourglass {
             blocks,
-            head_weight: Param::from_tensor(he_normal([self.out_channels, w0, 1, 1], device)),
+            head_weight: Param::from_tensor(he_normal([self.out_channels, w0, 1, 1], &mut rng, device)),
             head_bias: Param::from_tensor(Tensor::zeros([self.out_channels], device)),
         }
     }
 }
 
-fn he_normal(shape: [usize; 4], device: &Device) -> Tensor<4> {
-    let fan_in = (shape[1] * shape[2] * shape[3]) as f64;
-    Tensor::random(shape, Distribution::Normal(0.0, (2.6 / fan_in).sqrt()), device)
+fn he_normal(shape: [usize; 4], rng: &mut ChaCha8Rng, device: &Device) -> Tensor<4> {
+    let fan_in = (shape[1] * shape[2] * shape[3]) as f32;
+    let std = (2.6 / fan_in).sqrt();
+    let count: usize = shape.iter().product();
+    // Box-Muller: two uniforms give a standard normal.
+    let values: Vec<f32> = (0..count)
+        .map(|_| {
+            let (u1, u2): (f32, f32) = (rng.random::<f32>().max(f32::MIN_POSITIVE), rng.random());
+            std * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
 }
 
 /// 3x3 convolution + bias, per-image batch norm with shift only, ReLU.
@@ -224,8 +236,8 @@ mod tests {
     fn random_network_keeps_spatial_size_and_reports_its_config() {
         let device = Device::flex();
         let config = HourglassConfig::new(NetKind::Depth, 2);
-        let net = config.init(&device);
-        let x = Tensor::random([2, 9, 32, 48], Distribution::Default, &device);
+        let net = config.init(&device, 1);
+        let x = Tensor::random([2, 9, 32, 48], burn::tensor::Distribution::Default, &device);
         assert_eq!(net.forward(x).dims(), [2, 1, 32, 48]);
         assert_eq!(net.config(NetKind::Depth), config);
     }

@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn safetensors_round_trip_f32_exact_and_f16_close() {
         let device = Device::flex();
-        let net = HourglassConfig::new(NetKind::Normal, 2).init(&device);
+        let net = HourglassConfig::new(NetKind::Normal, 2).init(&device, 7);
         let dir = tempfile::tempdir().unwrap();
         for (dtype, tol) in [(StoreDtype::F32, 0.0), (StoreDtype::F16, 2e-3)] {
             let path = dir.path().join("w.safetensors");

@@ -1,0 +1,168 @@
+//! Training configuration (a TOML file; every field optional, defaults from the original).
+
+use std::path::Path;
+
+use hdnet_data::sampler::AugmentConfig;
+use hdnet_formats::FileError;
+use hdnet_model::geometry::NormalsFromDepth;
+use hdnet_model::losses::AngularLoss;
+use hdnet_model::warp_loss::RotationFit;
+use serde::{Deserialize, Serialize};
+
+/// The paper's three stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Normal net on labelled data (angular loss against ground-truth normals).
+    Normal,
+    /// Depth net on labelled data (2 L2 + scale-invariant + angle of normals from depth).
+    Depth,
+    /// Depth net on labelled data and unlabelled video pairs (+ normal consistency + 5 warp).
+    Hdnet,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Normal => "normal",
+            Stage::Depth => "depth",
+            Stage::Hdnet => "hdnet",
+        }
+    }
+}
+
+/// Adam as the original uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdamSettings {
+    pub learning_rate: f64,
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+}
+
+/// Every hyper-parameter of a run. Defaults are the original's for the chosen stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Base width of the network (64 in the original).
+    pub width: usize,
+    /// Labelled images per step (the original: 8 for the normal and depth stages, 1 for HDNet).
+    pub batch_size: usize,
+    /// Video frame pairs per step in the HDNet stage (the original: 1).
+    pub pair_batch_size: usize,
+    /// Steps to train (a resumed run continues up to this total).
+    pub steps: u64,
+    pub learning_rate: f64,
+    pub beta_1: f32,
+    pub beta_2: f32,
+    /// TF's default 1e-8 in the normal and depth stages, 0.1 in the HDNet stage (as the original).
+    pub epsilon: f32,
+    pub seed: u64,
+    /// Write a checkpoint every this many steps (the original: 10000).
+    pub checkpoint_every: u64,
+    /// Checkpoints kept (older ones are deleted).
+    pub keep_checkpoints: usize,
+    /// One JSONL log line every this many steps.
+    pub log_every: u64,
+    pub augment: AugmentConfig,
+    pub normals_from_depth: NormalsFromDepth,
+    pub angular_loss: AngularLoss,
+    pub rotation_fit: RotationFit,
+}
+
+impl TrainConfig {
+    /// The original's settings for `stage`.
+    pub fn for_stage(stage: Stage) -> Self {
+        let hdnet = stage == Stage::Hdnet;
+        Self {
+            width: 64,
+            batch_size: if hdnet { 1 } else { 8 },
+            pair_batch_size: 1,
+            steps: 100_000,
+            learning_rate: 1e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: if hdnet { 0.1 } else { 1e-8 },
+            seed: 0,
+            checkpoint_every: 10_000,
+            keep_checkpoints: 3,
+            log_every: 10,
+            augment: AugmentConfig::default(),
+            normals_from_depth: NormalsFromDepth::Original,
+            angular_loss: AngularLoss::Acos,
+            rotation_fit: RotationFit::Original,
+        }
+    }
+
+    /// Reads a TOML file over the stage's defaults.
+    pub fn load(path: &Path, stage: Stage) -> Result<Self, FileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| FileError::new(path, e))?;
+        let defaults = toml::Value::try_from(Self::for_stage(stage)).map_err(|e| FileError::new(path, e))?;
+        let mut merged = defaults;
+        let user: toml::Value = toml::from_str(&text).map_err(|e| FileError::new(path, format!("invalid TOML: {e}")))?;
+        merge(&mut merged, user);
+        let config: Self = merged.try_into().map_err(|e| FileError::new(path, format!("invalid setting: {e}")))?;
+        config.validate().map_err(|e| FileError::new(path, e))?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.width == 0 || self.batch_size == 0 || self.pair_batch_size == 0 {
+            return Err("width, batch_size and pair_batch_size must be positive".into());
+        }
+        if self.checkpoint_every == 0 || self.log_every == 0 || self.keep_checkpoints == 0 {
+            return Err("checkpoint_every, log_every and keep_checkpoints must be positive".into());
+        }
+        if !(self.learning_rate > 0.0 && self.epsilon > 0.0) {
+            return Err("learning_rate and epsilon must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn adam(&self) -> AdamSettings {
+        AdamSettings {
+            learning_rate: self.learning_rate,
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
+        }
+    }
+}
+
+/// Overlays `user` on `base` (tables merged key by key).
+fn merge(base: &mut toml::Value, user: toml::Value) {
+    match (base, user) {
+        (toml::Value::Table(b), toml::Value::Table(u)) => {
+            for (k, v) in u {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, u) => *b = u,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_stage_defaults_and_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "width = 8\nsteps = 30\n[augment]\nflip_probability = 0.5\n").unwrap();
+        let c = TrainConfig::load(&p, Stage::Hdnet).unwrap();
+        assert_eq!((c.width, c.steps, c.batch_size, c.epsilon), (8, 30, 1, 0.1));
+        assert_eq!(c.augment.flip_probability, 0.5);
+        assert_eq!(TrainConfig::load(&p, Stage::Depth).unwrap().epsilon, 1e-8);
+        std::fs::write(&p, "widht = 8\n").unwrap();
+        let err = TrainConfig::load(&p, Stage::Depth).unwrap_err().to_string();
+        assert!(err.contains("c.toml") && err.contains("widht"), "{err}");
+        std::fs::write(&p, "batch_size = 0\n").unwrap();
+        assert!(TrainConfig::load(&p, Stage::Depth).unwrap_err().to_string().contains("positive"));
+    }
+}

@@ -1,0 +1,9 @@
+//! HDNet's training in Burn: the three stages of the paper ([`trainer`]), their configuration
+//! ([`config`]) and exact, crash-safe checkpoints ([`checkpoint`]).
+
+pub mod checkpoint;
+pub mod config;
+pub mod trainer;
+
+pub use config::{Stage, TrainConfig};
+pub use trainer::Trainer;

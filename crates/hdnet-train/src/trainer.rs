@@ -1,0 +1,221 @@
+//! One training run of a stage: data sampling, the stage's loss, Adam steps, checkpoints.
+
+use std::path::{Path, PathBuf};
+
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use hdnet_data::layout::{frame_names, read_corr_mat, read_correspondences, read_labelled, read_video_frame};
+use hdnet_data::sampler::Sampler;
+use hdnet_formats::FileError;
+use hdnet_geometry::Camera;
+use hdnet_model::batch::{VideoPair, augment_labelled, augment_pair, labelled_batch, pair_batch};
+use hdnet_model::geometry::depth_to_normals;
+use hdnet_model::losses::{hdnet_unlabelled_total, normal_angular, supervised_depth_loss};
+use hdnet_model::warp_loss::warp_loss;
+use hdnet_model::{Hourglass, HourglassConfig, NetKind};
+
+use crate::checkpoint::{self, TrainState, with_stable_ids};
+use crate::config::{Stage, TrainConfig};
+
+/// Loss terms of one step, by name.
+pub type Losses = Vec<(&'static str, f32)>;
+
+/// The frame pairs of a video folder (every (frame, partner) of corr_mat.txt, once).
+struct Videos {
+    root: PathBuf,
+    pairs: Vec<(String, String)>,
+}
+
+impl Videos {
+    fn open(root: &Path) -> Result<Self, FileError> {
+        let mut pairs: Vec<(String, String)> = read_corr_mat(root)?
+            .into_iter()
+            .flat_map(|(f, partners)| partners.into_iter().map(move |p| (f.clone(), p)))
+            .collect();
+        pairs.sort();
+        pairs.dedup();
+        if pairs.is_empty() {
+            return Err(FileError::new(root.join("correspondences/corr_mat.txt"), "no frame pairs"));
+        }
+        Ok(Self { root: root.to_path_buf(), pairs })
+    }
+}
+
+/// A training run in progress.
+pub struct Trainer {
+    pub stage: Stage,
+    pub config: TrainConfig,
+    /// Steps completed.
+    pub step: u64,
+    net: Hourglass,
+    optimizer: ModuleOptimizer,
+    device: Device,
+    labelled_root: PathBuf,
+    labelled: Vec<String>,
+    videos: Option<Videos>,
+    camera: Camera,
+}
+
+fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    AdamConfig::new()
+        .with_beta_1(config.beta_1)
+        .with_beta_2(config.beta_2)
+        .with_epsilon(config.epsilon)
+        .init()
+}
+
+impl Trainer {
+    /// A new run. `init` starts from given weights (the original checkpoints or hdnet's); otherwise
+    /// random weights from the config's seed. `videos` is required by the HDNet stage.
+    pub fn new(
+        stage: Stage,
+        config: TrainConfig,
+        labelled: &Path,
+        videos: Option<&Path>,
+        init: Option<Hourglass>,
+        device: &Device,
+    ) -> Result<Self, FileError> {
+        config.validate().map_err(|e| FileError::new(labelled, e))?;
+        let kind = if stage == Stage::Normal { NetKind::Normal } else { NetKind::Depth };
+        let net = match init {
+            Some(net) => net.to_device(device),
+            None => HourglassConfig::new(kind, config.width).init(device, config.seed),
+        };
+        Self::assemble(stage, config, 0, with_stable_ids(net), None, labelled, videos, device)
+    }
+
+    /// Continues the run saved in checkpoint folder `dir`.
+    pub fn resume(dir: &Path, labelled: &Path, videos: Option<&Path>, device: &Device) -> Result<Self, FileError> {
+        let loaded = checkpoint::load(dir, device)?;
+        let TrainState { stage, step, config } = loaded.state;
+        let optim = optimizer(&config).load_record(loaded.optimizer_record);
+        Self::assemble(stage, config, step, loaded.net, Some(optim), labelled, videos, device)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        stage: Stage,
+        config: TrainConfig,
+        step: u64,
+        net: Hourglass,
+        optim: Option<ModuleOptimizer>,
+        labelled: &Path,
+        videos: Option<&Path>,
+        device: &Device,
+    ) -> Result<Self, FileError> {
+        let names = frame_names(labelled)?;
+        if names.is_empty() {
+            return Err(FileError::new(labelled.join("color_WO_bg"), "no labelled frames"));
+        }
+        let videos = match (stage, videos) {
+            (Stage::Hdnet, Some(root)) => Some(Videos::open(root)?),
+            (Stage::Hdnet, None) => return Err(FileError::new(labelled, "the hdnet stage needs a video folder (--videos)")),
+            _ => None,
+        };
+        let optimizer = optim.unwrap_or_else(|| optimizer(&config));
+        Ok(Self {
+            stage,
+            config,
+            step,
+            net,
+            optimizer,
+            device: device.clone(),
+            labelled_root: labelled.to_path_buf(),
+            labelled: names,
+            videos,
+            camera: Camera::original(),
+        })
+    }
+
+    pub fn net(&self) -> &Hourglass {
+        &self.net
+    }
+
+    /// Saves a checkpoint of the current state under `root`.
+    pub fn save(&self, root: &Path) -> Result<PathBuf, FileError> {
+        let state = TrainState { stage: self.stage, step: self.step, config: self.config.clone() };
+        checkpoint::save(root, &state, &self.net, &self.optimizer)
+    }
+
+    /// One optimisation step; returns its loss terms ("total" first).
+    pub fn step(&mut self) -> Result<Losses, FileError> {
+        let sampler = Sampler { len: self.labelled.len(), batch_size: self.config.batch_size, seed: self.config.seed };
+        let frames = sampler
+            .batch(self.step)
+            .into_iter()
+            .enumerate()
+            .map(|(slot, i)| {
+                let frame = read_labelled(&self.labelled_root, &self.labelled[i])?;
+                Ok(augment_labelled(&frame, &sampler.augmentation(&self.config.augment, self.step, slot)))
+            })
+            .collect::<Result<Vec<_>, FileError>>()?;
+        let cameras = vec![self.camera; frames.len()];
+        let batch = labelled_batch(&frames, &cameras, &self.device);
+        let (total, mut terms): (Tensor<1>, Vec<(&'static str, Tensor<1>)>) = match self.stage {
+            Stage::Normal => {
+                let out = self.net.forward(batch.image);
+                let loss = normal_angular(out, batch.normals, &batch.mask, self.config.angular_loss);
+                (loss.clone(), vec![("normal", loss)])
+            }
+            Stage::Depth | Stage::Hdnet => {
+                let labelled_count = frames.len();
+                let pairs = self.sample_pairs()?;
+                let mut inputs = vec![batch.depth_input];
+                if let Some(p) = &pairs {
+                    inputs.extend([p.input_i.clone(), p.input_j.clone()]);
+                }
+                // One forward pass for all images (batch norm is per image, so this is exact).
+                let out = self.net.forward(Tensor::cat(inputs, 0));
+                let pred = out.clone().narrow(0, 0, labelled_count);
+                let nmap = depth_to_normals(pred.clone(), batch.mask.clone(), batch.rays, self.config.normals_from_depth);
+                let sup = supervised_depth_loss(pred, batch.depth, batch.normals, nmap, &batch.mask, self.config.angular_loss);
+                let mut terms = vec![("l2", sup.l2), ("scale_invariant", sup.scale_invariant), ("normal", sup.normal)];
+                let mut total = sup.total;
+                if let Some(p) = pairs {
+                    let n = p.input_i.dims()[0];
+                    let pred_i = out.clone().narrow(0, labelled_count, n);
+                    let pred_j = out.narrow(0, labelled_count + n, n);
+                    let normals = |pred: Tensor<4>, mask, rays, reference, m: &Tensor<4, Bool>| {
+                        let nmap = depth_to_normals(pred, mask, rays, self.config.normals_from_depth);
+                        normal_angular(nmap, reference, m, self.config.angular_loss)
+                    };
+                    let n_i = normals(pred_i.clone(), p.mask_i.clone(), p.rays_i, p.normals_i, &p.mask_i);
+                    let n_j = normals(pred_j.clone(), p.mask_j.clone(), p.rays_j, p.normals_j, &p.mask_j);
+                    let warp = warp_loss(pred_i, pred_j, &p.warp, self.config.rotation_fit);
+                    total = total + hdnet_unlabelled_total(n_i.clone(), n_j.clone(), warp.loss3d.clone());
+                    terms.extend([("normal_i", n_i), ("normal_j", n_j), ("loss3d", warp.loss3d), ("loss2d", warp.loss2d)]);
+                }
+                (total, terms)
+            }
+        };
+        let grads = GradientsParams::from_grads(total.backward(), &self.net);
+        self.net = self.optimizer.step(self.config.learning_rate, self.net.clone(), grads);
+        self.step += 1;
+        terms.insert(0, ("total", total));
+        Ok(terms.into_iter().map(|(name, t)| (name, t.into_scalar::<f32>())).collect())
+    }
+
+    /// The video pairs of this step (HDNet stage only).
+    fn sample_pairs(&self) -> Result<Option<hdnet_model::batch::PairBatch>, FileError> {
+        let Some(videos) = &self.videos else { return Ok(None) };
+        let sampler = Sampler {
+            len: videos.pairs.len(),
+            batch_size: self.config.pair_batch_size,
+            seed: self.config.seed ^ 0x5649_4445,
+        };
+        let mut loaded = Vec::new();
+        for (slot, k) in sampler.batch(self.step).into_iter().enumerate() {
+            let (fi, fj) = &videos.pairs[k];
+            let i = read_video_frame(&videos.root, fi)?;
+            let j = read_video_frame(&videos.root, fj)?;
+            let c = read_correspondences(&videos.root, fi, fj)?;
+            loaded.push(augment_pair(&i, &j, &c, &sampler.augmentation(&self.config.augment, self.step, slot)));
+        }
+        let pairs: Vec<VideoPair> = loaded
+            .iter()
+            .map(|(i, j, c)| VideoPair { frame_i: i, frame_j: j, correspondences: c, camera_i: self.camera, camera_j: self.camera })
+            .collect();
+        pair_batch(&pairs, &self.device).map(Some).map_err(|e| FileError::new(&videos.root, e))
+    }
+}
+
