@@ -208,3 +208,52 @@ fn video_tools_correspond_predict_normals_and_check() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("0000000_0000001.npy"));
 }
+
+/// The bundled sample as a one-frame labelled dataset, with the fixture's synthetic ground truth.
+fn labelled_sample(root: &Path) {
+    use hdnet_data::layout::{Form, write_depth, write_normals};
+    for (dir, kind) in [("color_WO_bg", "img"), ("mask", "mask"), ("densepose", "dp")] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        std::fs::copy(root_sample(kind), root.join(dir).join("0000000.png")).unwrap();
+    }
+    let read = |rel: &str, c: usize| {
+        let a = hdnet_formats::npy::read::<f32>(fixture(rel)).unwrap();
+        ndarray::Array3::from_shape_vec((256, 256, c), a.iter().copied().collect()).unwrap()
+    };
+    let depth = read("geometry/a_y_gt.npy", 1).index_axis_move(ndarray::Axis(2), 0);
+    write_depth(&root.join("depth"), "0000000", &depth, Form::Binary).unwrap();
+    write_normals(&root.join("normal"), "0000000", &read("geometry/a_n_gt.npy", 3), Form::Original).unwrap();
+}
+
+#[test]
+fn train_writes_checkpoints_logs_panels_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    labelled_sample(&data);
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "width = 4\nbatch_size = 1\ncheckpoint_every = 2\nlog_every = 1\nvisualize_every = 2\n").unwrap();
+    let out = dir.path().join("run");
+    let train = |extra: &[&str]| {
+        let mut a = vec!["train", "depth", "--data", p(&data), "--out", p(&out)];
+        a.extend_from_slice(extra);
+        hdnet(&a)
+    };
+    let o = train(&["--config", p(&config), "--steps", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("checkpoints/step-00000002/model.safetensors").exists());
+    assert!(out.join("progress/step00000002.png").exists());
+
+    let o = train(&["--config", p(&config), "--steps", "2"]);
+    assert!(!o.status.success() && stderr(&o).contains("--resume"), "{}", stderr(&o));
+
+    let o = train(&["--resume", "--steps", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("resuming"));
+    let log = std::fs::read_to_string(out.join("train_log.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.iter().map(|l| l["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    for key in ["total", "l2", "scale_invariant", "normal"] {
+        assert!(lines[3][key].as_f64().unwrap().is_finite(), "{key}");
+    }
+    assert!(out.join("checkpoints/step-00000004/optimizer.bpk").exists());
+}

@@ -4,6 +4,7 @@ mod bench;
 mod convert;
 mod data;
 mod infer;
+mod train;
 
 use std::process::ExitCode;
 
@@ -26,6 +27,8 @@ enum Command {
     Correspond(data::CorrespondArgs),
     /// Fill pred_normals/ of a video folder with the normal net.
     PredictNormals(data::PredictNormalsArgs),
+    /// Train a stage: normal, depth or hdnet.
+    Train(train::Args),
     /// Dataset tools.
     #[command(subcommand)]
     Data(DataCommand),
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Correspond(args) => data::correspond(args),
         Command::PredictNormals(args) => data::predict_normals(args),
         Command::Data(DataCommand::Check(args)) => data::check_cmd(args),
+        Command::Train(args) => train::run(args),
         Command::Bench(command) => bench::run(command),
     }
 }

@@ -90,21 +90,42 @@ pub fn results_panel(
     normals: &Array3<f32>,
     mask: &Array2<f32>,
 ) -> Option<RgbImage> {
-    let (h, w) = depth.dim();
     let heat = depth_heat_map(depth, mask)?;
-    let colors = normal_colors(normals, mask);
-    let mut panel = RgbImage::new(3 * w as u32, h as u32);
-    for r in 0..h {
-        for c in 0..w {
-            let on = mask[(r, c)] != 0.0;
-            let pick = |a: &Array3<u8>, k| if on { a[(r, c, k)] } else { 255 };
-            let input = image::Rgb([0, 1, 2].map(|k| image[(r, c, k)] as u8));
-            panel.put_pixel(c as u32, r as u32, input);
-            panel.put_pixel((w + c) as u32, r as u32, image::Rgb([0, 1, 2].map(|k| pick(&heat, k))));
-            panel.put_pixel((2 * w + c) as u32, r as u32, image::Rgb([0, 1, 2].map(|k| pick(&colors, k))));
+    let colors = white_off_mask(normal_colors(normals, mask), mask);
+    Some(side_by_side(&[to_u8(image), heat, colors]))
+}
+
+/// `uint8(x)` of a 0..255 float image (truncation, as NumPy).
+pub fn to_u8(image: &Array3<f32>) -> Array3<u8> {
+    image.mapv(|v| v as u8)
+}
+
+/// Sets every pixel off the mask to white.
+pub fn white_off_mask(mut panel: Array3<u8>, mask: &Array2<f32>) -> Array3<u8> {
+    for ((r, c, _), v) in panel.indexed_iter_mut() {
+        if mask[(r, c)] == 0.0 {
+            *v = 255;
         }
     }
-    Some(panel)
+    panel
+}
+
+/// Equal-height (H, W, 3) panels placed left to right.
+pub fn side_by_side(panels: &[Array3<u8>]) -> RgbImage {
+    let h = panels.iter().map(|p| p.dim().0).max().unwrap_or(0);
+    let w: usize = panels.iter().map(|p| p.dim().1).sum();
+    let mut out = RgbImage::from_pixel(w as u32, h as u32, image::Rgb([255, 255, 255]));
+    let mut x0 = 0;
+    for p in panels {
+        let (ph, pw, _) = p.dim();
+        for r in 0..ph {
+            for c in 0..pw {
+                out.put_pixel((x0 + c) as u32, r as u32, image::Rgb([p[(r, c, 0)], p[(r, c, 1)], p[(r, c, 2)]]));
+            }
+        }
+        x0 += pw;
+    }
+    out
 }
 
 pub fn save_png(path: impl AsRef<Path>, img: &RgbImage) -> Result<(), FileError> {

@@ -6,11 +6,10 @@ use std::path::Path;
 use burn::prelude::*;
 use hdnet_formats::FileError;
 use hdnet_formats::images::TestSample;
-use hdnet_formats::tf_checkpoint::TfCheckpoint;
 use ndarray::{Array2, Array3, Axis, concatenate};
 
 use crate::hourglass::{Hourglass, NetKind};
-use crate::weights::{find_tf_checkpoints, hourglass_from_safetensors, hourglass_from_tf};
+use crate::weights::load_hourglass;
 
 /// Both networks on one device.
 #[derive(Debug)]
@@ -35,22 +34,11 @@ impl Hdnet {
     /// Loads both networks from an hdnet `.safetensors` file or from a folder holding the
     /// original TF1 checkpoints.
     pub fn load(weights: &Path, device: &Device) -> Result<Self, FileError> {
-        if weights.is_dir() {
-            let [normal, depth] = find_tf_checkpoints(weights)?;
-            let open = |p: &Path| TfCheckpoint::open(p).map_err(|e| FileError::new(p, e));
-            Ok(Self {
-                normal_net: hourglass_from_tf(&open(&normal)?, NetKind::Normal, device)?,
-                depth_net: hourglass_from_tf(&open(&depth)?, NetKind::Depth, device)?,
-                device: device.clone(),
-            })
-        } else {
-            let bytes = std::fs::read(weights).map_err(|e| FileError::new(weights, e))?;
-            Ok(Self {
-                normal_net: hourglass_from_safetensors(weights, &bytes, NetKind::Normal, device)?,
-                depth_net: hourglass_from_safetensors(weights, &bytes, NetKind::Depth, device)?,
-                device: device.clone(),
-            })
-        }
+        Ok(Self {
+            normal_net: load_hourglass(weights, NetKind::Normal, device)?,
+            depth_net: load_hourglass(weights, NetKind::Depth, device)?,
+            device: device.clone(),
+        })
     }
 
     /// Unit normals (0 off the mask) of a batch of same-sized images.

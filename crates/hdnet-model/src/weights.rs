@@ -163,6 +163,19 @@ fn step_number(prefix: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Loads network `kind` from an hdnet `.safetensors` file or from a folder of TF1 checkpoints.
+pub fn load_hourglass(path: &Path, kind: NetKind, device: &Device) -> Result<Hourglass, FileError> {
+    if path.is_dir() {
+        let [normal, depth] = find_tf_checkpoints(path)?;
+        let prefix = if kind == NetKind::Normal { normal } else { depth };
+        let ckpt = TfCheckpoint::open(&prefix).map_err(|e| FileError::new(&prefix, e))?;
+        hourglass_from_tf(&ckpt, kind, device)
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| FileError::new(path, e))?;
+        hourglass_from_safetensors(path, &bytes, kind, device)
+    }
+}
+
 /// Precision of stored weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreDtype {

@@ -64,6 +64,8 @@ pub struct TrainConfig {
     pub keep_checkpoints: usize,
     /// One JSONL log line every this many steps.
     pub log_every: u64,
+    /// A progress panel (PNG) every this many steps (the original: 100).
+    pub visualize_every: u64,
     pub augment: AugmentConfig,
     pub normals_from_depth: NormalsFromDepth,
     pub angular_loss: AngularLoss,
@@ -87,6 +89,7 @@ impl TrainConfig {
             checkpoint_every: 10_000,
             keep_checkpoints: 3,
             log_every: 10,
+            visualize_every: 100,
             augment: AugmentConfig::default(),
             normals_from_depth: NormalsFromDepth::Original,
             angular_loss: AngularLoss::Acos,
@@ -110,8 +113,8 @@ impl TrainConfig {
         if self.width == 0 || self.batch_size == 0 || self.pair_batch_size == 0 {
             return Err("width, batch_size and pair_batch_size must be positive".into());
         }
-        if self.checkpoint_every == 0 || self.log_every == 0 || self.keep_checkpoints == 0 {
-            return Err("checkpoint_every, log_every and keep_checkpoints must be positive".into());
+        if self.checkpoint_every == 0 || self.log_every == 0 || self.visualize_every == 0 || self.keep_checkpoints == 0 {
+            return Err("checkpoint_every, log_every, visualize_every and keep_checkpoints must be positive".into());
         }
         if !(self.learning_rate > 0.0 && self.epsilon > 0.0) {
             return Err("learning_rate and epsilon must be positive".into());

@@ -10,12 +10,19 @@ use hdnet_formats::FileError;
 use hdnet_geometry::Camera;
 use hdnet_model::batch::{VideoPair, augment_labelled, augment_pair, labelled_batch, pair_batch};
 use hdnet_model::geometry::depth_to_normals;
+use hdnet_model::pipeline::{depth_net_input, from_nchw, to_nchw};
 use hdnet_model::losses::{hdnet_unlabelled_total, normal_angular, supervised_depth_loss};
 use hdnet_model::warp_loss::warp_loss;
 use hdnet_model::{Hourglass, HourglassConfig, NetKind};
 
 use crate::checkpoint::{self, TrainState, with_stable_ids};
 use crate::config::{Stage, TrainConfig};
+
+/// A labelled frame and the network's current output for it (H, W, 3 normals or H, W, 1 depth).
+pub struct Preview {
+    pub frame: hdnet_data::layout::LabelledFrame,
+    pub prediction: ndarray::Array3<f32>,
+}
 
 /// Loss terms of one step, by name.
 pub type Losses = Vec<(&'static str, f32)>;
@@ -193,6 +200,21 @@ impl Trainer {
         self.step += 1;
         terms.insert(0, ("total", total));
         Ok(terms.into_iter().map(|(name, t)| (name, t.into_scalar::<f32>())).collect())
+    }
+
+    /// What the network now predicts for the first labelled frame of the next batch (no
+    /// augmentation), for progress panels.
+    pub fn preview(&self) -> Result<Preview, FileError> {
+        let sampler = Sampler { len: self.labelled.len(), batch_size: 1, seed: self.config.seed };
+        let frame = read_labelled(&self.labelled_root, &self.labelled[sampler.batch(self.step)[0]])?;
+        let net = self.net.valid();
+        let device = net.head_bias.val().device();
+        let input = match self.stage {
+            Stage::Normal => frame.image.clone(),
+            Stage::Depth | Stage::Hdnet => depth_net_input(&frame.image, &frame.normals, &frame.iuv),
+        };
+        let prediction = from_nchw(net.forward(to_nchw(&[&input], &device))).remove(0);
+        Ok(Preview { frame, prediction })
     }
 
     /// The video pairs of this step (HDNet stage only).

@@ -1,0 +1,168 @@
+//! `hdnet train normal|depth|hdnet`: the paper's training stages with checkpoints, a JSONL log,
+//! progress panels and exact resume.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use hdnet_formats::visual::{depth_heat_map, normal_colors, save_png, side_by_side, to_u8, white_off_mask};
+use hdnet_model::NetKind;
+use hdnet_model::pipeline::unit_normals;
+use hdnet_model::weights::load_hourglass;
+use hdnet_train::checkpoint;
+use hdnet_train::trainer::{Losses, Preview};
+use hdnet_train::{Stage, TrainConfig, Trainer};
+use ndarray::{Array3, Axis};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum StageArg {
+    /// The normal estimator (labelled data).
+    Normal,
+    /// The depth estimator (labelled data).
+    Depth,
+    /// The semi-supervised HDNet stage (labelled data + unlabelled video pairs).
+    Hdnet,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(value_enum)]
+    stage: StageArg,
+    /// TOML file of settings (defaults: the original's for the stage).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Labelled data folder (color_WO_bg/, mask/, densepose/, depth/, normal/).
+    #[arg(long)]
+    data: PathBuf,
+    /// Unlabelled video folder (hdnet stage): pred_normals/ and correspondences/ made.
+    #[arg(long)]
+    videos: Option<PathBuf>,
+    /// Run folder: checkpoints/, train_log.jsonl, progress/.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue from the newest checkpoint in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Start from these weights (hdnet .safetensors or the original TF1 checkpoint folder).
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
+    /// Override the config's total number of steps.
+    #[arg(long)]
+    steps: Option<u64>,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let stage = match args.stage {
+        StageArg::Normal => Stage::Normal,
+        StageArg::Depth => Stage::Depth,
+        StageArg::Hdnet => Stage::Hdnet,
+    };
+    let device = super::device(&args.device)?.autodiff();
+    let checkpoints = args.out.join("checkpoints");
+    let mut trainer = if args.resume {
+        let latest = checkpoint::latest(&checkpoints)
+            .with_context(|| format!("{}: no checkpoint to resume from", checkpoints.display()))?;
+        let trainer = Trainer::resume(&latest, &args.data, args.videos.as_deref(), &device)?;
+        if trainer.stage != stage {
+            bail!("{}: a {} run, not {}", latest.display(), trainer.stage.name(), stage.name());
+        }
+        println!("resuming {} from step {}", latest.display(), trainer.step);
+        trainer
+    } else {
+        if checkpoint::latest(&checkpoints).is_some() {
+            bail!("{}: holds checkpoints of an earlier run (pass --resume to continue it, or another --out)", args.out.display());
+        }
+        let mut config = match &args.config {
+            Some(path) => TrainConfig::load(path, stage)?,
+            None => TrainConfig::for_stage(stage),
+        };
+        if let Some(steps) = args.steps {
+            config.steps = steps;
+        }
+        let kind = if stage == Stage::Normal { NetKind::Normal } else { NetKind::Depth };
+        let init = args.init.as_deref().map(|p| load_hourglass(p, kind, &device)).transpose()?;
+        if let Some(net) = &init {
+            config.width = net.config(kind).widths[0];
+        }
+        Trainer::new(stage, config, &args.data, args.videos.as_deref(), init, &device)?
+    };
+    if let Some(steps) = args.steps {
+        trainer.config.steps = steps;
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
+    let log_path = args.out.join("train_log.jsonl");
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("{}: cannot open", log_path.display()))?;
+
+    let config = trainer.config.clone();
+    let bar = super::data::progress(config.steps as usize);
+    bar.set_position(trainer.step);
+    let start = Instant::now();
+    let first_step = trainer.step;
+    while trainer.step < config.steps {
+        let losses = trainer.step()?;
+        let step = trainer.step;
+        let rate = (step - first_step) as f64 / start.elapsed().as_secs_f64();
+        bar.set_message(format!("{} | {rate:.2} steps/s", summary(&losses)));
+        bar.set_position(step);
+        if step % config.log_every == 0 || step == config.steps {
+            writeln!(log, "{}", log_line(stage, step, start.elapsed().as_secs_f64(), &losses))
+                .with_context(|| format!("{}: cannot write", log_path.display()))?;
+        }
+        if step % config.visualize_every == 0 || step == config.steps {
+            let path = args.out.join("progress").join(format!("step{step:08}.png"));
+            write_panel(&path, stage, &trainer.preview()?)?;
+        }
+        if step % config.checkpoint_every == 0 || step == config.steps {
+            let dir = trainer.save(&checkpoints)?;
+            bar.suspend(|| println!("checkpoint {}", dir.display()));
+        }
+    }
+    bar.finish();
+    println!("{} steps done; log {}", trainer.step, log_path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary(losses: &Losses) -> String {
+    losses.iter().map(|(n, v)| format!("{n} {v:.4}")).collect::<Vec<_>>().join(" ")
+}
+
+fn log_line(stage: Stage, step: u64, seconds: f64, losses: &Losses) -> String {
+    let mut fields = serde_json::Map::new();
+    fields.insert("stage".into(), stage.name().into());
+    fields.insert("step".into(), step.into());
+    fields.insert("seconds".into(), seconds.into());
+    for (name, value) in losses {
+        fields.insert((*name).into(), f64::from(*value).into());
+    }
+    serde_json::Value::Object(fields).to_string()
+}
+
+/// input | prediction | ground truth, like the original's training_progress images.
+fn write_panel(path: &Path, stage: Stage, preview: &Preview) -> anyhow::Result<()> {
+    std::fs::create_dir_all(path.parent().expect("progress folder")).context("creating progress/")?;
+    let f = &preview.frame;
+    let (h, w) = f.mask.dim();
+    let blank = || Array3::from_elem((h, w, 3), 255u8);
+    let normals = |n: &Array3<f32>| white_off_mask(normal_colors(&unit_normals(n, &f.mask), &f.mask), &f.mask);
+    let panels = match stage {
+        Stage::Normal => vec![to_u8(&f.image), normals(&preview.prediction), normals(&f.normals)],
+        Stage::Depth | Stage::Hdnet => {
+            let depth = preview.prediction.index_axis(Axis(2), 0).to_owned();
+            vec![
+                to_u8(&f.image),
+                depth_heat_map(&depth, &f.mask).unwrap_or_else(blank),
+                depth_heat_map(&f.depth, &f.mask).unwrap_or_else(blank),
+            ]
+        }
+    };
+    Ok(save_png(path, &side_by_side(&panels))?)
+}
