@@ -256,4 +256,12 @@ fn train_writes_checkpoints_logs_panels_and_resumes() {
         assert!(lines[3][key].as_f64().unwrap().is_finite(), "{key}");
     }
     assert!(out.join("checkpoints/step-00000004/optimizer.bpk").exists());
+
+    let o = hdnet(&["plot", p(&out.join("train_log.jsonl"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plot = image::open(out.join("convergence.png")).unwrap();
+    assert_eq!((plot.width(), plot.height()), (1000, 600));
+    std::fs::write(out.join("bad.jsonl"), "{\"step\": 1, \"total\": 2.0}\nnot json\n").unwrap();
+    let o = hdnet(&["plot", p(&out.join("bad.jsonl"))]);
+    assert!(!o.status.success() && stderr(&o).contains("bad.jsonl: line 2: not JSON"), "{}", stderr(&o));
 }

@@ -4,6 +4,7 @@ mod bench;
 mod convert;
 mod data;
 mod infer;
+mod plot;
 mod train;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     PredictNormals(data::PredictNormalsArgs),
     /// Train a stage: normal, depth or hdnet.
     Train(train::Args),
+    /// Draw the convergence curves of a training log to a PNG.
+    Plot(plot::Args),
     /// Dataset tools.
     #[command(subcommand)]
     Data(DataCommand),
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::PredictNormals(args) => data::predict_normals(args),
         Command::Data(DataCommand::Check(args)) => data::check_cmd(args),
         Command::Train(args) => train::run(args),
+        Command::Plot(args) => plot::run(args),
         Command::Bench(command) => bench::run(command),
     }
 }

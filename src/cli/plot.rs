@@ -1,0 +1,93 @@
+//! `hdnet plot LOG`: convergence curves of a training log (train_log.jsonl) to a PNG.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+/// DejaVu Sans (Bitstream Vera licence, assets/fonts/LICENSE-DejaVu.txt), so that plots have text
+/// on machines without system fonts.
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A train_log.jsonl written by `hdnet train`.
+    log: PathBuf,
+    /// The PNG to write (default: next to the log, convergence.png).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Every numeric field but the bookkeeping ones, as (step, value) series.
+fn read_series(args: &Args) -> anyhow::Result<BTreeMap<String, Vec<(f64, f64)>>> {
+    let text = std::fs::read_to_string(&args.log).with_context(|| format!("{}: cannot read", args.log.display()))?;
+    let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let value: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}: line {}: not JSON", args.log.display(), i + 1))?;
+        let step = value["step"]
+            .as_f64()
+            .with_context(|| format!("{}: line {}: no step", args.log.display(), i + 1))?;
+        for (key, v) in value.as_object().into_iter().flatten() {
+            if let (Some(v), false) = (v.as_f64(), ["step", "seconds"].contains(&key.as_str())) {
+                series.entry(key.clone()).or_default().push((step, v));
+            }
+        }
+    }
+    if series.is_empty() {
+        bail!("{}: no loss values", args.log.display());
+    }
+    Ok(series)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let series = read_series(&args)?;
+    let out = args.out.clone().unwrap_or_else(|| args.log.with_file_name("convergence.png"));
+    register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| anyhow::anyhow!("the bundled font cannot be read"))?;
+    let (w, h) = (1000u32, 600u32);
+    let mut pixels = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
+        let points = series.values().flatten();
+        let (x_max, y_min, y_max) = points.fold((1.0f64, f64::INFINITY, 0.0f64), |(x, lo, hi), &(s, v)| {
+            (x.max(s), if v > 0.0 { lo.min(v) } else { lo }, hi.max(v))
+        });
+        let y_min = if y_min.is_finite() { y_min * 0.8 } else { 1e-6 };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("hdnet training: {}", args.log.display()), ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..x_max, (y_min..(y_max * 1.2).max(y_min * 10.0)).log_scale())
+            .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc("loss (log scale)")
+            .draw()
+            .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
+        for (k, (name, values)) in series.iter().enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            let positive = values.iter().copied().filter(|&(_, v)| v > 0.0);
+            chart
+                .draw_series(LineSeries::new(positive, color.stroke_width(2)))
+                .map_err(|e| anyhow::anyhow!("plot: {e}"))?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
+        root.present().map_err(|e| anyhow::anyhow!("plot: {e}"))?;
+    }
+    let img = image::RgbImage::from_raw(w, h, pixels).context("plot buffer")?;
+    hdnet_formats::visual::save_png(&out, &img)?;
+    println!("wrote {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
