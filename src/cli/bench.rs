@@ -17,12 +17,15 @@ pub enum BenchCommand {
     Infer(InferArgs),
     /// `hdnet correspond` on a procedural video of moving body parts.
     Correspond(CorrespondArgs),
+    /// One training step of the depth stage (forward, backward, Adam).
+    Train(TrainArgs),
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Infer(args) => infer(args),
         BenchCommand::Correspond(args) => correspond(args),
+        BenchCommand::Train(args) => train(args),
     }
 }
 
@@ -154,4 +157,74 @@ fn correspond(args: CorrespondArgs) -> anyhow::Result<ExitCode> {
 
 fn rayon_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Base width (64 = the original networks).
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    /// Labelled images per step.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    #[arg(long, default_value_t = 256)]
+    size: usize,
+    /// Timed steps (after one warm-up step).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+/// A smooth synthetic person: a disc, bulging towards the camera, facing it.
+fn synthetic_frame(size: usize) -> hdnet_data::layout::LabelledFrame {
+    use ndarray::{Array2, Array3};
+    let c = size as f32 / 2.0;
+    let r2 = |y: usize, x: usize| ((y as f32 - c).powi(2) + (x as f32 - c).powi(2)) / (0.4 * size as f32).powi(2);
+    let mask = Array2::from_shape_fn((size, size), |(y, x)| if r2(y, x) < 1.0 { 1.0 } else { 0.0 });
+    hdnet_data::layout::LabelledFrame {
+        name: "synthetic".into(),
+        image: Array3::from_shape_fn((size, size, 3), |(y, x, k)| if mask[(y, x)] > 0.0 { (50 + (x + y + 40 * k) % 150) as f32 } else { 255.0 }),
+        iuv: Array3::from_shape_fn((size, size, 3), |(y, x, k)| if k == 2 && mask[(y, x)] > 0.0 { 1.0 + (4 * y / size) as f32 } else { 0.0 }),
+        depth: Array2::from_shape_fn((size, size), |(y, x)| if mask[(y, x)] > 0.0 { 4.0 - 0.3 * (1.0 - r2(y, x)).sqrt() } else { 0.0 }),
+        normals: Array3::from_shape_fn((size, size, 3), |(y, x, k)| if mask[(y, x)] > 0.0 && k == 2 { -1.0 } else { 0.0 }),
+        mask,
+    }
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    use burn::optim::GradientsParams;
+    use hdnet_train::{Stage, TrainConfig};
+    if args.size % 16 != 0 || args.size == 0 || args.width == 0 || args.batch == 0 || args.runs == 0 {
+        bail!("--size must be a positive multiple of 16; --width, --batch and --runs positive");
+    }
+    let device = super::device(&args.device)?.autodiff();
+    let config = TrainConfig { width: args.width, batch_size: args.batch, ..TrainConfig::for_stage(Stage::Depth) };
+    let mut net = HourglassConfig::new(NetKind::Depth, args.width).init(&device, 0);
+    let mut optimizer = hdnet_train::trainer::optimizer(&config);
+    let frames = vec![synthetic_frame(args.size); args.batch];
+    let cameras = vec![hdnet_geometry::Camera::original(); args.batch];
+    let mut times = Vec::new();
+    for run in 0..=args.runs {
+        let start = Instant::now();
+        let batch = hdnet_model::batch::labelled_batch(&frames, &cameras, &device);
+        let (total, _) = hdnet_train::trainer::stage_loss(Stage::Depth, &config, &net, batch, None);
+        let grads = GradientsParams::from_grads(total.backward(), &net);
+        net = optimizer.step(config.learning_rate, net, grads);
+        // Reading a weight back forces the (possibly asynchronous) device to finish the step.
+        let _ = net.head_bias.val().try_into_vec_as::<f32>();
+        if run > 0 {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let step = times[times.len() / 2];
+    let gflop = 3.0 * HourglassConfig::new(NetKind::Depth, args.width).flops(args.size, args.size) * args.batch as f64 / 1e9;
+    println!(
+        "hdnet bench train (depth stage): width {}, batch {}, {}x{}, device {}, median of {} steps",
+        args.width, args.batch, args.size, args.size, args.device, args.runs
+    );
+    println!("{:>12} {:>10} {:>14} {:>10}", "ms/step", "steps/s", "~GFLOP/step", "GFLOP/s");
+    println!("{:>12.0} {:>10.3} {:>14.0} {:>10.1}", step * 1e3, 1.0 / step, gflop, gflop / step);
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use hdnet_data::layout::{frame_names, read_corr_mat, read_correspondences, read_
 use hdnet_data::sampler::Sampler;
 use hdnet_formats::FileError;
 use hdnet_geometry::Camera;
-use hdnet_model::batch::{VideoPair, augment_labelled, augment_pair, labelled_batch, pair_batch};
+use hdnet_model::batch::{LabelledBatch, PairBatch, VideoPair, augment_labelled, augment_pair, labelled_batch, pair_batch};
 use hdnet_model::geometry::depth_to_normals;
 use hdnet_model::pipeline::{depth_net_input, from_nchw, to_nchw};
 use hdnet_model::losses::{hdnet_unlabelled_total, normal_angular, supervised_depth_loss};
@@ -63,7 +63,8 @@ pub struct Trainer {
     camera: Camera,
 }
 
-fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+/// Adam with the run's settings.
+pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
     AdamConfig::new()
         .with_beta_1(config.beta_1)
         .with_beta_2(config.beta_2)
@@ -158,43 +159,8 @@ impl Trainer {
             .collect::<Result<Vec<_>, FileError>>()?;
         let cameras = vec![self.camera; frames.len()];
         let batch = labelled_batch(&frames, &cameras, &self.device);
-        let (total, mut terms): (Tensor<1>, Vec<(&'static str, Tensor<1>)>) = match self.stage {
-            Stage::Normal => {
-                let out = self.net.forward(batch.image);
-                let loss = normal_angular(out, batch.normals, &batch.mask, self.config.angular_loss);
-                (loss.clone(), vec![("normal", loss)])
-            }
-            Stage::Depth | Stage::Hdnet => {
-                let labelled_count = frames.len();
-                let pairs = self.sample_pairs()?;
-                let mut inputs = vec![batch.depth_input];
-                if let Some(p) = &pairs {
-                    inputs.extend([p.input_i.clone(), p.input_j.clone()]);
-                }
-                // One forward pass for all images (batch norm is per image, so this is exact).
-                let out = self.net.forward(Tensor::cat(inputs, 0));
-                let pred = out.clone().narrow(0, 0, labelled_count);
-                let nmap = depth_to_normals(pred.clone(), batch.mask.clone(), batch.rays, self.config.normals_from_depth);
-                let sup = supervised_depth_loss(pred, batch.depth, batch.normals, nmap, &batch.mask, self.config.angular_loss);
-                let mut terms = vec![("l2", sup.l2), ("scale_invariant", sup.scale_invariant), ("normal", sup.normal)];
-                let mut total = sup.total;
-                if let Some(p) = pairs {
-                    let n = p.input_i.dims()[0];
-                    let pred_i = out.clone().narrow(0, labelled_count, n);
-                    let pred_j = out.narrow(0, labelled_count + n, n);
-                    let normals = |pred: Tensor<4>, mask, rays, reference, m: &Tensor<4, Bool>| {
-                        let nmap = depth_to_normals(pred, mask, rays, self.config.normals_from_depth);
-                        normal_angular(nmap, reference, m, self.config.angular_loss)
-                    };
-                    let n_i = normals(pred_i.clone(), p.mask_i.clone(), p.rays_i, p.normals_i, &p.mask_i);
-                    let n_j = normals(pred_j.clone(), p.mask_j.clone(), p.rays_j, p.normals_j, &p.mask_j);
-                    let warp = warp_loss(pred_i, pred_j, &p.warp, self.config.rotation_fit);
-                    total = total + hdnet_unlabelled_total(n_i.clone(), n_j.clone(), warp.loss3d.clone());
-                    terms.extend([("normal_i", n_i), ("normal_j", n_j), ("loss3d", warp.loss3d), ("loss2d", warp.loss2d)]);
-                }
-                (total, terms)
-            }
-        };
+        let pairs = self.sample_pairs()?;
+        let (total, mut terms) = stage_loss(self.stage, &self.config, &self.net, batch, pairs);
         let grads = GradientsParams::from_grads(total.backward(), &self.net);
         self.net = self.optimizer.step(self.config.learning_rate, self.net.clone(), grads);
         self.step += 1;
@@ -218,7 +184,7 @@ impl Trainer {
     }
 
     /// The video pairs of this step (HDNet stage only).
-    fn sample_pairs(&self) -> Result<Option<hdnet_model::batch::PairBatch>, FileError> {
+    fn sample_pairs(&self) -> Result<Option<PairBatch>, FileError> {
         let Some(videos) = &self.videos else { return Ok(None) };
         let sampler = Sampler {
             len: videos.pairs.len(),
@@ -241,3 +207,46 @@ impl Trainer {
     }
 }
 
+
+/// The loss of one step of `stage` ("total" and its named terms) for a labelled batch and, in the
+/// HDNet stage, a batch of video pairs.
+pub fn stage_loss(
+    stage: Stage,
+    config: &TrainConfig,
+    net: &Hourglass,
+    batch: LabelledBatch,
+    pairs: Option<PairBatch>,
+) -> (Tensor<1>, Vec<(&'static str, Tensor<1>)>) {
+    if stage == Stage::Normal {
+        let out = net.forward(batch.image);
+        let loss = normal_angular(out, batch.normals, &batch.mask, config.angular_loss);
+        return (loss.clone(), vec![("normal", loss)]);
+    }
+    let labelled_count = batch.depth_input.dims()[0];
+    let mut inputs = vec![batch.depth_input];
+    if let Some(p) = &pairs {
+        inputs.extend([p.input_i.clone(), p.input_j.clone()]);
+    }
+    // One forward pass for all images (batch norm is per image, so this is exact).
+    let out = net.forward(Tensor::cat(inputs, 0));
+    let pred = out.clone().narrow(0, 0, labelled_count);
+    let nmap = depth_to_normals(pred.clone(), batch.mask.clone(), batch.rays, config.normals_from_depth);
+    let sup = supervised_depth_loss(pred, batch.depth, batch.normals, nmap, &batch.mask, config.angular_loss);
+    let mut terms = vec![("l2", sup.l2), ("scale_invariant", sup.scale_invariant), ("normal", sup.normal)];
+    let mut total = sup.total;
+    if let Some(p) = pairs {
+        let n = p.input_i.dims()[0];
+        let pred_i = out.clone().narrow(0, labelled_count, n);
+        let pred_j = out.narrow(0, labelled_count + n, n);
+        let consistency = |pred: Tensor<4>, mask: &Tensor<4, Bool>, rays, reference| {
+            let nmap = depth_to_normals(pred, mask.clone(), rays, config.normals_from_depth);
+            normal_angular(nmap, reference, mask, config.angular_loss)
+        };
+        let n_i = consistency(pred_i.clone(), &p.mask_i, p.rays_i, p.normals_i);
+        let n_j = consistency(pred_j.clone(), &p.mask_j, p.rays_j, p.normals_j);
+        let warp = warp_loss(pred_i, pred_j, &p.warp, config.rotation_fit);
+        total = total + hdnet_unlabelled_total(n_i.clone(), n_j.clone(), warp.loss3d.clone());
+        terms.extend([("normal_i", n_i), ("normal_j", n_j), ("loss3d", warp.loss3d), ("loss2d", warp.loss2d)]);
+    }
+    (total, terms)
+}
