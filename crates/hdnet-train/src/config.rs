@@ -154,6 +154,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_example_config_is_valid() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+        let block = readme.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("readme.toml");
+        std::fs::write(&p, block).unwrap();
+        let c = TrainConfig::load(&p, Stage::Hdnet).unwrap();
+        assert_eq!((c.width, c.pair_batch_size, c.rotation_fit), (32, 2, RotationFit::Original));
+        assert_eq!(c.augment.flip_probability, 0.5);
+    }
+
+    #[test]
     fn toml_overrides_stage_defaults_and_rejects_unknown_keys() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
