@@ -1,0 +1,207 @@
+//! The metrics. All sums are in float64.
+
+use ndarray::{Array2, Array3};
+use serde::Serialize;
+
+/// Depth errors of one image (metres).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DepthMetrics {
+    pub pixels: usize,
+    /// RMSE after aligning the prediction by `scale * d + shift`.
+    pub rmse: f64,
+    /// Mean |aligned - gt| / gt.
+    pub abs_rel: f64,
+    /// RMSE without alignment.
+    pub rmse_raw: f64,
+    pub scale: f64,
+    pub shift: f64,
+}
+
+/// Normal errors of one image (degrees).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NormalMetrics {
+    pub pixels: usize,
+    pub mean_deg: f64,
+    pub median_deg: f64,
+    /// Percent of pixels within 11.25, 22.5 and 30 degrees.
+    pub within_11_25: f64,
+    pub within_22_5: f64,
+    pub within_30: f64,
+}
+
+/// The least-squares (scale, shift) mapping `pred` onto `gt`. With a single pixel, or a constant
+/// prediction, the scale is undetermined: it is kept at 1 and only the shift is fitted.
+pub fn align(pred: &[f64], gt: &[f64]) -> (f64, f64) {
+    let n = pred.len() as f64;
+    let (mp, mg) = (pred.iter().sum::<f64>() / n, gt.iter().sum::<f64>() / n);
+    let var: f64 = pred.iter().map(|p| (p - mp).powi(2)).sum();
+    let cov: f64 = pred.iter().zip(gt).map(|(p, g)| (p - mp) * (g - mg)).sum();
+    if var <= 1e-12 * n * mp.abs().max(1.0).powi(2) {
+        return (1.0, mg - mp);
+    }
+    let scale = cov / var;
+    (scale, mg - scale * mp)
+}
+
+/// Depth metrics over the pixels where `mask` is on and the ground truth is positive; `None`
+/// when there is no such pixel.
+pub fn depth_metrics(pred: &Array2<f32>, gt: &Array2<f32>, mask: &Array2<f32>) -> Option<DepthMetrics> {
+    let (p, g): (Vec<f64>, Vec<f64>) = pred
+        .iter()
+        .zip(gt)
+        .zip(mask)
+        .filter(|((_, g), m)| **m > 0.0 && **g > 0.0)
+        .map(|((p, g), _)| (f64::from(*p), f64::from(*g)))
+        .unzip();
+    if p.is_empty() {
+        return None;
+    }
+    let n = p.len() as f64;
+    let (scale, shift) = align(&p, &g);
+    let aligned: Vec<f64> = p.iter().map(|v| scale * v + shift).collect();
+    let rmse = (aligned.iter().zip(&g).map(|(a, g)| (a - g).powi(2)).sum::<f64>() / n).sqrt();
+    let abs_rel = aligned.iter().zip(&g).map(|(a, g)| (a - g).abs() / g).sum::<f64>() / n;
+    let rmse_raw = (p.iter().zip(&g).map(|(a, g)| (a - g).powi(2)).sum::<f64>() / n).sqrt();
+    Some(DepthMetrics { pixels: p.len(), rmse, abs_rel, rmse_raw, scale, shift })
+}
+
+/// The angle in degrees between two vectors. A zero-length prediction has no direction and
+/// counts as 90 degrees (as uninformative as a perpendicular guess).
+pub fn angle_deg(a: [f32; 3], b: [f32; 3]) -> f64 {
+    let dot: f64 = (0..3).map(|k| f64::from(a[k]) * f64::from(b[k])).sum();
+    let na = (0..3).map(|k| f64::from(a[k]).powi(2)).sum::<f64>().sqrt();
+    let nb = (0..3).map(|k| f64::from(b[k]).powi(2)).sum::<f64>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        return 90.0;
+    }
+    (dot / (na * nb)).clamp(-1.0, 1.0).acos().to_degrees()
+}
+
+/// Normal metrics over the mask pixels that have a ground-truth normal (non-zero); `None` when
+/// there is no such pixel.
+pub fn normal_metrics(pred: &Array3<f32>, gt: &Array3<f32>, mask: &Array2<f32>) -> Option<NormalMetrics> {
+    normal_metrics_where(pred, gt, |r, c| mask[(r, c)] > 0.0)
+}
+
+fn normal_metrics_where(pred: &Array3<f32>, gt: &Array3<f32>, keep: impl Fn(usize, usize) -> bool) -> Option<NormalMetrics> {
+    let (h, w, _) = gt.dim();
+    let v = |a: &Array3<f32>, r, c| [a[(r, c, 0)], a[(r, c, 1)], a[(r, c, 2)]];
+    let mut angles: Vec<f64> = (0..h * w)
+        .map(|i| (i / w, i % w))
+        .filter(|&(r, c)| keep(r, c) && v(gt, r, c) != [0.0; 3])
+        .map(|(r, c)| angle_deg(v(pred, r, c), v(gt, r, c)))
+        .collect();
+    if angles.is_empty() {
+        return None;
+    }
+    angles.sort_by(f64::total_cmp);
+    let n = angles.len();
+    let median = if n % 2 == 1 { angles[n / 2] } else { (angles[n / 2 - 1] + angles[n / 2]) / 2.0 };
+    let within = |t: f64| 100.0 * angles.iter().filter(|&&a| a < t).count() as f64 / n as f64;
+    Some(NormalMetrics {
+        pixels: n,
+        mean_deg: angles.iter().sum::<f64>() / n as f64,
+        median_deg: median,
+        within_11_25: within(11.25),
+        within_22_5: within(22.5),
+        within_30: within(30.0),
+    })
+}
+
+/// Metrics per DensePose part (1..24) present in `parts`: the depth alignment is the image's
+/// (fitted on the whole mask), then errors are taken per part.
+pub fn per_part(
+    pred_depth: &Array2<f32>,
+    gt_depth: &Array2<f32>,
+    pred_normals: &Array3<f32>,
+    gt_normals: &Array3<f32>,
+    mask: &Array2<f32>,
+    parts: &Array2<u8>,
+) -> Vec<(u8, Option<DepthMetrics>, Option<NormalMetrics>)> {
+    let whole = depth_metrics(pred_depth, gt_depth, mask);
+    (1..=24u8)
+        .filter(|p| parts.iter().zip(mask).any(|(q, m)| q == p && *m > 0.0))
+        .map(|p| {
+            let part_mask = Array2::from_shape_fn(mask.dim(), |i| if parts[i] == p && mask[i] > 0.0 { 1.0 } else { 0.0 });
+            let depth = whole.and_then(|w| {
+                let aligned = pred_depth.mapv(|d| (w.scale * f64::from(d) + w.shift) as f32);
+                depth_metrics(&aligned, gt_depth, &part_mask).map(|m| DepthMetrics { scale: w.scale, shift: w.shift, ..m })
+            });
+            let normals = normal_metrics_where(pred_normals, gt_normals, |r, c| part_mask[(r, c)] > 0.0);
+            (p, depth, normals)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(values: &[f32], w: usize) -> Array2<f32> {
+        Array2::from_shape_vec((values.len() / w, w), values.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn scale_and_shift_are_removed_exactly() {
+        // gt = 2 * pred + 1 on the mask: aligned errors vanish, the raw RMSE does not.
+        let pred = map(&[1.0, 2.0, 3.0, 100.0], 2);
+        let gt = map(&[3.0, 5.0, 7.0, 0.0], 2);
+        let mask = map(&[1.0, 1.0, 1.0, 0.0], 2);
+        let m = depth_metrics(&pred, &gt, &mask).unwrap();
+        assert_eq!(m.pixels, 3);
+        assert!((m.scale - 2.0).abs() < 1e-12 && (m.shift - 1.0).abs() < 1e-12);
+        assert!(m.rmse < 1e-12 && m.abs_rel < 1e-12);
+        // raw errors 2, 3, 4: sqrt((4 + 9 + 16) / 3)
+        assert!((m.rmse_raw - (29.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn alignment_by_hand_with_residuals() {
+        // pred 0, 1, 2; gt 0, 2, 1: s = cov/var = (0*... ) -> means 1, 1; cov = (-1)(-1) + 0 + (1)(0) = 1; var = 2
+        let (s, t) = align(&[0.0, 1.0, 2.0], &[0.0, 2.0, 1.0]);
+        assert!((s - 0.5).abs() < 1e-12 && (t - 0.5).abs() < 1e-12);
+        let m = depth_metrics(&map(&[0.0, 1.0, 2.0], 3), &map(&[1.0, 3.0, 2.0], 3), &map(&[1.0, 1.0, 1.0], 3)).unwrap();
+        // aligned = 0.5 p + 1.5 = 1.5, 2, 2.5 vs 1, 3, 2: errors .5, -1, .5 -> rmse sqrt(1.5/3)
+        assert!((m.rmse - 0.5f64.sqrt()).abs() < 1e-12);
+        assert!((m.abs_rel - (0.5 / 1.0 + 1.0 / 3.0 + 0.5 / 2.0) / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn one_pixel_mask_fits_only_the_shift() {
+        let m = depth_metrics(&map(&[5.0, 7.0], 2), &map(&[4.0, 1.0], 2), &map(&[1.0, 0.0], 2)).unwrap();
+        assert_eq!((m.pixels, m.scale, m.shift), (1, 1.0, -1.0));
+        assert_eq!(m.rmse, 0.0);
+        assert_eq!(m.rmse_raw, 1.0);
+        assert!(depth_metrics(&map(&[5.0], 1), &map(&[4.0], 1), &map(&[0.0], 1)).is_none());
+    }
+
+    #[test]
+    fn angles_and_zero_vectors() {
+        assert!((angle_deg([1.0, 0.0, 0.0], [0.0, 0.0, -2.0]) - 90.0).abs() < 1e-9);
+        assert!(angle_deg([0.0, 0.0, -1.0], [0.0, 0.0, -3.0]).abs() < 1e-6);
+        assert!((angle_deg([0.0, 0.0, 1.0], [0.0, 0.0, -1.0]) - 180.0).abs() < 1e-9);
+        assert_eq!(angle_deg([0.0; 3], [0.0, 0.0, -1.0]), 90.0);
+        let s = 0.5f32.sqrt();
+        // pixels: exact (0), 45 degrees, zero prediction (90), no ground truth (skipped)
+        let pred = Array3::from_shape_vec((1, 4, 3), vec![0., 0., -1., s, 0., -s, 0., 0., 0., 0., 0., -1.]).unwrap();
+        let gt = Array3::from_shape_vec((1, 4, 3), vec![0., 0., -1., 0., 0., -1., 0., 0., -1., 0., 0., 0.]).unwrap();
+        let m = normal_metrics(&pred, &gt, &map(&[1.0; 4], 4)).unwrap();
+        assert_eq!(m.pixels, 3);
+        assert!((m.mean_deg - 45.0).abs() < 1e-4 && (m.median_deg - 45.0).abs() < 1e-4);
+        assert!((m.within_11_25 - 100.0 / 3.0).abs() < 1e-9 && (m.within_30 - 100.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn per_part_uses_the_whole_image_alignment() {
+        let pred = map(&[1.0, 2.0, 3.0, 4.0], 4);
+        let gt = map(&[2.0, 4.0, 6.0, 9.0], 4);
+        let mask = map(&[1.0; 4], 4);
+        let parts = Array2::from_shape_vec((1, 4), vec![3u8, 3, 7, 7]).unwrap();
+        let normals = Array3::from_elem((1, 4, 3), -1.0f32);
+        let rows = per_part(&pred, &gt, &normals, &normals, &mask, &parts);
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![3, 7]);
+        let whole = depth_metrics(&pred, &gt, &mask).unwrap();
+        assert_eq!(rows[0].1.unwrap().scale, whole.scale);
+        assert_eq!(rows[1].2.unwrap().mean_deg, 0.0);
+    }
+}
