@@ -265,3 +265,37 @@ fn train_writes_checkpoints_logs_panels_and_resumes() {
     let o = hdnet(&["plot", p(&out.join("bad.jsonl"))]);
     assert!(!o.status.success() && stderr(&o).contains("bad.jsonl: line 2: not JSON"), "{}", stderr(&o));
 }
+
+#[test]
+fn eval_scores_predictions_and_predicts_with_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let gt = dir.path().join("gt");
+    labelled_sample(&gt);
+    // Predictions equal to an affine map of the (median-shifted) ground truth score zero aligned
+    // error: the ground truth depth read back is shifted to median 4; 2*d + 1 aligns exactly.
+    let frame = hdnet_data::layout::read_labelled(&gt, "0000000").unwrap();
+    let pred = dir.path().join("pred");
+    std::fs::create_dir_all(&pred).unwrap();
+    let depth = frame.depth.mapv(|d| 2.0 * d + 1.0);
+    hdnet_formats::npy::write(pred.join("0000000_depth.npy"), &[256, 256], depth.as_slice().unwrap()).unwrap();
+    hdnet_formats::npy::write(pred.join("0000000_normal.npy"), &[256, 256, 3], frame.normals.as_standard_layout().as_slice().unwrap()).unwrap();
+    let o = hdnet(&["eval", "--gt", p(&gt), "--pred", p(&pred)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pred.join("eval.json")).unwrap()).unwrap();
+    let agg = &json["aggregate"];
+    assert!(agg["depth_rmse"].as_f64().unwrap() < 1e-4, "{agg}");
+    assert!(agg["depth_rmse_raw"].as_f64().unwrap() > 1.0, "{agg}");
+    assert!(agg["normal_mean_deg"].as_f64().unwrap() < 0.1, "{agg}");
+    assert_eq!(agg["within_11_25"].as_f64().unwrap(), 100.0);
+    assert!(!json["images"][0]["parts"].as_array().unwrap().is_empty());
+    assert!(std::fs::read_to_string(pred.join("eval.csv")).unwrap().starts_with("image,depth_rmse"));
+    // Not overwritten without --overwrite.
+    let o = hdnet(&["eval", "--gt", p(&gt), "--pred", p(&pred)]);
+    assert!(!o.status.success() && stderr(&o).contains("already exists"));
+
+    // Predicting with the fixture weights (random): finite errors, written next to the data.
+    let o = hdnet(&["eval", "--gt", p(&gt), "--weights", p(&fixture(""))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(gt.join("eval/eval.json")).unwrap()).unwrap();
+    assert!(json["aggregate"]["normal_mean_deg"].as_f64().unwrap().is_finite());
+}

@@ -3,6 +3,7 @@
 mod bench;
 mod convert;
 mod data;
+mod eval;
 mod infer;
 mod plot;
 mod train;
@@ -30,6 +31,8 @@ enum Command {
     PredictNormals(data::PredictNormalsArgs),
     /// Train a stage: normal, depth or hdnet.
     Train(train::Args),
+    /// Accuracy of depth and normal predictions against ground truth.
+    Eval(eval::Args),
     /// Draw the convergence curves of a training log to a PNG.
     Plot(plot::Args),
     /// Dataset tools.
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Data(DataCommand::Check(args)) => data::check_cmd(args),
         Command::Train(args) => train::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Bench(command) => bench::run(command),
     }
 }

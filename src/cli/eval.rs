@@ -1,0 +1,187 @@
+//! `hdnet eval`: accuracy of depth and normal predictions against a labelled folder.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use hdnet_data::iuv::Iuv;
+use hdnet_data::layout::{LabelledFrame, frame_names, read_labelled};
+use hdnet_eval::metrics::{DepthMetrics, NormalMetrics, depth_metrics, normal_metrics, per_part};
+use hdnet_formats::images::TestSample;
+use hdnet_formats::{FileError, npy, text};
+use hdnet_model::Hdnet;
+use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
+use serde::Serialize;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Labelled folder with the ground truth (color_WO_bg/, mask/, densepose/, depth/, normal/).
+    #[arg(long)]
+    gt: PathBuf,
+    /// Folder of predictions named like the ground truth: NAME_depth.npy or NAME.txt, and
+    /// NAME_normal.npy or NAME_normal_{1,2,3}.txt (what `hdnet infer` writes).
+    #[arg(long, required_unless_present = "weights", conflicts_with = "weights")]
+    pred: Option<PathBuf>,
+    /// Predict with these weights instead of reading --pred.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Where eval.json and eval.csv go (default: --pred, or --gt/eval with --weights).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Replace an existing eval.json / eval.csv.
+    #[arg(long)]
+    overwrite: bool,
+}
+
+#[derive(Serialize)]
+struct PartRow {
+    part: u8,
+    depth: Option<DepthMetrics>,
+    normals: Option<NormalMetrics>,
+}
+
+#[derive(Serialize)]
+struct ImageRow {
+    name: String,
+    depth: Option<DepthMetrics>,
+    normals: Option<NormalMetrics>,
+    parts: Vec<PartRow>,
+}
+
+#[derive(Serialize, Default)]
+struct Aggregate {
+    images: usize,
+    depth_rmse: f64,
+    depth_abs_rel: f64,
+    depth_rmse_raw: f64,
+    normal_mean_deg: f64,
+    normal_median_deg: f64,
+    within_11_25: f64,
+    within_22_5: f64,
+    within_30: f64,
+}
+
+fn read_pred(dir: &Path, name: &str, size: (usize, usize)) -> Result<(Array2<f32>, Array3<f32>), FileError> {
+    let npy_depth = dir.join(format!("{name}_depth.npy"));
+    let depth = if npy_depth.exists() {
+        npy::read::<f32>(&npy_depth)?.into_dimensionality::<Ix2>().map_err(|_| FileError::new(&npy_depth, "not 2-D"))?
+    } else {
+        text::read_matrix(dir.join(format!("{name}.txt")))?
+    };
+    let npy_normals = dir.join(format!("{name}_normal.npy"));
+    let normals = if npy_normals.exists() {
+        npy::read::<f32>(&npy_normals)?.into_dimensionality::<Ix3>().map_err(|_| FileError::new(&npy_normals, "not 3-D"))?
+    } else {
+        let parts = (1..=3)
+            .map(|k| text::read_matrix(dir.join(format!("{name}_normal_{k}.txt"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        stack(Axis(2), &parts.iter().map(|p| p.view()).collect::<Vec<_>>()).map_err(|e| FileError::new(dir.join(name), e))?
+    };
+    if depth.dim() != size || (normals.dim().0, normals.dim().1) != size {
+        return Err(FileError::new(dir.join(name), format!("prediction size differs from the ground truth {size:?}")));
+    }
+    Ok((depth, normals))
+}
+
+fn evaluate(name: &str, gt: &LabelledFrame, depth: &Array2<f32>, normals: &Array3<f32>) -> ImageRow {
+    let parts = Iuv::decode(&gt.iuv).map(|iuv| iuv.part).unwrap_or_else(|_| Array2::zeros(gt.mask.dim()));
+    ImageRow {
+        name: name.to_string(),
+        depth: depth_metrics(depth, &gt.depth, &gt.mask),
+        normals: normal_metrics(normals, &gt.normals, &gt.mask),
+        parts: per_part(depth, &gt.depth, normals, &gt.normals, &gt.mask, &parts)
+            .into_iter()
+            .map(|(part, depth, normals)| PartRow { part, depth, normals })
+            .collect(),
+    }
+}
+
+fn aggregate(rows: &[ImageRow]) -> Aggregate {
+    let mean = |f: &dyn Fn(&ImageRow) -> Option<f64>| {
+        let v: Vec<f64> = rows.iter().filter_map(f).collect();
+        if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+    };
+    Aggregate {
+        images: rows.len(),
+        depth_rmse: mean(&|r| r.depth.map(|d| d.rmse)),
+        depth_abs_rel: mean(&|r| r.depth.map(|d| d.abs_rel)),
+        depth_rmse_raw: mean(&|r| r.depth.map(|d| d.rmse_raw)),
+        normal_mean_deg: mean(&|r| r.normals.map(|n| n.mean_deg)),
+        normal_median_deg: mean(&|r| r.normals.map(|n| n.median_deg)),
+        within_11_25: mean(&|r| r.normals.map(|n| n.within_11_25)),
+        within_22_5: mean(&|r| r.normals.map(|n| n.within_22_5)),
+        within_30: mean(&|r| r.normals.map(|n| n.within_30)),
+    }
+}
+
+const HEADER: [&str; 9] = ["image", "depth_rmse", "depth_absrel", "depth_rmse_raw", "normal_mean", "normal_median", "lt_11.25", "lt_22.5", "lt_30"];
+
+fn row_values(r: &ImageRow) -> [f64; 8] {
+    let d = r.depth.map_or([f64::NAN; 3], |d| [d.rmse, d.abs_rel, d.rmse_raw]);
+    let n = r.normals.map_or([f64::NAN; 5], |n| [n.mean_deg, n.median_deg, n.within_11_25, n.within_22_5, n.within_30]);
+    [d[0], d[1], d[2], n[0], n[1], n[2], n[3], n[4]]
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let names = frame_names(&args.gt)?;
+    if names.is_empty() {
+        bail!("{}: no ground-truth frames (color_WO_bg/*.png)", args.gt.display());
+    }
+    let out = args.out.clone().unwrap_or_else(|| args.pred.clone().unwrap_or_else(|| args.gt.join("eval")));
+    for f in ["eval.json", "eval.csv"] {
+        if out.join(f).exists() && !args.overwrite {
+            bail!("{}: already exists (pass --overwrite to replace it)", out.join(f).display());
+        }
+    }
+    let hdnet = match &args.weights {
+        Some(w) => Some(Hdnet::load(w, &super::device(&args.device)?)?),
+        None => None,
+    };
+    let bar = super::data::progress(names.len());
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for name in &names {
+        let result = read_labelled(&args.gt, name).and_then(|gt| {
+            let (depth, normals) = match (&hdnet, &args.pred) {
+                (Some(net), _) => {
+                    let sample = TestSample { name: name.clone(), image: gt.image.clone(), mask: gt.mask.clone(), iuv: gt.iuv.clone() };
+                    let p = net.predict(&[&sample]).remove(0);
+                    (p.depth * &gt.mask, p.normals)
+                }
+                (None, Some(dir)) => read_pred(dir, name, gt.mask.dim())?,
+                (None, None) => unreachable!("clap requires --pred or --weights"),
+            };
+            Ok(evaluate(name, &gt, &depth, &normals))
+        });
+        match result {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                bar.suspend(|| eprintln!("skipped {name}: {e}"));
+                failed += 1;
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let agg = aggregate(&rows);
+    println!("{}", HEADER.map(|h| format!("{h:>14}")).join(""));
+    for r in &rows {
+        println!("{:>14}{}", r.name, row_values(r).iter().map(|v| format!("{v:>14.4}")).collect::<String>());
+    }
+    let agg_values = [agg.depth_rmse, agg.depth_abs_rel, agg.depth_rmse_raw, agg.normal_mean_deg, agg.normal_median_deg, agg.within_11_25, agg.within_22_5, agg.within_30];
+    println!("{:>14}{}", "mean", agg_values.iter().map(|v| format!("{v:>14.4}")).collect::<String>());
+
+    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let json = serde_json::json!({ "images": rows, "aggregate": agg });
+    hdnet_formats::write_atomic(&out.join("eval.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    let mut csv = HEADER.join(",") + "\n";
+    for r in &rows {
+        csv += &format!("{},{}\n", r.name, row_values(r).map(|v| v.to_string()).join(","));
+    }
+    csv += &format!("mean,{}\n", agg_values.map(|v| v.to_string()).join(","));
+    hdnet_formats::write_atomic(&out.join("eval.csv"), csv.as_bytes())?;
+    println!("{} images evaluated, {failed} skipped; wrote {}", rows.len(), out.join("eval.json").display());
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
