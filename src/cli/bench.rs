@@ -14,11 +14,11 @@ use image::{GrayImage, Luma, Rgb, RgbImage};
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
     /// Inference time of the two networks at a given width, batch and device.
-    Infer(InferArgs),
+    Infer(Workload),
     /// `hdnet correspond` on a procedural video of moving body parts.
     Correspond(CorrespondArgs),
     /// One training step of the depth stage (forward, backward, Adam).
-    Train(TrainArgs),
+    Train(Workload),
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -29,18 +29,19 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The network and workload of a speed measurement.
 #[derive(clap::Args)]
-pub struct InferArgs {
+pub struct Workload {
     /// Base width (64 = the original networks).
     #[arg(long, default_value_t = 64)]
     width: usize,
-    /// Images per forward pass.
+    /// Images per forward pass / training step.
     #[arg(long, default_value_t = 1)]
     batch: usize,
     /// Image size (square, divisible by 16).
     #[arg(long, default_value_t = 256)]
     size: usize,
-    /// Timed runs per network (after one warm-up run).
+    /// Timed runs (after one warm-up run); the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// cpu, or vulkan / cuda when built with those features.
@@ -48,10 +49,17 @@ pub struct InferArgs {
     device: String,
 }
 
-fn infer(args: InferArgs) -> anyhow::Result<ExitCode> {
-    if args.size % 16 != 0 || args.size == 0 || args.width == 0 || args.batch == 0 || args.runs == 0 {
-        bail!("--size must be a positive multiple of 16; --width, --batch and --runs positive");
+impl Workload {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.size % 16 != 0 || self.size == 0 || self.width == 0 || self.batch == 0 || self.runs == 0 {
+            bail!("--size must be a positive multiple of 16; --width, --batch and --runs positive");
+        }
+        Ok(())
     }
+}
+
+fn infer(args: Workload) -> anyhow::Result<ExitCode> {
+    args.validate()?;
     let device = super::device(&args.device)?;
     println!(
         "hdnet bench: width {}, batch {}, {}x{}, device {}, {} runs (median)",
@@ -159,23 +167,6 @@ fn rayon_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-#[derive(clap::Args)]
-pub struct TrainArgs {
-    /// Base width (64 = the original networks).
-    #[arg(long, default_value_t = 64)]
-    width: usize,
-    /// Labelled images per step.
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
-    #[arg(long, default_value_t = 256)]
-    size: usize,
-    /// Timed steps (after one warm-up step).
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
-    #[arg(long, default_value = "cpu")]
-    device: String,
-}
-
 /// A smooth synthetic person: a disc, bulging towards the camera, facing it.
 fn synthetic_frame(size: usize) -> hdnet_data::layout::LabelledFrame {
     use ndarray::{Array2, Array3};
@@ -192,12 +183,10 @@ fn synthetic_frame(size: usize) -> hdnet_data::layout::LabelledFrame {
     }
 }
 
-fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+fn train(args: Workload) -> anyhow::Result<ExitCode> {
     use burn::optim::GradientsParams;
     use hdnet_train::{Stage, TrainConfig};
-    if args.size % 16 != 0 || args.size == 0 || args.width == 0 || args.batch == 0 || args.runs == 0 {
-        bail!("--size must be a positive multiple of 16; --width, --batch and --runs positive");
-    }
+    args.validate()?;
     let device = super::device(&args.device)?.autodiff();
     let config = TrainConfig { width: args.width, batch_size: args.batch, ..TrainConfig::for_stage(Stage::Depth) };
     let mut net = HourglassConfig::new(NetKind::Depth, args.width).init(&device, 0);
