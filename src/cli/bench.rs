@@ -47,6 +47,9 @@ pub struct Workload {
     /// cpu, or vulkan / cuda when built with those features.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// One JSON object per line instead of a table (for bench/compare.py).
+    #[arg(long)]
+    json: bool,
 }
 
 impl Workload {
@@ -58,40 +61,71 @@ impl Workload {
     }
 }
 
+/// One timed workload: the median seconds of a run that processes `items` images.
+struct Measurement {
+    what: &'static str,
+    seconds: f64,
+    items: usize,
+    gflop_per_item: f64,
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn report(args: &Workload, title: &str, rows: &[Measurement]) {
+    if args.json {
+        for m in rows {
+            let per_item = m.seconds / m.items as f64;
+            let line = serde_json::json!({
+                "tool": "hdnet", "what": m.what, "device": args.device, "width": args.width, "batch": args.batch,
+                "size": args.size, "seconds_per_run": m.seconds, "ms_per_image": per_item * 1e3,
+                "images_per_s": 1.0 / per_item, "gflop_per_image": m.gflop_per_item, "gflops": m.gflop_per_item / per_item,
+            });
+            println!("{line}");
+        }
+        return;
+    }
+    println!(
+        "hdnet bench {title}: width {}, batch {}, {}x{}, device {}, median of {} runs",
+        args.width, args.batch, args.size, args.size, args.device, args.runs
+    );
+    println!("{:<12} {:>12} {:>12} {:>12} {:>10}", "", "ms/run", "ms/image", "GFLOP/image", "GFLOP/s");
+    for m in rows {
+        let per_item = m.seconds / m.items as f64;
+        println!(
+            "{:<12} {:>12.0} {:>12.1} {:>12.1} {:>10.1}",
+            m.what,
+            m.seconds * 1e3,
+            per_item * 1e3,
+            m.gflop_per_item,
+            m.gflop_per_item / per_item
+        );
+    }
+}
+
 fn infer(args: Workload) -> anyhow::Result<ExitCode> {
     args.validate()?;
     let device = super::device(&args.device)?;
-    println!(
-        "hdnet bench: width {}, batch {}, {}x{}, device {}, {} runs (median)",
-        args.width, args.batch, args.size, args.size, args.device, args.runs
-    );
-    println!("{:<10} {:>12} {:>14} {:>10} {:>10}", "network", "ms/image", "images/s", "GFLOP", "GFLOP/s");
-    for kind in [NetKind::Normal, NetKind::Depth] {
+    let mut rows = Vec::new();
+    for (kind, what) in [(NetKind::Normal, "normal_net"), (NetKind::Depth, "depth_net")] {
         let config = HourglassConfig::new(kind, args.width);
         let net = config.init(&device, 0);
         let input = || Tensor::<4>::random([args.batch, config.in_channels, args.size, args.size], Distribution::Default, &device);
-        // Reading the result back forces the (possibly asynchronous) device to finish.
-        let _ = net.forward(input()).try_into_vec_as::<f32>();
-        let mut times: Vec<f64> = (0..args.runs)
-            .map(|_| {
-                let x = input();
-                let start = Instant::now();
-                let _ = net.forward(x).try_into_vec_as::<f32>();
-                start.elapsed().as_secs_f64()
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        let per_image = times[times.len() / 2] / args.batch as f64;
-        let gflop = config.flops(args.size, args.size) / 1e9;
-        println!(
-            "{:<10} {:>12.1} {:>14.2} {:>10.1} {:>10.1}",
-            kind.name(),
-            per_image * 1e3,
-            1.0 / per_image,
-            gflop,
-            gflop / per_image
-        );
+        let mut times = Vec::new();
+        for run in 0..=args.runs {
+            let x = input();
+            let start = Instant::now();
+            // Reading the result back forces the (possibly asynchronous) device to finish.
+            let _ = net.forward(x).try_into_vec_as::<f32>();
+            if run > 0 {
+                times.push(start.elapsed().as_secs_f64());
+            }
+        }
+        rows.push(Measurement { what, seconds: median(times), items: args.batch, gflop_per_item: config.flops(args.size, args.size) / 1e9 });
     }
+    report(&args, "infer", &rows);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -206,14 +240,7 @@ fn train(args: Workload) -> anyhow::Result<ExitCode> {
             times.push(start.elapsed().as_secs_f64());
         }
     }
-    times.sort_by(f64::total_cmp);
-    let step = times[times.len() / 2];
-    let gflop = 3.0 * HourglassConfig::new(NetKind::Depth, args.width).flops(args.size, args.size) * args.batch as f64 / 1e9;
-    println!(
-        "hdnet bench train (depth stage): width {}, batch {}, {}x{}, device {}, median of {} steps",
-        args.width, args.batch, args.size, args.size, args.device, args.runs
-    );
-    println!("{:>12} {:>10} {:>14} {:>10}", "ms/step", "steps/s", "~GFLOP/step", "GFLOP/s");
-    println!("{:>12.0} {:>10.3} {:>14.0} {:>10.1}", step * 1e3, 1.0 / step, gflop, gflop / step);
+    let gflop = 3.0 * HourglassConfig::new(NetKind::Depth, args.width).flops(args.size, args.size) / 1e9;
+    report(&args, "train (depth stage)", &[Measurement { what: "train_step", seconds: median(times), items: args.batch, gflop_per_item: gflop }]);
     Ok(ExitCode::SUCCESS)
 }
