@@ -111,9 +111,7 @@ fn read_frame(root: &Path, name: &str) -> Result<TestSample, FileError> {
         return Err(FileError::new(&mask_path, "empty mask: no pixel is above 100"));
     }
     let (h, w, _) = rgb.dim();
-    if h % 16 != 0 || w % 16 != 0 {
-        return Err(FileError::new(root.join("color_WO_bg").join(format!("{name}.png")), format!("{w}x{h} is not a multiple of 16")));
-    }
+    hdnet_model::pipeline::check_network_size(h, w).map_err(|e| FileError::new(root.join("color_WO_bg").join(format!("{name}.png")), e))?;
     Ok(TestSample { name: name.to_string(), image: white_background(&rgb, &mask), mask, iuv: ndarray::Array3::zeros((h, w, 3)) })
 }
 

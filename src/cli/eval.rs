@@ -146,6 +146,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let result = read_labelled(&args.gt, name).and_then(|gt| {
             let (depth, normals) = match (&hdnet, &args.pred) {
                 (Some(net), _) => {
+                    let (h, w) = gt.mask.dim();
+                    hdnet_model::pipeline::check_network_size(h, w)
+                        .map_err(|e| FileError::new(args.gt.join("color_WO_bg").join(format!("{name}.png")), e))?;
                     let sample = TestSample { name: name.clone(), image: gt.image.clone(), mask: gt.mask.clone(), iuv: gt.iuv.clone() };
                     let p = net.predict(&[&sample]).remove(0);
                     (p.depth * &gt.mask, p.normals)

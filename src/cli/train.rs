@@ -146,7 +146,9 @@ fn log_line(stage: Stage, step: u64, seconds: f64, losses: &Losses) -> String {
     serde_json::Value::Object(fields).to_string()
 }
 
-/// input | prediction | ground truth, like the original's training_progress images.
+/// input | prediction(s) | ground truth, like the original's training_progress images: normal
+/// stage input | predicted normals | GT normals; depth stages input | predicted depth | normals of
+/// the predicted depth | GT depth | GT normals.
 fn write_panel(path: &Path, stage: Stage, preview: &Preview) -> anyhow::Result<()> {
     std::fs::create_dir_all(path.parent().expect("progress folder")).context("creating progress/")?;
     let f = &preview.frame;
@@ -160,7 +162,9 @@ fn write_panel(path: &Path, stage: Stage, preview: &Preview) -> anyhow::Result<(
             vec![
                 to_u8(&f.image),
                 depth_heat_map(&depth, &f.mask).unwrap_or_else(blank),
+                preview.normals_from_depth.as_ref().map_or_else(blank, normals),
                 depth_heat_map(&f.depth, &f.mask).unwrap_or_else(blank),
+                normals(&f.normals),
             ]
         }
     };

@@ -437,6 +437,14 @@ pub(crate) mod tests {
         std::fs::write(root.join("depth/0000000.txt"), "1,2,x,4,5\n".repeat(4)).unwrap();
         let err = read_labelled(root, "0000000").unwrap_err().to_string();
         assert!(err.contains("line 1: 'x' is not a number"), "{err}");
+        save_png(&root.join("mask/0000000.png"), &Array3::zeros((4, 5, 1)));
+        let err = read_labelled(root, "0000000").unwrap_err().to_string();
+        assert!(err.contains("mask/0000000.png: empty mask"), "{err}");
+        save_png(&root.join("mask/0000000.png"), &Array3::from_elem((4, 5, 1), 255.0));
+        let dp = Array3::from_shape_fn((4, 5, 3), |(_, _, k)| if k == 2 { 30.0 } else { 0.0 });
+        save_png(&root.join("densepose/0000000.png"), &dp);
+        let err = read_labelled(root, "0000000").unwrap_err().to_string();
+        assert!(err.contains("densepose/0000000.png: part index 30"), "{err}");
     }
 
     #[test]

@@ -78,6 +78,14 @@ impl Hdnet {
     }
 }
 
+/// The hourglass pools four times: images must be at least 16 pixels and a multiple of 16.
+pub fn check_network_size(height: usize, width: usize) -> Result<(), String> {
+    if height == 0 || width == 0 || height % 16 != 0 || width % 16 != 0 {
+        return Err(format!("image is {width}x{height}: the networks need sides that are positive multiples of 16"));
+    }
+    Ok(())
+}
+
 /// The original `nmap_normalization` then masking: n / |n| on the mask, 0 elsewhere. The original
 /// has no epsilon; a raw normal of exactly zero length (never seen in practice) gives 0 here
 /// instead of NaN.

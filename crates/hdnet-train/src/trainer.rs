@@ -9,8 +9,8 @@ use hdnet_data::sampler::Sampler;
 use hdnet_formats::FileError;
 use hdnet_geometry::Camera;
 use hdnet_model::batch::{LabelledBatch, PairBatch, VideoPair, augment_labelled, augment_pair, labelled_batch, pair_batch};
-use hdnet_model::geometry::depth_to_normals;
-use hdnet_model::pipeline::{depth_net_input, from_nchw, to_nchw};
+use hdnet_model::geometry::{depth_to_normals, ray_map};
+use hdnet_model::pipeline::{check_network_size, depth_net_input, from_nchw, to_nchw};
 use hdnet_model::losses::{hdnet_unlabelled_total, normal_angular, supervised_depth_loss};
 use hdnet_model::warp_loss::warp_loss;
 use hdnet_model::{Hourglass, HourglassConfig, NetKind};
@@ -18,10 +18,12 @@ use hdnet_model::{Hourglass, HourglassConfig, NetKind};
 use crate::checkpoint::{self, TrainState, with_stable_ids};
 use crate::config::{Stage, TrainConfig};
 
-/// A labelled frame and the network's current output for it (H, W, 3 normals or H, W, 1 depth).
+/// A labelled frame and the network's current output for it (H, W, 3 normals or H, W, 1 depth),
+/// with the normals of the predicted depth in the depth stages.
 pub struct Preview {
     pub frame: hdnet_data::layout::LabelledFrame,
     pub prediction: ndarray::Array3<f32>,
+    pub normals_from_depth: Option<ndarray::Array3<f32>>,
 }
 
 /// Loss terms of one step, by name.
@@ -157,6 +159,7 @@ impl Trainer {
                 Ok(augment_labelled(&frame, &sampler.augmentation(&self.config.augment, self.step, slot)))
             })
             .collect::<Result<Vec<_>, FileError>>()?;
+        check_sizes(&self.labelled_root, frames.iter().map(|f| (&f.name, f.mask.dim())))?;
         let cameras = vec![self.camera; frames.len()];
         let batch = labelled_batch(&frames, &cameras, &self.device);
         let pairs = self.sample_pairs()?;
@@ -179,8 +182,14 @@ impl Trainer {
             Stage::Normal => frame.image.clone(),
             Stage::Depth | Stage::Hdnet => depth_net_input(&frame.image, &frame.normals, &frame.iuv),
         };
-        let prediction = from_nchw(net.forward(to_nchw(&[&input], &device))).remove(0);
-        Ok(Preview { frame, prediction })
+        let output = net.forward(to_nchw(&[&input], &device));
+        let normals_from_depth = (self.stage != Stage::Normal).then(|| {
+            let (h, w) = frame.mask.dim();
+            let mask = to_nchw(&[&frame.mask.clone().insert_axis(ndarray::Axis(2))], &device).greater_elem(0.0);
+            let rays = ray_map(&[self.camera], h, w, &device);
+            from_nchw(depth_to_normals(output.clone(), mask, rays, self.config.normals_from_depth)).remove(0)
+        });
+        Ok(Preview { prediction: from_nchw(output).remove(0), normals_from_depth, frame })
     }
 
     /// The video pairs of this step (HDNet stage only).
@@ -199,6 +208,7 @@ impl Trainer {
             let c = read_correspondences(&videos.root, fi, fj)?;
             loaded.push(augment_pair(&i, &j, &c, &sampler.augmentation(&self.config.augment, self.step, slot)));
         }
+        check_sizes(&videos.root, loaded.iter().flat_map(|(i, j, _)| [(&i.name, i.mask.dim()), (&j.name, j.mask.dim())]))?;
         let pairs: Vec<VideoPair> = loaded
             .iter()
             .map(|(i, j, c)| VideoPair { frame_i: i, frame_j: j, correspondences: c, camera_i: self.camera, camera_j: self.camera })
@@ -207,6 +217,21 @@ impl Trainer {
     }
 }
 
+
+/// Frames of one step must share one size that the network accepts.
+fn check_sizes<'a>(root: &Path, mut frames: impl Iterator<Item = (&'a String, (usize, usize))>) -> Result<(), FileError> {
+    let Some((first_name, size)) = frames.next() else { return Ok(()) };
+    check_network_size(size.0, size.1).map_err(|e| FileError::new(root.join("color_WO_bg").join(format!("{first_name}.png")), e))?;
+    for (name, other) in frames {
+        if other != size {
+            return Err(FileError::new(
+                root.join("color_WO_bg").join(format!("{name}.png")),
+                format!("{}x{} differs from {first_name} ({}x{}) in the same batch", other.1, other.0, size.1, size.0),
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// The loss of one step of `stage` ("total" and its named terms) for a labelled batch and, in the
 /// HDNet stage, a batch of video pairs.

@@ -199,3 +199,22 @@ fn resumed_run_is_identical_and_interrupted_writes_leave_the_last_checkpoint() {
     println!("max |straight - resumed| weight difference: {max_diff:e} (required: 0)");
     assert_eq!(max_diff, 0.0);
 }
+
+#[test]
+fn frames_the_network_cannot_take_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // One 20x20 frame: not a multiple of 16.
+    let f = frame(10.0, 10.0, 1.0);
+    let crop = |a: &Array3<f32>| a.slice(ndarray::s![..20, ..20, ..]).to_owned();
+    let name = "0000000";
+    save_png(&root.join(format!("color_WO_bg/{name}.png")), &crop(&f.rgb));
+    save_png(&root.join(format!("mask/{name}.png")), &crop(&f.mask.mapv(|m| m * 255.0).insert_axis(ndarray::Axis(2))));
+    save_png(&root.join(format!("densepose/{name}.png")), &crop(&f.iuv));
+    write_depth(&root.join("depth"), name, &f.depth.slice(ndarray::s![..20, ..20]).to_owned(), Form::Binary).unwrap();
+    write_normals(&root.join("normal"), name, &crop(&f.normals), Form::Binary).unwrap();
+    let device = Device::flex().autodiff();
+    let mut trainer = Trainer::new(Stage::Depth, config(Stage::Depth, 1), root, None, None, &device).unwrap();
+    let err = trainer.step().unwrap_err().to_string();
+    assert!(err.contains("0000000.png") && err.contains("multiples of 16"), "{err}");
+}
