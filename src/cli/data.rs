@@ -9,7 +9,7 @@ use hdnet_data::check::{Kind, check, detect};
 use hdnet_data::correspond::{MatchParams, correspond_video};
 use hdnet_data::layout::{Form, frame_names, write_normals};
 use hdnet_formats::FileError;
-use hdnet_formats::images::{MASK_THRESHOLD, TestSample, read_grey, read_rgb, white_background};
+use hdnet_formats::images::{TestSample, read_mask, read_rgb, white_background};
 use hdnet_model::Hdnet;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -106,10 +106,7 @@ pub struct PredictNormalsArgs {
 fn read_frame(root: &Path, name: &str) -> Result<TestSample, FileError> {
     let rgb = read_rgb(root.join("color_WO_bg").join(format!("{name}.png")), None)?;
     let mask_path = root.join("mask").join(format!("{name}.png"));
-    let mask = read_grey(&mask_path, Some((rgb.dim().0, rgb.dim().1)))?.mapv(|v| f32::from(u8::from(v > MASK_THRESHOLD)));
-    if mask.iter().all(|&m| m == 0.0) {
-        return Err(FileError::new(&mask_path, "empty mask: no pixel is above 100"));
-    }
+    let mask = read_mask(&mask_path, Some((rgb.dim().0, rgb.dim().1)))?;
     let (h, w, _) = rgb.dim();
     hdnet_model::pipeline::check_network_size(h, w).map_err(|e| FileError::new(root.join("color_WO_bg").join(format!("{name}.png")), e))?;
     Ok(TestSample { name: name.to_string(), image: white_background(&rgb, &mask), mask, iuv: ndarray::Array3::zeros((h, w, 3)) })

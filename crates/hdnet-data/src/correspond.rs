@@ -7,7 +7,7 @@ use std::path::Path;
 
 use hdnet_formats::FileError;
 use hdnet_formats::correspondences::Correspondences;
-use hdnet_formats::images::{MASK_THRESHOLD, read_grey, read_rgb};
+use hdnet_formats::images::{read_mask, read_rgb};
 use ndarray::Array2;
 use rayon::prelude::*;
 
@@ -140,8 +140,7 @@ fn load_index(root: &Path, name: &str) -> Result<FrameIndex, FileError> {
     let dp = root.join("densepose").join(format!("{name}.png"));
     let iuv = Iuv::decode(&read_rgb(&dp, None)?).map_err(|e| FileError::new(&dp, e))?;
     let size = iuv.part.dim();
-    let mask = read_grey(root.join("mask").join(format!("{name}.png")), Some(size))?
-        .mapv(|v| f32::from(u8::from(v > MASK_THRESHOLD)));
+    let mask = read_mask(root.join("mask").join(format!("{name}.png")), Some(size))?;
     Ok(FrameIndex::new(&iuv, &mask))
 }
 

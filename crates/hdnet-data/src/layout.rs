@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use hdnet_formats::correspondences::Correspondences;
-use hdnet_formats::images::{MASK_THRESHOLD, read_grey, read_rgb, white_background};
+use hdnet_formats::images::{read_mask, read_rgb, white_background};
 use hdnet_formats::{FileError, npy, text};
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
 
@@ -106,10 +106,7 @@ fn read_images(root: &Path, name: &str) -> Result<(Array3<f32>, Array2<f32>, Arr
     let rgb = read_rgb(&color_path, None)?;
     let size = (rgb.dim().0, rgb.dim().1);
     let mask_path = root.join("mask").join(format!("{name}.png"));
-    let mask = read_grey(&mask_path, Some(size))?.mapv(|v| f32::from(u8::from(v > MASK_THRESHOLD)));
-    if mask.iter().all(|&m| m == 0.0) {
-        return Err(FileError::new(&mask_path, "empty mask: no pixel is above 100"));
-    }
+    let mask = read_mask(&mask_path, Some(size))?;
     let dp_path = root.join("densepose").join(format!("{name}.png"));
     let iuv = read_rgb(&dp_path, Some(size))?;
     Iuv::decode(&iuv).map_err(|e| FileError::new(&dp_path, e))?;

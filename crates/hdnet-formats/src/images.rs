@@ -58,6 +58,17 @@ pub fn read_grey(path: impl AsRef<Path>, size: Option<(usize, usize)>) -> Result
     Array2::from_shape_vec((h, w), values).map_err(|e| FileError::new(path, e))
 }
 
+/// Reads a person mask: 1 where the stored value is above 100 (the original's rule), else 0.
+/// A mask without any person pixel is an error.
+pub fn read_mask(path: impl AsRef<Path>, size: Option<(usize, usize)>) -> Result<Array2<f32>, FileError> {
+    let path = path.as_ref();
+    let mask = read_grey(path, size)?.mapv(|v| f32::from(u8::from(v > MASK_THRESHOLD)));
+    if mask.iter().all(|&z| z == 0.0) {
+        return Err(FileError::new(path, "empty mask: no pixel is above 100"));
+    }
+    Ok(mask)
+}
+
 /// One input of the original test-data layout, preprocessed as `read_test_data` does.
 #[derive(Debug, Clone)]
 pub struct TestSample {
@@ -80,10 +91,7 @@ impl TestSample {
     pub fn load(dir: &Path, name: &str, size: (usize, usize)) -> Result<Self, FileError> {
         let [img_path, mask_path, dp_path] = Self::paths(dir, name);
         let rgb = read_rgb(&img_path, Some(size))?;
-        let mask = read_grey(&mask_path, Some(size))?.mapv(|v| f32::from(u8::from(v > MASK_THRESHOLD)));
-        if mask.iter().all(|&z| z == 0.0) {
-            return Err(FileError::new(&mask_path, "empty mask: no pixel is above 100"));
-        }
+        let mask = read_mask(&mask_path, Some(size))?;
         let iuv = read_rgb(&dp_path, Some(size))?;
         if let Some(part) = iuv.index_axis(ndarray::Axis(2), 2).iter().find(|&&p| p > 24.0) {
             return Err(FileError::new(
