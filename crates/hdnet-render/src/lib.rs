@@ -1,0 +1,9 @@
+//! A z-buffer rasteriser for HDNet's synthetic data: triangle meshes in camera space, seen
+//! through the original's camera and crop ([`hdnet_geometry::Camera`]), give per-pixel depth
+//! (metres along the optical axis, the depth convention of HDNet), the visible triangle and its
+//! perspective-correct barycentric coordinates, from which any vertex attribute (normals, IUV,
+//! surface points for exact correspondences) is interpolated.
+
+pub mod raster;
+
+pub use raster::{Raster, rasterize, vertex_normals};

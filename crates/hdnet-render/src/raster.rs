@@ -1,0 +1,201 @@
+//! Rasterisation with pixel centres at integer (row, col), as HDNet's back-projection uses them.
+
+use hdnet_geometry::Camera;
+use ndarray::{Array2, Array3};
+
+/// No triangle covers the pixel.
+pub const BACKGROUND: u32 = u32::MAX;
+/// Points closer than this (metres) are not drawn.
+const NEAR: f32 = 1e-3;
+
+/// What is visible at each pixel.
+#[derive(Debug, Clone)]
+pub struct Raster {
+    /// Camera-space z of the visible surface; 0 on the background.
+    pub depth: Array2<f32>,
+    /// Index of the visible triangle, or [`BACKGROUND`].
+    pub triangle: Array2<u32>,
+    /// Perspective-correct barycentric weights of the triangle's three vertices.
+    pub barycentric: Array3<f32>,
+}
+
+impl Raster {
+    pub fn mask(&self) -> Array2<f32> {
+        self.triangle.mapv(|t| if t == BACKGROUND { 0.0 } else { 1.0 })
+    }
+
+    /// Interpolates a per-vertex attribute of `N` components over the visible surface (zero on
+    /// the background).
+    pub fn interpolate<const N: usize>(&self, faces: &[[u32; 3]], attribute: &[[f32; N]]) -> Array3<f32> {
+        let (h, w) = self.triangle.dim();
+        let mut out = Array3::zeros((h, w, N));
+        for ((r, c), &t) in self.triangle.indexed_iter() {
+            if t == BACKGROUND {
+                continue;
+            }
+            let face = faces[t as usize];
+            for k in 0..N {
+                out[(r, c, k)] = (0..3).map(|i| self.barycentric[(r, c, i)] * attribute[face[i] as usize][k]).sum();
+            }
+        }
+        out
+    }
+}
+
+/// Crop pixel coordinates (row, col) of a camera-space point.
+fn to_pixel(camera: &Camera, p: [f32; 3]) -> [f32; 2] {
+    let [x, y] = camera.project_to_frame(p);
+    [(y - camera.origin[1]) / camera.scaling, (x - camera.origin[0]) / camera.scaling]
+}
+
+/// Draws `faces` of the camera-space `positions` into an `height` x `width` crop: nearest surface
+/// wins; triangles are drawn from both sides (cloth has no inside to cull).
+pub fn rasterize(positions: &[[f32; 3]], faces: &[[u32; 3]], camera: &Camera, height: usize, width: usize) -> Raster {
+    let mut raster = Raster {
+        depth: Array2::zeros((height, width)),
+        triangle: Array2::from_elem((height, width), BACKGROUND),
+        barycentric: Array3::zeros((height, width, 3)),
+    };
+    let mut zbuffer = Array2::from_elem((height, width), f32::INFINITY);
+    for (t, face) in faces.iter().enumerate() {
+        let p = face.map(|i| positions[i as usize]);
+        if p.iter().any(|v| v[2] < NEAR) {
+            continue;
+        }
+        let s = p.map(|v| to_pixel(camera, v));
+        let area = edge(s[0], s[1], s[2]);
+        if area.abs() < 1e-12 {
+            continue;
+        }
+        let rows = s.iter().map(|v| v[0]);
+        let cols = s.iter().map(|v| v[1]);
+        let r0 = rows.clone().fold(f32::INFINITY, f32::min).ceil().max(0.0) as usize;
+        let r1 = rows.fold(f32::NEG_INFINITY, f32::max).floor().min(height as f32 - 1.0);
+        let c0 = cols.clone().fold(f32::INFINITY, f32::min).ceil().max(0.0) as usize;
+        let c1 = cols.fold(f32::NEG_INFINITY, f32::max).floor().min(width as f32 - 1.0);
+        if r1 < 0.0 || c1 < 0.0 {
+            continue;
+        }
+        for r in r0..=r1 as usize {
+            for c in c0..=c1 as usize {
+                let q = [r as f32, c as f32];
+                // Screen-space barycentrics; inside when all share the triangle's orientation.
+                let b = [edge(s[1], s[2], q) / area, edge(s[2], s[0], q) / area, edge(s[0], s[1], q) / area];
+                if b.iter().any(|&x| x < -1e-6) {
+                    continue;
+                }
+                // Perspective correction: interpolate 1/z linearly in screen space.
+                let inv_z: f32 = (0..3).map(|i| b[i] / p[i][2]).sum();
+                let z = 1.0 / inv_z;
+                if z < zbuffer[(r, c)] {
+                    zbuffer[(r, c)] = z;
+                    raster.depth[(r, c)] = z;
+                    raster.triangle[(r, c)] = t as u32;
+                    for i in 0..3 {
+                        raster.barycentric[(r, c, i)] = b[i] / p[i][2] * z;
+                    }
+                }
+            }
+        }
+    }
+    raster
+}
+
+/// Twice the signed area of (a, b, q) in (row, col) coordinates.
+fn edge(a: [f32; 2], b: [f32; 2], q: [f32; 2]) -> f32 {
+    (b[0] - a[0]) * (q[1] - a[1]) - (b[1] - a[1]) * (q[0] - a[0])
+}
+
+/// Area-weighted vertex normals of a triangle mesh (not normalised to the camera: orientation
+/// follows the faces' winding).
+pub fn vertex_normals(positions: &[[f32; 3]], faces: &[[u32; 3]]) -> Vec<[f32; 3]> {
+    let mut normals = vec![[0.0f32; 3]; positions.len()];
+    for face in faces {
+        let [a, b, c] = face.map(|i| positions[i as usize]);
+        let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+        let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
+        let n = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
+        for &i in face {
+            for k in 0..3 {
+                normals[i as usize][k] += n[k];
+            }
+        }
+    }
+    for n in &mut normals {
+        let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+        if len > 0.0 {
+            *n = n.map(|x| x / len);
+        }
+    }
+    normals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A quad through the camera-space points at depth z(x, y) = 4 + 0.5 x + 0.3 y covering the
+    /// middle of the crop.
+    fn tilted_quad(camera: &Camera) -> (Vec<[f32; 3]>, Vec<[u32; 3]>) {
+        let corner = |row: f32, col: f32| {
+            let ray = camera.ray(row, col);
+            let d = 4.0 / (1.0 - 0.5 * ray[0] - 0.3 * ray[1]);
+            ray.map(|v| v * d)
+        };
+        (vec![corner(60.0, 50.0), corner(60.0, 200.0), corner(190.0, 200.0), corner(190.0, 50.0)], vec![[0, 1, 2], [0, 2, 3]])
+    }
+
+    #[test]
+    fn depth_is_perspective_correct_on_a_tilted_plane() {
+        let camera = Camera::original();
+        let (positions, faces) = tilted_quad(&camera);
+        let raster = rasterize(&positions, &faces, &camera, 256, 256);
+        let mut max_err = 0f32;
+        let mut covered = 0;
+        for ((r, c), &d) in raster.depth.indexed_iter() {
+            let inside = (61..190).contains(&r) && (51..200).contains(&c);
+            let outside = !(60..=190).contains(&r) || !(50..=200).contains(&c);
+            if inside || outside {
+                assert_eq!(raster.triangle[(r, c)] != BACKGROUND, inside, "({r},{c})");
+            }
+            if raster.triangle[(r, c)] != BACKGROUND {
+                covered += 1;
+                let ray = camera.ray(r as f32, c as f32);
+                let want = 4.0 / (1.0 - 0.5 * ray[0] - 0.3 * ray[1]);
+                max_err = max_err.max((d - want).abs());
+            }
+        }
+        assert!(covered >= 129 * 149, "{covered}");
+        assert!(max_err < 1e-4, "max depth error {max_err}");
+    }
+
+    #[test]
+    fn interpolated_attributes_and_normals() {
+        let camera = Camera::original();
+        let (positions, faces) = tilted_quad(&camera);
+        let raster = rasterize(&positions, &faces, &camera, 256, 256);
+        // Interpolating the positions themselves gives the camera-space point of each pixel.
+        let points = raster.interpolate(&faces, &positions);
+        let (r, c) = (100, 120);
+        let want = camera.backproject(r as f32, c as f32, raster.depth[(r, c)]);
+        for k in 0..3 {
+            assert!((points[(r, c, k)] - want[k]).abs() < 1e-4);
+        }
+        let normals = raster.interpolate(&faces, &vertex_normals(&positions, &faces));
+        let n = [0.5f32, 0.3, -1.0].map(|v| v / 1.34f32.sqrt());
+        // The quad is wound so that its normal faces the camera (n_z < 0) or away: either sign.
+        let dot: f32 = (0..3).map(|k| normals[(r, c, k)] * n[k]).sum();
+        assert!((dot.abs() - 1.0).abs() < 1e-4, "{dot}");
+    }
+
+    #[test]
+    fn nearer_triangle_wins() {
+        let camera = Camera::original();
+        let at = |row: f32, col: f32, d: f32| camera.ray(row, col).map(|v| v * d);
+        let positions = vec![at(10.0, 10.0, 5.0), at(10.0, 100.0, 5.0), at(100.0, 10.0, 5.0), at(10.0, 10.0, 3.0), at(10.0, 100.0, 3.0), at(100.0, 10.0, 3.0)];
+        let raster = rasterize(&positions, &[[0, 1, 2], [3, 4, 5]], &camera, 128, 128);
+        assert_eq!(raster.triangle[(30, 30)], 1);
+        assert!((raster.depth[(30, 30)] - 3.0).abs() < 1e-4);
+        assert_eq!(raster.mask()[(120, 120)], 0.0);
+    }
+}
