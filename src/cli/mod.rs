@@ -6,6 +6,7 @@ mod data;
 mod eval;
 mod infer;
 mod plot;
+mod synth;
 mod train;
 
 use std::process::ExitCode;
@@ -38,9 +39,18 @@ enum Command {
     /// Dataset tools.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Synthetic people with exact ground truth.
+    #[command(subcommand)]
+    Synth(SynthCommand),
     /// Measure speed.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum SynthCommand {
+    /// Labelled frames (color/, color_WO_bg/, mask/, densepose/, depth/, normal/).
+    Labelled(synth::LabelledArgs),
 }
 
 #[derive(Subcommand)]
@@ -59,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Synth(SynthCommand::Labelled(args)) => synth::labelled(args),
         Command::Bench(command) => bench::run(command),
     }
 }

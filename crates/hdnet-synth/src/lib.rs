@@ -1,0 +1,11 @@
+//! Synthetic labelled people: a random Anny body (phenotype, a perturbed pose), seen by the
+//! original camera at about 4 m, rasterised into HDNet's labelled layout with exact depth, normals,
+//! mask and DensePose-style IUV.
+//!
+//! This is the first stage of the generator: bodies without garments, Lambertian shading with a
+//! random light, per-part colours. Clothing, textures, anti-aliasing, dance-like motion and videos
+//! are still to come.
+
+pub mod person;
+
+pub use person::{Frame, Person, render_person, sample_person, write_labelled};
