@@ -9,7 +9,7 @@ use hdnet_formats::images::{TestSample, list_samples};
 use hdnet_formats::{FileError, mesh, npy, text, visual};
 use hdnet_geometry::Camera;
 use hdnet_model::{Hdnet, Prediction};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use ndarray::{Array2, Axis};
 
 /// The original networks take 256x256 crops.
@@ -59,8 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
     let hdnet = Hdnet::load(weights, &super::device(&args.device)?)?;
 
-    let bar = ProgressBar::new(names.len() as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed} < {eta}]").expect("valid template"));
+    let bar = super::data::progress(names.len());
     let mut failed = 0;
     for chunk in names.chunks(args.batch) {
         let mut samples = Vec::new();
