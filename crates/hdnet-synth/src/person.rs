@@ -5,8 +5,10 @@ use std::path::Path;
 use hdnet_body::{BodyModel, Phenotype};
 use hdnet_data::layout::{Form, write_depth, write_normals};
 use hdnet_formats::FileError;
+use hdnet_formats::images::white_background;
 use hdnet_geometry::Camera;
-use hdnet_render::{rasterize, vertex_normals};
+use hdnet_render::raster::BACKGROUND;
+use hdnet_render::{Raster, rasterize, vertex_normals};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use ndarray::{Array2, Array3};
 use rand::{Rng, SeedableRng};
@@ -28,6 +30,7 @@ pub struct Person {
 
 /// Everything one rendered frame holds (all H x W).
 pub struct Frame {
+    /// Anti-aliased image on a white background (edges blend into it).
     pub rgb: Array3<f32>,
     pub mask: Array2<f32>,
     pub depth: Array2<f32>,
@@ -86,32 +89,44 @@ fn to_camera(world: &[[f64; 3]], turn: f64) -> Vec<[f32; 3]> {
     cam.iter().map(|p| [0, 1, 2].map(|k| (p[k] - centre[k] + target[k]) as f32)).collect()
 }
 
-/// Renders a person into a `size` x `size` crop of the original camera.
-pub fn render_person(model: &BodyModel, person: &Person, size: usize) -> Frame {
-    let camera = Camera { scaling: Camera::original().scaling * 256.0 / size as f32, ..Camera::original() };
-    let faces = &model.faces;
-    let raster = rasterize(&person.vertices, faces, &camera, size, size);
-    let mask = raster.mask();
-    let mut normals = raster.interpolate(faces, &vertex_normals(&person.vertices, faces));
-    let points = raster.interpolate(faces, &person.vertices);
-    let uv: Vec<[f32; 2]> = model.vertex_part_uv.clone();
-    let uvs = raster.interpolate(faces, &uv);
-    let mut rgb = Array3::from_elem((size, size, 3), 255.0f32);
-    let mut iuv = Array3::zeros((size, size, 3));
+/// The original camera for a `size` x `size` crop covering the same frame region as 256x256.
+fn crop_camera(size: usize) -> Camera {
+    Camera { scaling: Camera::original().scaling * 256.0 / size as f32, ..Camera::original() }
+}
+
+/// Shaded colour, camera-facing normals and IUV of every covered pixel of `raster`.
+struct Shaded {
+    rgb: Array3<f32>,
+    normals: Array3<f32>,
+    iuv: Array3<f32>,
+}
+
+fn shade(model: &BodyModel, person: &Person, vertex_normals: &[[f32; 3]], raster: &Raster) -> Shaded {
+    let (h, w) = raster.triangle.dim();
+    let mut out = Shaded {
+        rgb: Array3::from_elem((h, w, 3), 255.0),
+        normals: Array3::zeros((h, w, 3)),
+        iuv: Array3::zeros((h, w, 3)),
+    };
     for ((r, c), &t) in raster.triangle.indexed_iter() {
-        if mask[(r, c)] == 0.0 {
+        if t == BACKGROUND {
             continue;
         }
-        let n = [0, 1, 2].map(|k| normals[(r, c, k)]);
-        let p = [0, 1, 2].map(|k| points[(r, c, k)]);
-        // Seen surfaces face the camera: orient the normal so (n_z < 0 for a frontal surface).
+        let face = model.faces[t as usize].map(|i| i as usize);
+        let b = [0, 1, 2].map(|i| raster.barycentric[(r, c, i)]);
+        let mix = |values: &dyn Fn(usize) -> [f32; 3]| [0, 1, 2].map(|k| (0..3).map(|i| b[i] * values(face[i])[k]).sum::<f32>());
+        let n = mix(&|v| vertex_normals[v]);
+        let p = mix(&|v| person.vertices[v]);
+        // A seen surface faces the camera: orient the normal towards it (n_z < 0 when frontal).
         let sign = if n[0] * p[0] + n[1] * p[1] + n[2] * p[2] > 0.0 { -1.0 } else { 1.0 };
         let n = normalise(n.map(|v| v * sign));
-        for k in 0..3 {
-            normals[(r, c, k)] = n[k];
-        }
-        let face = faces[t as usize];
-        let part = model.vertex_part[face[0] as usize];
+        // The part of the nearest vertex; (u, v) interpolated over the face's vertices of that part
+        // only, so charts never blend across a seam.
+        let dominant = (0..3).max_by(|&i, &j| b[i].total_cmp(&b[j])).expect("three vertices");
+        let part = model.vertex_part[face[dominant]];
+        let same: Vec<usize> = (0..3).filter(|&i| model.vertex_part[face[i]] == part).collect();
+        let weight: f32 = same.iter().map(|&i| b[i]).sum();
+        let uv = [0, 1].map(|k| same.iter().map(|&i| b[i] * model.vertex_part_uv[face[i]][k]).sum::<f32>() / weight);
         let albedo = match part {
             3 | 4 | 23 | 24 => person.colors[2],
             5..=14 => person.colors[1],
@@ -119,13 +134,29 @@ pub fn render_person(model: &BodyModel, person: &Person, size: usize) -> Frame {
         };
         let lambert = (n[0] * person.light[0] + n[1] * person.light[1] + n[2] * person.light[2]).max(0.0);
         for k in 0..3 {
-            rgb[(r, c, k)] = (255.0 * albedo[k] * (0.25 + 0.75 * lambert)).clamp(0.0, 255.0).round();
+            out.normals[(r, c, k)] = n[k];
+            out.rgb[(r, c, k)] = (255.0 * albedo[k] * (0.25 + 0.75 * lambert)).clamp(0.0, 255.0);
         }
-        iuv[(r, c, 0)] = (uvs[(r, c, 1)] * 255.0).round();
-        iuv[(r, c, 1)] = (uvs[(r, c, 0)] * 255.0).round();
-        iuv[(r, c, 2)] = f32::from(part);
+        out.iuv[(r, c, 0)] = (uv[1] * 255.0).round();
+        out.iuv[(r, c, 1)] = (uv[0] * 255.0).round();
+        out.iuv[(r, c, 2)] = f32::from(part);
     }
-    Frame { rgb, mask, depth: raster.depth, normals, iuv }
+    out
+}
+
+/// Renders a person into a `size` x `size` crop of the original camera. Labels (depth, normals,
+/// mask, IUV) are exact per pixel; the image is anti-aliased by 2x2 supersampling.
+pub fn render_person(model: &BodyModel, person: &Person, size: usize) -> Frame {
+    let normals = vertex_normals(&person.vertices, &model.faces);
+    let raster = rasterize(&person.vertices, &model.faces, &crop_camera(size), size, size);
+    let labels = shade(model, person, &normals, &raster);
+    let fine = rasterize(&person.vertices, &model.faces, &crop_camera(2 * size), 2 * size, 2 * size);
+    let fine_rgb = shade(model, person, &normals, &fine).rgb;
+    let rgb = Array3::from_shape_fn((size, size, 3), |(r, c, k)| {
+        let sum: f32 = (0..4).map(|q| fine_rgb[(2 * r + q / 2, 2 * c + q % 2, k)]).sum();
+        (sum / 4.0).round()
+    });
+    Frame { rgb, mask: raster.mask(), depth: raster.depth, normals: labels.normals, iuv: labels.iuv }
 }
 
 fn save_image<P, C>(path: &Path, img: &image::ImageBuffer<P, C>) -> Result<(), FileError>
@@ -144,9 +175,9 @@ where
 pub fn write_labelled(root: &Path, name: &str, f: &Frame, form: Form) -> Result<(), FileError> {
     let (h, w) = f.mask.dim();
     let rgb = |a: &Array3<f32>| RgbImage::from_fn(w as u32, h as u32, |x, y| Rgb([0, 1, 2].map(|k| a[(y as usize, x as usize, k)] as u8)));
-    let color = rgb(&f.rgb);
-    save_image(&root.join(format!("color/{name}.png")), &color)?;
-    save_image(&root.join(format!("color_WO_bg/{name}.png")), &color)?;
+    save_image(&root.join(format!("color/{name}.png")), &rgb(&f.rgb))?;
+    // The anti-aliased fringe just outside the mask is background in color_WO_bg.
+    save_image(&root.join(format!("color_WO_bg/{name}.png")), &rgb(&white_background(&f.rgb, &f.mask)))?;
     save_image(&root.join(format!("densepose/{name}.png")), &rgb(&f.iuv))?;
     let mask = GrayImage::from_fn(w as u32, h as u32, |x, y| Luma([if f.mask[(y as usize, x as usize)] > 0.0 { 255 } else { 0 }]));
     save_image(&root.join(format!("mask/{name}.png")), &mask)?;
@@ -178,12 +209,41 @@ mod tests {
                 let n = [0, 1, 2].map(|k| f.normals[(r, c, k)]);
                 assert!(((n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() - 1.0).abs() < 1e-4);
             } else {
-                assert_eq!((part, f.depth[(r, c)], f.rgb[(r, c, 0)]), (0.0, 0.0, 255.0));
+                assert_eq!((part, f.depth[(r, c)]), (0.0, 0.0));
             }
         }
         // Seen from the front, most of the body faces the camera.
         let facing = f.mask.indexed_iter().filter(|(p, m)| **m > 0.0 && f.normals[(p.0, p.1, 2)] < 0.0).count();
         assert!(facing as f32 > 0.9 * on.len() as f32);
+    }
+
+    #[test]
+    fn iuv_round_trips_to_the_visible_vertices() {
+        let model = model();
+        let person = sample_person(&model, 11);
+        let f = render_person(&model, &person, 256);
+        let raster = rasterize(&person.vertices, &model.faces, &crop_camera(256), 256, 256);
+        let (mut pixels, mut close) = (0, 0);
+        for ((r, c), &t) in raster.triangle.indexed_iter() {
+            if t == BACKGROUND {
+                continue;
+            }
+            // The vertex of the visible triangle nearest to the pixel (largest weight).
+            let face = model.faces[t as usize];
+            let i = (0..3).max_by(|&a, &b| raster.barycentric[(r, c, a)].total_cmp(&raster.barycentric[(r, c, b)])).unwrap();
+            let v = face[i] as usize;
+            assert_eq!(f.iuv[(r, c, 2)], f32::from(model.vertex_part[v]), "part at ({r},{c})");
+            let (u, vv) = (f.iuv[(r, c, 1)] / 255.0, f.iuv[(r, c, 0)] / 255.0);
+            let [vu, vvv] = model.vertex_part_uv[v];
+            pixels += 1;
+            if (u - vu).abs() < 0.05 && (vv - vvv).abs() < 0.05 {
+                close += 1;
+            }
+        }
+        // (u, v) within 0.05 of the nearest vertex's: bound stated for 95% of the pixels (the
+        // cylindrical charts wrap around, where neighbouring vertices differ by up to 1).
+        println!("IUV (u, v) within 0.05 of the nearest vertex for {close} of {pixels} pixels");
+        assert!(close as f32 >= 0.95 * pixels as f32);
     }
 
     #[test]
