@@ -310,6 +310,11 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let o = hdnet(&["synth", "labelled", "--n", "3", "--out", p(&out)]);
     assert!(!o.status.success() && stderr(&o).contains("not empty"), "{}", stderr(&o));
+    let sheet = dir.path().join("sheet.png");
+    let o = hdnet(&["synth", "sheet", "--n", "5", "--size", "64", "--out", p(&sheet)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = image::open(&sheet).unwrap();
+    assert_eq!((img.width(), img.height()), (4 * 4 * 64, 2 * 64));
 
     // Normals recomputed from the rendered depth (clean differences, same camera) agree with the
     // rendered normals: median angle below 10 degrees (stated bound; silhouettes and the 1-pixel

@@ -51,6 +51,8 @@ enum Command {
 enum SynthCommand {
     /// Labelled frames (color/, color_WO_bg/, mask/, densepose/, depth/, normal/).
     Labelled(synth::LabelledArgs),
+    /// A contact sheet PNG of generated people: RGB | depth | normals | IUV.
+    Sheet(synth::SheetArgs),
 }
 
 #[derive(Subcommand)]
@@ -70,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plot(args) => plot::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Synth(SynthCommand::Labelled(args)) => synth::labelled(args),
+        Command::Synth(SynthCommand::Sheet(args)) => synth::sheet(args),
         Command::Bench(command) => bench::run(command),
     }
 }
