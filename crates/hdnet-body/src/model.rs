@@ -93,7 +93,13 @@ pub struct BodyModel {
     pub bone_parents: Vec<i16>,
     vertex_bones: Vec<[u8; INFLUENCES]>,
     vertex_weights: Vec<[f64; INFLUENCES]>,
+    /// Triangles of the body.
     pub faces: Vec<[u32; 3]>,
+    /// Triangles of the helper garments skinned with the body: tights (6-15 mm off the skin),
+    /// an ankle-length skirt, hair strips.
+    pub tights_faces: Vec<[u32; 3]>,
+    pub skirt_faces: Vec<[u32; 3]>,
+    pub hair_faces: Vec<[u32; 3]>,
     /// DensePose-style part 1..24 of each vertex.
     pub vertex_part: Vec<u8>,
     /// Per-part (u, v) in [0, 1] of each vertex.
@@ -163,7 +169,17 @@ impl BodyModel {
                 w.map(|x| if sum > 0.0 { x / sum } else { x })
             })
             .collect();
-        let faces_raw = t("faces", Dtype::U16, &[shape_of("faces").first().copied().unwrap_or(0), 3])?;
+        let faces = |name: &str| -> Result<Vec<[u32; 3]>, FileError> {
+            let raw = t(name, Dtype::U16, &[shape_of(name).first().copied().unwrap_or(0), 3])?;
+            let faces: Vec<[u32; 3]> = raw
+                .chunks_exact(6)
+                .map(|c| [0, 1, 2].map(|i| u32::from(u16::from_le_bytes([c[2 * i], c[2 * i + 1]]))))
+                .collect();
+            if faces.iter().flatten().any(|&i| i as usize >= v) {
+                return Err(FileError::new(path, format!("'{name}' names a vertex that does not exist")));
+            }
+            Ok(faces)
+        };
         let part_uv = t("vertex_part_uv", Dtype::U16, &[v, 2])?;
         let parents = t("bone_parents", Dtype::I16, &[b])?;
         let model = Self {
@@ -179,10 +195,10 @@ impl BodyModel {
             bone_parents: parents.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect(),
             vertex_bones,
             vertex_weights,
-            faces: faces_raw
-                .chunks_exact(6)
-                .map(|c| [0, 1, 2].map(|i| u32::from(u16::from_le_bytes([c[2 * i], c[2 * i + 1]]))))
-                .collect(),
+            faces: faces("faces")?,
+            tights_faces: faces("helper_tights_faces")?,
+            skirt_faces: faces("helper_skirt_faces")?,
+            hair_faces: faces("helper_hair_faces")?,
             vertex_part: t("vertex_part", Dtype::U8, &[v])?,
             vertex_part_uv: part_uv
                 .chunks_exact(4)
