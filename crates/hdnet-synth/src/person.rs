@@ -156,7 +156,8 @@ fn shade(model: &BodyModel, person: &Person, vertex_normals: &[[f32; 3]], raster
         let uv = [0, 1].map(|k| same.iter().map(|&i| b[i] * model.vertex_part_uv[face[i]][k]).sum::<f32>() / weight);
         let albedo = match (person.materials[t as usize], part) {
             (Material::Hair, _) => person.colors[3],
-            (Material::Skirt, _) => person.colors[1],
+            // Skirts take the upper garment's colour: together a dress.
+            (Material::Skirt, _) => person.colors[0],
             (Material::Body, 3 | 4 | 23 | 24) => person.colors[2],
             (Material::Body, 5..=14) => person.colors[1],
             (Material::Body, _) => person.colors[0],
