@@ -344,3 +344,26 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     println!("rendered vs depth-derived normals: median {median:.2} deg over {} pixels", angles.len());
     assert!(median < 10.0);
 }
+
+#[test]
+fn convert_combines_trained_networks_for_infer() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    labelled_sample(&data);
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "width = 4\nbatch_size = 1\n").unwrap();
+    for stage in ["normal", "depth"] {
+        let o = hdnet(&["train", stage, "--data", p(&data), "--out", p(&dir.path().join(stage)), "--config", p(&config), "--steps", "1"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let ckpt = |stage: &str| dir.path().join(format!("{stage}/checkpoints/step-00000001/model.safetensors"));
+    let weights = dir.path().join("trained.safetensors");
+    // A training checkpoint holds one network: infer needs both, convert combines them.
+    let o = hdnet(&["infer", p(&root().join("examples")), "--weights", p(&ckpt("depth")), "--out", p(&dir.path().join("x"))]);
+    assert!(!o.status.success() && stderr(&o).contains("holds no normal_net"), "{}", stderr(&o));
+    let o = hdnet(&["convert", "--normal", p(&ckpt("normal")), "--depth", p(&ckpt("depth")), "--out", p(&weights), "--f16"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = hdnet(&["infer", p(&root().join("examples")), "--weights", p(&weights), "--out", p(&dir.path().join("out"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.path().join("out/0043_depth.npy").exists());
+}

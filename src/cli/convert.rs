@@ -1,18 +1,26 @@
-//! `hdnet convert`: the authors' TF1 checkpoints -> one hdnet safetensors file.
+//! `hdnet convert`: weights from the authors' TF1 checkpoints and/or hdnet files into one hdnet
+//! safetensors file holding both networks (what `hdnet infer` takes).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use hdnet_model::weights::{StoreDtype, save_safetensors};
-use hdnet_model::{Hdnet, NetKind};
+use hdnet_model::NetKind;
+use hdnet_model::weights::{StoreDtype, load_hourglass, save_safetensors};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Folder holding the original checkpoints (e.g. `model/` with normal_prediction/ and depth_prediction/).
+    /// Source of both networks: a folder of the original checkpoints (e.g. `model/` with
+    /// normal_prediction/ and depth_prediction/) or an hdnet .safetensors file.
+    #[arg(long, required_unless_present_all = ["normal", "depth"])]
+    weights: Option<PathBuf>,
+    /// Source of the normal net (overrides --weights), e.g. a training checkpoint's model.safetensors.
     #[arg(long)]
-    weights: PathBuf,
+    normal: Option<PathBuf>,
+    /// Source of the depth net (overrides --weights).
+    #[arg(long)]
+    depth: Option<PathBuf>,
     /// The .safetensors file to write.
     #[arg(long)]
     out: PathBuf,
@@ -28,20 +36,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.out.exists() && !args.overwrite {
         bail!("{}: already exists (pass --overwrite to replace it)", args.out.display());
     }
-    if !args.weights.is_dir() {
-        bail!("{}: not a folder of TF checkpoints", args.weights.display());
-    }
-    let hdnet = Hdnet::load(&args.weights, &super::device("cpu")?)?;
-    let notes = HashMap::from([("source".to_string(), format!("TF1 checkpoints under {}", args.weights.display()))]);
+    let device = super::device("cpu")?;
+    let source = |specific: &Option<PathBuf>| specific.clone().or_else(|| args.weights.clone()).context("no source given");
+    let (normal_src, depth_src) = (source(&args.normal)?, source(&args.depth)?);
+    let normal = load_hourglass(&normal_src, NetKind::Normal, &device)?;
+    let depth = load_hourglass(&depth_src, NetKind::Depth, &device)?;
+    let notes = HashMap::from([
+        ("normal_net_source".to_string(), normal_src.display().to_string()),
+        ("depth_net_source".to_string(), depth_src.display().to_string()),
+    ]);
     let dtype = if args.f16 { StoreDtype::F16 } else { StoreDtype::F32 };
-    save_safetensors(
-        &args.out,
-        &[(NetKind::Normal, &hdnet.normal_net), (NetKind::Depth, &hdnet.depth_net)],
-        dtype,
-        notes,
-    )
-    .context("writing the converted weights")?;
-    for (kind, net) in [(NetKind::Normal, &hdnet.normal_net), (NetKind::Depth, &hdnet.depth_net)] {
+    let nets = [(NetKind::Normal, &normal), (NetKind::Depth, &depth)];
+    save_safetensors(&args.out, &nets, dtype, notes).context("writing the converted weights")?;
+    for (kind, net) in nets {
         let c = net.config(kind);
         println!("{}: {} -> {} channels, widths {:?}", kind.name(), c.in_channels, c.out_channels, c.widths);
     }
