@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use hdnet_body::{BodyModel, Phenotype};
+use hdnet_body::{BodyModel, Phenotype, RestShape};
 use hdnet_data::layout::{Form, write_depth, write_normals};
 use hdnet_formats::FileError;
 use hdnet_formats::images::white_background;
@@ -52,10 +52,17 @@ pub struct Frame {
     pub iuv: Array3<f32>,
 }
 
-/// Draws a person from `seed`: phenotype uniform in [0.1, 0.9] per value (adults), every bone
-/// rotated by a small random rotation, a random turn about the vertical axis of up to 25 degrees.
-pub fn sample_person(model: &BodyModel, seed: u64) -> Person {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+/// Who a person is and what they wear: everything but the pose.
+pub struct Look {
+    rest: RestShape,
+    faces: Vec<[u32; 3]>,
+    materials: Vec<Material>,
+    colors: [[f32; 3]; 4],
+    light: [f32; 3],
+}
+
+/// Draws a look: phenotype uniform per value in adult ranges, garments, colours and a light.
+pub fn sample_look(model: &BodyModel, rng: &mut ChaCha8Rng) -> Look {
     let mut u = |lo: f64, hi: f64| lo + (hi - lo) * rng.random::<f64>();
     let phenotype = Phenotype {
         gender: u(0.0, 1.0),
@@ -68,10 +75,6 @@ pub fn sample_person(model: &BodyModel, seed: u64) -> Person {
         firmness: u(0.2, 0.8),
         race: [u(0.0, 1.0), u(0.0, 1.0), u(0.0, 1.0)],
     };
-    let rest = model.shape(&model.shape_coefficients(&phenotype));
-    let rotvecs: Vec<[f64; 3]> = (0..model.num_bones()).map(|_| [0; 3].map(|_| POSE_NOISE * (u(-1.0, 1.0) + u(-1.0, 1.0)) / 2.0)).collect();
-    let world = model.pose(&rest, &rotvecs, [0.0; 3]);
-    let turn = u(-25.0, 25.0).to_radians();
     let hair_tone = u(0.0, 1.0);
     let colors = [
         [u(0.1, 0.9) as f32, u(0.1, 0.9) as f32, u(0.1, 0.9) as f32],
@@ -88,7 +91,36 @@ pub fn sample_person(model: &BodyModel, seed: u64) -> Person {
             materials.extend(std::iter::repeat_n(material, garment.len()));
         }
     }
-    Person { vertices: to_camera(&world, turn), faces, materials, colors, light }
+    Look { rest: model.shape(&model.shape_coefficients(&phenotype)), faces, materials, colors, light }
+}
+
+/// Small random rotations of every bone (radians, about `amplitude`).
+pub fn random_pose(model: &BodyModel, rng: &mut ChaCha8Rng, amplitude: f64) -> Vec<[f64; 3]> {
+    (0..model.num_bones())
+        .map(|_| [0; 3].map(|_| amplitude * (rng.random::<f64>() + rng.random::<f64>() - 1.0)))
+        .collect()
+}
+
+/// The look in a pose, turned by `turn` radians about the vertical axis, in camera space.
+pub fn pose_look(model: &BodyModel, look: &Look, rotvecs: &[[f64; 3]], turn: f64) -> Person {
+    let world = model.pose(&look.rest, rotvecs, [0.0; 3]);
+    Person {
+        vertices: to_camera(&world, turn),
+        faces: look.faces.clone(),
+        materials: look.materials.clone(),
+        colors: look.colors,
+        light: look.light,
+    }
+}
+
+/// Draws a person from `seed`: a random look, every bone turned by a small random rotation, a
+/// random turn about the vertical axis of up to 25 degrees.
+pub fn sample_person(model: &BodyModel, seed: u64) -> Person {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let look = sample_look(model, &mut rng);
+    let rotvecs = random_pose(model, &mut rng, POSE_NOISE);
+    let turn = (rng.random::<f64>() * 50.0 - 25.0).to_radians();
+    pose_look(model, &look, &rotvecs, turn)
 }
 
 fn skin(t: f64) -> [f32; 3] {
