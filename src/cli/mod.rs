@@ -6,6 +6,7 @@ mod data;
 mod eval;
 mod infer;
 mod plot;
+mod render;
 mod synth;
 mod train;
 
@@ -39,6 +40,8 @@ enum Command {
     /// Dataset tools.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Render a predicted mesh turning around (GIF or PNG frames).
+    Render(render::Args),
     /// Synthetic people with exact ground truth.
     #[command(subcommand)]
     Synth(SynthCommand),
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Synth(SynthCommand::Labelled(args)) => synth::labelled(args),
         Command::Synth(SynthCommand::Sheet(args)) => synth::sheet(args),
         Command::Synth(SynthCommand::Video(args)) => synth::video(args),
+        Command::Render(args) => render::run(args),
         Command::Bench(command) => bench::run(command),
     }
 }

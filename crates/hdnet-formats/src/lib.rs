@@ -8,6 +8,7 @@
 //! - [`npy`]: NumPy arrays.
 
 pub mod correspondences;
+pub mod crop;
 pub mod images;
 pub mod mesh;
 pub mod npy;

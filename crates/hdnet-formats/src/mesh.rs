@@ -113,9 +113,84 @@ pub fn write_ply(
     write_atomic(path, &bytes)
 }
 
+/// A triangle mesh with per-vertex colours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColoredMesh {
+    pub points: Vec<[f32; 3]>,
+    pub colors: Vec<[u8; 3]>,
+    pub faces: Vec<[u32; 3]>,
+}
+
+/// Reads a mesh written by [`write_ply`] (binary little-endian: float x, y, z, uchar r, g, b;
+/// triangles as a uchar-counted uint list).
+pub fn read_ply(path: impl AsRef<Path>) -> Result<ColoredMesh, FileError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| FileError::new(path, e))?;
+    let bad = |what: &str| FileError::new(path, what.to_string());
+    const END: &[u8] = b"end_header\n";
+    let end = bytes.windows(END.len()).position(|w| w == END).ok_or_else(|| bad("not a PLY file (no end_header)"))?;
+    let header = std::str::from_utf8(&bytes[..end]).map_err(|_| bad("PLY header is not text"))?;
+    let expected = [
+        "property float x", "property float y", "property float z",
+        "property uchar red", "property uchar green", "property uchar blue",
+        "property list uchar uint vertex_indices",
+    ];
+    if !header.starts_with("ply\nformat binary_little_endian 1.0") || expected.iter().any(|p| !header.contains(p)) {
+        return Err(bad("not a PLY in hdnet's layout (binary little-endian xyz + rgb, triangle faces)"));
+    }
+    let count = |element: &str| -> Result<usize, FileError> {
+        header
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("element {element} ")))
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| bad(&format!("no element {element} count")))
+    };
+    let (vertices, faces) = (count("vertex")?, count("face")?);
+    let body = &bytes[end + END.len()..];
+    if body.len() != vertices * 15 + faces * 13 {
+        return Err(bad(&format!("{} bytes after the header, expected {} for {vertices} vertices and {faces} triangles", body.len(), vertices * 15 + faces * 13)));
+    }
+    let f32_at = |o: usize| f32::from_le_bytes(body[o..o + 4].try_into().expect("4 bytes"));
+    let points = (0..vertices).map(|v| [0, 1, 2].map(|k| f32_at(v * 15 + 4 * k))).collect();
+    let colors = (0..vertices).map(|v| [0, 1, 2].map(|k| body[v * 15 + 12 + k])).collect();
+    let faces = (0..faces)
+        .map(|f| {
+            let o = vertices * 15 + f * 13;
+            if body[o] != 3 {
+                return Err(bad(&format!("face {f} is not a triangle")));
+            }
+            let face = [0, 1, 2].map(|k| u32::from_le_bytes(body[o + 1 + 4 * k..o + 5 + 4 * k].try_into().expect("4 bytes")));
+            if face.iter().any(|&i| i as usize >= vertices) {
+                return Err(bad(&format!("face {f} names a vertex beyond {vertices}")));
+            }
+            Ok(face)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ColoredMesh { points, colors, faces })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ply_round_trips_and_bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.ply");
+        let points = vec![[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.5], [9.0, 9.0, 9.0]];
+        let colors = vec![[1, 2, 3], [4, 5, 6], [7, 8, 9], [0, 0, 0]];
+        write_ply(&path, &points, &colors, &[[0, 2, 1]]).unwrap();
+        // The unused vertex is dropped; the others are numbered in order of first use.
+        let mesh = read_ply(&path).unwrap();
+        let order = [0, 2, 1];
+        assert_eq!(mesh, ColoredMesh { points: order.map(|i| points[i]).to_vec(), colors: order.map(|i| colors[i]).to_vec(), faces: vec![[0, 1, 2]] });
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 2]).unwrap();
+        let err = read_ply(&path).unwrap_err().to_string();
+        assert!(err.contains("m.ply") && err.contains("bytes after the header"), "{err}");
+        std::fs::write(&path, b"v 1 2 3").unwrap();
+        assert!(read_ply(&path).unwrap_err().to_string().contains("not a PLY"));
+    }
 
     #[test]
     fn flat_patch_gives_two_triangles_per_interior_pixel() {

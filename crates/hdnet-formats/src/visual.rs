@@ -136,9 +136,47 @@ pub fn save_png(path: impl AsRef<Path>, img: &RgbImage) -> Result<(), FileError>
     crate::write_atomic(path, &bytes)
 }
 
+/// An animated GIF of equally sized frames (H x W x 3), `delay_ms` each, looping forever.
+pub fn save_gif(path: impl AsRef<Path>, frames: &[Array3<u8>], delay_ms: u32) -> Result<(), FileError> {
+    use image::codecs::gif::{GifEncoder, Repeat};
+    let path = path.as_ref();
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = GifEncoder::new_with_speed(&mut bytes, 10);
+        encoder.set_repeat(Repeat::Infinite).map_err(|e| FileError::new(path, e))?;
+        for frame in frames {
+            let (h, w, _) = frame.dim();
+            let rgba = image::RgbaImage::from_fn(w as u32, h as u32, |x, y| {
+                let p = |k| frame[(y as usize, x as usize, k)];
+                image::Rgba([p(0), p(1), p(2), 255])
+            });
+            let delay = image::Delay::from_numer_denom_ms(delay_ms, 1);
+            encoder.encode_frame(image::Frame::from_parts(rgba, 0, 0, delay)).map_err(|e| FileError::new(path, e))?;
+        }
+    }
+    crate::write_atomic(path, &bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gif_frames_decode_back() {
+        use image::AnimationDecoder;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.gif");
+        let frames: Vec<Array3<u8>> = (0..3).map(|f| Array3::from_shape_fn((8, 10, 3), |(r, _, k)| if k == f { 255 } else { (r * 20) as u8 })).collect();
+        save_gif(&path, &frames, 80).unwrap();
+        let decoded = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).unwrap().into_frames().collect_frames().unwrap();
+        assert_eq!(decoded.len(), 3);
+        for (f, frame) in decoded.iter().enumerate() {
+            let px = frame.buffer().get_pixel(0, 7);
+            assert_eq!((frame.buffer().width(), frame.buffer().height()), (10, 8));
+            // Pure primary in channel f; the others the row's grey (within palette error).
+            assert!(px[f] > 245 && (0..3).filter(|&k| k != f).all(|k| (i32::from(px[k]) - 140).abs() < 12), "{px:?}");
+        }
+    }
 
     #[test]
     fn normal_colour_cast_wraps_like_numpy() {

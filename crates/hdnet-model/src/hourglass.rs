@@ -56,6 +56,9 @@ impl NetKind {
     }
 }
 
+/// Input channels of a depth net that does not use DensePose.
+pub const DEPTH_INPUTS_WITHOUT_DENSEPOSE: usize = 6;
+
 /// Shape of one hourglass: input/output channels and the five widths (64..1024 in the original).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HourglassConfig {
@@ -75,6 +78,11 @@ impl HourglassConfig {
             out_channels,
             widths: [w0, 2 * w0, 4 * w0, 8 * w0, 16 * w0],
         }
+    }
+
+    /// The depth net without DensePose: [RGB | normals] (6 channels) -> depth.
+    pub fn without_densepose(self) -> Self {
+        Self { in_channels: DEPTH_INPUTS_WITHOUT_DENSEPOSE, ..self }
     }
 
     /// (in, out) channels of conv1..conv17, in order.
@@ -210,12 +218,23 @@ impl Hourglass {
         )
     }
 
+    pub fn in_channels(&self) -> usize {
+        self.blocks[0].weight.dims()[1]
+    }
+
+    /// This network's share of a depth-net input built with all 9 channels [RGB | normals | IUV]:
+    /// all of it, or the first 6 for a depth net trained without DensePose.
+    pub fn take_inputs(&self, x: Tensor<4>) -> Tensor<4> {
+        let c = self.in_channels();
+        if x.dims()[1] > c { x.narrow(1, 0, c) } else { x }
+    }
+
     /// The configuration implied by the parameter shapes.
     pub fn config(&self, kind: NetKind) -> HourglassConfig {
         let out = |k: usize| self.blocks[k].weight.dims()[0];
         HourglassConfig {
             kind,
-            in_channels: self.blocks[0].weight.dims()[1],
+            in_channels: self.in_channels(),
             out_channels: self.head_weight.dims()[0],
             widths: [out(0), out(3), out(4), out(5), out(6)],
         }

@@ -41,6 +41,11 @@ impl Hdnet {
         })
     }
 
+    /// Whether the depth net reads DensePose IUV (the original's 9 channels; 6 without).
+    pub fn uses_densepose(&self) -> bool {
+        self.depth_net.in_channels() > crate::hourglass::DEPTH_INPUTS_WITHOUT_DENSEPOSE
+    }
+
     /// Unit normals (0 off the mask) of a batch of same-sized images.
     pub fn normals(&self, samples: &[&TestSample]) -> Vec<Array3<f32>> {
         self.raw_normals(samples).iter().zip(samples).map(|(raw, s)| unit_normals(raw, &s.mask)).collect()
@@ -64,7 +69,7 @@ impl Hdnet {
             .zip(&normals)
             .map(|(s, n)| depth_net_input(&s.image, n, &s.iuv))
             .collect();
-        let depth = from_nchw(self.depth_net.forward(to_nchw(&inputs.iter().collect::<Vec<_>>(), &self.device)));
+        let depth = from_nchw(self.depth_net.forward(self.depth_net.take_inputs(to_nchw(&inputs.iter().collect::<Vec<_>>(), &self.device))));
         normals_raw
             .into_iter()
             .zip(normals)
@@ -129,4 +134,34 @@ pub fn from_nchw(t: Tensor<4>) -> Vec<Array3<f32>> {
     all.outer_iter()
         .map(|img| img.permuted_axes([1, 2, 0]).as_standard_layout().to_owned())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hourglass::HourglassConfig;
+
+    fn sample(iuv_value: f32) -> TestSample {
+        let (h, w) = (32, 32);
+        TestSample {
+            name: "t".into(),
+            image: Array3::from_shape_fn((h, w, 3), |(r, c, k)| ((r * 7 + c * 3 + k * 11) % 255) as f32),
+            mask: Array2::from_shape_fn((h, w), |(r, c)| if (8..24).contains(&r) && (8..24).contains(&c) { 1.0 } else { 0.0 }),
+            iuv: Array3::from_elem((h, w, 3), iuv_value),
+        }
+    }
+
+    #[test]
+    fn a_depth_net_without_densepose_ignores_iuv() {
+        let device = Device::flex();
+        let normal_net = HourglassConfig::new(NetKind::Normal, 2).init(&device, 1);
+        for (densepose, config) in [(false, HourglassConfig::new(NetKind::Depth, 2).without_densepose()), (true, HourglassConfig::new(NetKind::Depth, 2))] {
+            let hdnet = Hdnet { normal_net: normal_net.clone(), depth_net: config.init(&device, 2), device: device.clone() };
+            assert_eq!(hdnet.uses_densepose(), densepose);
+            let (a, b) = (sample(0.0), sample(200.0));
+            let p = hdnet.predict(&[&a, &b]);
+            let differs = p[0].depth.iter().zip(&p[1].depth).any(|(x, y)| (x - y).abs() > 1e-6);
+            assert_eq!(differs, densepose, "depth depends on the IUV only with DensePose inputs");
+        }
+    }
 }

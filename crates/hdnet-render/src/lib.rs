@@ -5,5 +5,7 @@
 //! surface points for exact correspondences) is interpolated.
 
 pub mod raster;
+pub mod turntable;
 
 pub use raster::{Raster, rasterize, vertex_normals};
+pub use turntable::turntable;

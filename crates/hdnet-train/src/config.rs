@@ -70,6 +70,14 @@ pub struct TrainConfig {
     pub normals_from_depth: NormalsFromDepth,
     pub angular_loss: AngularLoss,
     pub rotation_fit: RotationFit,
+    /// Whether a new depth net reads DensePose IUV (the original's 9 inputs) or only RGB and
+    /// normals (6 inputs, for users without DensePose). A resumed or `--init` network keeps its own.
+    #[serde(default = "uses_densepose")]
+    pub densepose: bool,
+}
+
+fn uses_densepose() -> bool {
+    true
 }
 
 impl TrainConfig {
@@ -94,6 +102,7 @@ impl TrainConfig {
             normals_from_depth: NormalsFromDepth::Original,
             angular_loss: AngularLoss::Acos,
             rotation_fit: RotationFit::Original,
+            densepose: true,
         }
     }
 

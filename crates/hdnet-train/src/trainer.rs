@@ -89,6 +89,7 @@ impl Trainer {
         let kind = if stage == Stage::Normal { NetKind::Normal } else { NetKind::Depth };
         let net = match init {
             Some(net) => net.to_device(device),
+            None if kind == NetKind::Depth && !config.densepose => HourglassConfig::new(kind, config.width).without_densepose().init(device, config.seed),
             None => HourglassConfig::new(kind, config.width).init(device, config.seed),
         };
         Self::assemble(stage, config, 0, with_stable_ids(net), None, labelled, videos, device)
@@ -182,7 +183,7 @@ impl Trainer {
             Stage::Normal => frame.image.clone(),
             Stage::Depth | Stage::Hdnet => depth_net_input(&frame.image, &frame.normals, &frame.iuv),
         };
-        let output = net.forward(to_nchw(&[&input], &device));
+        let output = net.forward(net.take_inputs(to_nchw(&[&input], &device)));
         let normals_from_depth = (self.stage != Stage::Normal).then(|| {
             let (h, w) = frame.mask.dim();
             let mask = to_nchw(&[&frame.mask.clone().insert_axis(ndarray::Axis(2))], &device).greater_elem(0.0);
@@ -253,7 +254,7 @@ pub fn stage_loss(
         inputs.extend([p.input_i.clone(), p.input_j.clone()]);
     }
     // One forward pass for all images (batch norm is per image, so this is exact).
-    let out = net.forward(Tensor::cat(inputs, 0));
+    let out = net.forward(net.take_inputs(Tensor::cat(inputs, 0)));
     let pred = out.clone().narrow(0, 0, labelled_count);
     let nmap = depth_to_normals(pred.clone(), batch.mask.clone(), batch.rays, config.normals_from_depth);
     let sup = supervised_depth_loss(pred, batch.depth, batch.normals, nmap, &batch.mask, config.angular_loss);

@@ -1,0 +1,100 @@
+//! Photos of any size: a square crop around the person's mask, resized to the network's input,
+//! and results pasted back into the photo's frame.
+
+use image::imageops::{FilterType, resize};
+use image::{ImageBuffer, Rgb};
+use ndarray::{Array2, Array3};
+
+/// A square window of a photo (it may reach past the borders, where it is padded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Crop {
+    pub top: i64,
+    pub left: i64,
+    pub side: usize,
+}
+
+impl Crop {
+    /// The square centred on the mask's bounding box whose side makes the box's longer side
+    /// `fill` of it. None for an empty mask.
+    pub fn around(mask: &Array2<f32>, fill: f32) -> Option<Self> {
+        let on: Vec<(usize, usize)> = mask.indexed_iter().filter(|(_, m)| **m > 0.0).map(|(p, _)| p).collect();
+        let (r0, r1) = (on.iter().map(|p| p.0).min()?, on.iter().map(|p| p.0).max()?);
+        let (c0, c1) = (on.iter().map(|p| p.1).min()?, on.iter().map(|p| p.1).max()?);
+        let extent = (r1 - r0 + 1).max(c1 - c0 + 1) as f32;
+        let side = (extent / fill.clamp(0.05, 1.0)).ceil() as usize;
+        let centre = |a: usize, b: usize| (a + b + 1) as i64 / 2;
+        Some(Self { top: centre(r0, r1) - side as i64 / 2, left: centre(c0, c1) - side as i64 / 2, side })
+    }
+
+    /// The crop of `image` (H x W x C, any channels, integer values 0..255), padded with `pad`, resized
+    /// to `size` x `size`: smoothly (triangle filter) for images, by nearest neighbour for labels.
+    pub fn resample(&self, image: &Array3<f32>, size: usize, pad: f32, smooth: bool) -> Array3<f32> {
+        let (h, w, channels) = image.dim();
+        let mut out = Array3::zeros((size, size, channels));
+        for k in 0..channels {
+            let window: ImageBuffer<image::Luma<f32>, Vec<f32>> = ImageBuffer::from_fn(self.side as u32, self.side as u32, |x, y| {
+                let (r, c) = (self.top + i64::from(y), self.left + i64::from(x));
+                let inside = r >= 0 && c >= 0 && (r as usize) < h && (c as usize) < w;
+                // The resizer clamps float pixels to 0..1.
+                image::Luma([if inside { image[(r as usize, c as usize, k)] } else { pad } / 255.0])
+            });
+            let filter = if smooth { FilterType::Triangle } else { FilterType::Nearest };
+            let resized = resize(&window, size as u32, size as u32, filter);
+            for (x, y, p) in resized.enumerate_pixels() {
+                // Inputs are 8-bit images and integer labels.
+                out[(y as usize, x as usize, k)] = (p[0] * 255.0).round();
+            }
+        }
+        out
+    }
+
+    /// `values` (size x size x C, the network's frame) placed back into an `h` x `w` photo by
+    /// nearest neighbour; zero outside the crop.
+    pub fn paste_back(&self, values: &Array3<f32>, h: usize, w: usize) -> Array3<f32> {
+        let (size, _, channels) = values.dim();
+        let scale = size as f64 / self.side as f64;
+        Array3::from_shape_fn((h, w, channels), |(r, c, k)| {
+            let (y, x) = (r as i64 - self.top, c as i64 - self.left);
+            if y < 0 || x < 0 || y as usize >= self.side || x as usize >= self.side {
+                return 0.0;
+            }
+            let at = |v: i64| (((v as f64 + 0.5) * scale) as usize).min(size - 1);
+            values[(at(y), at(x), k)]
+        })
+    }
+}
+
+/// An RGB image (0..255 floats) as an `image` buffer, for callers that save it.
+pub fn to_rgb_image(a: &Array3<f32>) -> ImageBuffer<Rgb<u8>, Vec<u8>> {
+    let (h, w, _) = a.dim();
+    ImageBuffer::from_fn(w as u32, h as u32, |x, y| Rgb([0, 1, 2].map(|k| a[(y as usize, x as usize, k)].round().clamp(0.0, 255.0) as u8)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crop_centres_the_person_and_pastes_back_where_it_came_from() {
+        // A 40x20 person (rows 30..70, cols 100..120) in a 100x200 photo.
+        let mask = Array2::from_shape_fn((100, 200), |(r, c)| if (30..70).contains(&r) && (100..120).contains(&c) { 1.0 } else { 0.0 });
+        let crop = Crop::around(&mask, 0.5).unwrap();
+        assert_eq!(crop, Crop { top: 10, left: 70, side: 80 });
+        let m = crop.resample(&mask.clone().insert_axis(ndarray::Axis(2)), 32, 0.0, false);
+        // The person covers the middle half in rows, a quarter in columns.
+        let on: f32 = m.sum();
+        assert_eq!(on, 16.0 * 8.0);
+        assert_eq!((m[(8, 12, 0)], m[(23, 19, 0)], m[(7, 16, 0)], m[(16, 11, 0)]), (1.0, 1.0, 0.0, 0.0));
+        // Pasting the network-frame mask back reproduces the photo's mask.
+        let back = crop.paste_back(&m, 100, 200);
+        assert!(back.indexed_iter().all(|((r, c, _), v)| *v == mask[(r, c)]));
+        // Past the photo's border the crop is padded.
+        let corner = Array2::from_shape_fn((50, 50), |(r, c)| if r < 10 && c < 10 { 1.0 } else { 0.0 });
+        let crop = Crop::around(&corner, 0.5).unwrap();
+        assert_eq!((crop.top, crop.left, crop.side), (-5, -5, 20));
+        let img = Array3::from_elem((50, 50, 3), 10.0);
+        let r = crop.resample(&img, 16, 255.0, true);
+        assert_eq!((r[(0, 0, 0)], r[(15, 15, 1)]), (255.0, 10.0));
+        assert!(Crop::around(&Array2::zeros((4, 4)), 0.5).is_none());
+    }
+}
