@@ -400,3 +400,52 @@ fn convert_combines_trained_networks_for_infer() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(dir.path().join("out/0043_depth.npy").exists());
 }
+
+#[test]
+fn infer_runs_the_bundled_model_on_a_photo_of_any_size_with_a_turntable() {
+    let dir = tempfile::tempdir().unwrap();
+    // The sample placed off-centre in a 240x320 JPEG (its mask likewise, PNG).
+    let (img, mask) = (image::open(root_sample("img")).unwrap().to_rgb8(), image::open(root_sample("mask")).unwrap().to_luma8());
+    let mut photo = image::RgbImage::from_pixel(320, 240, image::Rgb([90, 120, 60]));
+    let mut photo_mask = image::GrayImage::new(320, 240);
+    image::imageops::replace(&mut photo, &img, 50, -20);
+    image::imageops::replace(&mut photo_mask, &mask, 50, -20);
+    let (photo_path, mask_path) = (dir.path().join("dancer.jpg"), dir.path().join("dancer_mask.png"));
+    photo.save(&photo_path).unwrap();
+    photo_mask.save(&mask_path).unwrap();
+
+    let o = hdnet(&["infer", p(&photo_path)]);
+    assert!(!o.status.success() && stderr(&o).contains("needs its mask"), "{}", stderr(&o));
+    let o = hdnet(&["infer", p(&photo_path), "--mask", p(&mask_path), "--turntable"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("infer_out");
+    let depth = hdnet_formats::npy::read::<f32>(&out.join("dancer_depth_full.npy")).unwrap();
+    assert_eq!(depth.shape(), &[240, 320]);
+    let on_mask = |x: u32, y: u32| photo_mask.get_pixel(x, y)[0] > 100;
+    let (mut person, mut positive) = (0, 0);
+    for ((y, x), d) in depth.clone().into_dimensionality::<ndarray::Ix2>().unwrap().indexed_iter() {
+        if on_mask(x as u32, y as u32) {
+            person += 1;
+            positive += usize::from(*d > 0.0);
+        } else {
+            assert_eq!(*d, 0.0, "depth off the mask at ({y},{x})");
+        }
+    }
+    assert!(positive as f32 > 0.95 * person as f32, "{positive} of {person} person pixels have a depth");
+    for f in ["dancer_results.png", "dancer.ply", "dancer_mesh.obj", "dancer_normal_full.png", "dancer_depth.npy"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    use image::AnimationDecoder;
+    let gif = std::io::BufReader::new(std::fs::File::open(out.join("dancer_turntable.gif")).unwrap());
+    assert_eq!(image::codecs::gif::GifDecoder::new(gif).unwrap().into_frames().count(), 36);
+    // Nothing is overwritten; the original's 9-channel networks ask for DensePose.
+    let o = hdnet(&["infer", p(&photo_path), "--mask", p(&mask_path)]);
+    assert!(!o.status.success() && stderr(&o).contains("already exists"), "{}", stderr(&o));
+    let o = hdnet(&["infer", p(&photo_path), "--mask", p(&mask_path), "--weights", p(&fixture("")), "--out", p(&dir.path().join("tf"))]);
+    assert!(!o.status.success() && stderr(&o).contains("DensePose"), "{}", stderr(&o));
+    // The mesh renders on its own as PNG frames.
+    let frames = dir.path().join("frames");
+    let o = hdnet(&["render", p(&out.join("dancer.ply")), "--turntable", "--frames", "8", "--out", p(&frames)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&frames).unwrap().count(), 8);
+}

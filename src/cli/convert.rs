@@ -27,9 +27,17 @@ pub struct Args {
     /// Store float16 weights (half the size).
     #[arg(long)]
     f16: bool,
+    /// A note stored with the weights, KEY=VALUE (repeatable), e.g. `person_fill=0.55`: the share
+    /// of a photo crop's side the person spans, which `hdnet infer` uses for these weights.
+    #[arg(long = "note", value_parser = parse_note)]
+    notes: Vec<(String, String)>,
     /// Replace --out if it exists.
     #[arg(long)]
     overwrite: bool,
+}
+
+fn parse_note(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("'{s}' is not KEY=VALUE"))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -41,10 +49,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (normal_src, depth_src) = (source(&args.normal)?, source(&args.depth)?);
     let normal = load_hourglass(&normal_src, NetKind::Normal, &device)?;
     let depth = load_hourglass(&depth_src, NetKind::Depth, &device)?;
-    let notes = HashMap::from([
+    let mut notes = HashMap::from([
         ("normal_net_source".to_string(), normal_src.display().to_string()),
         ("depth_net_source".to_string(), depth_src.display().to_string()),
     ]);
+    notes.extend(args.notes.iter().cloned());
     let dtype = if args.f16 { StoreDtype::F16 } else { StoreDtype::F32 };
     let nets = [(NetKind::Normal, &normal), (NetKind::Depth, &depth)];
     save_safetensors(&args.out, &nets, dtype, notes).context("writing the converted weights")?;

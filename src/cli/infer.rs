@@ -1,30 +1,59 @@
-//! `hdnet infer`: the original inference on a folder in the test-data layout, writing the
-//! original outputs plus npy arrays and a coloured PLY mesh.
+//! `hdnet infer`: HDNet on a folder in the original test-data layout (256x256, the original's
+//! outputs plus npy arrays and a coloured PLY mesh), or on photos of any size (a photo with its
+//! mask, or a folder of video frames with a folder of masks): a square crop around the person is
+//! resized to 256, predicted, and the results are also pasted back at the photo's resolution.
+//! Without `--weights` the model bundled in the binary is used.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use hdnet_formats::images::{TestSample, list_samples};
+use hdnet_formats::crop::Crop;
+use hdnet_formats::images::{TestSample, list_samples, read_mask, read_rgb, white_background};
 use hdnet_formats::{FileError, mesh, npy, text, visual};
 use hdnet_geometry::Camera;
 use hdnet_model::{Hdnet, Prediction};
 use indicatif::ProgressBar;
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, Array3, Axis};
 
-/// The original networks take 256x256 crops.
+/// The networks take 256x256 crops.
 const IMAGE_SIZE: (usize, usize) = (256, 256);
+/// The model trained by hdnet on its synthetic people (see MODEL.md), inside the binary so that
+/// an installed `hdnet` needs no files.
+const BUNDLED_MODEL: &[u8] = include_bytes!("../../assets/model/hdnet_default.safetensors");
+/// Share of the crop's side a person spans when the weights do not say (the original's
+/// tiktok-style crops).
+const DEFAULT_FILL: f32 = 0.9;
+/// Photo extensions read from a folder of frames.
+const PHOTO_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Folder with NAME_img.png, NAME_mask.png and NAME_dp.png files.
-    dir: PathBuf,
-    /// hdnet .safetensors weights, or a folder with the original TF1 checkpoints.
+    /// A folder with NAME_img.png, NAME_mask.png and NAME_dp.png files (256x256); or a photo
+    /// (PNG or JPEG, any size) with --mask; or a folder of video frames with --mask FOLDER.
+    input: PathBuf,
+    /// The person's mask for a photo (grey, person > 100), or a folder of masks named as the
+    /// frames (same stem, PNG).
+    #[arg(long)]
+    mask: Option<PathBuf>,
+    /// DensePose IUV for a photo, or a folder named as the frames; needed by depth nets with
+    /// DensePose inputs (the original's), not by the bundled model.
+    #[arg(long)]
+    dp: Option<PathBuf>,
+    /// hdnet .safetensors weights, or a folder with the original TF1 checkpoints (default: the
+    /// bundled model).
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Output folder (default: DIR/infer_out, as the original).
+    /// Output folder (default: INPUT/infer_out for folders, as the original; next to a photo).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Share of the crop's side the person's larger extent spans, for photos (default: as the
+    /// weights state, else 0.9).
+    #[arg(long)]
+    fill: Option<f32>,
+    /// Also render each predicted mesh turning around: NAME_turntable.gif.
+    #[arg(long)]
+    turntable: bool,
     /// cpu, or vulkan / cuda when built with those features.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -36,53 +65,135 @@ pub struct Args {
     overwrite: bool,
 }
 
+/// Where one input image comes from.
+enum Source {
+    /// NAME in a folder of the original test-data layout.
+    Layout { dir: PathBuf, name: String },
+    /// A photo of any size with its mask and maybe DensePose.
+    Photo { image: PathBuf, mask: PathBuf, dp: Option<PathBuf> },
+}
+
+impl Source {
+    fn name(&self) -> String {
+        match self {
+            Source::Layout { name, .. } => name.clone(),
+            Source::Photo { image, .. } => image.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+        }
+    }
+}
+
+/// A network-sized input and, for photos, how to map results back.
+struct Loaded {
+    sample: TestSample,
+    photo: Option<PhotoFrame>,
+}
+
+struct PhotoFrame {
+    crop: Crop,
+    mask: Array2<f32>,
+}
+
 /// Every file written for sample NAME.
-fn output_names(name: &str) -> Vec<String> {
+fn output_names(name: &str, photo: bool, turntable: bool) -> Vec<String> {
     let mut names = vec![format!("{name}.txt")];
     names.extend((1..=3).map(|k| format!("{name}_normal_{k}.txt")));
     names.extend(["_mesh.obj", "_results.png", "_depth.npy", "_normal.npy", ".ply"].map(|s| format!("{name}{s}")));
+    if photo {
+        names.extend(["_depth_full.npy", "_normal_full.npy", "_normal_full.png"].map(|s| format!("{name}{s}")));
+    }
+    if turntable {
+        names.push(format!("{name}_turntable.gif"));
+    }
     names
 }
 
+fn sources(args: &Args) -> anyhow::Result<(Vec<Source>, PathBuf)> {
+    let input = &args.input;
+    match (&args.mask, input.is_dir()) {
+        (None, true) => {
+            let names = list_samples(input)?;
+            if names.is_empty() {
+                bail!("{}: no NAME_img.png files found (for photos pass --mask)", input.display());
+            }
+            let out = args.out.clone().unwrap_or_else(|| input.join("infer_out"));
+            Ok((names.into_iter().map(|name| Source::Layout { dir: input.clone(), name }).collect(), out))
+        }
+        (None, false) => bail!("{}: a photo needs its mask (--mask MASK.png)", input.display()),
+        (Some(mask), false) => {
+            if !input.exists() {
+                bail!("{}: file not found", input.display());
+            }
+            let out = args.out.clone().unwrap_or_else(|| input.parent().unwrap_or(Path::new(".")).join("infer_out"));
+            Ok((vec![Source::Photo { image: input.clone(), mask: mask.clone(), dp: args.dp.clone() }], out))
+        }
+        (Some(masks), true) => {
+            if !masks.is_dir() {
+                bail!("{}: frames in a folder need a folder of masks", masks.display());
+            }
+            let mut frames: Vec<PathBuf> = std::fs::read_dir(input)
+                .with_context(|| format!("{}: cannot list the folder", input.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str())))
+                .collect();
+            frames.sort();
+            if frames.is_empty() {
+                bail!("{}: no PNG or JPEG frames found", input.display());
+            }
+            let named = |dir: &Path, frame: &Path| dir.join(frame.file_stem().unwrap_or_default()).with_extension("png");
+            let out = args.out.clone().unwrap_or_else(|| input.join("infer_out"));
+            let list = frames
+                .iter()
+                .map(|f| Source::Photo { image: f.clone(), mask: named(masks, f), dp: args.dp.as_ref().map(|d| named(d, f)) })
+                .collect();
+            Ok((list, out))
+        }
+    }
+}
+
+fn load_weights(args: &Args) -> anyhow::Result<Hdnet> {
+    let device = super::device(&args.device)?;
+    Ok(match &args.weights {
+        Some(w) => Hdnet::load(w, &device)?,
+        None => Hdnet::from_safetensors(Path::new("<bundled model>"), BUNDLED_MODEL, &device)?,
+    })
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Some(weights) = &args.weights else {
-        bail!("no --weights given: pass an hdnet .safetensors file or the folder of the original TF1 checkpoints");
-    };
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    let names = list_samples(&args.dir)?;
-    if names.is_empty() {
-        bail!("{}: no NAME_img.png files found", args.dir.display());
+    if args.fill.is_some_and(|f| !(f > 0.05 && f <= 1.0)) {
+        bail!("--fill must be in (0.05, 1]");
     }
-    let out = args.out.clone().unwrap_or_else(|| args.dir.join("infer_out"));
+    let (sources, out) = sources(&args)?;
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
-    let hdnet = Hdnet::load(weights, &super::device(&args.device)?)?;
+    let hdnet = load_weights(&args)?;
+    let fill = args.fill.or_else(|| hdnet.notes.get("person_fill").and_then(|f| f.parse().ok())).unwrap_or(DEFAULT_FILL);
 
-    let bar = super::data::progress(names.len());
+    let bar = super::data::progress(sources.len());
     let mut failed = 0;
-    for chunk in names.chunks(args.batch) {
-        let mut samples = Vec::new();
-        for name in chunk {
-            match load_checked(&args.dir, &out, name, args.overwrite) {
-                Ok(sample) => samples.push(sample),
+    for chunk in sources.chunks(args.batch) {
+        let mut loaded = Vec::new();
+        for source in chunk {
+            match load_checked(source, &out, &hdnet, fill, &args) {
+                Ok(l) => loaded.push(l),
                 Err(e) => {
-                    report(&bar, format!("skipped {name}: {e}"));
+                    report(&bar, format!("skipped {}: {e}", source.name()));
                     failed += 1;
                     bar.inc(1);
                 }
             }
         }
-        if samples.is_empty() {
+        if loaded.is_empty() {
             continue;
         }
-        let predictions = hdnet.predict(&samples.iter().collect::<Vec<_>>());
-        for (sample, prediction) in samples.iter().zip(&predictions) {
-            bar.set_message(sample.name.clone());
-            match write_outputs(&out, sample, prediction) {
-                Ok(warnings) => warnings.iter().for_each(|w| report(&bar, format!("warning: {}: {w}", sample.name))),
+        let predictions = hdnet.predict(&loaded.iter().map(|l| &l.sample).collect::<Vec<_>>());
+        for (l, prediction) in loaded.iter().zip(&predictions) {
+            bar.set_message(l.sample.name.clone());
+            match write_all(&out, l, prediction, args.turntable) {
+                Ok(warnings) => warnings.iter().for_each(|w| report(&bar, format!("warning: {}: {w}", l.sample.name))),
                 Err(e) => {
-                    report(&bar, format!("failed {}: {e}", sample.name));
+                    report(&bar, format!("failed {}: {e}", l.sample.name));
                     failed += 1;
                 }
             }
@@ -90,8 +201,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     bar.finish_with_message("done");
-    println!("{} of {} images written to {}", names.len() - failed, names.len(), out.display());
+    println!("{} of {} images written to {}", sources.len() - failed, sources.len(), out.display());
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn write_all(out: &Path, l: &Loaded, p: &Prediction, turntable: bool) -> Result<Vec<String>, FileError> {
+    let warnings = write_outputs(out, &l.sample, p)?;
+    if let Some(photo) = &l.photo {
+        write_photo_outputs(out, &l.sample.name, photo, p)?;
+    }
+    if turntable {
+        let mesh = colored_mesh(&l.sample, &(&p.depth * &l.sample.mask));
+        if mesh.faces.is_empty() {
+            return Ok([warnings, vec!["no smooth surface to turn: _turntable.gif not written".to_string()]].concat());
+        }
+        super::render::write_turntable(&out.join(format!("{}_turntable.gif", l.sample.name)), &mesh, 36, 256)?;
+    }
+    Ok(warnings)
+}
+
+/// The results at the photo's resolution: depth and normals pasted back (zero off the mask).
+fn write_photo_outputs(out: &Path, name: &str, photo: &PhotoFrame, p: &Prediction) -> Result<(), FileError> {
+    let (h, w) = photo.mask.dim();
+    let depth = photo.crop.paste_back(&p.depth.clone().insert_axis(Axis(2)), h, w).index_axis_move(Axis(2), 0) * &photo.mask;
+    let mut normals = photo.crop.paste_back(&p.normals, h, w);
+    normals.axis_iter_mut(Axis(2)).for_each(|mut c| c *= &photo.mask);
+    npy::write(out.join(format!("{name}_depth_full.npy")), &[h, w], depth.as_slice().expect("standard layout"))?;
+    npy::write(out.join(format!("{name}_normal_full.npy")), &[h, w, 3], normals.as_slice().expect("standard layout"))?;
+    let colours = visual::white_off_mask(visual::normal_colors(&normals, &photo.mask), &photo.mask);
+    visual::save_png(out.join(format!("{name}_normal_full.png")), &visual::side_by_side(&[colours]))
 }
 
 /// Prints above the progress bar (also when the bar is hidden, e.g. output not a terminal).
@@ -99,13 +237,43 @@ fn report(bar: &ProgressBar, message: String) {
     bar.suspend(|| eprintln!("{message}"));
 }
 
-fn load_checked(dir: &Path, out: &Path, name: &str, overwrite: bool) -> Result<TestSample, FileError> {
-    if !overwrite {
-        if let Some(existing) = output_names(name).iter().map(|f| out.join(f)).find(|p| p.exists()) {
+fn load_checked(source: &Source, out: &Path, hdnet: &Hdnet, fill: f32, args: &Args) -> Result<Loaded, FileError> {
+    let name = source.name();
+    if !args.overwrite {
+        let photo = matches!(source, Source::Photo { .. });
+        if let Some(existing) = output_names(&name, photo, args.turntable).iter().map(|f| out.join(f)).find(|p| p.exists()) {
             return Err(FileError::new(existing, "already exists (pass --overwrite to replace it)"));
         }
     }
-    TestSample::load(dir, name, IMAGE_SIZE)
+    match source {
+        Source::Layout { dir, name } => Ok(Loaded { sample: TestSample::load(dir, name, IMAGE_SIZE)?, photo: None }),
+        Source::Photo { image, mask, dp } => load_photo(&name, image, mask, dp.as_deref(), hdnet.uses_densepose(), fill),
+    }
+}
+
+/// A photo, its mask and maybe DensePose, cropped around the person and resized to 256.
+fn load_photo(name: &str, image: &Path, mask_path: &Path, dp: Option<&Path>, needs_dp: bool, fill: f32) -> Result<Loaded, FileError> {
+    let rgb = read_rgb(image, None)?;
+    let size = (rgb.dim().0, rgb.dim().1);
+    let mask = read_mask(mask_path, Some(size))?;
+    let iuv = match dp {
+        Some(dp) => Some(read_rgb(dp, Some(size))?),
+        None if needs_dp => return Err(FileError::new(image, "this depth net needs DensePose IUV (--dp); the bundled model does not")),
+        None => None,
+    };
+    let crop = Crop::around(&mask, fill).ok_or_else(|| FileError::new(mask_path, "empty mask"))?;
+    let n = IMAGE_SIZE.0;
+    let small_mask = crop.resample(&mask.clone().insert_axis(Axis(2)), n, 0.0, false).index_axis_move(Axis(2), 0);
+    if small_mask.iter().all(|&m| m == 0.0) {
+        return Err(FileError::new(mask_path, "the person is too small to see at 256x256"));
+    }
+    let sample = TestSample {
+        name: name.to_string(),
+        image: white_background(&crop.resample(&rgb, n, 255.0, true), &small_mask),
+        mask: small_mask,
+        iuv: iuv.map_or_else(|| Array3::zeros((n, n, 3)), |i| crop.resample(&i, n, 0.0, false)),
+    };
+    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask }) })
 }
 
 /// Writes every output of one image; returns warnings for outputs that could not be made.
@@ -135,14 +303,16 @@ fn write_outputs(out: &Path, sample: &TestSample, p: &Prediction) -> Result<Vec<
 }
 
 /// The depth2mesh faces over camera-space points (metres, original camera), coloured by the input.
-fn write_colored_ply(path: &Path, sample: &TestSample, depth: &Array2<f32>) -> Result<(), FileError> {
+fn colored_mesh(sample: &TestSample, depth: &Array2<f32>) -> mesh::ColoredMesh {
     let camera = Camera::original();
-    let (points, colors): (Vec<[f32; 3]>, Vec<[u8; 3]>) = depth
+    let (points, colors) = depth
         .indexed_iter()
-        .map(|((r, c), &d)| {
-            let color = [0, 1, 2].map(|k| sample.image[(r, c, k)] as u8);
-            (camera.backproject(r as f32, c as f32, d), color)
-        })
+        .map(|((r, c), &d)| (camera.backproject(r as f32, c as f32, d), [0, 1, 2].map(|k| sample.image[(r, c, k)] as u8)))
         .unzip();
-    mesh::write_ply(path, &points, &colors, &mesh::depth2mesh_faces(depth, &sample.mask))
+    mesh::ColoredMesh { points, colors, faces: mesh::depth2mesh_faces(depth, &sample.mask) }
+}
+
+fn write_colored_ply(path: &Path, sample: &TestSample, depth: &Array2<f32>) -> Result<(), FileError> {
+    let m = colored_mesh(sample, depth);
+    mesh::write_ply(path, &m.points, &m.colors, &m.faces)
 }

@@ -1,6 +1,7 @@
 //! HDNet inference as the original runs it: normal net on the white-background RGB, unit
 //! normalisation and masking, then the depth net on [RGB | normals | IUV].
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use burn::prelude::*;
@@ -9,7 +10,7 @@ use hdnet_formats::images::TestSample;
 use ndarray::{Array2, Array3, Axis, concatenate};
 
 use crate::hourglass::{Hourglass, NetKind};
-use crate::weights::load_hourglass;
+use crate::weights::{hourglass_from_safetensors, load_hourglass, read_header};
 
 /// Both networks on one device.
 #[derive(Debug)]
@@ -17,6 +18,9 @@ pub struct Hdnet {
     pub normal_net: Hourglass,
     pub depth_net: Hourglass,
     pub device: Device,
+    /// Provenance and usage notes stored with hdnet weights (e.g. `person_fill`); empty for the
+    /// original checkpoints.
+    pub notes: HashMap<String, String>,
 }
 
 /// What HDNet predicts for one image (all H x W, channels last).
@@ -34,10 +38,25 @@ impl Hdnet {
     /// Loads both networks from an hdnet `.safetensors` file or from a folder holding the
     /// original TF1 checkpoints.
     pub fn load(weights: &Path, device: &Device) -> Result<Self, FileError> {
+        if weights.is_file() {
+            let bytes = std::fs::read(weights).map_err(|e| FileError::new(weights, e))?;
+            return Self::from_safetensors(weights, &bytes, device);
+        }
         Ok(Self {
             normal_net: load_hourglass(weights, NetKind::Normal, device)?,
             depth_net: load_hourglass(weights, NetKind::Depth, device)?,
             device: device.clone(),
+            notes: HashMap::new(),
+        })
+    }
+
+    /// Both networks from the bytes of an hdnet `.safetensors` file (`path` names it in errors).
+    pub fn from_safetensors(path: &Path, bytes: &[u8], device: &Device) -> Result<Self, FileError> {
+        Ok(Self {
+            normal_net: hourglass_from_safetensors(path, bytes, NetKind::Normal, device)?,
+            depth_net: hourglass_from_safetensors(path, bytes, NetKind::Depth, device)?,
+            device: device.clone(),
+            notes: read_header(path, bytes)?.notes,
         })
     }
 
@@ -156,7 +175,7 @@ mod tests {
         let device = Device::flex();
         let normal_net = HourglassConfig::new(NetKind::Normal, 2).init(&device, 1);
         for (densepose, config) in [(false, HourglassConfig::new(NetKind::Depth, 2).without_densepose()), (true, HourglassConfig::new(NetKind::Depth, 2))] {
-            let hdnet = Hdnet { normal_net: normal_net.clone(), depth_net: config.init(&device, 2), device: device.clone() };
+            let hdnet = Hdnet { normal_net: normal_net.clone(), depth_net: config.init(&device, 2), device: device.clone(), notes: HashMap::new() };
             assert_eq!(hdnet.uses_densepose(), densepose);
             let (a, b) = (sample(0.0), sample(200.0));
             let p = hdnet.predict(&[&a, &b]);
