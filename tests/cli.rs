@@ -316,6 +316,21 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     let img = image::open(&sheet).unwrap();
     assert_eq!((img.width(), img.height()), (4 * 4 * 64, 2 * 64));
 
+    // The flat baseline's normal error is the ground truth's angle to the camera axis.
+    let o = hdnet(&["eval", "--gt", p(&out), "--baseline", "flat"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval_flat/eval.json")).unwrap()).unwrap();
+    let expected: f64 = (0..3)
+        .map(|i| {
+            let gt = hdnet_data::layout::read_labelled(&out, &hdnet_data::layout::frame_name(i)).unwrap();
+            let angles: Vec<f64> = gt.mask.indexed_iter().filter(|(_, m)| **m > 0.0).map(|((r, c), _)| hdnet_eval::metrics::angle_deg([0.0, 0.0, -1.0], [0, 1, 2].map(|k| gt.normals[(r, c, k)]))).collect();
+            angles.iter().sum::<f64>() / angles.len() as f64
+        })
+        .sum::<f64>()
+        / 3.0;
+    let got = json["aggregate"]["normal_mean_deg"].as_f64().unwrap();
+    assert!((got - expected).abs() < 1e-3, "flat baseline {got} vs {expected}");
+
     // Normals recomputed from the rendered depth (clean differences, same camera) agree with the
     // rendered normals: median angle below 10 degrees (stated bound; silhouettes and the 1-pixel
     // finite differences account for the rest).

@@ -20,11 +20,16 @@ pub struct Args {
     gt: PathBuf,
     /// Folder of predictions named like the ground truth: NAME_depth.npy or NAME.txt, and
     /// NAME_normal.npy or NAME_normal_{1,2,3}.txt (what `hdnet infer` writes).
-    #[arg(long, required_unless_present = "weights", conflicts_with = "weights")]
+    #[arg(long, required_unless_present_any = ["weights", "baseline"], conflicts_with_all = ["weights", "baseline"])]
     pred: Option<PathBuf>,
     /// Predict with these weights instead of reading --pred.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "baseline")]
     weights: Option<PathBuf>,
+    /// Score a baseline instead: normals facing the camera everywhere, and depth flat (`flat`)
+    /// or the per-pixel mean of the ground-truth depth maps of --gt (`mean-depth`, which knows
+    /// the test set and so flatters itself).
+    #[arg(long, value_enum)]
+    baseline: Option<Baseline>,
     /// Where eval.json and eval.csv go (default: --pred, or --gt/eval with --weights).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -33,6 +38,35 @@ pub struct Args {
     /// Replace an existing eval.json / eval.csv.
     #[arg(long)]
     overwrite: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Baseline {
+    Flat,
+    MeanDepth,
+}
+
+/// The per-pixel mean depth over the person pixels of every readable ground-truth frame (the
+/// original's median depth, 4 m, where no frame has a person).
+fn mean_depth(gt: &Path, names: &[String]) -> Option<Array2<f32>> {
+    let frames: Vec<LabelledFrame> = names.iter().filter_map(|n| read_labelled(gt, n).ok()).collect();
+    let first = frames.first()?;
+    let (mut sum, mut count) = (Array2::<f32>::zeros(first.mask.dim()), Array2::<f32>::zeros(first.mask.dim()));
+    for f in frames.iter().filter(|f| f.mask.dim() == first.mask.dim()) {
+        sum += &(&f.depth * &f.mask);
+        count += &f.mask;
+    }
+    Some(ndarray::Zip::from(&sum).and(&count).map_collect(|&s, &c| if c > 0.0 { s / c } else { hdnet_data::layout::DEPTH_MEDIAN }))
+}
+
+fn baseline_prediction(baseline: Baseline, gt: &LabelledFrame, mean: Option<&Array2<f32>>) -> (Array2<f32>, Array3<f32>) {
+    let (h, w) = gt.mask.dim();
+    let normals = Array3::from_shape_fn((h, w, 3), |(r, c, k)| if k == 2 { -gt.mask[(r, c)] } else { 0.0 });
+    let depth = match (baseline, mean) {
+        (Baseline::MeanDepth, Some(m)) if m.dim() == (h, w) => m * &gt.mask,
+        _ => gt.mask.mapv(|m| m * hdnet_data::layout::DEPTH_MEDIAN),
+    };
+    (depth, normals)
 }
 
 #[derive(Serialize)]
@@ -129,7 +163,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if names.is_empty() {
         bail!("{}: no ground-truth frames (color_WO_bg/*.png)", args.gt.display());
     }
-    let out = args.out.clone().unwrap_or_else(|| args.pred.clone().unwrap_or_else(|| args.gt.join("eval")));
+    let out = args.out.clone().unwrap_or_else(|| {
+        args.pred.clone().unwrap_or_else(|| args.gt.join(match args.baseline {
+            Some(Baseline::Flat) => "eval_flat",
+            Some(Baseline::MeanDepth) => "eval_mean_depth",
+            None => "eval",
+        }))
+    });
     for f in ["eval.json", "eval.csv"] {
         if out.join(f).exists() && !args.overwrite {
             bail!("{}: already exists (pass --overwrite to replace it)", out.join(f).display());
@@ -139,12 +179,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(w) => Some(Hdnet::load(w, &super::device(&args.device)?)?),
         None => None,
     };
+    let mean = matches!(args.baseline, Some(Baseline::MeanDepth)).then(|| mean_depth(&args.gt, &names)).flatten();
     let bar = super::data::progress(names.len());
     let mut rows = Vec::new();
     let mut failed = 0;
     for name in &names {
         let result = read_labelled(&args.gt, name).and_then(|gt| {
             let (depth, normals) = match (&hdnet, &args.pred) {
+                _ if args.baseline.is_some() => baseline_prediction(args.baseline.expect("checked"), &gt, mean.as_ref()),
                 (Some(net), _) => {
                     let (h, w) = gt.mask.dim();
                     hdnet_model::pipeline::check_network_size(h, w)
@@ -154,7 +196,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     (p.depth * &gt.mask, p.normals)
                 }
                 (None, Some(dir)) => read_pred(dir, name, gt.mask.dim())?,
-                (None, None) => unreachable!("clap requires --pred or --weights"),
+                (None, None) => unreachable!("clap requires --pred, --weights or --baseline"),
             };
             Ok(evaluate(name, &gt, &depth, &normals))
         });
