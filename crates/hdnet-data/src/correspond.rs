@@ -109,14 +109,20 @@ pub fn match_frames(a: &FrameIndex, b: &FrameIndex, params: &MatchParams) -> Cor
             .iter()
             .filter_map(|&(r, c, u, v)| b.nearest(part, u, v, (r, c), params.max_uv_distance).map(|pj| ([r, c], [pj.0, pj.1])))
             .collect();
-        let stride = matches.len().div_ceil(params.max_matches_per_part.max(1)).max(1);
-        for (pi, pj) in matches.into_iter().step_by(stride) {
-            out.part.push(part as u8 + 1);
-            out.pixel_i.push(pi);
-            out.pixel_j.push(pj);
-        }
+        push_evenly(&mut out, part as u8 + 1, matches, params.max_matches_per_part);
     }
     out
+}
+
+/// Appends the matches of `part` (parts in increasing order), at most `max` of them, evenly
+/// spaced over the list, bounding the warp loss's cost.
+pub fn push_evenly(out: &mut Correspondences, part: u8, matches: Vec<([u32; 2], [u32; 2])>, max: usize) {
+    let stride = matches.len().div_ceil(max.max(1)).max(1);
+    for (pi, pj) in matches.into_iter().step_by(stride) {
+        out.part.push(part);
+        out.pixel_i.push(pi);
+        out.pixel_j.push(pj);
+    }
 }
 
 /// Whether a pair's matches are good enough to train on.

@@ -1,7 +1,7 @@
 //! Clothes as surfaces offset from the skin: which body vertices a person's top and bottom cover
 //! (sleeve and leg lengths, waist line, neckline), how far the cloth stands off, and its
-//! wrinkles: static folds from a few random waves over the rest shape, rings bunching at elbows,
-//! knees and the waist whose depth grows with how far the joint is bent, and vertical folds on
+//! wrinkles: static folds from a few random waves over the rest shape, rings bunching at elbows
+//! and knees whose depth grows with how far the joint is bent, and vertical folds on
 //! skirts. Geometry only; colours and prints are in `appearance`.
 
 use hdnet_body::{BodyModel, RestShape};

@@ -2,7 +2,7 @@
 //! between two of its frames from the known surface points (no DensePose matching involved).
 
 use hdnet_body::BodyModel;
-use hdnet_data::correspond::{MatchParams, usable};
+use hdnet_data::correspond::{MatchParams, push_evenly, usable};
 use hdnet_formats::correspondences::{Correspondences, NUM_PARTS};
 use hdnet_render::raster::{BACKGROUND, to_pixel};
 use rand::SeedableRng;
@@ -63,12 +63,7 @@ pub fn exact_correspondences(look: &Look, a: &VideoFrame, b: &VideoFrame, params
     }
     let mut out = Correspondences::default();
     for (part, matches) in by_part.into_iter().enumerate() {
-        let stride = matches.len().div_ceil(params.max_matches_per_part.max(1)).max(1);
-        for (pi, pj) in matches.into_iter().step_by(stride) {
-            out.part.push(part as u8 + 1);
-            out.pixel_i.push(pi);
-            out.pixel_j.push(pj);
-        }
+        push_evenly(&mut out, part as u8 + 1, matches, params.max_matches_per_part);
     }
     out
 }
