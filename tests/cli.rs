@@ -371,6 +371,10 @@ fn synth_video_writes_frames_exact_correspondences_and_ground_truth_aside() {
     assert_eq!(names.len(), 10);
     assert!(out.join("ground_truth/depth/0000009.npy").exists() && out.join("ground_truth/normal/0000009_1.txt").exists());
     assert!(!out.join("depth").exists(), "no ground truth in the unlabelled layout");
+    // Evaluation finds the ground truth kept aside: the flat baseline scores every frame.
+    let o = hdnet(&["eval", "--gt", p(&out), "--baseline", "flat"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("10 images evaluated, 0 skipped"));
     let rows = hdnet_data::layout::read_corr_mat(&out).unwrap();
     assert!(rows.len() >= 8, "{} frames with partners", rows.len());
     for (frame, partners) in &rows {

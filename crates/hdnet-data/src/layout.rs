@@ -162,13 +162,22 @@ fn median(mut values: Vec<f32>) -> f32 {
     if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
 }
 
-/// Reads and preprocesses labelled frame `name` as the original `read_renderpeople` does.
+/// Where the ground truth of a folder lies: `DIR/ground_truth/` for synthetic videos (kept
+/// aside from the unlabelled layout), else `DIR` itself.
+pub fn ground_truth_root(root: &Path) -> PathBuf {
+    let aside = root.join("ground_truth");
+    if aside.join("depth").is_dir() && !root.join("depth").is_dir() { aside } else { root.to_path_buf() }
+}
+
+/// Reads and preprocesses labelled frame `name` as the original `read_renderpeople` does (the
+/// depth and normals of a synthetic video's frame from its `ground_truth/` folder).
 pub fn read_labelled(root: &Path, name: &str) -> Result<LabelledFrame, FileError> {
     let (rgb, mut mask, iuv) = read_images(root, name)?;
     let size = mask.dim();
-    let raw_depth = read_matrix(&root.join("depth"), name, size)?;
+    let labels = ground_truth_root(root);
+    let raw_depth = read_matrix(&labels.join("depth"), name, size)?;
     if let Some(bad) = raw_depth.iter().find(|v| v.is_nan()) {
-        return Err(FileError::new(root.join("depth").join(name), format!("depth holds {bad}")));
+        return Err(FileError::new(labels.join("depth").join(name), format!("depth holds {bad}")));
     }
     for (m, &d) in mask.iter_mut().zip(&raw_depth) {
         if !(DEPTH_RANGE.0..=DEPTH_RANGE.1).contains(&d) {
@@ -178,13 +187,13 @@ pub fn read_labelled(root: &Path, name: &str) -> Result<LabelledFrame, FileError
     let on: Vec<f32> = raw_depth.iter().zip(&mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
     if on.is_empty() {
         return Err(FileError::new(
-            root.join("depth").join(name),
+            labels.join("depth").join(name),
             "no mask pixel has a depth in [1, 8] m",
         ));
     }
     let shift = median(on);
     let depth = Array2::from_shape_fn(size, |p| if mask[p] > 0.0 { raw_depth[p] + DEPTH_MEDIAN - shift } else { 0.0 });
-    let mut normals = read_normals(&root.join("normal"), name, size)?;
+    let mut normals = read_normals(&labels.join("normal"), name, size)?;
     zero_off_mask(&mut normals, &mask);
     Ok(LabelledFrame {
         name: name.to_string(),
