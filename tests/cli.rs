@@ -418,6 +418,9 @@ fn convert_combines_trained_networks_for_infer() {
     let o = hdnet(&["infer", p(&root().join("examples")), "--weights", p(&weights), "--out", p(&dir.path().join("out"))]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(dir.path().join("out/0043_depth.npy").exists());
+    // Training goes on from the combined float16 file (its weights are made by conversion ops).
+    let o = hdnet(&["train", "depth", "--data", p(&data), "--out", p(&dir.path().join("again")), "--config", p(&config), "--steps", "1", "--init", p(&weights)]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]

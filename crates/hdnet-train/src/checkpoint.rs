@@ -42,7 +42,8 @@ pub fn with_stable_ids(net: Hourglass) -> Hourglass {
     impl ModuleMapper for Renumber {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
             self.0 += 1;
-            Param::initialized(ParamId::from(self.0), param.val()).set_require_grad(true)
+            // Detached: weights loaded through tensor ops (e.g. f16 -> f32) are not graph leaves.
+            Param::initialized(ParamId::from(self.0), param.val().detach()).set_require_grad(true)
         }
     }
     net.map(&mut Renumber(0))
