@@ -471,3 +471,16 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_with_a_turntable() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_dir(&frames).unwrap().count(), 8);
 }
+
+#[test]
+fn training_stops_on_a_non_finite_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let o = hdnet(&["synth", "labelled", "--n", "2", "--size", "64", "--out", p(&data)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config = dir.path().join("c.toml");
+    // An absurd learning rate blows the weights up after the first update.
+    std::fs::write(&config, "width = 2\nbatch_size = 1\nlearning_rate = 1e30\n").unwrap();
+    let o = hdnet(&["train", "depth", "--data", p(&data), "--out", p(&dir.path().join("run")), "--config", p(&config), "--steps", "6"]);
+    assert!(!o.status.success() && stderr(&o).contains("step 2: the loss is NaN"), "{}", stderr(&o));
+}

@@ -165,6 +165,14 @@ impl Trainer {
         let batch = labelled_batch(&frames, &cameras, &self.device);
         let pairs = self.sample_pairs()?;
         let (total, mut terms) = stage_loss(self.stage, &self.config, &self.net, batch, pairs);
+        let value = total.clone().into_scalar::<f32>();
+        if !value.is_finite() {
+            // Stop before the update: the network and the last checkpoint stay usable.
+            return Err(FileError::new(
+                &self.labelled_root,
+                format!("step {}: the loss is {value}; training stopped before applying it (try a lower learning_rate or a larger epsilon, and --resume from the last checkpoint)", self.step + 1),
+            ));
+        }
         let grads = GradientsParams::from_grads(total.backward(), &self.net);
         self.net = self.optimizer.step(self.config.learning_rate, self.net.clone(), grads);
         self.step += 1;
