@@ -268,14 +268,11 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     if args.frames == 0 || args.size == 0 || args.size % 16 != 0 {
         bail!("--frames must be positive and --size a positive multiple of 16");
     }
-    let model = hdnet_body::BodyModel::load(&args.body)?;
+    let model = super::synth::load_body(&args.body)?;
     let start = Instant::now();
     let pixels: f32 = (0..args.frames)
         .into_par_iter()
-        .map(|i| {
-            let (look, pose) = hdnet_synth::sample_labelled(&model, i as u64);
-            hdnet_synth::render_person(&model, &hdnet_synth::pose_look(&model, &look, &pose), args.size).mask.sum()
-        })
+        .map(|i| super::synth::labelled_frame(&model, i as u64, args.size).mask.sum())
         .sum();
     let labelled = start.elapsed().as_secs_f64();
     let start = Instant::now();

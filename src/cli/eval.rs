@@ -185,9 +185,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for name in &names {
         let result = read_labelled(&args.gt, name).and_then(|gt| {
-            let (depth, normals) = match (&hdnet, &args.pred) {
-                _ if args.baseline.is_some() => baseline_prediction(args.baseline.expect("checked"), &gt, mean.as_ref()),
-                (Some(net), _) => {
+            let (depth, normals) = match (&hdnet, &args.pred, args.baseline) {
+                (_, _, Some(baseline)) => baseline_prediction(baseline, &gt, mean.as_ref()),
+                (Some(net), _, None) => {
                     let (h, w) = gt.mask.dim();
                     hdnet_model::pipeline::check_network_size(h, w)
                         .map_err(|e| FileError::new(args.gt.join("color_WO_bg").join(format!("{name}.png")), e))?;
@@ -195,8 +195,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     let p = net.predict(&[&sample]).remove(0);
                     (p.depth * &gt.mask, p.normals)
                 }
-                (None, Some(dir)) => read_pred(dir, name, gt.mask.dim())?,
-                (None, None) => unreachable!("clap requires --pred, --weights or --baseline"),
+                (None, Some(dir), None) => read_pred(dir, name, gt.mask.dim())?,
+                (None, None, None) => unreachable!("clap requires --pred, --weights or --baseline"),
             };
             Ok(evaluate(name, &gt, &depth, &normals))
         });

@@ -206,12 +206,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn write_all(out: &Path, l: &Loaded, p: &Prediction, turntable: bool) -> Result<Vec<String>, FileError> {
-    let warnings = write_outputs(out, &l.sample, p)?;
+    let mesh = colored_mesh(&l.sample, &(&p.depth * &l.sample.mask));
+    let warnings = write_outputs(out, &l.sample, p, &mesh)?;
     if let Some(photo) = &l.photo {
         write_photo_outputs(out, &l.sample.name, photo, p)?;
     }
     if turntable {
-        let mesh = colored_mesh(&l.sample, &(&p.depth * &l.sample.mask));
         if mesh.faces.is_empty() {
             return Ok([warnings, vec!["no smooth surface to turn: _turntable.gif not written".to_string()]].concat());
         }
@@ -277,7 +277,7 @@ fn load_photo(name: &str, image: &Path, mask_path: &Path, dp: Option<&Path>, nee
 }
 
 /// Writes every output of one image; returns warnings for outputs that could not be made.
-fn write_outputs(out: &Path, sample: &TestSample, p: &Prediction) -> Result<Vec<String>, FileError> {
+fn write_outputs(out: &Path, sample: &TestSample, p: &Prediction, mesh: &mesh::ColoredMesh) -> Result<Vec<String>, FileError> {
     let name = &sample.name;
     let mask = &sample.mask;
     let depth = &p.depth * mask;
@@ -293,7 +293,7 @@ fn write_outputs(out: &Path, sample: &TestSample, p: &Prediction) -> Result<Vec<
     let (h, w) = depth.dim();
     npy::write(out.join(format!("{name}_depth.npy")), &[h, w], depth.as_slice().expect("standard layout"))?;
     npy::write(out.join(format!("{name}_normal.npy")), &[h, w, 3], p.normals.as_slice().expect("standard layout"))?;
-    write_colored_ply(&out.join(format!("{name}.ply")), sample, &depth)?;
+    mesh::write_ply(out.join(format!("{name}.ply")), &mesh.points, &mesh.colors, &mesh.faces)?;
     let mut warnings = Vec::new();
     match visual::results_panel(&sample.image, &p.depth, &p.normals, mask) {
         Some(panel) => visual::save_png(out.join(format!("{name}_results.png")), &panel)?,
@@ -310,9 +310,4 @@ fn colored_mesh(sample: &TestSample, depth: &Array2<f32>) -> mesh::ColoredMesh {
         .map(|((r, c), &d)| (camera.backproject(r as f32, c as f32, d), [0, 1, 2].map(|k| sample.image[(r, c, k)] as u8)))
         .unzip();
     mesh::ColoredMesh { points, colors, faces: mesh::depth2mesh_faces(depth, &sample.mask) }
-}
-
-fn write_colored_ply(path: &Path, sample: &TestSample, depth: &Array2<f32>) -> Result<(), FileError> {
-    let m = colored_mesh(sample, depth);
-    mesh::write_ply(path, &m.points, &m.colors, &m.faces)
 }

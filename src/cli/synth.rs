@@ -21,7 +21,15 @@ fn person_seed(seed: u64, i: usize) -> u64 {
     seed.wrapping_mul(1_000_003).wrapping_add(i as u64)
 }
 
-fn labelled_frame(model: &BodyModel, seed: u64, size: usize) -> hdnet_synth::Frame {
+/// Loads a body asset and checks that it has every bone the generator moves.
+pub fn load_body(path: &std::path::Path) -> anyhow::Result<BodyModel> {
+    let model = BodyModel::load(path)?;
+    hdnet_synth::check_body(&model).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(model)
+}
+
+/// The labelled frame of person `seed`.
+pub fn labelled_frame(model: &BodyModel, seed: u64, size: usize) -> hdnet_synth::Frame {
     let (look, pose) = sample_labelled(model, seed);
     render_person(model, &pose_look(model, &look, &pose), size)
 }
@@ -54,7 +62,7 @@ impl OutputArgs {
         if self.out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
             bail!("{}: exists and is not empty (choose a new folder)", self.out.display());
         }
-        Ok(BodyModel::load(&self.body)?)
+        load_body(&self.body)
     }
 }
 
@@ -121,7 +129,7 @@ pub fn sheet(args: SheetArgs) -> anyhow::Result<ExitCode> {
     if args.out.exists() && !args.overwrite {
         bail!("{}: already exists (pass --overwrite to replace it)", args.out.display());
     }
-    let model = BodyModel::load(&args.body)?;
+    let model = load_body(&args.body)?;
     let tiles: Vec<Array3<u8>> = (0..args.n)
         .into_par_iter()
         .map(|i| {
@@ -173,7 +181,7 @@ pub struct VideoArgs {
 /// the original's tiktok_data), with exact correspondences and corr_mat.txt; the ground truth
 /// goes to `OUT/ground_truth/{depth,normal}` for evaluation only.
 pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
-    use hdnet_data::correspond::MatchParams;
+    use hdnet_data::correspond::{MatchParams, corr_mat_row};
     use hdnet_data::layout::{write_corr_mat, write_correspondences};
     use hdnet_synth::video::{VideoFrame, partners, render_video_frame, sample_video};
     use hdnet_synth::{write_ground_truth, write_images};
@@ -217,9 +225,8 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
             .context("writing correspondences")?;
         for (frame, found) in rows {
             pairs += found.len();
-            // Rows have a fixed width, as `hdnet correspond` writes them.
             if !found.is_empty() {
-                corr_mat.push((frame, found.iter().cycle().take(params.partners).cloned().collect()));
+                corr_mat.push((frame, corr_mat_row(&found, &params)));
             }
         }
     }

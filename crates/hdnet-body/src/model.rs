@@ -318,9 +318,15 @@ impl BodyModel {
     /// Skinned vertices for per-bone rotation vectors (axis * angle, in each bone's reference
     /// axes; zero = rest) and a root translation.
     pub fn pose(&self, rest: &RestShape, rotvecs: &[[f64; 3]], root_translation: [f64; 3]) -> Vec<[f64; 3]> {
+        self.pose_with_joints(rest, rotvecs, root_translation).0
+    }
+
+    /// [`Self::pose`] and [`Self::joints`] from one forward-kinematics pass.
+    pub fn pose_with_joints(&self, rest: &RestShape, rotvecs: &[[f64; 3]], root_translation: [f64; 3]) -> (Vec<[f64; 3]>, Vec<[f64; 3]>) {
         let r = &rest.bone_rotations;
-        let skin: Vec<(Matrix3<f64>, Vector3<f64>)> = self
-            .bone_transforms(rest, rotvecs, root_translation)
+        let transforms = self.bone_transforms(rest, rotvecs, root_translation);
+        let joints = transforms.iter().map(|(_, t)| (*t).into()).collect();
+        let skin: Vec<(Matrix3<f64>, Vector3<f64>)> = transforms
             .iter()
             .enumerate()
             .map(|(i, (rot, trans))| {
@@ -328,7 +334,7 @@ impl BodyModel {
                 (s, trans - s * Vector3::from(rest.bone_heads[i]))
             })
             .collect();
-        rest.vertices
+        let vertices = rest.vertices
             .iter()
             .zip(self.vertex_bones.iter().zip(&self.vertex_weights))
             .map(|(v, (bones, weights))| {
@@ -342,7 +348,8 @@ impl BodyModel {
                 }
                 [out.x, out.y, out.z]
             })
-            .collect()
+            .collect();
+        (vertices, joints)
     }
 }
 

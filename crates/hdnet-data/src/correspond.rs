@@ -130,6 +130,38 @@ pub fn usable(c: &Correspondences, params: &MatchParams) -> bool {
     c.part_ranges().iter().filter(|r| r.len() >= params.min_matches).count() >= params.min_parts
 }
 
+/// Partners of frame `i` of a video of `len` frames: the frames at the offsets of `params`
+/// (largest first, both directions) whose `matches` with frame `i` are usable, at most
+/// `params.partners`; and how many pairs were tried.
+pub fn find_partners(
+    i: usize,
+    len: usize,
+    params: &MatchParams,
+    matches: impl Fn(usize) -> Correspondences,
+) -> (Vec<(usize, Correspondences)>, usize) {
+    let mut found = Vec::new();
+    let mut tried = 0;
+    for &off in params.offsets.iter().rev() {
+        for j in [i.checked_sub(off), Some(i + off).filter(|&j| j < len)].into_iter().flatten() {
+            if found.len() >= params.partners {
+                return (found, tried);
+            }
+            tried += 1;
+            let c = matches(j);
+            if usable(&c, params) {
+                found.push((j, c));
+            }
+        }
+    }
+    (found, tried)
+}
+
+/// A corr_mat.txt row's partners: rows have a fixed width, so partners repeat to fill it (a
+/// random choice among the columns then still picks only usable pairs).
+pub fn corr_mat_row(partners: &[String], params: &MatchParams) -> Vec<String> {
+    partners.iter().cycle().take(params.partners).cloned().collect()
+}
+
 /// Per-frame outcome of [`correspond_video`].
 #[derive(Debug, Default)]
 pub struct CorrespondReport {
@@ -174,20 +206,7 @@ pub fn correspond_video(
     let results: Vec<Result<(String, Vec<String>, usize), FileError>> = (0..frames.len())
         .into_par_iter()
         .map(|i| {
-            let mut candidates: Vec<(usize, Correspondences)> = Vec::new();
-            let mut tried = 0;
-            for &off in params.offsets.iter().rev() {
-                for j in [i.checked_sub(off), Some(i + off).filter(|&j| j < frames.len())].into_iter().flatten() {
-                    if candidates.len() >= params.partners {
-                        break;
-                    }
-                    tried += 1;
-                    let c = match_frames(&frames[i].1, &frames[j].1, params);
-                    if usable(&c, params) {
-                        candidates.push((j, c));
-                    }
-                }
-            }
+            let (candidates, tried) = find_partners(i, frames.len(), params, |j| match_frames(&frames[i].1, &frames[j].1, params));
             let partners: Vec<String> = candidates.iter().map(|(j, _)| frames[*j].0.clone()).collect();
             for (j, c) in &candidates {
                 write_correspondences(root, &frames[i].0, &frames[*j].0, c, form)?;
@@ -205,10 +224,7 @@ pub fn correspond_video(
             report.frames_without_partner.push(name);
             continue;
         }
-        // corr_mat rows have a fixed width: repeat partners to fill it, as a random choice among
-        // the columns then still picks only usable pairs.
-        let row: Vec<String> = partners.iter().cycle().take(params.partners).cloned().collect();
-        corr_mat.push((name, row));
+        corr_mat.push((name, corr_mat_row(&partners, params)));
     }
     write_corr_mat(root, &corr_mat)?;
     Ok(report)

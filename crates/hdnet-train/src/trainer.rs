@@ -164,7 +164,7 @@ impl Trainer {
         let cameras = vec![self.camera; frames.len()];
         let batch = labelled_batch(&frames, &cameras, &self.device);
         let pairs = self.sample_pairs()?;
-        let (total, mut terms) = stage_loss(self.stage, &self.config, &self.net, batch, pairs);
+        let (total, terms) = stage_loss(self.stage, &self.config, &self.net, batch, pairs);
         let value = total.clone().into_scalar::<f32>();
         if !value.is_finite() {
             // Stop before the update: the network and the last checkpoint stay usable.
@@ -176,8 +176,7 @@ impl Trainer {
         let grads = GradientsParams::from_grads(total.backward(), &self.net);
         self.net = self.optimizer.step(self.config.learning_rate, self.net.clone(), grads);
         self.step += 1;
-        terms.insert(0, ("total", total));
-        Ok(terms.into_iter().map(|(name, t)| (name, t.into_scalar::<f32>())).collect())
+        Ok(std::iter::once(("total", value)).chain(terms.into_iter().map(|(name, t)| (name, t.into_scalar::<f32>()))).collect())
     }
 
     /// What the network now predicts for the first labelled frame of the next batch (no
