@@ -100,7 +100,7 @@ pub fn check_body(model: &BodyModel) -> Result<(), String> {
 }
 
 /// Said where a body passed [`check_body`].
-const CHECKED: &str = "the body passed check_body";
+pub(crate) const CHECKED: &str = "the body passed check_body";
 
 /// A look in one pose, in camera space (x right, y down, z forward, metres).
 pub struct Person<'a> {

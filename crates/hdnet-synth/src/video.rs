@@ -8,7 +8,7 @@ use hdnet_render::raster::{BACKGROUND, to_pixel};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::person::{Frame, Look, crop_camera, pose_look, render_person, sample_look};
+use crate::person::{CHECKED, Frame, Look, crop_camera, pose_look, render_person, sample_look};
 use crate::pose::{MotionFrame, dance};
 
 /// A point seen at a pixel counts as visible in the other frame when its depth there is within
@@ -25,7 +25,7 @@ pub struct VideoFrame {
 /// A video's look and motion from `seed` (for a body that passed [`crate::person::check_body`]).
 pub fn sample_video(model: &BodyModel, seed: u64, frames: usize) -> (Look, Vec<MotionFrame>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let look = sample_look(model, &mut rng).expect("the body passed check_body");
+    let look = sample_look(model, &mut rng).expect(CHECKED);
     let motion = dance(model, look.rest(), look.skeleton(), frames, &mut rng);
     (look, motion)
 }
