@@ -59,6 +59,9 @@ pub fn scale_invariant_depth(pred: Tensor<4>, gt: Tensor<4>, mask: &Tensor<4, Bo
     (a1 / n.clone() - a2 / n.square() * 0.5).mean()
 }
 
+/// Products of squared normal lengths below this count as the original's 0/0.
+const DEGENERATE_NORMS: f32 = 1e-20;
+
 /// Angle between predicted normals (clamped and normalised like the original) and reference
 /// normals, averaged over every mask pixel of the batch (the original's `boolean_mask` pools the
 /// batch).
@@ -72,8 +75,12 @@ pub fn normal_angular(pred: Tensor<4>, reference: Tensor<4>, mask: &Tensor<4, Bo
         AngularLoss::Acos => (a12 / (a11 + 1e-5)).mask_fill(off.clone(), 0.0).acos(),
         AngularLoss::Taylor => {
             let a22 = reference.square().sum_dim(1);
-            let cos = a12 / (a11 * a22).sqrt();
-            let cos = cos.clone().mask_fill(cos.is_nan(), -1.0).clamp(-1.0, 1.0).mask_fill(off.clone(), 0.0);
+            // The original maps 0/0 to -1 through its NaN; dividing by a clamped denominator
+            // instead keeps the forward values and leaves no 0 * inf in the gradient.
+            let norms = a11 * a22;
+            let degenerate = norms.clone().lower_elem(DEGENERATE_NORMS);
+            let cos = a12 / norms.clamp_min(DEGENERATE_NORMS).sqrt();
+            let cos = cos.mask_fill(degenerate, -1.0).clamp(-1.0, 1.0).mask_fill(off.clone(), 0.0);
             let p = |k: i32| cos.clone().powi_scalar(k);
             -(cos.clone()) + std::f32::consts::FRAC_PI_2 - p(3) / 6.0 - p(5) * (3.0 / 40.0) - p(7) * (5.0 / 112.0)
                 - p(9) * (35.0 / 1152.0)
@@ -173,5 +180,30 @@ mod tests {
         let half_pi = std::f32::consts::FRAC_PI_2;
         let want = (half_pi + half_pi - 1.0 - 1.0 / 6.0 - 3.0 / 40.0 - 5.0 / 112.0 - 35.0 / 1152.0) / 2.0;
         assert!((taylor - want).abs() < 1e-5, "{taylor} vs {want}");
+    }
+
+    #[test]
+    fn taylor_gradient_is_finite_where_a_reference_normal_is_zero() {
+        // Pixel 1 is on the mask with a zero reference normal (0/0 in the cosine, -1 as in the
+        // original); its gradient must stay finite and pixel 0 (cos = 0.8) keep its own.
+        let device = Device::flex().autodiff();
+        let pred = Tensor::<4>::from_data(TensorData::new(vec![0.6, 0.0, 0.0, 0.0, 0.8, 1.0], [1, 3, 1, 2]), &device)
+            .require_grad();
+        let reference = Tensor::<4>::from_data(TensorData::new(vec![0.0, 0.0, 0.0, 0.0, 1.0, 0.0], [1, 3, 1, 2]), &device);
+        let m = Tensor::<4, Bool>::from_data(TensorData::new(vec![true, true], [1, 1, 1, 2]), &device);
+        let loss = normal_angular(pred.clone(), reference, &m, AngularLoss::Taylor);
+        let series = |c: f32| {
+            std::f32::consts::FRAC_PI_2
+                - c
+                - c.powi(3) / 6.0
+                - c.powi(5) * 3.0 / 40.0
+                - c.powi(7) * 5.0 / 112.0
+                - c.powi(9) * 35.0 / 1152.0
+        };
+        let want = (series(0.8) + series(-1.0)) / 2.0;
+        assert!((loss.clone().into_scalar::<f32>() - want).abs() < 1e-5);
+        let grad = pred.grad(&loss.backward()).unwrap().try_into_vec_as::<f32>().unwrap();
+        assert!(grad.iter().all(|g| g.is_finite()), "{grad:?}");
+        assert!(grad[0].abs() > 1e-3, "pixel 0 has a gradient: {grad:?}");
     }
 }
