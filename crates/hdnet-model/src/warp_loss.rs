@@ -28,6 +28,10 @@ const POLAR_REGULARISER: f32 = 1e-6;
 /// Repeated squarings of Horn's matrix: the power 2^14 separates eigenvalues whose ratio is
 /// as close as 0.999.
 const HORN_SQUARINGS: usize = 14;
+/// Added under the square roots of distances and norms: a zero residual (a part whose matches
+/// coincide is fitted exactly) would otherwise give sqrt'(0) = inf and a NaN gradient. Shifts a
+/// distance by at most 1e-6 m.
+const SQUARED_DISTANCE_FLOOR: f32 = 1e-12;
 /// Parts with fewer matches than this are skipped (3 points are needed for a rotation).
 pub const MIN_PART_MATCHES: usize = 3;
 
@@ -183,7 +187,7 @@ pub fn warp_loss(depth_i: Tensor<4>, depth_j: Tensor<4>, batch: &WarpBatch, fit:
     };
     let translation = centroid_2 - rotate(rotation.clone(), centroid_1);
     let p1_fitted = rotate(rotation.select(0, batch.segment.clone()), p1) + translation.select(0, batch.segment.clone());
-    let distance = |x: Tensor<2>, y: Tensor<2>| (x - y).square().sum_dim(1).sqrt().reshape([n]);
+    let distance = |x: Tensor<2>, y: Tensor<2>| (x - y).square().sum_dim(1).add_scalar(SQUARED_DISTANCE_FLOOR).sqrt().reshape([n]);
     let loss3d = (distance(p2.clone(), p1_fitted.clone()) * batch.row_weight.clone()).sum();
     let loss2d = (distance(project(&p2, &batch.projection), project(&p1_fitted, &batch.projection)) * batch.row_weight.clone()).sum();
     WarpLoss {
@@ -233,7 +237,7 @@ fn cofactor_det(x: &Tensor<3>) -> (Tensor<3>, Tensor<3>) {
 /// iteration finite, changing well-conditioned results by less than float32 noise.
 fn polar_rotation(x: Tensor<3>) -> Tensor<3> {
     let [m, _, _] = x.dims();
-    let norm = x.clone().square().sum_dim(1).sum_dim(2).sqrt() + 1e-30;
+    let norm = x.clone().square().sum_dim(1).sum_dim(2).add_scalar(SQUARED_DISTANCE_FLOOR).sqrt();
     let identity = Tensor::<2>::eye(3, &x.device()).unsqueeze_dim::<3>(0).repeat_dim(0, m);
     let mut x = x / norm + identity * POLAR_REGULARISER;
     for _ in 0..POLAR_ITERATIONS {
@@ -260,7 +264,7 @@ fn horn_rotation(h: Tensor<3>) -> Tensor<3> {
         vec![sxy - syx, szx + sxz, syz + szy, -sxx - syy + szz],
     ]);
     // |eigenvalues of N| <= s1 + s2 + s3 <= sqrt(3) |H|_F.
-    let shift = h.square().sum_dim(1).sum_dim(2).sqrt() * 3f32.sqrt() + 1e-30;
+    let shift = h.square().sum_dim(1).sum_dim(2).add_scalar(SQUARED_DISTANCE_FLOOR).sqrt() * 3f32.sqrt();
     let identity = Tensor::<2>::eye(4, &n.device()).unsqueeze_dim::<3>(0).repeat_dim(0, m);
     let mut p = (n + identity * shift.clone()) / (shift * 2.0);
     for _ in 0..HORN_SQUARINGS {
@@ -506,5 +510,32 @@ mod tests {
         let err = WarpBatch::new(&[WarpPair { correspondences: &corr, camera_i: camera, camera_j: camera }], H, W, &Device::flex())
             .unwrap_err();
         assert!(err.contains("outside the 12x12 image"), "{err}");
+    }
+
+    #[test]
+    fn a_part_whose_matches_coincide_keeps_the_gradient_finite() {
+        // Three copies of one match: the part's fit is exact, its residuals are 0, and sqrt'(0)
+        // must not turn the whole gradient into NaN.
+        let mut corr = correspondences();
+        for _ in 0..3 {
+            corr.part.push(14);
+            corr.pixel_i.push([10, 10]);
+            corr.pixel_j.push([10, 11]);
+        }
+        let camera = Camera::original();
+        let pair = [WarpPair { correspondences: &corr, camera_i: camera, camera_j: camera }];
+        for fit in [RotationFit::Original, RotationFit::Proper] {
+            let device = Device::flex().autodiff();
+            let batch = WarpBatch::new(&pair, H, W, &device).unwrap();
+            let ti = depth(random_depth(3), &device).require_grad();
+            let tj = depth(random_depth(4), &device).require_grad();
+            let loss = warp_loss(ti.clone(), tj.clone(), &batch, fit);
+            let grads = (loss.loss3d + loss.loss2d).backward();
+            for t in [&ti, &tj] {
+                let g = t.grad(&grads).unwrap().try_into_vec_as::<f32>().unwrap();
+                assert!(g.iter().all(|v| v.is_finite()), "{fit:?}: {g:?}");
+                assert!(g.iter().any(|v| v.abs() > 1e-4), "{fit:?}: the other parts still pull");
+            }
+        }
     }
 }

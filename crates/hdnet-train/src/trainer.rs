@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::module::{ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::Gradients;
 use burn::prelude::*;
 use hdnet_data::layout::{frame_names, read_corr_mat, read_correspondences, read_labelled, read_video_frame};
 use hdnet_data::sampler::Sampler;
@@ -26,8 +28,30 @@ pub struct Preview {
     pub normals_from_depth: Option<ndarray::Array3<f32>>,
 }
 
-/// Loss terms of one step, by name.
+/// Loss terms of one step, by name ("total" first, "grad_norm" last).
 pub type Losses = Vec<(&'static str, f32)>;
+
+/// The L2 norm of all parameter gradients of `net` in `grads` (one host read).
+fn gradient_norm(net: &Hourglass, grads: &Gradients) -> f32 {
+    struct SquaredSum<'a> {
+        grads: &'a Gradients,
+        sum: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for SquaredSum<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = param.val().grad(self.grads) {
+                let s = g.square().sum();
+                self.sum = Some(match self.sum.take() {
+                    Some(total) => total + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    let mut visitor = SquaredSum { grads, sum: None };
+    net.visit(&mut visitor);
+    visitor.sum.map_or(0.0, |s| s.into_scalar::<f32>().sqrt())
+}
 
 /// The frame pairs of a video folder (every (frame, partner) of corr_mat.txt, once).
 struct Videos {
@@ -164,19 +188,45 @@ impl Trainer {
         let cameras = vec![self.camera; frames.len()];
         let batch = labelled_batch(&frames, &cameras, &self.device);
         let pairs = self.sample_pairs()?;
-        let (total, terms) = stage_loss(self.stage, &self.config, &self.net, batch, pairs);
+        let (total, terms) = stage_loss(self.stage, &self.config, &self.net, batch.clone(), pairs.clone());
         let value = total.clone().into_scalar::<f32>();
+        let mut values: Losses =
+            std::iter::once(("total", value)).chain(terms.into_iter().map(|(name, t)| (name, t.into_scalar::<f32>()))).collect();
+        // Stop before the update: the network and the last checkpoint stay usable.
         if !value.is_finite() {
-            // Stop before the update: the network and the last checkpoint stay usable.
-            return Err(FileError::new(
-                &self.labelled_root,
-                format!("step {}: the loss is {value}; training stopped before applying it (try a lower learning_rate or a larger epsilon, and --resume from the last checkpoint)", self.step + 1),
-            ));
+            let culprits: Vec<String> =
+                values.iter().skip(1).filter(|(_, v)| !v.is_finite()).map(|(name, v)| format!("{name} = {v}")).collect();
+            return Err(self.stopped(format!("the loss is {value} ({})", culprits.join(", "))));
         }
-        let grads = GradientsParams::from_grads(total.backward(), &self.net);
+        let grads = total.backward();
+        let grad_norm = gradient_norm(&self.net, &grads);
+        if !grad_norm.is_finite() {
+            let culprits = self.terms_with_nonfinite_gradients(batch, pairs, values.len() - 1);
+            return Err(self.stopped(format!("the gradient is not finite (from {})", culprits.join(", "))));
+        }
+        values.push(("grad_norm", grad_norm));
+        let grads = GradientsParams::from_grads(grads, &self.net);
         self.net = self.optimizer.step(self.config.learning_rate, self.net.clone(), grads);
         self.step += 1;
-        Ok(std::iter::once(("total", value)).chain(terms.into_iter().map(|(name, t)| (name, t.into_scalar::<f32>()))).collect())
+        Ok(values)
+    }
+
+    fn stopped(&self, why: String) -> FileError {
+        FileError::new(
+            &self.labelled_root,
+            format!("step {}: {why}; training stopped before applying it (try a lower learning_rate or a larger epsilon, and --resume from the last checkpoint)", self.step + 1),
+        )
+    }
+
+    /// The loss terms whose own gradient is not finite (each term differentiated alone).
+    fn terms_with_nonfinite_gradients(&self, batch: LabelledBatch, pairs: Option<PairBatch>, count: usize) -> Vec<&'static str> {
+        (0..count)
+            .filter_map(|k| {
+                let (_, mut terms) = stage_loss(self.stage, &self.config, &self.net, batch.clone(), pairs.clone());
+                let (name, term) = terms.swap_remove(k);
+                (!gradient_norm(&self.net, &term.backward()).is_finite()).then_some(name)
+            })
+            .collect()
     }
 
     /// What the network now predicts for the first labelled frame of the next batch (no
