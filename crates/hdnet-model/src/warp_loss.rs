@@ -13,7 +13,8 @@
 //! Differences from the original, on purpose: parts with fewer than 3 matches are left out (the
 //! original's SVD is degenerate there); the rotation is either the original's orthogonal factor
 //! (which may be a reflection, det = -1, as the original does not check) or a proper rotation
-//! (Horn's quaternion method), see [`RotationFit`].
+//! (Horn's quaternion method), see [`RotationFit`]; distances and norms get a 1e-12 m^2 floor
+//! under their square roots so that a part fitted exactly has a finite gradient.
 
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
