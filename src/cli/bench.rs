@@ -1,13 +1,14 @@
 //! `hdnet bench`: speed of inference and of the correspondence tool.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use hdnet_data::correspond::{MatchParams, correspond_video};
 use hdnet_data::layout::Form;
+use hdnet_model::profile::Stopwatch;
 use hdnet_model::{HourglassConfig, NetKind};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
@@ -54,12 +55,18 @@ pub struct Workload {
     /// One JSON object per line instead of a table (for bench/compare.py).
     #[arg(long)]
     json: bool,
+    /// After the timed runs, one more run timed per kind of operation (CPU only).
+    #[arg(long)]
+    profile: bool,
 }
 
 impl Workload {
     fn validate(&self) -> anyhow::Result<()> {
         if self.size % 16 != 0 || self.size == 0 || self.width == 0 || self.batch == 0 || self.runs == 0 {
             bail!("--size must be a positive multiple of 16; --width, --batch and --runs positive");
+        }
+        if self.profile && self.device != "cpu" {
+            bail!("--profile times operations on the CPU only (GPU operations run asynchronously)");
         }
         Ok(())
     }
@@ -109,10 +116,19 @@ fn report(args: &Workload, title: &str, rows: &[Measurement]) {
     }
 }
 
+fn print_profile(what: &str, total: Duration, totals: &[(&'static str, Duration, usize)]) {
+    println!("{what}: {:.0} ms, by operation:", total.as_secs_f64() * 1e3);
+    let timed: Duration = totals.iter().map(|t| t.1).sum();
+    for (op, spent, calls) in totals.iter().copied().chain(std::iter::once(("(between operations)", total.saturating_sub(timed), 1))) {
+        let share = 100.0 * spent.as_secs_f64() / total.as_secs_f64();
+        println!("  {op:<22} {:>9.1} ms {share:>5.1}%  ({calls} calls)", spent.as_secs_f64() * 1e3);
+    }
+}
+
 fn infer(args: Workload) -> anyhow::Result<ExitCode> {
     args.validate()?;
     let device = super::device(&args.device)?;
-    let mut rows = Vec::new();
+    let (mut rows, mut profiles) = (Vec::new(), Vec::new());
     for (kind, what) in [(NetKind::Normal, "normal_net"), (NetKind::Depth, "depth_net")] {
         let config = HourglassConfig::new(kind, args.width);
         let net = config.init(&device, 0);
@@ -128,8 +144,17 @@ fn infer(args: Workload) -> anyhow::Result<ExitCode> {
             }
         }
         rows.push(Measurement { what, seconds: median(times), items: args.batch, gflop_per_item: config.flops(args.size, args.size) / 1e9 });
+        if args.profile {
+            let watch = Stopwatch::on();
+            let start = Instant::now();
+            let _ = net.forward_timed(input(), &watch);
+            profiles.push((what, start.elapsed(), watch.totals()));
+        }
     }
     report(&args, "infer", &rows);
+    for (what, total, totals) in profiles {
+        print_profile(what, total, &totals);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -232,12 +257,15 @@ fn train(args: Workload) -> anyhow::Result<ExitCode> {
     let frames = vec![synthetic_frame(args.size); args.batch];
     let cameras = vec![hdnet_geometry::Camera::original(); args.batch];
     let mut times = Vec::new();
+    // Phases of the last run: the device computes eagerly on the CPU, so each is its own cost.
+    let watch = Stopwatch::on();
     for run in 0..=args.runs {
+        let watch = if run == args.runs && args.profile { &watch } else { &Stopwatch::off() };
         let start = Instant::now();
         let batch = hdnet_model::batch::labelled_batch(&frames, &cameras, &device);
-        let (total, _) = hdnet_train::trainer::stage_loss(Stage::Depth, &config, &net, batch, None);
-        let grads = GradientsParams::from_grads(total.backward(), &net);
-        net = optimizer.step(config.learning_rate, net, grads);
+        let (total, _) = watch.time("forward and losses", || hdnet_train::trainer::stage_loss(Stage::Depth, &config, &net, batch, None));
+        let grads = watch.time("backward", || GradientsParams::from_grads(total.backward(), &net));
+        net = watch.time("Adam update", || optimizer.step(config.learning_rate, net, grads));
         // Reading a weight back forces the (possibly asynchronous) device to finish the step.
         let _ = net.head_bias.val().try_into_vec_as::<f32>();
         if run > 0 {
@@ -246,6 +274,10 @@ fn train(args: Workload) -> anyhow::Result<ExitCode> {
     }
     let gflop = 3.0 * HourglassConfig::new(NetKind::Depth, args.width).flops(args.size, args.size) / 1e9;
     report(&args, "train (depth stage)", &[Measurement { what: "train_step", seconds: median(times), items: args.batch, gflop_per_item: gflop }]);
+    if args.profile {
+        let totals = watch.totals();
+        print_profile("train_step", totals.iter().map(|t| t.1).sum(), &totals);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,7 +14,9 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::layers::{image_batch_norm, max_pool_2x2, upsample_2x_tf_legacy};
+use crate::cpu_kernels::{batch_norm_relu, conv3x3};
+use crate::profile::Stopwatch;
+use crate::layers::{max_pool_2x2, upsample_2x_tf_legacy};
 
 /// TF1 `batch_norm`'s default epsilon.
 pub const BN_EPSILON: f64 = 1e-3;
@@ -171,18 +173,14 @@ pub struct ConvBnRelu {
 }
 
 impl ConvBnRelu {
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        burn::tensor::activation::relu(image_batch_norm(self.conv(x), self.beta.val(), BN_EPSILON))
+    pub fn forward(&self, x: Tensor<4>, watch: &Stopwatch) -> Tensor<4> {
+        let c = watch.time("conv3x3", || self.conv(x));
+        watch.time("batch_norm+relu", || batch_norm_relu(c, self.beta.val(), BN_EPSILON))
     }
 
     /// The convolution and bias alone (before batch norm).
     pub fn conv(&self, x: Tensor<4>) -> Tensor<4> {
-        conv2d(
-            x,
-            self.weight.val(),
-            Some(self.bias.val()),
-            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
-        )
+        conv3x3(x, self.weight.val(), self.bias.val())
     }
 }
 
@@ -198,24 +196,31 @@ pub struct Hourglass {
 impl Hourglass {
     /// NCHW input (height and width divisible by 16) -> NCHW raw output.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_timed(x, &Stopwatch::off())
+    }
+
+    /// [`Hourglass::forward`], adding the time of each kind of operation to `watch`.
+    pub fn forward_timed(&self, x: Tensor<4>, watch: &Stopwatch) -> Tensor<4> {
         let b = &self.blocks;
-        let c3 = b[2].forward(b[1].forward(b[0].forward(x)));
-        let c4 = b[3].forward(max_pool_2x2(c3.clone()));
-        let c5 = b[4].forward(max_pool_2x2(c4.clone()));
-        let c6 = b[5].forward(max_pool_2x2(c5.clone()));
-        let c7 = b[6].forward(max_pool_2x2(c6.clone()));
-        let c9 = b[8].forward(b[7].forward(c7));
-        let up = |low: Tensor<4>, skip: Tensor<4>| Tensor::cat(vec![upsample_2x_tf_legacy(low), skip], 1);
-        let c11 = b[10].forward(b[9].forward(up(c9, c6)));
-        let c13 = b[12].forward(b[11].forward(up(c11, c5)));
-        let c15 = b[14].forward(b[13].forward(up(c13, c4)));
-        let c17 = b[16].forward(b[15].forward(up(c15, c3)));
-        conv2d(
-            c17,
-            self.head_weight.val(),
-            Some(self.head_bias.val()),
-            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
-        )
+        let block = |k: usize, x: Tensor<4>| b[k].forward(x, watch);
+        let pool = |x: Tensor<4>| watch.time("max_pool", || max_pool_2x2(x));
+        let up = |low: Tensor<4>, skip: Tensor<4>| {
+            let low = watch.time("upsample", || upsample_2x_tf_legacy(low));
+            watch.time("concat", || Tensor::cat(vec![low, skip], 1))
+        };
+        let c3 = block(2, block(1, block(0, x)));
+        let c4 = block(3, pool(c3.clone()));
+        let c5 = block(4, pool(c4.clone()));
+        let c6 = block(5, pool(c5.clone()));
+        let c7 = block(6, pool(c6.clone()));
+        let c9 = block(8, block(7, c7));
+        let c11 = block(10, block(9, up(c9, c6)));
+        let c13 = block(12, block(11, up(c11, c5)));
+        let c15 = block(14, block(13, up(c13, c4)));
+        let c17 = block(16, block(15, up(c15, c3)));
+        watch.time("conv1x1 (head)", || {
+            conv2d(c17, self.head_weight.val(), Some(self.head_bias.val()), ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
+        })
     }
 
     pub fn in_channels(&self) -> usize {

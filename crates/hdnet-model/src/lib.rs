@@ -1,10 +1,12 @@
 //! HDNet's networks in Burn: the hourglass ([`hourglass`]), its non-standard layers ([`layers`]),
+//! its CPU kernels plugged into Burn ([`cpu_kernels`]),
 //! weights from TF1 checkpoints or safetensors ([`weights`]), the original inference pipeline
 //! ([`pipeline`]), and the differentiable geometry ([`geometry`]), supervised losses
 //! ([`losses`]) and self-supervised warp loss ([`warp_loss`]) of training. Generic over the
 //! backend through Burn's `Device`.
 
 pub mod batch;
+pub mod cpu_kernels;
 pub mod device;
 pub mod geometry;
 pub mod hourglass;
@@ -12,6 +14,7 @@ pub mod losses;
 pub mod warp_loss;
 pub mod layers;
 pub mod pipeline;
+pub mod profile;
 pub mod weights;
 
 pub use hourglass::{Hourglass, HourglassConfig, NetKind};

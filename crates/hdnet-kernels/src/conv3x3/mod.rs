@@ -1,0 +1,134 @@
+//! The 3x3 convolution (stride 1, SAME zero padding) that makes up almost all of HDNet's work,
+//! on plain NCHW `f32` slices, for the CPU: forward, input gradient and weight gradient.
+//!
+//! No im2col: each image is copied once into a zero-bordered buffer whose rows are `w + 2`
+//! wide; then the input pixels that tap (dy, dx) reads for output pixel q are those at q shifted
+//! by `dy * (w + 2) + dx`, so every tap is one matrix product of the weights with a strided view
+//! of that buffer (the "shifted GEMM"). The output is computed on rows `w + 2` wide too (two
+//! columns per row are junk and dropped). The products run on the `gemm` crate's kernels;
+//! column chunks of the output (and, for small images, blocks of output channels) are spread
+//! over rayon's threads, each chunk accumulating its nine taps while it is in cache.
+
+mod padded;
+mod shifted_gemm;
+
+use padded::Padded;
+use rayon::prelude::*;
+use shifted_gemm::{Chunks, Taps, WeightSplit, conv_into};
+
+/// Sizes of one 3x3 convolution on a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvShape {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl ConvShape {
+    pub fn input_len(&self) -> usize {
+        self.batch * self.in_channels * self.height * self.width
+    }
+
+    pub fn output_len(&self) -> usize {
+        self.batch * self.out_channels * self.height * self.width
+    }
+
+    pub fn weight_len(&self) -> usize {
+        self.out_channels * self.in_channels * 9
+    }
+
+    fn pixels(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// The same convolution run backwards: output channels become inputs.
+    fn transposed(&self) -> Self {
+        Self { in_channels: self.out_channels, out_channels: self.in_channels, ..*self }
+    }
+
+    fn check(&self, input: usize, weight: usize, output: usize) {
+        assert_eq!(input, self.input_len(), "conv3x3: input length for {self:?}");
+        assert_eq!(weight, self.weight_len(), "conv3x3: weight length for {self:?}");
+        assert_eq!(output, self.output_len(), "conv3x3: output length for {self:?}");
+    }
+}
+
+/// `x` [N, Cin, H, W], `weight` [Cout, Cin, 3, 3], `bias` [Cout] -> [N, Cout, H, W].
+pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: ConvShape) -> Vec<f32> {
+    let mut out = vec![0.0; shape.output_len()];
+    shape.check(x.len(), weight.len(), out.len());
+    convolve(x, Taps::forward(weight, shape.in_channels), bias, shape, &mut out);
+    out
+}
+
+/// Gradient with respect to the input: the convolution of `grad_out` [N, Cout, H, W] with the
+/// weights transposed and flipped -> [N, Cin, H, W].
+pub fn input_grad(grad_out: &[f32], weight: &[f32], shape: ConvShape) -> Vec<f32> {
+    let mut grad_x = vec![0.0; shape.input_len()];
+    shape.check(grad_x.len(), weight.len(), grad_out.len());
+    convolve(grad_out, Taps::flipped(weight, shape.in_channels), None, shape.transposed(), &mut grad_x);
+    grad_x
+}
+
+/// Gradient with respect to the weights: for each tap, `grad_out` times the shifted input,
+/// summed over pixels and images -> [Cout, Cin, 3, 3].
+pub fn weight_grad(x: &[f32], grad_out: &[f32], shape: ConvShape) -> Vec<f32> {
+    shape.check(x.len(), shape.weight_len(), grad_out.len());
+    let (cin, cout) = (shape.in_channels, shape.out_channels);
+    let padded_x = Padded::batch(x, shape.batch, cin, shape.height, shape.width, (shape.height + 2) * (shape.width + 2) + 2);
+    // grad_out on rows w + 2 wide with zero junk columns, so that the junk of the shifted
+    // input multiplies zeros.
+    let widened = Padded::widened(grad_out, shape.batch, cout, shape.height, shape.width);
+    let split = WeightSplit::plan(shape.batch * widened.row_span(), cout);
+    let tasks: Vec<(usize, (usize, Vec<f32>))> = (0..9 * split.parts)
+        .into_par_iter()
+        .map(|task| (task / split.parts, shifted_gemm::weight_tap(&padded_x, &widened, task / split.parts, task % split.parts, split)))
+        .collect();
+    // [tap] -> [channel][Cin] blocks into [Cout][Cin][tap]
+    let mut grad_w = vec![0.0; shape.weight_len()];
+    for (tap, (first, block)) in tasks {
+        for (k, value) in block.into_iter().enumerate() {
+            grad_w[(first * cin + k) * 9 + tap] += value;
+        }
+    }
+    grad_w
+}
+
+/// Sum of `grad_out` [N, C, H, W] over images and pixels -> [C].
+pub fn bias_grad(grad_out: &[f32], batch: usize, channels: usize, pixels: usize) -> Vec<f32> {
+    let mut grad_b = vec![0.0; channels];
+    for image in grad_out.chunks_exact(channels * pixels).take(batch) {
+        for (g, plane) in grad_b.iter_mut().zip(image.chunks_exact(pixels)) {
+            *g += plane.iter().sum::<f32>();
+        }
+    }
+    grad_b
+}
+
+/// out [N, Cout, H, W] = sum over taps of taps[tap] @ shifted(x), plus bias.
+fn convolve(x: &[f32], taps: Taps, bias: Option<&[f32]>, shape: ConvShape, out: &mut [f32]) {
+    let ConvShape { batch, in_channels, out_channels, height, width } = shape;
+    let plan = Chunks::plan(out_channels, height, width, batch);
+    let padded = Padded::batch(x, batch, in_channels, height, width, plan.plane_len(height));
+    let mut tiles = vec![0.0f32; batch * plan.tiles_per_image() * plan.tile_len()];
+    tiles
+        .par_chunks_mut(plan.tile_len())
+        .enumerate()
+        .for_each(|(tile, dst)| conv_into(&padded, &taps, &plan, tile, dst));
+    // drop the junk columns, add the bias
+    out.par_chunks_mut(shape.pixels()).enumerate().for_each(|(plane, dst)| {
+        let (image, channel) = (plane / out_channels, plane % out_channels);
+        let b = bias.map_or(0.0, |b| b[channel]);
+        for (y, row) in dst.chunks_exact_mut(width).enumerate() {
+            let src = &tiles[plan.locate(image, channel, y)..][..width];
+            for (o, s) in row.iter_mut().zip(src) {
+                *o = s + b;
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,303 @@
+//! The hourglass's two hot operations, the 3x3 convolution and the per-image batch norm + ReLU:
+//! hdnet-kernels' CPU kernels on the Flex backend (forward and backward, registered as a Burn
+//! backend extension so that training uses them too), Burn's own operations on every other
+//! device (GPUs) and dtype, which also serve as the reference the kernels are tested against.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::ops::{FloatTensorOps, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn::tensor::activation::relu;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use hdnet_kernels::batch_norm_relu::Planes;
+use hdnet_kernels::conv3x3::ConvShape;
+
+use crate::layers::image_batch_norm;
+
+/// SAME padding, stride 1: the only 3x3 convolution HDNet has.
+fn same_3x3() -> ConvOptions<2> {
+    ConvOptions::new([1, 1], [1, 1], [1, 1], 1)
+}
+
+/// Whether the CPU kernels can take tensors: f32 on the Flex backend.
+fn on_cpu_kernels(tensors: &[DType], device: &Device) -> bool {
+    device.clone().inner() == Device::flex() && tensors.iter().all(|&d| d == DType::F32)
+}
+
+/// x [N, Cin, H, W], weight [Cout, Cin, 3, 3], bias [Cout] -> [N, Cout, H, W].
+pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
+    if on_cpu_kernels(&[x.dtype(), weight.dtype(), bias.dtype()], &x.device()) {
+        Tensor::from_dispatch(Dispatch::conv3x3(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
+    } else {
+        conv2d(x, weight, Some(bias), same_3x3())
+    }
+}
+
+/// Per-image batch norm (shift only) then ReLU, see [`image_batch_norm`].
+pub fn batch_norm_relu(x: Tensor<4>, beta: Tensor<1>, epsilon: f64) -> Tensor<4> {
+    if on_cpu_kernels(&[x.dtype(), beta.dtype()], &x.device()) {
+        Tensor::from_dispatch(Dispatch::batch_norm_relu(x.into_dispatch(), beta.into_dispatch(), epsilon))
+    } else {
+        relu(image_batch_norm(x, beta, epsilon))
+    }
+}
+
+#[backend_extension(Flex, Autodiff)]
+pub trait CpuKernels: Backend {
+    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn conv3x3_input_grad(grad_out: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn conv3x3_weight_grad(x: FloatTensor<Self>, grad_out: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn batch_norm_relu(x: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> FloatTensor<Self>;
+    /// Gradients with respect to x and beta.
+    fn batch_norm_relu_backward(
+        x: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+fn planes(x: &FloatTensor<Flex>) -> Planes {
+    let [batch, channels, h, w] = x.shape().dims::<4>();
+    Planes { batch, channels, pixels: h * w }
+}
+
+/// Sizes of the convolution of `x` [N, Cin, H, W] into `out_channels`.
+fn conv_shape(x: &[usize; 4], out_channels: usize) -> ConvShape {
+    ConvShape { batch: x[0], in_channels: x[1], out_channels, height: x[2], width: x[3] }
+}
+
+/// The f32 values of a Flex tensor in standard (row-major) order.
+fn values(t: &FloatTensor<Flex>) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(v) if t.is_contiguous() => std::borrow::Cow::Borrowed(v),
+        _ => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("conv3x3 reads f32 tensors").to_vec()),
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
+    Flex::float_from_data(TensorData::new(values, shape), &Default::default())
+}
+
+impl CpuKernels for Flex {
+    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        if [x.dtype(), weight.dtype(), bias.dtype()] != [DType::F32; 3] {
+            return Flex::conv2d(x, weight, Some(bias), same_3x3());
+        }
+        let shape = conv_shape(&x.shape().dims::<4>(), weight.shape().dims::<4>()[0]);
+        let out = hdnet_kernels::conv3x3::forward(&values(&x), &values(&weight), Some(&values(&bias)), shape);
+        flex_tensor(out, [shape.batch, shape.out_channels, shape.height, shape.width])
+    }
+
+    fn conv3x3_input_grad(grad_out: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        let [cout, cin, _, _] = weight.shape().dims::<4>();
+        let g = grad_out.shape().dims::<4>();
+        let shape = ConvShape { in_channels: cin, ..conv_shape(&g, cout) };
+        let grad_x = hdnet_kernels::conv3x3::input_grad(&values(&grad_out), &values(&weight), shape);
+        flex_tensor(grad_x, [shape.batch, cin, shape.height, shape.width])
+    }
+
+    fn conv3x3_weight_grad(x: FloatTensor<Self>, grad_out: FloatTensor<Self>) -> FloatTensor<Self> {
+        let shape = conv_shape(&x.shape().dims::<4>(), grad_out.shape().dims::<4>()[1]);
+        let grad_w = hdnet_kernels::conv3x3::weight_grad(&values(&x), &values(&grad_out), shape);
+        flex_tensor(grad_w, [shape.out_channels, shape.in_channels, 3, 3])
+    }
+
+    fn batch_norm_relu(x: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> FloatTensor<Self> {
+        let y = hdnet_kernels::batch_norm_relu::forward(&values(&x), &values(&beta), planes(&x), epsilon);
+        flex_tensor(y, x.shape().dims::<4>())
+    }
+
+    fn batch_norm_relu_backward(
+        x: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let p = planes(&x);
+        let (gx, gb) = hdnet_kernels::batch_norm_relu::backward(&values(&x), &values(&beta), &values(&grad), p, epsilon);
+        let gb = Flex::float_from_data(TensorData::new(gb, [p.channels]), &Default::default());
+        (flex_tensor(gx, x.shape().dims::<4>()), gb)
+    }
+}
+
+impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
+    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct Conv3x3Backward;
+
+        impl<B: CpuKernels> Backward<B, 3> for Conv3x3Backward {
+            type State = (NodeId, NodeId);
+
+            fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+                let [node_x, node_weight, node_bias] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x_state, weight_state) = ops.state;
+                let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+                let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
+                if let Some(node) = node_bias {
+                    let channels = grad.shape().dims::<4>()[1];
+                    let sum = B::float_sum_dim(B::float_sum_dim(B::float_sum_dim(grad.clone(), 3), 2), 0);
+                    grads.register::<B>(node.id, B::float_reshape(sum, Shape::new([channels])));
+                }
+                if let Some(node) = node_weight {
+                    grads.register::<B>(node.id, B::conv3x3_weight_grad(x, grad.clone()));
+                }
+                if let Some(node) = node_x {
+                    grads.register::<B>(node.id, B::conv3x3_input_grad(grad, weight));
+                }
+            }
+        }
+
+        match Conv3x3Backward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                prep.finish(state, B::conv3x3(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::conv3x3(x.into_primitive(), weight.into_primitive(), bias.into_primitive())),
+        }
+    }
+
+    fn batch_norm_relu(x: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct BatchNormReluBackward;
+
+        impl<B: CpuKernels> Backward<B, 2> for BatchNormReluBackward {
+            type State = (NodeId, NodeId, f64);
+
+            fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+                let [node_x, node_beta] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x_state, beta_state, epsilon) = ops.state;
+                let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+                let beta: FloatTensor<B> = checkpointer.retrieve_node_output(beta_state);
+                let (grad_x, grad_beta) = B::batch_norm_relu_backward(x, beta, grad, epsilon);
+                if let Some(node) = node_x {
+                    grads.register::<B>(node.id, grad_x);
+                }
+                if let Some(node) = node_beta {
+                    grads.register::<B>(node.id, grad_beta);
+                }
+            }
+        }
+
+        match BatchNormReluBackward.prepare::<C>([x.node(), beta.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&beta), epsilon);
+                prep.finish(state, B::batch_norm_relu(x.into_primitive(), beta.into_primitive(), epsilon))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::batch_norm_relu(x.into_primitive(), beta.into_primitive(), epsilon)),
+        }
+    }
+
+    fn batch_norm_relu_backward(
+        x: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (gx, gb) = B::batch_norm_relu_backward(x.into_primitive(), beta.into_primitive(), grad.into_primitive(), epsilon);
+        (<FloatTensor<Self>>::new(gx), <FloatTensor<Self>>::new(gb))
+    }
+
+    // The gradients themselves are not differentiated again (no second-order training here):
+    // they are computed on the inner backend and enter the graph as constants.
+    fn conv3x3_input_grad(grad_out: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(B::conv3x3_input_grad(grad_out.into_primitive(), weight.into_primitive()))
+    }
+
+    fn conv3x3_weight_grad(x: FloatTensor<Self>, grad_out: FloatTensor<Self>) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(B::conv3x3_weight_grad(x.into_primitive(), grad_out.into_primitive()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn max_abs_diff(a: Tensor<4>, b: Tensor<4>) -> (f32, f32) {
+        let scale = b.clone().abs().max().into_scalar::<f32>();
+        ((a - b).abs().max().into_scalar::<f32>(), scale)
+    }
+
+    /// The fast path against Burn's own conv2d (the reference): forward and the three gradients
+    /// of a loss that weights every output differently. Tolerance: 1e-5 of the largest value
+    /// (float32 sums in a different order).
+    #[test]
+    fn fast_path_matches_burns_conv2d_forward_and_gradients() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::random([2, 5, 13, 11], Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<4>::random([7, 5, 3, 3], Distribution::Normal(0.0, 0.3), &device);
+        let b = Tensor::<1>::random([7], Distribution::Normal(0.0, 1.0), &device);
+        let g = Tensor::<4>::random([2, 7, 13, 11], Distribution::Normal(0.0, 1.0), &device);
+        let run = |fast: bool| {
+            let (x, w, b) = (x.clone().require_grad(), w.clone().require_grad(), b.clone().require_grad());
+            let out = if fast {
+                Tensor::from_dispatch(Dispatch::conv3x3(x.clone().into_dispatch(), w.clone().into_dispatch(), b.clone().into_dispatch()))
+            } else {
+                conv2d(x.clone(), w.clone(), Some(b.clone()), same_3x3())
+            };
+            let grads = (out.clone() * g.clone()).sum().backward();
+            let grad_b = b.grad(&grads).unwrap().reshape([1, 7, 1, 1]);
+            (out.inner(), x.grad(&grads).unwrap(), w.grad(&grads).unwrap(), grad_b)
+        };
+        let (fast, reference) = (run(true), run(false));
+        for (name, a, b) in [
+            ("output", fast.0, reference.0),
+            ("input gradient", fast.1, reference.1),
+            ("weight gradient", fast.2, reference.2),
+            ("bias gradient", fast.3, reference.3),
+        ] {
+            let (diff, scale) = max_abs_diff(a, b);
+            assert!(diff <= 1e-5 * scale, "{name}: {diff} of {scale}");
+        }
+    }
+
+    /// The fused kernel against Burn's batch_norm_train + relu (the reference), forward and
+    /// gradients, batch of 2 (statistics per image). Tolerance: 1e-5 of the largest value.
+    #[test]
+    fn fused_batch_norm_relu_matches_burns_ops_forward_and_gradients() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::random([2, 4, 9, 7], Distribution::Normal(0.5, 2.0), &device);
+        let beta = Tensor::<1>::random([4], Distribution::Normal(0.0, 0.5), &device);
+        let g = Tensor::<4>::random([2, 4, 9, 7], Distribution::Normal(0.0, 1.0), &device);
+        let run = |fast: bool| {
+            let (x, beta) = (x.clone().require_grad(), beta.clone().require_grad());
+            let out = if fast {
+                Tensor::from_dispatch(Dispatch::batch_norm_relu(x.clone().into_dispatch(), beta.clone().into_dispatch(), 1e-3))
+            } else {
+                relu(image_batch_norm(x.clone(), beta.clone(), 1e-3))
+            };
+            let grads = (out.clone() * g.clone()).sum().backward();
+            let grad_beta = beta.grad(&grads).unwrap().reshape([1, 4, 1, 1]);
+            (out.inner(), x.grad(&grads).unwrap(), grad_beta)
+        };
+        let (fast, reference) = (run(true), run(false));
+        for (name, a, b) in [("output", fast.0, reference.0), ("input gradient", fast.1, reference.1), ("beta gradient", fast.2, reference.2)] {
+            let (diff, scale) = max_abs_diff(a, b);
+            assert!(diff <= 1e-5 * scale, "{name}: {diff} of {scale}");
+        }
+    }
+
+    #[test]
+    fn conv3x3_on_flex_equals_conv2d() {
+        let device = Device::flex();
+        let x = Tensor::<4>::random([1, 2, 4, 4], Distribution::Default, &device);
+        let w = Tensor::<4>::random([3, 2, 3, 3], Distribution::Default, &device);
+        let b = Tensor::<1>::zeros([3], &device);
+        let (diff, scale) = max_abs_diff(conv3x3(x.clone(), w.clone(), b.clone()), conv2d(x, w, Some(b), same_3x3()));
+        assert!(diff <= 1e-6 * scale, "{diff}");
+    }
+}
