@@ -18,8 +18,9 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use hdnet_kernels::batch_norm_relu::Planes;
 use hdnet_kernels::conv3x3::ConvShape;
+use hdnet_kernels::resample;
 
-use crate::layers::image_batch_norm;
+use crate::layers::{self, image_batch_norm};
 
 /// SAME padding, stride 1: the only 3x3 convolution HDNet has.
 fn same_3x3() -> ConvOptions<2> {
@@ -49,6 +50,24 @@ pub fn batch_norm_relu(x: Tensor<4>, beta: Tensor<1>, epsilon: f64) -> Tensor<4>
     }
 }
 
+/// 2x2 max pooling, stride 2, see [`layers::max_pool_2x2`].
+pub fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {
+    if on_cpu_kernels(&[x.dtype()], &x.device()) {
+        Tensor::from_dispatch(Dispatch::max_pool_2x2(x.into_dispatch()))
+    } else {
+        layers::max_pool_2x2(x)
+    }
+}
+
+/// TF1-legacy bilinear x2 upsampling, see [`layers::upsample_2x_tf_legacy`].
+pub fn upsample_2x(x: Tensor<4>) -> Tensor<4> {
+    if on_cpu_kernels(&[x.dtype()], &x.device()) {
+        Tensor::from_dispatch(Dispatch::upsample_2x(x.into_dispatch()))
+    } else {
+        layers::upsample_2x_tf_legacy(x)
+    }
+}
+
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuKernels: Backend {
     fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -62,6 +81,10 @@ pub trait CpuKernels: Backend {
         grad: FloatTensor<Self>,
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn max_pool_2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn upsample_2x(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn upsample_2x_backward(grad: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 fn planes(x: &FloatTensor<Flex>) -> Planes {
@@ -125,6 +148,26 @@ impl CpuKernels for Flex {
         let (gx, gb) = hdnet_kernels::batch_norm_relu::backward(&values(&x), &values(&beta), &values(&grad), p, epsilon);
         let gb = Flex::float_from_data(TensorData::new(gb, [p.channels]), &Default::default());
         (flex_tensor(gx, x.shape().dims::<4>()), gb)
+    }
+
+    fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let [n, c, h, w] = x.shape().dims::<4>();
+        flex_tensor(resample::max_pool_2x2(&values(&x), n * c, h, w), [n, c, h / 2, w / 2])
+    }
+
+    fn max_pool_2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        let [n, c, h, w] = x.shape().dims::<4>();
+        flex_tensor(resample::max_pool_2x2_backward(&values(&x), &values(&grad), n * c, h, w), [n, c, h, w])
+    }
+
+    fn upsample_2x(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let [n, c, h, w] = x.shape().dims::<4>();
+        flex_tensor(resample::upsample_2x(&values(&x), n * c, h, w), [n, c, 2 * h, 2 * w])
+    }
+
+    fn upsample_2x_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        let [n, c, h, w] = grad.shape().dims::<4>();
+        flex_tensor(resample::upsample_2x_backward(&values(&grad), n * c, h / 2, w / 2), [n, c, h / 2, w / 2])
     }
 }
 
@@ -211,6 +254,62 @@ impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
         (<FloatTensor<Self>>::new(gx), <FloatTensor<Self>>::new(gb))
     }
 
+    fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct MaxPoolBackward;
+
+        impl<B: CpuKernels> Backward<B, 1> for MaxPoolBackward {
+            type State = NodeId;
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+                let [node_x] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let x: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state);
+                if let Some(node) = node_x {
+                    grads.register::<B>(node.id, B::max_pool_2x2_backward(x, grad));
+                }
+            }
+        }
+
+        match MaxPoolBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = prep.checkpoint(&x);
+                prep.finish(state, B::max_pool_2x2(x.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::max_pool_2x2(x.into_primitive())),
+        }
+    }
+
+    fn upsample_2x(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct UpsampleBackward;
+
+        impl<B: CpuKernels> Backward<B, 1> for UpsampleBackward {
+            type State = ();
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+                let [node_x] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                if let Some(node) = node_x {
+                    grads.register::<B>(node.id, B::upsample_2x_backward(grad));
+                }
+            }
+        }
+
+        match UpsampleBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((), B::upsample_2x(x.into_primitive())),
+            OpsKind::UnTracked(prep) => prep.finish(B::upsample_2x(x.into_primitive())),
+        }
+    }
+
+    fn max_pool_2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(B::max_pool_2x2_backward(x.into_primitive(), grad.into_primitive()))
+    }
+
+    fn upsample_2x_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(B::upsample_2x_backward(grad.into_primitive()))
+    }
+
     // The gradients themselves are not differentiated again (no second-order training here):
     // they are computed on the inner backend and enter the graph as constants.
     fn conv3x3_input_grad(grad_out: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -288,6 +387,32 @@ mod tests {
         for (name, a, b) in [("output", fast.0, reference.0), ("input gradient", fast.1, reference.1), ("beta gradient", fast.2, reference.2)] {
             let (diff, scale) = max_abs_diff(a, b);
             assert!(diff <= 1e-5 * scale, "{name}: {diff} of {scale}");
+        }
+    }
+
+    /// Pooling and upsampling against Burn's max_pool2d and the reference upsampling built from
+    /// Burn ops: forward exactly, gradients to 1e-6 of the largest value.
+    #[test]
+    fn pooling_and_upsampling_match_the_reference_forward_and_gradients() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::random([2, 3, 8, 6], Distribution::Normal(0.0, 1.0), &device);
+        type Op = fn(Tensor<4>) -> Tensor<4>;
+        let cases: [(&str, Op, Op, [usize; 4]); 2] = [
+            ("max_pool", max_pool_2x2, layers::max_pool_2x2, [2, 3, 4, 3]),
+            ("upsample", upsample_2x, layers::upsample_2x_tf_legacy, [2, 3, 16, 12]),
+        ];
+        for (name, fast, reference, out_shape) in cases {
+            let g = Tensor::<4>::random(out_shape, Distribution::Normal(0.0, 1.0), &device);
+            let run = |op: Op| {
+                let x = x.clone().require_grad();
+                let out = op(x.clone());
+                let grads = (out.clone() * g.clone()).sum().backward();
+                (out.inner(), x.grad(&grads).unwrap())
+            };
+            let (a, b) = (run(fast), run(reference));
+            assert_eq!(a.0.clone().try_into_vec_as::<f32>().unwrap(), b.0.try_into_vec_as::<f32>().unwrap(), "{name} output");
+            let (diff, scale) = max_abs_diff(a.1, b.1);
+            assert!(diff <= 1e-6 * scale, "{name} gradient: {diff} of {scale}");
         }
     }
 

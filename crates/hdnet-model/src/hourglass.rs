@@ -14,9 +14,8 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::cpu_kernels::{batch_norm_relu, conv3x3};
+use crate::cpu_kernels::{batch_norm_relu, conv3x3, max_pool_2x2, upsample_2x};
 use crate::profile::Stopwatch;
-use crate::layers::{max_pool_2x2, upsample_2x_tf_legacy};
 
 /// TF1 `batch_norm`'s default epsilon.
 pub const BN_EPSILON: f64 = 1e-3;
@@ -205,7 +204,7 @@ impl Hourglass {
         let block = |k: usize, x: Tensor<4>| b[k].forward(x, watch);
         let pool = |x: Tensor<4>| watch.time("max_pool", || max_pool_2x2(x));
         let up = |low: Tensor<4>, skip: Tensor<4>| {
-            let low = watch.time("upsample", || upsample_2x_tf_legacy(low));
+            let low = watch.time("upsample", || upsample_2x(low));
             watch.time("concat", || Tensor::cat(vec![low, skip], 1))
         };
         let c3 = block(2, block(1, block(0, x)));
