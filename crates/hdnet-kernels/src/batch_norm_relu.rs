@@ -1,7 +1,7 @@
 //! HDNet's shift-only batch norm with per-image statistics, fused with the ReLU after it:
 //! y = max(0, (x - mean) / sqrt(var + eps) + beta), mean and biased variance over each image's
-//! channel plane. Forward in two passes over a plane, backward in two (statistics and the
-//! ReLU mask are recomputed from x rather than stored).
+//! channel plane. Forward in two passes over a plane (statistics, output), backward in three
+//! (statistics and the ReLU mask are recomputed from x rather than stored).
 
 use rayon::prelude::*;
 
@@ -24,12 +24,29 @@ impl Planes {
     }
 }
 
-/// Mean and 1 / sqrt(biased variance + eps) of one plane (sums in f64: planes hold up to 65536
-/// values).
+/// Mean and 1 / sqrt(biased variance + eps) of one plane, in one pass: sums of values and of
+/// squares in f64 (exact enough for planes of up to 65536 activations of any sensible scale).
 fn statistics(plane: &[f32], epsilon: f64) -> (f32, f32) {
     let n = plane.len() as f64;
-    let mean = plane.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let var = plane.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+    // Independent accumulators per lane so that the sums vectorise instead of waiting on one
+    // f64 addition after another.
+    const LANES: usize = 16;
+    let (mut sum, mut squares) = ([0f64; LANES], [0f64; LANES]);
+    let chunks = plane.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for k in 0..LANES {
+            let v = f64::from(chunk[k]);
+            sum[k] += v;
+            squares[k] += v * v;
+        }
+    }
+    for (k, &v) in rest.iter().enumerate() {
+        sum[k] += f64::from(v);
+        squares[k] += f64::from(v) * f64::from(v);
+    }
+    let mean = sum.iter().sum::<f64>() / n;
+    let var = (squares.iter().sum::<f64>() / n - mean * mean).max(0.0);
     (mean as f32, (1.0 / (var + epsilon).sqrt()) as f32)
 }
 
