@@ -11,6 +11,7 @@
 
 mod padded;
 mod shifted_gemm;
+mod winograd;
 
 use padded::Padded;
 use rayon::prelude::*;
@@ -59,7 +60,11 @@ impl ConvShape {
 pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: ConvShape) -> Vec<f32> {
     let mut out = vec![0.0; shape.output_len()];
     shape.check(x.len(), weight.len(), out.len());
-    convolve(x, Taps::forward(weight, shape.in_channels), bias, shape, &mut out);
+    if winograd::applies(&shape) {
+        winograd::convolve(x, weight, bias, shape, &mut out);
+    } else {
+        convolve(x, Taps::forward(weight, shape.in_channels), bias, shape, &mut out);
+    }
     out
 }
 
@@ -68,7 +73,12 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: ConvShape
 pub fn input_grad(grad_out: &[f32], weight: &[f32], shape: ConvShape) -> Vec<f32> {
     let mut grad_x = vec![0.0; shape.input_len()];
     shape.check(grad_x.len(), weight.len(), grad_out.len());
-    convolve(grad_out, Taps::flipped(weight, shape.in_channels), None, shape.transposed(), &mut grad_x);
+    if winograd::applies(&shape) {
+        let flipped = flipped_transposed(weight, shape.out_channels, shape.in_channels);
+        winograd::convolve(grad_out, &flipped, None, shape.transposed(), &mut grad_x);
+    } else {
+        convolve(grad_out, Taps::flipped(weight, shape.in_channels), None, shape.transposed(), &mut grad_x);
+    }
     grad_x
 }
 
@@ -76,6 +86,9 @@ pub fn input_grad(grad_out: &[f32], weight: &[f32], shape: ConvShape) -> Vec<f32
 /// summed over pixels and images -> [Cout, Cin, 3, 3].
 pub fn weight_grad(x: &[f32], grad_out: &[f32], shape: ConvShape) -> Vec<f32> {
     shape.check(x.len(), shape.weight_len(), grad_out.len());
+    if winograd::applies_to_weight_grad(&shape) {
+        return winograd::weight_grad(x, grad_out, shape);
+    }
     let (cin, cout) = (shape.in_channels, shape.out_channels);
     let padded_x = Padded::batch(x, shape.batch, cin, shape.height, shape.width, (shape.height + 2) * (shape.width + 2) + 2);
     // grad_out on rows w + 2 wide with zero junk columns, so that the junk of the shifted
@@ -94,6 +107,18 @@ pub fn weight_grad(x: &[f32], grad_out: &[f32], shape: ConvShape) -> Vec<f32> {
         }
     }
     grad_w
+}
+
+/// [Cout, Cin, 3, 3] -> [Cin, Cout, 3, 3] with each kernel turned by 180 degrees.
+fn flipped_transposed(weight: &[f32], out_channels: usize, in_channels: usize) -> Vec<f32> {
+    let mut flipped = vec![0.0; weight.len()];
+    for (pair, kernel) in weight.chunks_exact(9).enumerate() {
+        let (co, ci) = (pair / in_channels, pair % in_channels);
+        for (tap, &value) in kernel.iter().enumerate() {
+            flipped[(ci * out_channels + co) * 9 + 8 - tap] = value;
+        }
+    }
+    flipped
 }
 
 /// Sum of `grad_out` [N, C, H, W] over images and pixels -> [C].

@@ -77,12 +77,18 @@ fn assert_close(got: &[f32], want: &[f64], what: &str) {
 }
 
 /// Sizes that exercise several chunks, a partial last chunk, channel blocks (small image, many
-/// channels), one-row images and odd widths.
-const SHAPES: [ConvShape; 4] = [
+/// channels), one-row images and odd widths (the shifted GEMM); and even sizes with several
+/// tile rows per task, several tasks per image, channel blocks and 2x2 images (large enough
+/// for Winograd in `forward` only once; all of them in the Winograd test below).
+const SHAPES: [ConvShape; 8] = [
     ConvShape { batch: 2, in_channels: 3, out_channels: 5, height: 7, width: 9 },
     ConvShape { batch: 1, in_channels: 4, out_channels: 3, height: 70, width: 61 },
     ConvShape { batch: 3, in_channels: 40, out_channels: 72, height: 4, width: 4 },
     ConvShape { batch: 1, in_channels: 2, out_channels: 2, height: 1, width: 5 },
+    ConvShape { batch: 2, in_channels: 5, out_channels: 7, height: 6, width: 10 },
+    ConvShape { batch: 1, in_channels: 3, out_channels: 4, height: 2, width: 2 },
+    ConvShape { batch: 1, in_channels: 6, out_channels: 9, height: 70, width: 64 },
+    ConvShape { batch: 2, in_channels: 33, out_channels: 70, height: 8, width: 6 },
 ];
 
 #[test]
@@ -110,5 +116,22 @@ fn gradients_match_the_direct_definition() {
             })
             .collect();
         assert_close(&gb, &want, "bias grad");
+    }
+}
+
+#[test]
+fn winograd_matches_the_direct_convolution_on_every_even_size() {
+    for s in SHAPES.into_iter().filter(|s| s.height % 2 == 0 && s.width % 2 == 0) {
+        let (x, w, b) = (values(s.input_len(), 7), values(s.weight_len(), 8), values(s.out_channels, 9));
+        let mut out = vec![0.0; s.output_len()];
+        winograd::convolve(&x, &w, Some(&b), s, &mut out);
+        assert_close(&out, &direct_forward(&x, &w, &b, s), &format!("winograd forward {s:?}"));
+        // the input gradient is the same convolution with the kernels transposed and flipped
+        let g = values(s.output_len(), 10);
+        let mut gx = vec![0.0; s.input_len()];
+        winograd::convolve(&g, &flipped_transposed(&w, s.out_channels, s.in_channels), None, s.transposed(), &mut gx);
+        let (want_gx, want_gw) = direct_grads(&x, &w, &g, s);
+        assert_close(&gx, &want_gx, &format!("winograd input grad {s:?}"));
+        assert_close(&winograd::weight_grad(&x, &g, s), &want_gw, &format!("winograd weight grad {s:?}"));
     }
 }
