@@ -50,15 +50,27 @@ pub fn convolve(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: ConvShap
     let out = SharedOut(out.as_mut_ptr(), out.len());
     (0..plan.tasks()).into_par_iter().for_each(|task| {
         let (image, rows, channels) = plan.task(task);
-        let v = transform_inputs(x, &plan, image, rows.clone());
-        let m = products(&u, &v, &plan, channels.clone(), rows.len() * plan.tiles_x);
         let sink = &out;
-        transform_outputs(&m, bias, &plan, image, rows, channels, |offset, values| {
-            // SAFETY: tasks cover disjoint (image, tile rows, channel block) parts of `out`, so
-            // no two tasks write the same element; offsets are checked against its length.
-            unsafe { sink.write(offset, values) }
+        with_scratch(|v, m| {
+            transform_inputs(x, &plan, image, rows.clone(), v);
+            products(&u, v, &plan, channels.clone(), rows.len() * plan.tiles_x, m);
+            transform_outputs(m, bias, &plan, image, rows, channels, |offset, values| {
+                // SAFETY: tasks cover disjoint (image, tile rows, channel block) parts of `out`,
+                // so no two tasks write the same element; offsets are checked against its length.
+                unsafe { sink.write(offset, values) }
+            });
         });
     });
+}
+
+thread_local! {
+    /// Each thread's two transformed-tile buffers, kept between tasks and calls (they are
+    /// overwritten whole each time): allocating them per task zeroed megabytes for nothing.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> R) -> R {
+    SCRATCH.with_borrow_mut(|(a, b)| f(a, b))
 }
 
 /// The output buffer shared by the tasks, each writing its own elements.
@@ -93,9 +105,11 @@ pub fn weight_grad(x: &[f32], grad_out: &[f32], shape: ConvShape) -> Vec<f32> {
             let mut du = vec![0.0f32; len];
             for task in plan.tasks() * share / threads..plan.tasks() * (share + 1) / threads {
                 let (image, rows, _) = plan.task(task);
-                let v = transform_inputs(x, &plan, image, rows.clone());
-                let dm = transform_grads(grad_out, &plan, image, rows.clone());
-                accumulate_products(&dm, &v, &plan, rows.len() * plan.tiles_x, &mut du);
+                with_scratch(|v, dm| {
+                    transform_inputs(x, &plan, image, rows.clone(), v);
+                    transform_grads(grad_out, &plan, image, rows.clone(), dm);
+                    accumulate_products(dm, v, &plan, rows.len() * plan.tiles_x, &mut du);
+                });
             }
             du
         })
@@ -202,10 +216,10 @@ const BT: [(usize, usize, f32); 4] = [(0, 2, -1.0), (1, 2, 1.0), (2, 1, -1.0), (
 ///
 /// Input rows are first split into even and odd columns of the zero-padded row, so that the
 /// four columns of every tile of a row are four contiguous slices and the loops vectorise.
-fn transform_inputs(x: &[f32], plan: &Plan, image: usize, rows: std::ops::Range<usize>) -> Vec<f32> {
+fn transform_inputs(x: &[f32], plan: &Plan, image: usize, rows: std::ops::Range<usize>, v: &mut Vec<f32>) {
     let ConvShape { in_channels, height, width, .. } = plan.shape;
     let (n, tiles) = (plan.tiles_x, rows.len() * plan.tiles_x);
-    let mut v = vec![0.0f32; POSITIONS * in_channels * tiles];
+    v.resize(POSITIONS * in_channels * tiles, 0.0);
     let mut split = vec![[vec![0.0f32; n + 1], vec![0.0f32; n + 1]]; 4];
     let mut vertical = [vec![0.0f32; n + 1], vec![0.0f32; n + 1]];
     for channel in 0..in_channels {
@@ -229,7 +243,6 @@ fn transform_inputs(x: &[f32], plan: &Plan, image: usize, rows: std::ops::Range<
             }
         }
     }
-    v
 }
 
 /// dst = a + sign * b, element-wise.
@@ -260,10 +273,10 @@ fn split_row(row: Option<&[f32]>, halves: &mut [Vec<f32>; 2]) {
 }
 
 /// M [16][channels][tiles] = U[position][channels] x V[position] for the task's channels.
-fn products(u: &[f32], v: &[f32], plan: &Plan, channels: std::ops::Range<usize>, tiles: usize) -> Vec<f32> {
+fn products(u: &[f32], v: &[f32], plan: &Plan, channels: std::ops::Range<usize>, tiles: usize, m: &mut Vec<f32>) {
     let (cin, cout) = (plan.shape.in_channels, plan.shape.out_channels);
     let rows = channels.len();
-    let mut m = vec![0.0f32; POSITIONS * rows * tiles];
+    m.resize(POSITIONS * rows * tiles, 0.0);
     for position in 0..POSITIONS {
         let lhs = &u[(position * cout + channels.start) * cin..][..rows * cin];
         let rhs = &v[position * cin * tiles..][..cin * tiles];
@@ -294,7 +307,6 @@ fn products(u: &[f32], v: &[f32], plan: &Plan, channels: std::ops::Range<usize>,
             );
         }
     }
-    m
 }
 
 /// Rows of A = [[1, 0], [1, 1], [1, -1], [0, -1]] (the adjoint of A^T's output transform).
@@ -302,10 +314,10 @@ const A: [(f32, f32); 4] = [(1.0, 0.0), (1.0, 1.0), (1.0, -1.0), (0.0, -1.0)];
 
 /// dM [16][Cout][tiles] = A dY A^T for the task's tile rows of `grad_out`: the adjoint of
 /// [`transform_outputs`].
-fn transform_grads(grad_out: &[f32], plan: &Plan, image: usize, rows: std::ops::Range<usize>) -> Vec<f32> {
+fn transform_grads(grad_out: &[f32], plan: &Plan, image: usize, rows: std::ops::Range<usize>, dm: &mut Vec<f32>) {
     let ConvShape { out_channels, height, width, .. } = plan.shape;
     let (n, tiles) = (plan.tiles_x, rows.len() * plan.tiles_x);
-    let mut dm = vec![0.0f32; POSITIONS * out_channels * tiles];
+    dm.resize(POSITIONS * out_channels * tiles, 0.0);
     // even and odd columns of the tile row's two output rows, then of A's combinations of them
     let mut split = vec![[vec![0.0f32; n], vec![0.0f32; n]]; 2];
     let mut vertical = [vec![0.0f32; n], vec![0.0f32; n]];
@@ -329,7 +341,6 @@ fn transform_grads(grad_out: &[f32], plan: &Plan, image: usize, rows: std::ops::
             }
         }
     }
-    dm
 }
 
 /// dst = p a + q b, element-wise.
