@@ -27,6 +27,7 @@ impl Planes {
 
 /// Mean and 1 / sqrt(biased variance + eps) of one plane (two passes: the variance from
 /// deviations, which unlike the mean of squares does not cancel when the mean is large).
+#[inline(always)] // into `crate::vectorized`'s AVX-512 code
 fn statistics(plane: &[f32], epsilon: f64) -> (f32, f32) {
     let n = plane.len() as f64;
     let mean = (lane_sum(plane, plane, |v, _| v) / n) as f32;
@@ -37,6 +38,7 @@ fn statistics(plane: &[f32], epsilon: f64) -> (f32, f32) {
 /// The sum of f over the pairs of `a` and `b`, kept in 16 independent f32 lanes so that it
 /// vectorises, the lanes then added in f64 (each lane sums at most a few thousand terms of a
 /// plane, well within f32's precision for the 1e-5 agreement the tests ask).
+#[inline(always)] // into `crate::vectorized`'s AVX-512 code
 fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     const LANES: usize = 16;
     let mut lanes = [0f32; LANES];
@@ -50,6 +52,24 @@ fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     lanes.iter().map(|&v| f64::from(v)).sum::<f64>() + rest
 }
 
+/// One plane's input gradient into `gx`; returns its share of beta's gradient.
+#[inline(always)] // into `crate::vectorized`'s AVX-512 code
+fn backward_plane(x: &[f32], g: &[f32], beta: f32, epsilon: f64, gx: &mut [f32]) -> f32 {
+    let (mean, inv) = statistics(x, epsilon);
+    let n = x.len() as f64;
+    // dz = g where the ReLU passed, else 0; dx = inv (dz - mean(dz) - xhat mean(dz xhat))
+    let passed = |v: f32, g: f32| if (v - mean) * inv + beta > 0.0 { g } else { 0.0 };
+    let sum_dz = lane_sum(x, g, passed);
+    let sum_dz_xhat = lane_sum(x, g, |v, g| passed(v, g) * (v - mean) * inv);
+    let (mean_dz, mean_dz_xhat) = ((sum_dz / n) as f32, (sum_dz_xhat / n) as f32);
+    for (o, (&v, &g)) in gx.iter_mut().zip(x.iter().zip(g)) {
+        let xhat = (v - mean) * inv;
+        let dz = if xhat + beta > 0.0 { g } else { 0.0 };
+        *o = inv * (dz - mean_dz - xhat * mean_dz_xhat);
+    }
+    sum_dz as f32
+}
+
 /// x [N, C, P] -> y [N, C, P].
 pub fn forward(x: &[f32], beta: &[f32], planes: Planes, epsilon: f64) -> Vec<f32> {
     planes.check(x, beta);
@@ -58,13 +78,18 @@ pub fn forward(x: &[f32], beta: &[f32], planes: Planes, epsilon: f64) -> Vec<f32
         .zip(x.par_chunks(planes.pixels))
         .enumerate()
         .for_each(|(plane, (y, x))| {
-            let (mean, inv) = statistics(x, epsilon);
             let b = beta[plane % planes.channels];
-            for (o, &v) in y.iter_mut().zip(x) {
-                *o = ((v - mean) * inv + b).max(0.0);
-            }
+            crate::vectorized(#[inline(always)] || forward_plane(x, b, epsilon, y));
         });
     y
+}
+
+#[inline(always)] // into `crate::vectorized`'s AVX-512 code
+fn forward_plane(x: &[f32], beta: f32, epsilon: f64, y: &mut [f32]) {
+    let (mean, inv) = statistics(x, epsilon);
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = ((v - mean) * inv + beta).max(0.0);
+    }
 }
 
 /// Gradients with respect to x [N, C, P] and beta [C] from the output gradient `grad`.
@@ -72,25 +97,13 @@ pub fn backward(x: &[f32], beta: &[f32], grad: &[f32], planes: Planes, epsilon: 
     planes.check(x, beta);
     assert_eq!(grad.len(), x.len(), "batch_norm_relu: gradient length for {planes:?}");
     let mut grad_x = vec![0.0; x.len()];
-    let n = planes.pixels as f64;
     let plane_beta_grads: Vec<f32> = grad_x
         .par_chunks_mut(planes.pixels)
         .zip(x.par_chunks(planes.pixels).zip(grad.par_chunks(planes.pixels)))
         .enumerate()
         .map(|(plane, (gx, (x, g)))| {
-            let (mean, inv) = statistics(x, epsilon);
             let b = beta[plane % planes.channels];
-            // dz = g where the ReLU passed, else 0; dx = inv (dz - mean(dz) - xhat mean(dz xhat))
-            let passed = |v: f32, g: f32| if (v - mean) * inv + b > 0.0 { g } else { 0.0 };
-            let sum_dz = lane_sum(x, g, passed);
-            let sum_dz_xhat = lane_sum(x, g, |v, g| passed(v, g) * (v - mean) * inv);
-            let (mean_dz, mean_dz_xhat) = ((sum_dz / n) as f32, (sum_dz_xhat / n) as f32);
-            for (o, (&v, &g)) in gx.iter_mut().zip(x.iter().zip(g)) {
-                let xhat = (v - mean) * inv;
-                let dz = if xhat + b > 0.0 { g } else { 0.0 };
-                *o = inv * (dz - mean_dz - xhat * mean_dz_xhat);
-            }
-            sum_dz as f32
+            crate::vectorized(#[inline(always)] || backward_plane(x, g, b, epsilon, gx))
         })
         .collect();
     let mut grad_beta = vec![0.0; planes.channels];

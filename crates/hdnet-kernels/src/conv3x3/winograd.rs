@@ -14,6 +14,7 @@ use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use super::ConvShape;
+use crate::shuffle::{deinterleave, interleave};
 
 /// Positions of a transformed 4x4 tile.
 const POSITIONS: usize = 16;
@@ -52,12 +53,15 @@ pub fn convolve(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: ConvShap
         let (image, rows, channels) = plan.task(task);
         let sink = &out;
         with_scratch(|v, m| {
-            transform_inputs(x, &plan, image, rows.clone(), v);
+            crate::vectorized(#[inline(always)] || transform_inputs(x, &plan, image, rows.clone(), v));
             products(&u, v, &plan, channels.clone(), rows.len() * plan.tiles_x, m);
-            transform_outputs(m, bias, &plan, image, rows, channels, |offset, values| {
-                // SAFETY: tasks cover disjoint (image, tile rows, channel block) parts of `out`,
-                // so no two tasks write the same element; offsets are checked against its length.
-                unsafe { sink.write(offset, values) }
+            crate::vectorized(#[inline(always)] || {
+                transform_outputs(m, bias, &plan, image, rows, channels, |offset, values| {
+                    // SAFETY: tasks cover disjoint (image, tile rows, channel block) parts of
+                    // `out`, so no two tasks write the same element; offsets are checked
+                    // against its length.
+                    unsafe { sink.write(offset, values) }
+                })
             });
         });
     });
@@ -106,8 +110,10 @@ pub fn weight_grad(x: &[f32], grad_out: &[f32], shape: ConvShape) -> Vec<f32> {
             for task in plan.tasks() * share / threads..plan.tasks() * (share + 1) / threads {
                 let (image, rows, _) = plan.task(task);
                 with_scratch(|v, dm| {
-                    transform_inputs(x, &plan, image, rows.clone(), v);
-                    transform_grads(grad_out, &plan, image, rows.clone(), dm);
+                    crate::vectorized(#[inline(always)] || {
+                        transform_inputs(x, &plan, image, rows.clone(), v);
+                        transform_grads(grad_out, &plan, image, rows.clone(), dm);
+                    });
                     accumulate_products(dm, v, &plan, rows.len() * plan.tiles_x, &mut du);
                 });
             }
@@ -216,6 +222,7 @@ const BT: [(usize, usize, f32); 4] = [(0, 2, -1.0), (1, 2, 1.0), (2, 1, -1.0), (
 ///
 /// Input rows are first split into even and odd columns of the zero-padded row, so that the
 /// four columns of every tile of a row are four contiguous slices and the loops vectorise.
+#[inline(always)] // into `crate::vectorized`'s AVX-512 code
 fn transform_inputs(x: &[f32], plan: &Plan, image: usize, rows: std::ops::Range<usize>, v: &mut Vec<f32>) {
     let ConvShape { in_channels, height, width, .. } = plan.shape;
     let (n, tiles) = (plan.tiles_x, rows.len() * plan.tiles_x);
@@ -246,6 +253,7 @@ fn transform_inputs(x: &[f32], plan: &Plan, image: usize, rows: std::ops::Range<
 }
 
 /// dst = a + sign * b, element-wise.
+#[inline(always)] // into `crate::vectorized`'s AVX-512 code
 fn combine(a: &[f32], b: &[f32], sign: f32, dst: &mut [f32]) {
     for (o, (p, q)) in dst.iter_mut().zip(a.iter().zip(b)) {
         *o = p + sign * q;
@@ -254,6 +262,7 @@ fn combine(a: &[f32], b: &[f32], sign: f32, dst: &mut [f32]) {
 
 /// Padded row (zero when `row` is None) split into even columns [0, x1, x3, ..] and odd columns
 /// [x0, x2, .., 0].
+#[inline(always)] // into `crate::vectorized`'s AVX-512 code
 fn split_row(row: Option<&[f32]>, halves: &mut [Vec<f32>; 2]) {
     let [even, odd] = halves;
     match row {
@@ -262,12 +271,10 @@ fn split_row(row: Option<&[f32]>, halves: &mut [Vec<f32>; 2]) {
             odd.fill(0.0);
         }
         Some(row) => {
+            let n = row.len() / 2;
             even[0] = 0.0;
-            *odd.last_mut().expect("a row") = 0.0;
-            for (m, pair) in row.chunks_exact(2).enumerate() {
-                odd[m] = pair[0];
-                even[m + 1] = pair[1];
-            }
+            odd[n] = 0.0;
+            deinterleave(row, &mut odd[..n], &mut even[1..]);
         }
     }
 }
@@ -314,6 +321,7 @@ const A: [(f32, f32); 4] = [(1.0, 0.0), (1.0, 1.0), (1.0, -1.0), (0.0, -1.0)];
 
 /// dM [16][Cout][tiles] = A dY A^T for the task's tile rows of `grad_out`: the adjoint of
 /// [`transform_outputs`].
+#[inline(always)] // into `crate::vectorized`'s AVX-512 code
 fn transform_grads(grad_out: &[f32], plan: &Plan, image: usize, rows: std::ops::Range<usize>, dm: &mut Vec<f32>) {
     let ConvShape { out_channels, height, width, .. } = plan.shape;
     let (n, tiles) = (plan.tiles_x, rows.len() * plan.tiles_x);
@@ -325,10 +333,7 @@ fn transform_grads(grad_out: &[f32], plan: &Plan, image: usize, rows: std::ops::
         let plane = &grad_out[(image * out_channels + channel) * height * width..][..height * width];
         for (local, ty) in rows.clone().enumerate() {
             for (a, [even, odd]) in split.iter_mut().enumerate() {
-                for (k, pair) in plane[(2 * ty + a) * width..][..width].chunks_exact(2).enumerate() {
-                    even[k] = pair[0];
-                    odd[k] = pair[1];
-                }
+                deinterleave(&plane[(2 * ty + a) * width..][..width], even, odd);
             }
             for (i, &(p, q)) in A.iter().enumerate() {
                 for (half, dst) in vertical.iter_mut().enumerate() {
@@ -344,6 +349,7 @@ fn transform_grads(grad_out: &[f32], plan: &Plan, image: usize, rows: std::ops::
 }
 
 /// dst = p a + q b, element-wise.
+#[inline(always)] // into `crate::vectorized`'s AVX-512 code
 fn weighted_sum(p: f32, a: &[f32], q: f32, b: &[f32], dst: &mut [f32]) {
     for (o, (x, y)) in dst.iter_mut().zip(a.iter().zip(b)) {
         *o = p * x + q * y;
@@ -385,8 +391,25 @@ fn accumulate_products(dm: &[f32], v: &[f32], plan: &Plan, tiles: usize, du: &mu
     }
 }
 
+/// dst = row i of A^T = [[1, 1, 1, 0], [0, 1, -1, -1]] applied to the four slices, plus b.
+#[inline(always)] // into `crate::vectorized`'s AVX-512 code
+fn a_transposed_row(i: usize, [m0, m1, m2, m3]: [&[f32]; 4], b: f32, dst: &mut [f32]) {
+    let n = dst.len();
+    let (m0, m1, m2, m3) = (&m0[..n], &m1[..n], &m2[..n], &m3[..n]);
+    if i == 0 {
+        for k in 0..n {
+            dst[k] = m0[k] + m1[k] + m2[k] + b;
+        }
+    } else {
+        for k in 0..n {
+            dst[k] = m1[k] - m2[k] - m3[k] + b;
+        }
+    }
+}
+
 /// Y = A^T M A (+ bias) for the task's tiles and channels, written row by row through `write`
 /// (offset into the output, values), with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]].
+#[inline(always)] // into `crate::vectorized`'s AVX-512 code
 fn transform_outputs(
     m: &[f32],
     bias: Option<&[f32]>,
@@ -399,26 +422,23 @@ fn transform_outputs(
     let ConvShape { out_channels, height, width, .. } = plan.shape;
     let (tx, tiles) = (plan.tiles_x, rows.len() * plan.tiles_x);
     let block = channels.len();
-    // s[i][j] = row i of A^T M, column j, for every tile of a row
-    let mut s = vec![vec![vec![0.0f32; tx]; 4]; 2];
+    // row i of A^T M, columns j = 0..4, for every tile of a row; then its even and odd outputs
+    let mut s = [vec![0.0f32; tx], vec![0.0f32; tx], vec![0.0f32; tx], vec![0.0f32; tx]];
+    let (mut even, mut odd) = (vec![0.0f32; tx], vec![0.0f32; tx]);
     let mut line = vec![0.0f32; width];
     for (local_channel, channel) in channels.enumerate() {
         let b = bias.map_or(0.0, |b| b[channel]);
         let plane = (image * out_channels + channel) * height * width;
         for (local, ty) in rows.clone().enumerate() {
             let at = |i: usize, j: usize| &m[((4 * i + j) * block + local_channel) * tiles + local * tx..][..tx];
-            for j in 0..4 {
-                let (m0, m1, m2, m3) = (at(0, j), at(1, j), at(2, j), at(3, j));
-                for k in 0..tx {
-                    s[0][j][k] = m0[k] + m1[k] + m2[k];
-                    s[1][j][k] = m1[k] - m2[k] - m3[k];
+            for i in 0..2 {
+                for (j, sj) in s.iter_mut().enumerate() {
+                    let (m0, m1, m2, m3) = (at(0, j), at(1, j), at(2, j), at(3, j));
+                    a_transposed_row(i, [m0, m1, m2, m3], 0.0, sj);
                 }
-            }
-            for (i, si) in s.iter().enumerate() {
-                for k in 0..tx {
-                    line[2 * k] = si[0][k] + si[1][k] + si[2][k] + b;
-                    line[2 * k + 1] = si[1][k] - si[2][k] - si[3][k] + b;
-                }
+                a_transposed_row(0, [&s[0], &s[1], &s[2], &s[3]], b, &mut even);
+                a_transposed_row(1, [&s[0], &s[1], &s[2], &s[3]], b, &mut odd);
+                interleave(&even, &odd, &mut line);
                 write(plane + (2 * ty + i) * width, &line);
             }
         }
