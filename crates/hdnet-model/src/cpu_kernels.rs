@@ -333,14 +333,21 @@ mod tests {
 
     /// The fast path against Burn's own conv2d (the reference): forward and the three gradients
     /// of a loss that weights every output differently. Tolerance: 1e-5 of the largest value
-    /// (float32 sums in a different order).
+    /// (float32 sums in a different order). Two sizes: odd (the shifted GEMM) and even with
+    /// enough tiles for Winograd.
     #[test]
     fn fast_path_matches_burns_conv2d_forward_and_gradients() {
+        for (h, w) in [(13, 11), (48, 44)] {
+            conv_matches_burn(h, w);
+        }
+    }
+
+    fn conv_matches_burn(height: usize, width: usize) {
         let device = Device::flex().autodiff();
-        let x = Tensor::<4>::random([2, 5, 13, 11], Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<4>::random([2, 5, height, width], Distribution::Normal(0.0, 1.0), &device);
         let w = Tensor::<4>::random([7, 5, 3, 3], Distribution::Normal(0.0, 0.3), &device);
         let b = Tensor::<1>::random([7], Distribution::Normal(0.0, 1.0), &device);
-        let g = Tensor::<4>::random([2, 7, 13, 11], Distribution::Normal(0.0, 1.0), &device);
+        let g = Tensor::<4>::random([2, 7, height, width], Distribution::Normal(0.0, 1.0), &device);
         let run = |fast: bool| {
             let (x, w, b) = (x.clone().require_grad(), w.clone().require_grad(), b.clone().require_grad());
             let out = if fast {
@@ -360,7 +367,7 @@ mod tests {
             ("bias gradient", fast.3, reference.3),
         ] {
             let (diff, scale) = max_abs_diff(a, b);
-            assert!(diff <= 1e-5 * scale, "{name}: {diff} of {scale}");
+            assert!(diff <= 1e-5 * scale, "{name} at {height}x{width}: {diff} of {scale}");
         }
     }
 
