@@ -10,6 +10,7 @@
 //! over rayon's threads, each chunk accumulating its nine taps while it is in cache.
 
 mod padded;
+mod product;
 mod shifted_gemm;
 mod winograd;
 

@@ -1,8 +1,7 @@
 //! The products of the shifted-GEMM convolution, and how their work is cut into tiles.
 
-use gemm::{Parallelism, gemm};
-
 use super::padded::Padded;
+use super::product::product;
 
 /// Output columns per tile, roughly: large enough for the gemm kernels to run at speed, small
 /// enough that a tile's accumulator stays in L2 across its nine taps.
@@ -114,27 +113,13 @@ pub fn conv_into(x: &Padded, taps: &Taps, plan: &Chunks, tile: usize, dst: &mut 
         // (row stride plane; the plan sized the planes for the furthest chunk and tap), dst is
         // rows x columns (row stride columns) inside this tile.
         unsafe {
-            gemm(
-                rows,
-                columns,
-                cin,
-                dst.as_mut_ptr(),
-                1,
-                columns as isize,
+            product(
+                (rows, columns, cin),
+                (dst.as_mut_ptr(), columns, 1),
+                (lhs.as_ptr(), taps.row_stride, taps.column_stride),
+                (rhs.as_ptr(), x.plane, 1),
                 tap > 0,
-                lhs.as_ptr(),
-                taps.column_stride as isize,
-                taps.row_stride as isize,
-                rhs.as_ptr(),
-                1,
-                x.plane as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
+            )
         }
     }
 }
@@ -180,27 +165,13 @@ pub fn weight_tap(x: &Padded, grad_out: &Padded, tap: usize, part: usize, split:
         // element (k, ci) at ci * plane + k, inside the padded plane (sized for the furthest
         // tap); dst is rows x cin.
         unsafe {
-            gemm(
-                rows,
-                cin,
-                to - from,
-                dst.as_mut_ptr(),
-                1,
-                cin as isize,
+            product(
+                (rows, cin, to - from),
+                (dst.as_mut_ptr(), cin, 1),
+                (lhs.as_ptr(), grad_out.plane, 1),
+                (rhs.as_ptr(), 1, x.plane),
                 image > 0,
-                lhs.as_ptr(),
-                1,
-                grad_out.plane as isize,
-                rhs.as_ptr(),
-                x.plane as isize,
-                1,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
+            )
         }
     }
     (c0, dst)

@@ -10,10 +10,10 @@
 //! Only for even heights and widths (every level of HDNet's hourglass) and enough tiles; others
 //! use the shifted GEMM.
 
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use super::ConvShape;
+use super::product::product;
 use crate::shuffle::{deinterleave, interleave};
 
 /// Positions of a transformed 4x4 tile.
@@ -291,27 +291,13 @@ fn products(u: &[f32], v: &[f32], plan: &Plan, channels: std::ops::Range<usize>,
         // SAFETY: lhs is rows x cin, rhs cin x tiles, dst rows x tiles, all row-major and
         // exactly the slices' lengths.
         unsafe {
-            gemm(
-                rows,
-                tiles,
-                cin,
-                dst.as_mut_ptr(),
-                1,
-                tiles as isize,
+            product(
+                (rows, tiles, cin),
+                (dst.as_mut_ptr(), tiles, 1),
+                (lhs.as_ptr(), cin, 1),
+                (rhs.as_ptr(), tiles, 1),
                 false,
-                lhs.as_ptr(),
-                1,
-                cin as isize,
-                rhs.as_ptr(),
-                1,
-                tiles as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
+            )
         }
     }
 }
@@ -366,27 +352,13 @@ fn accumulate_products(dm: &[f32], v: &[f32], plan: &Plan, tiles: usize, du: &mu
         // SAFETY: lhs is cout x tiles (row-major), rhs is tiles x cin with element (t, c) at
         // c * tiles + t, dst is cout x cin (row-major), all exactly the slices' lengths.
         unsafe {
-            gemm(
-                cout,
-                cin,
-                tiles,
-                dst.as_mut_ptr(),
-                1,
-                cin as isize,
+            product(
+                (cout, cin, tiles),
+                (dst.as_mut_ptr(), cin, 1),
+                (lhs.as_ptr(), tiles, 1),
+                (rhs.as_ptr(), 1, tiles),
                 true,
-                lhs.as_ptr(),
-                1,
-                tiles as isize,
-                rhs.as_ptr(),
-                tiles as isize,
-                1,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
+            )
         }
     }
 }
