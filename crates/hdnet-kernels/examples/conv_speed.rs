@@ -1,7 +1,11 @@
 use hdnet_kernels::conv3x3::*;
 use std::time::Instant;
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    if args.len() != 4 {
+        eprintln!("usage: conv_speed BATCH IN_CHANNELS OUT_CHANNELS SIZE");
+        std::process::exit(2);
+    }
     let s = ConvShape { batch: args[0], in_channels: args[1], out_channels: args[2], height: args[3], width: args[3] };
     let x = vec![0.1f32; s.input_len()];
     let w = vec![0.01f32; s.weight_len()];

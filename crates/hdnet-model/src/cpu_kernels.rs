@@ -1,5 +1,5 @@
-//! The hourglass's two hot operations, the 3x3 convolution and the per-image batch norm + ReLU:
-//! hdnet-kernels' CPU kernels on the Flex backend (forward and backward, registered as a Burn
+//! The hourglass's operations (3x3 convolution, per-image batch norm + ReLU, max pooling,
+//! TF1-legacy upsampling): hdnet-kernels' CPU kernels on the Flex backend (forward and backward, registered as a Burn
 //! backend extension so that training uses them too), Burn's own operations on every other
 //! device (GPUs) and dtype, which also serve as the reference the kernels are tested against.
 
@@ -101,7 +101,7 @@ fn conv_shape(x: &[usize; 4], out_channels: usize) -> ConvShape {
 fn values(t: &FloatTensor<Flex>) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(v) if t.is_contiguous() => std::borrow::Cow::Borrowed(v),
-        _ => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("conv3x3 reads f32 tensors").to_vec()),
+        _ => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("the kernels are only given f32 tensors").to_vec()),
     }
 }
 
@@ -326,9 +326,12 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
-    fn max_abs_diff(a: Tensor<4>, b: Tensor<4>) -> (f32, f32) {
+    /// Asserts that the largest difference between `a` and the reference `b` is within
+    /// `tolerance` times the largest value of `b`.
+    fn assert_within(what: &str, a: Tensor<4>, b: Tensor<4>, tolerance: f32) {
         let scale = b.clone().abs().max().into_scalar::<f32>();
-        ((a - b).abs().max().into_scalar::<f32>(), scale)
+        let diff = (a - b).abs().max().into_scalar::<f32>();
+        assert!(diff <= tolerance * scale, "{what}: {diff} of {scale}");
     }
 
     /// The fast path against Burn's own conv2d (the reference): forward and the three gradients
@@ -366,8 +369,7 @@ mod tests {
             ("weight gradient", fast.2, reference.2),
             ("bias gradient", fast.3, reference.3),
         ] {
-            let (diff, scale) = max_abs_diff(a, b);
-            assert!(diff <= 1e-5 * scale, "{name} at {height}x{width}: {diff} of {scale}");
+            assert_within(&format!("{name} at {height}x{width}"), a, b, 1e-5);
         }
     }
 
@@ -392,8 +394,7 @@ mod tests {
         };
         let (fast, reference) = (run(true), run(false));
         for (name, a, b) in [("output", fast.0, reference.0), ("input gradient", fast.1, reference.1), ("beta gradient", fast.2, reference.2)] {
-            let (diff, scale) = max_abs_diff(a, b);
-            assert!(diff <= 1e-5 * scale, "{name}: {diff} of {scale}");
+            assert_within(name, a, b, 1e-5);
         }
     }
 
@@ -418,8 +419,7 @@ mod tests {
             };
             let (a, b) = (run(fast), run(reference));
             assert_eq!(a.0.clone().try_into_vec_as::<f32>().unwrap(), b.0.try_into_vec_as::<f32>().unwrap(), "{name} output");
-            let (diff, scale) = max_abs_diff(a.1, b.1);
-            assert!(diff <= 1e-6 * scale, "{name} gradient: {diff} of {scale}");
+            assert_within(&format!("{name} gradient"), a.1, b.1, 1e-6);
         }
     }
 
@@ -429,7 +429,6 @@ mod tests {
         let x = Tensor::<4>::random([1, 2, 4, 4], Distribution::Default, &device);
         let w = Tensor::<4>::random([3, 2, 3, 3], Distribution::Default, &device);
         let b = Tensor::<1>::zeros([3], &device);
-        let (diff, scale) = max_abs_diff(conv3x3(x.clone(), w.clone(), b.clone()), conv2d(x, w, Some(b), same_3x3()));
-        assert!(diff <= 1e-6 * scale, "{diff}");
+        assert_within("conv3x3", conv3x3(x.clone(), w.clone(), b.clone()), conv2d(x, w, Some(b), same_3x3()), 1e-6);
     }
 }
