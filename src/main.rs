@@ -1,5 +1,6 @@
 //! `hdnet`: depth and normals of dressed humans (HDNet, Jafarian & Park, CVPR 2021).
 
+mod allocator;
 mod cli;
 
 use std::process::ExitCode;
