@@ -26,6 +26,9 @@ use hdnet_geometry::Camera;
 const POLAR_ITERATIONS: usize = 12;
 /// See [`polar_rotation`].
 const POLAR_REGULARISER: f32 = 1e-6;
+/// See [`polar_rotation`]: the smallest singular value it gives a matrix of rank two (well
+/// above float32 rounding of the order-one products that make up the determinant).
+const POLAR_COMPLETION: f32 = 1e-4;
 /// Repeated squarings of Horn's matrix: the power 2^14 separates eigenvalues whose ratio is
 /// as close as 0.999.
 const HORN_SQUARINGS: usize = 14;
@@ -233,14 +236,21 @@ fn cofactor_det(x: &Tensor<3>) -> (Tensor<3>, Tensor<3>) {
 
 /// Orthogonal polar factor of each `[M, 3, 3]` matrix by scaled Newton iteration
 /// X <- (g X + (g X)^-T) / 2, g = |det X|^(-1/3): equal to V U^T for H^T = V S U^T.
-/// A rank-deficient H (3 matches, or collinear ones) has no unique factor; adding
-/// `POLAR_REGULARISER` times the identity to the normalised matrix picks one and keeps the
-/// iteration finite, changing well-conditioned results by less than float32 noise.
+///
+/// A rank-deficient H (3 matches always give rank two) has no inverse to iterate with. For rank
+/// two, cof(X) = s1 s2 u3 v3^T is exactly the missing direction, so `POLAR_COMPLETION` times the
+/// normalised cofactor matrix is added; for a regular X, cof(X) = det(X) X^-T has X's own polar
+/// factor, so this leaves every well-conditioned result unchanged. (A multiple of the identity,
+/// used before, shifts eigenvalues rather than singular values and left some rank-two H
+/// singular: NaN in training.) `POLAR_REGULARISER` times the identity keeps rank one finite.
 fn polar_rotation(x: Tensor<3>) -> Tensor<3> {
     let [m, _, _] = x.dims();
     let norm = x.clone().square().sum_dim(1).sum_dim(2).add_scalar(SQUARED_DISTANCE_FLOOR).sqrt();
+    let x = x / norm;
+    let (cof, _) = cofactor_det(&x);
+    let cof_norm = cof.clone().square().sum_dim(1).sum_dim(2).add_scalar(SQUARED_DISTANCE_FLOOR).sqrt();
     let identity = Tensor::<2>::eye(3, &x.device()).unsqueeze_dim::<3>(0).repeat_dim(0, m);
-    let mut x = x / norm + identity * POLAR_REGULARISER;
+    let mut x = x + cof / cof_norm * POLAR_COMPLETION + identity * POLAR_REGULARISER;
     for _ in 0..POLAR_ITERATIONS {
         let (cof, det) = cofactor_det(&x);
         let gamma = det.clone().abs().powf_scalar(-1.0 / 3.0);
@@ -537,6 +547,23 @@ mod tests {
                 assert!(g.iter().all(|v| v.is_finite()), "{fit:?}: {g:?}");
                 assert!(g.iter().any(|v| v.abs() > 1e-4), "{fit:?}: the other parts still pull");
             }
+        }
+    }
+    #[test]
+    fn polar_factor_of_a_rank_two_matrix_is_finite_and_orthogonal() {
+        // H of three matches (rank two), taken from a training run where the fit became NaN:
+        // H + 1e-6 I was singular to float precision.
+        let h = [
+            0.0022360755, 0.00078024366, -0.0017058174, -0.0012930705, -0.0004440844, 0.000988153, -0.0009193568, -0.00030445575,
+            0.00070529035,
+        ];
+        let device = Device::flex();
+        let h = Tensor::<3>::from_data(TensorData::new(h.to_vec(), [1, 3, 3]), &device);
+        let r = polar_rotation(h.swap_dims(1, 2));
+        let rtr = r.clone().swap_dims(1, 2).matmul(r.clone()).try_into_vec_as::<f32>().unwrap();
+        for (k, v) in rtr.iter().enumerate() {
+            let identity = if k % 4 == 0 { 1.0 } else { 0.0 };
+            assert!((v - identity).abs() < 1e-4, "R^T R = {rtr:?}, R = {:?}", r.try_into_vec_as::<f32>().unwrap());
         }
     }
 }
