@@ -9,7 +9,10 @@ use hdnet_data::layout::{LabelledFrame, frame_names, read_labelled};
 use hdnet_eval::metrics::{DepthMetrics, NormalMetrics, depth_metrics, normal_metrics, per_part};
 use hdnet_formats::images::TestSample;
 use hdnet_formats::{FileError, npy, text};
+use hdnet_geometry::Camera;
 use hdnet_model::Hdnet;
+use hdnet_model::geometry::{NormalsFromDepth, depth_to_normals, ray_map};
+use hdnet_model::pipeline::{from_nchw, to_nchw};
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
 use serde::Serialize;
 
@@ -81,6 +84,9 @@ struct ImageRow {
     name: String,
     depth: Option<DepthMetrics>,
     normals: Option<NormalMetrics>,
+    /// The normals of the surface the predicted depth describes: how much of the surface's
+    /// shape (not just its distance) the depth has, what HDNet's normal losses train.
+    depth_normals: Option<NormalMetrics>,
     parts: Vec<PartRow>,
 }
 
@@ -95,6 +101,7 @@ struct Aggregate {
     within_11_25: f64,
     within_22_5: f64,
     within_30: f64,
+    depth_normal_mean_deg: f64,
 }
 
 fn read_pred(dir: &Path, name: &str, size: (usize, usize)) -> Result<(Array2<f32>, Array3<f32>), FileError> {
@@ -119,12 +126,23 @@ fn read_pred(dir: &Path, name: &str, size: (usize, usize)) -> Result<(Array2<f32
     Ok((depth, normals))
 }
 
+/// Normals of `depth` seen through the original camera (the synthetic data's), computed on the
+/// mask without wrap-around (`NormalsFromDepth::Clean`).
+fn normals_of_depth(depth: &Array2<f32>, mask: &Array2<f32>) -> Array3<f32> {
+    let device = hdnet_model::device::Device::flex();
+    let (h, w) = mask.dim();
+    let map = |m: &Array2<f32>| to_nchw(&[&m.clone().insert_axis(Axis(2))], &device);
+    let rays = ray_map(&[Camera::original()], h, w, &device);
+    from_nchw(depth_to_normals(map(depth), map(mask).greater_elem(0.0), rays, NormalsFromDepth::Clean)).remove(0)
+}
+
 fn evaluate(name: &str, gt: &LabelledFrame, depth: &Array2<f32>, normals: &Array3<f32>) -> ImageRow {
     let parts = Iuv::decode(&gt.iuv).map(|iuv| iuv.part).unwrap_or_else(|_| Array2::zeros(gt.mask.dim()));
     ImageRow {
         name: name.to_string(),
         depth: depth_metrics(depth, &gt.depth, &gt.mask),
         normals: normal_metrics(normals, &gt.normals, &gt.mask),
+        depth_normals: normal_metrics(&normals_of_depth(depth, &gt.mask), &gt.normals, &gt.mask),
         parts: per_part(depth, &gt.depth, normals, &gt.normals, &gt.mask, &parts)
             .into_iter()
             .map(|(part, depth, normals)| PartRow { part, depth, normals })
@@ -147,15 +165,18 @@ fn aggregate(rows: &[ImageRow]) -> Aggregate {
         within_11_25: mean(&|r| r.normals.map(|n| n.within_11_25)),
         within_22_5: mean(&|r| r.normals.map(|n| n.within_22_5)),
         within_30: mean(&|r| r.normals.map(|n| n.within_30)),
+        depth_normal_mean_deg: mean(&|r| r.depth_normals.map(|n| n.mean_deg)),
     }
 }
 
-const HEADER: [&str; 9] = ["image", "depth_rmse", "depth_absrel", "depth_rmse_raw", "normal_mean", "normal_median", "lt_11.25", "lt_22.5", "lt_30"];
+const HEADER: [&str; 10] =
+    ["image", "depth_rmse", "depth_absrel", "depth_rmse_raw", "normal_mean", "normal_median", "lt_11.25", "lt_22.5", "lt_30", "dnormal_mean"];
 
-fn row_values(r: &ImageRow) -> [f64; 8] {
+fn row_values(r: &ImageRow) -> [f64; 9] {
     let d = r.depth.map_or([f64::NAN; 3], |d| [d.rmse, d.abs_rel, d.rmse_raw]);
     let n = r.normals.map_or([f64::NAN; 5], |n| [n.mean_deg, n.median_deg, n.within_11_25, n.within_22_5, n.within_30]);
-    [d[0], d[1], d[2], n[0], n[1], n[2], n[3], n[4]]
+    let dn = r.depth_normals.map_or(f64::NAN, |n| n.mean_deg);
+    [d[0], d[1], d[2], n[0], n[1], n[2], n[3], n[4], dn]
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -215,7 +236,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for r in &rows {
         println!("{:>14}{}", r.name, row_values(r).iter().map(|v| format!("{v:>14.4}")).collect::<String>());
     }
-    let agg_values = [agg.depth_rmse, agg.depth_abs_rel, agg.depth_rmse_raw, agg.normal_mean_deg, agg.normal_median_deg, agg.within_11_25, agg.within_22_5, agg.within_30];
+    let agg_values = [
+        agg.depth_rmse,
+        agg.depth_abs_rel,
+        agg.depth_rmse_raw,
+        agg.normal_mean_deg,
+        agg.normal_median_deg,
+        agg.within_11_25,
+        agg.within_22_5,
+        agg.within_30,
+        agg.depth_normal_mean_deg,
+    ];
     println!("{:>14}{}", "mean", agg_values.iter().map(|v| format!("{v:>14.4}")).collect::<String>());
 
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
