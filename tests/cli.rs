@@ -292,6 +292,12 @@ fn eval_scores_predictions_and_predicts_with_weights() {
     // Not overwritten without --overwrite.
     let o = hdnet(&["eval", "--gt", p(&gt), "--pred", p(&pred)]);
     assert!(!o.status.success() && stderr(&o).contains("already exists"));
+    // A NaN in a prediction skips that image with a one-line error naming it.
+    let mut bad = depth.clone();
+    bad[(128, 128)] = f32::NAN;
+    hdnet_formats::npy::write(pred.join("0000000_depth.npy"), &[256, 256], bad.as_slice().unwrap()).unwrap();
+    let o = hdnet(&["eval", "--gt", p(&gt), "--pred", p(&pred), "--out", p(&dir.path().join("bad_eval"))]);
+    assert!(!o.status.success() && stderr(&o).contains("skipped 0000000") && stderr(&o).contains("NaN"), "{}", stderr(&o));
 
     // Predicting with the fixture weights (random): finite errors, written next to the data.
     let o = hdnet(&["eval", "--gt", p(&gt), "--weights", p(&fixture(""))]);

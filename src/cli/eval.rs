@@ -123,6 +123,10 @@ fn read_pred(dir: &Path, name: &str, size: (usize, usize)) -> Result<(Array2<f32
     if depth.dim() != size || (normals.dim().0, normals.dim().1) != size {
         return Err(FileError::new(dir.join(name), format!("prediction size differs from the ground truth {size:?}")));
     }
+    // Every score, and the normals computed from the depth, would silently turn NaN.
+    if depth.iter().chain(normals.iter()).any(|v| !v.is_finite()) {
+        return Err(FileError::new(dir.join(name), "prediction contains NaN or infinite values"));
+    }
     Ok((depth, normals))
 }
 

@@ -549,6 +549,7 @@ mod tests {
             }
         }
     }
+
     #[test]
     fn polar_factor_of_a_rank_two_matrix_is_finite_and_orthogonal() {
         // H of three matches (rank two), taken from a training run where the fit became NaN:
