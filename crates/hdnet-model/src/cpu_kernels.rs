@@ -2,6 +2,8 @@
 //! TF1-legacy upsampling): hdnet-kernels' CPU kernels on the Flex backend (forward and backward, registered as a Burn
 //! backend extension so that training uses them too), Burn's own operations on every other
 //! device (GPUs) and dtype, which also serve as the reference the kernels are tested against.
+//! Adam's update of the weights ([`adam_update`]) takes the same route: one fused pass on the
+//! CPU instead of a dozen tensor operations over every weight.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -16,6 +18,7 @@ use burn::tensor::DType;
 use burn::tensor::activation::relu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
+pub use hdnet_kernels::adam::AdamStep;
 use hdnet_kernels::batch_norm_relu::Planes;
 use hdnet_kernels::conv3x3::ConvShape;
 use hdnet_kernels::resample;
@@ -68,6 +71,26 @@ pub fn upsample_2x(x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// One Adam step of a parameter (TF1's `ApplyAdam`, see [`hdnet_kernels::adam`]): returns the
+/// updated parameter, first and second moments.
+pub fn adam_update<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    m: Tensor<D>,
+    v: Tensor<D>,
+    step: AdamStep,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    let dtypes = [param.dtype(), grad.dtype(), m.dtype(), v.dtype()];
+    if on_cpu_kernels(&dtypes, &param.device()) {
+        let (param, m, v) = Dispatch::adam_update(param.into_dispatch(), grad.into_dispatch(), m.into_dispatch(), v.into_dispatch(), step);
+        return (Tensor::from_dispatch(param), Tensor::from_dispatch(m), Tensor::from_dispatch(v));
+    }
+    let m = m.clone() + (grad.clone() - m).mul_scalar(1.0 - step.beta_1);
+    let v = v.clone() + (grad.square() - v).mul_scalar(1.0 - step.beta_2);
+    let delta = m.clone().mul_scalar(step.corrected_learning_rate()) / v.clone().sqrt().add_scalar(step.epsilon);
+    (param - delta, m, v)
+}
+
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuKernels: Backend {
     fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -85,6 +108,13 @@ pub trait CpuKernels: Backend {
     fn max_pool_2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
     fn upsample_2x(x: FloatTensor<Self>) -> FloatTensor<Self>;
     fn upsample_2x_backward(grad: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn adam_update(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        step: AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 fn planes(x: &FloatTensor<Flex>) -> Planes {
@@ -169,6 +199,25 @@ impl CpuKernels for Flex {
         let [n, c, h, w] = grad.shape().dims::<4>();
         flex_tensor(resample::upsample_2x_backward(&values(&grad), n * c, h / 2, w / 2), [n, c, h / 2, w / 2])
     }
+
+    /// In place where the parameter and moments are not shared (copied on write otherwise).
+    fn adam_update(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        step: AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (mut param, mut m, mut v) = (whole(param), whole(m), whole(v));
+        hdnet_kernels::adam::update(param.storage_mut(), &values(&grad), m.storage_mut(), v.storage_mut(), step);
+        (param, m, v)
+    }
+}
+
+/// `t` as a tensor whose storage is exactly its elements in standard order.
+fn whole(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    let exact = t.as_slice::<f32>().is_some_and(|s| t.is_contiguous() && s.len() == t.storage::<f32>().len());
+    if exact { t } else { t.to_contiguous() }
 }
 
 impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
@@ -319,6 +368,18 @@ impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
     fn conv3x3_weight_grad(x: FloatTensor<Self>, grad_out: FloatTensor<Self>) -> FloatTensor<Self> {
         <FloatTensor<Self>>::new(B::conv3x3_weight_grad(x.into_primitive(), grad_out.into_primitive()))
     }
+
+    // Optimizers work on the parameters' inner tensors; an update is never differentiated.
+    fn adam_update(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        step: AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (param, m, v) = B::adam_update(param.into_primitive(), grad.into_primitive(), m.into_primitive(), v.into_primitive(), step);
+        (<FloatTensor<Self>>::new(param), <FloatTensor<Self>>::new(m), <FloatTensor<Self>>::new(v))
+    }
 }
 
 #[cfg(test)]
@@ -420,6 +481,33 @@ mod tests {
             let (a, b) = (run(fast), run(reference));
             assert_eq!(a.0.clone().try_into_vec_as::<f32>().unwrap(), b.0.try_into_vec_as::<f32>().unwrap(), "{name} output");
             assert_within(&format!("{name} gradient"), a.1, b.1, 1e-6);
+        }
+    }
+
+    /// The fused in-place update against the same recurrences in Burn tensor operations (the path
+    /// of every other device, taken here for f64), two steps, with the parameter shared as the
+    /// trainer shares it: 1e-6 of the largest value. The shared parameter stays untouched.
+    #[test]
+    fn fused_adam_update_matches_burns_ops() {
+        let device = Device::flex();
+        let dist = Distribution::Normal(0.0, 1.0);
+        let [param, g1, g2] = [0; 3].map(|_| Tensor::<3>::random([6, 7, 8], dist, &device));
+        let run = |dtype: DType| {
+            let cast = |t: &Tensor<3>| t.clone().cast(dtype);
+            let (mut p, mut m, mut v) = (cast(&param), cast(&param).zeros_like(), cast(&param).zeros_like());
+            let kept = p.clone();
+            for (time, g) in [(1, &g1), (2, &g2)] {
+                let step = AdamStep { learning_rate: 0.01, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-3, time };
+                (p, m, v) = adam_update(p, cast(g), m, v, step);
+            }
+            assert_eq!(kept.into_data(), cast(&param).into_data(), "the shared parameter changed");
+            [p, m, v].map(|t| t.cast(DType::F32))
+        };
+        let (fast, reference) = (run(DType::F32), run(DType::F64));
+        for ((name, a), b) in ["param", "m", "v"].into_iter().zip(fast).zip(reference) {
+            let scale = b.clone().abs().max().into_scalar::<f32>();
+            let diff = (a - b).abs().max().into_scalar::<f32>();
+            assert!(diff <= 1e-6 * scale, "{name}: {diff} of {scale}");
         }
     }
 

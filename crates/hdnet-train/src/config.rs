@@ -31,15 +31,6 @@ impl Stage {
     }
 }
 
-/// Adam as the original uses it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct AdamSettings {
-    pub learning_rate: f64,
-    pub beta_1: f32,
-    pub beta_2: f32,
-    pub epsilon: f32,
-}
-
 /// Every hyper-parameter of a run. Defaults are the original's for the chosen stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,15 +120,6 @@ impl TrainConfig {
             return Err("learning_rate and epsilon must be positive".into());
         }
         Ok(())
-    }
-
-    pub fn adam(&self) -> AdamSettings {
-        AdamSettings {
-            learning_rate: self.learning_rate,
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! HDNet's training in Burn: the three stages of the paper ([`trainer`]), their configuration
-//! ([`config`]) and exact, crash-safe checkpoints ([`checkpoint`]).
+//! ([`config`]), the original's Adam ([`adam`]) and exact, crash-safe checkpoints ([`checkpoint`]).
 
+pub mod adam;
 pub mod checkpoint;
 pub mod config;
 pub mod trainer;

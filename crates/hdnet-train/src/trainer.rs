@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::{ModuleVisitor, Param};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Gradients;
 use burn::prelude::*;
 use hdnet_data::layout::{frame_names, read_corr_mat, read_correspondences, read_labelled, read_video_frame};
@@ -17,6 +17,7 @@ use hdnet_model::losses::{hdnet_unlabelled_total, normal_angular, supervised_dep
 use hdnet_model::warp_loss::warp_loss;
 use hdnet_model::{Hourglass, HourglassConfig, NetKind};
 
+use crate::adam::Tf1Adam;
 use crate::checkpoint::{self, TrainState, with_stable_ids};
 use crate::config::{Stage, TrainConfig};
 
@@ -89,13 +90,9 @@ pub struct Trainer {
     camera: Camera,
 }
 
-/// Adam with the run's settings.
+/// The original's Adam with the run's settings.
 pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
-    AdamConfig::new()
-        .with_beta_1(config.beta_1)
-        .with_beta_2(config.beta_2)
-        .with_epsilon(config.epsilon)
-        .init()
+    ModuleOptimizer::from(Tf1Adam { beta_1: config.beta_1, beta_2: config.beta_2, epsilon: config.epsilon })
 }
 
 impl Trainer {
