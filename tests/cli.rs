@@ -342,6 +342,24 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     let got = json["aggregate"]["depth_normal_mean_deg"].as_f64().unwrap();
     assert!((got - expected).abs() < 0.5, "flat baseline's depth normals {got} vs {expected}");
 
+    // The mean-depth baseline averages --mean-of (default --gt): a folder's own single frame is
+    // its mean, so it scores zero; a mean of another size skips every frame with the sizes named.
+    let one = dir.path().join("one");
+    let small = dir.path().join("small");
+    for (folder, size) in [(&one, "128"), (&small, "64")] {
+        let o = hdnet(&["synth", "labelled", "--n", "1", "--size", size, "--out", p(folder), "--seed", "5"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = hdnet(&["eval", "--gt", p(&one), "--baseline", "mean-depth"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(one.join("eval_mean_depth/eval.json")).unwrap()).unwrap();
+    let raw = json["aggregate"]["depth_rmse_raw"].as_f64().unwrap();
+    assert!(raw < 1e-6, "a frame's own mean depth: raw RMSE {raw}");
+    let o = hdnet(&["eval", "--gt", p(&out), "--baseline", "mean-depth", "--mean-of", p(&small), "--out", p(&dir.path().join("m"))]);
+    assert!(!o.status.success() && stderr(&o).contains("skipped 0000002") && stderr(&o).contains("the mean depth map is 64x64"), "{}", stderr(&o));
+    let o = hdnet(&["eval", "--gt", p(&out), "--baseline", "mean-depth", "--mean-of", p(&dir.path().join("sheet.png"))]);
+    assert!(!o.status.success() && stderr(&o).contains("sheet.png"), "{}", stderr(&o));
+
     // Normals recomputed from the rendered depth (clean differences, same camera) agree with the
     // rendered normals: median angle below 10 degrees (stated bound; silhouettes and the 1-pixel
     // finite differences account for the rest).

@@ -29,10 +29,14 @@ pub struct Args {
     #[arg(long, conflicts_with = "baseline")]
     weights: Option<PathBuf>,
     /// Score a baseline instead: normals facing the camera everywhere, and depth flat (`flat`)
-    /// or the per-pixel mean of the ground-truth depth maps of --gt (`mean-depth`, which knows
-    /// the test set and so flatters itself).
+    /// or the per-pixel mean of the ground-truth depth maps of --mean-of (`mean-depth`).
     #[arg(long, value_enum)]
     baseline: Option<Baseline>,
+    /// Labelled folder whose ground-truth depth maps `mean-depth` averages: the training set for
+    /// the usual baseline; default --gt itself, a baseline that knows the test set and so
+    /// flatters itself.
+    #[arg(long, requires = "baseline")]
+    mean_of: Option<PathBuf>,
     /// Where eval.json and eval.csv go (default: --pred, or --gt/eval with --weights).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -49,27 +53,31 @@ enum Baseline {
     MeanDepth,
 }
 
-/// The per-pixel mean depth over the person pixels of every readable ground-truth frame (the
-/// original's median depth, 4 m, where no frame has a person).
-fn mean_depth(gt: &Path, names: &[String]) -> Option<Array2<f32>> {
-    let frames: Vec<LabelledFrame> = names.iter().filter_map(|n| read_labelled(gt, n).ok()).collect();
-    let first = frames.first()?;
-    let (mut sum, mut count) = (Array2::<f32>::zeros(first.mask.dim()), Array2::<f32>::zeros(first.mask.dim()));
-    for f in frames.iter().filter(|f| f.mask.dim() == first.mask.dim()) {
-        sum += &(&f.depth * &f.mask);
-        count += &f.mask;
+/// The per-pixel mean depth over the person pixels of every readable ground-truth frame of
+/// `dir` of the first frame's size (the original's median depth, 4 m, where no frame has a person).
+fn mean_depth(dir: &Path) -> anyhow::Result<Array2<f32>> {
+    let frames = frame_names(dir)?.into_iter().filter_map(|n| read_labelled(dir, &n).ok());
+    let mut sums: Option<(Array2<f32>, Array2<f32>)> = None;
+    for f in frames {
+        let (sum, count) = sums.get_or_insert_with(|| (Array2::zeros(f.mask.dim()), Array2::zeros(f.mask.dim())));
+        if f.mask.dim() == sum.dim() {
+            *sum += &(&f.depth * &f.mask);
+            *count += &f.mask;
+        }
     }
-    Some(ndarray::Zip::from(&sum).and(&count).map_collect(|&s, &c| if c > 0.0 { s / c } else { hdnet_data::layout::DEPTH_MEDIAN }))
+    let Some((sum, count)) = sums else { bail!("{}: no readable ground-truth frames to average", dir.display()) };
+    Ok(ndarray::Zip::from(&sum).and(&count).map_collect(|&s, &c| if c > 0.0 { s / c } else { hdnet_data::layout::DEPTH_MEDIAN }))
 }
 
-fn baseline_prediction(baseline: Baseline, gt: &LabelledFrame, mean: Option<&Array2<f32>>) -> (Array2<f32>, Array3<f32>) {
+fn baseline_prediction(gt: &LabelledFrame, mean: Option<&Array2<f32>>) -> Result<(Array2<f32>, Array3<f32>), String> {
     let (h, w) = gt.mask.dim();
     let normals = Array3::from_shape_fn((h, w, 3), |(r, c, k)| if k == 2 { -gt.mask[(r, c)] } else { 0.0 });
-    let depth = match (baseline, mean) {
-        (Baseline::MeanDepth, Some(m)) if m.dim() == (h, w) => m * &gt.mask,
-        _ => gt.mask.mapv(|m| m * hdnet_data::layout::DEPTH_MEDIAN),
+    let depth = match mean {
+        Some(m) if m.dim() != (h, w) => return Err(format!("{h}x{w}, the mean depth map is {}x{}", m.dim().0, m.dim().1)),
+        Some(m) => m * &gt.mask,
+        None => gt.mask.mapv(|m| m * hdnet_data::layout::DEPTH_MEDIAN),
     };
-    (depth, normals)
+    Ok((depth, normals))
 }
 
 #[derive(Serialize)]
@@ -204,14 +212,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(w) => Some(Hdnet::load(w, &super::device(&args.device)?)?),
         None => None,
     };
-    let mean = matches!(args.baseline, Some(Baseline::MeanDepth)).then(|| mean_depth(&args.gt, &names)).flatten();
+    let mean = match args.baseline {
+        Some(Baseline::MeanDepth) => Some(mean_depth(args.mean_of.as_ref().unwrap_or(&args.gt))?),
+        _ => None,
+    };
     let bar = super::data::progress(names.len());
     let mut rows = Vec::new();
     let mut failed = 0;
     for name in &names {
         let result = read_labelled(&args.gt, name).and_then(|gt| {
             let (depth, normals) = match (&hdnet, &args.pred, args.baseline) {
-                (_, _, Some(baseline)) => baseline_prediction(baseline, &gt, mean.as_ref()),
+                (_, _, Some(_)) => baseline_prediction(&gt, mean.as_ref())
+                    .map_err(|e| FileError::new(args.gt.join("mask").join(format!("{name}.png")), e))?,
                 (Some(net), _, None) => {
                     let (h, w) = gt.mask.dim();
                     hdnet_model::pipeline::check_network_size(h, w)
