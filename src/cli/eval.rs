@@ -98,20 +98,6 @@ struct ImageRow {
     parts: Vec<PartRow>,
 }
 
-#[derive(Serialize, Default)]
-struct Aggregate {
-    images: usize,
-    depth_rmse: f64,
-    depth_abs_rel: f64,
-    depth_rmse_raw: f64,
-    normal_mean_deg: f64,
-    normal_median_deg: f64,
-    within_11_25: f64,
-    within_22_5: f64,
-    within_30: f64,
-    depth_normal_mean_deg: f64,
-}
-
 fn read_pred(dir: &Path, name: &str, size: (usize, usize)) -> Result<(Array2<f32>, Array3<f32>), FileError> {
     let npy_depth = dir.join(format!("{name}_depth.npy"));
     let depth = if npy_depth.exists() {
@@ -162,33 +148,35 @@ fn evaluate(name: &str, gt: &LabelledFrame, depth: &Array2<f32>, normals: &Array
     }
 }
 
-fn aggregate(rows: &[ImageRow]) -> Aggregate {
-    let mean = |f: &dyn Fn(&ImageRow) -> Option<f64>| {
-        let v: Vec<f64> = rows.iter().filter_map(f).collect();
-        if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
-    };
-    Aggregate {
-        images: rows.len(),
-        depth_rmse: mean(&|r| r.depth.map(|d| d.rmse)),
-        depth_abs_rel: mean(&|r| r.depth.map(|d| d.abs_rel)),
-        depth_rmse_raw: mean(&|r| r.depth.map(|d| d.rmse_raw)),
-        normal_mean_deg: mean(&|r| r.normals.map(|n| n.mean_deg)),
-        normal_median_deg: mean(&|r| r.normals.map(|n| n.median_deg)),
-        within_11_25: mean(&|r| r.normals.map(|n| n.within_11_25)),
-        within_22_5: mean(&|r| r.normals.map(|n| n.within_22_5)),
-        within_30: mean(&|r| r.normals.map(|n| n.within_30)),
-        depth_normal_mean_deg: mean(&|r| r.depth_normals.map(|n| n.mean_deg)),
-    }
+/// One score of an image: its column in the printed table and eval.csv, its key in eval.json's
+/// aggregate (the mean over the images that have it).
+struct Column {
+    header: &'static str,
+    key: &'static str,
+    value: fn(&ImageRow) -> Option<f64>,
 }
 
-const HEADER: [&str; 10] =
-    ["image", "depth_rmse", "depth_absrel", "depth_rmse_raw", "normal_mean", "normal_median", "lt_11.25", "lt_22.5", "lt_30", "dnormal_mean"];
+const COLUMNS: [Column; 9] = [
+    Column { header: "depth_rmse", key: "depth_rmse", value: |r| r.depth.map(|d| d.rmse) },
+    Column { header: "depth_absrel", key: "depth_abs_rel", value: |r| r.depth.map(|d| d.abs_rel) },
+    Column { header: "depth_rmse_raw", key: "depth_rmse_raw", value: |r| r.depth.map(|d| d.rmse_raw) },
+    Column { header: "normal_mean", key: "normal_mean_deg", value: |r| r.normals.map(|n| n.mean_deg) },
+    Column { header: "normal_median", key: "normal_median_deg", value: |r| r.normals.map(|n| n.median_deg) },
+    Column { header: "lt_11.25", key: "within_11_25", value: |r| r.normals.map(|n| n.within_11_25) },
+    Column { header: "lt_22.5", key: "within_22_5", value: |r| r.normals.map(|n| n.within_22_5) },
+    Column { header: "lt_30", key: "within_30", value: |r| r.normals.map(|n| n.within_30) },
+    Column { header: "dnormal_mean", key: "depth_normal_mean_deg", value: |r| r.depth_normals.map(|n| n.mean_deg) },
+];
 
 fn row_values(r: &ImageRow) -> [f64; 9] {
-    let d = r.depth.map_or([f64::NAN; 3], |d| [d.rmse, d.abs_rel, d.rmse_raw]);
-    let n = r.normals.map_or([f64::NAN; 5], |n| [n.mean_deg, n.median_deg, n.within_11_25, n.within_22_5, n.within_30]);
-    let dn = r.depth_normals.map_or(f64::NAN, |n| n.mean_deg);
-    [d[0], d[1], d[2], n[0], n[1], n[2], n[3], n[4], dn]
+    COLUMNS.each_ref().map(|c| (c.value)(r).unwrap_or(f64::NAN))
+}
+
+fn aggregate_values(rows: &[ImageRow]) -> [f64; 9] {
+    COLUMNS.each_ref().map(|c| {
+        let v: Vec<f64> = rows.iter().filter_map(c.value).collect();
+        if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+    })
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -247,28 +235,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let agg = aggregate(&rows);
-    println!("{}", HEADER.map(|h| format!("{h:>14}")).join(""));
+    let agg_values = aggregate_values(&rows);
+    let header = ["image"].into_iter().chain(COLUMNS.iter().map(|c| c.header));
+    println!("{}", header.clone().map(|h| format!("{h:>14}")).collect::<String>());
     for r in &rows {
         println!("{:>14}{}", r.name, row_values(r).iter().map(|v| format!("{v:>14.4}")).collect::<String>());
     }
-    let agg_values = [
-        agg.depth_rmse,
-        agg.depth_abs_rel,
-        agg.depth_rmse_raw,
-        agg.normal_mean_deg,
-        agg.normal_median_deg,
-        agg.within_11_25,
-        agg.within_22_5,
-        agg.within_30,
-        agg.depth_normal_mean_deg,
-    ];
     println!("{:>14}{}", "mean", agg_values.iter().map(|v| format!("{v:>14.4}")).collect::<String>());
 
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let mut agg = serde_json::Map::from_iter([("images".to_string(), rows.len().into())]);
+    agg.extend(COLUMNS.iter().zip(agg_values).map(|(c, v)| (c.key.to_string(), v.into())));
     let json = serde_json::json!({ "images": rows, "aggregate": agg });
     hdnet_formats::write_atomic(&out.join("eval.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
-    let mut csv = HEADER.join(",") + "\n";
+    let mut csv = header.collect::<Vec<_>>().join(",") + "\n";
     for r in &rows {
         csv += &format!("{},{}\n", r.name, row_values(r).map(|v| v.to_string()).join(","));
     }
