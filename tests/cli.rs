@@ -453,7 +453,7 @@ fn convert_combines_trained_networks_for_infer() {
 }
 
 #[test]
-fn infer_runs_the_bundled_model_on_a_photo_of_any_size_with_a_turntable() {
+fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     let dir = tempfile::tempdir().unwrap();
     // The sample placed off-centre in a 240x320 JPEG (its mask likewise, PNG).
     let (img, mask) = (image::open(root_sample("img")).unwrap().to_rgb8(), image::open(root_sample("mask")).unwrap().to_luma8());
@@ -467,7 +467,8 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_with_a_turntable() {
 
     let o = hdnet(&["infer", p(&photo_path)]);
     assert!(!o.status.success() && stderr(&o).contains("needs its mask"), "{}", stderr(&o));
-    let o = hdnet(&["infer", p(&photo_path), "--mask", p(&mask_path), "--turntable"]);
+    // No argument but the mask: the bundled model, and the turntable of a single photo.
+    let o = hdnet(&["infer", p(&photo_path), "--mask", p(&mask_path)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = dir.path().join("infer_out");
     let depth = hdnet_formats::npy::read::<f32>(&out.join("dancer_depth_full.npy")).unwrap();
@@ -494,6 +495,9 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_with_a_turntable() {
     assert!(!o.status.success() && stderr(&o).contains("already exists"), "{}", stderr(&o));
     let o = hdnet(&["infer", p(&photo_path), "--mask", p(&mask_path), "--weights", p(&fixture("")), "--out", p(&dir.path().join("tf"))]);
     assert!(!o.status.success() && stderr(&o).contains("DensePose"), "{}", stderr(&o));
+    let plain = dir.path().join("plain");
+    let o = hdnet(&["infer", p(&photo_path), "--mask", p(&mask_path), "--no-turntable", "--out", p(&plain)]);
+    assert!(o.status.success() && plain.join("dancer.ply").exists() && !plain.join("dancer_turntable.gif").exists(), "{}", stderr(&o));
     // The mesh renders on its own as PNG frames.
     let frames = dir.path().join("frames");
     let o = hdnet(&["render", p(&out.join("dancer.ply")), "--turntable", "--frames", "8", "--out", p(&frames)]);

@@ -51,9 +51,13 @@ pub struct Args {
     /// weights state, else 0.9).
     #[arg(long)]
     fill: Option<f32>,
-    /// Also render each predicted mesh turning around: NAME_turntable.gif.
-    #[arg(long)]
+    /// Render each predicted mesh turning around (NAME_turntable.gif): done by default for a
+    /// single photo; this asks for it for every image of a folder too.
+    #[arg(long, conflicts_with = "no_turntable")]
     turntable: bool,
+    /// No turntable GIF, not even for a single photo.
+    #[arg(long)]
+    no_turntable: bool,
     /// cpu, or vulkan / cuda when built with those features.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -169,13 +173,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
     let hdnet = load_weights(&args)?;
     let fill = args.fill.or_else(|| hdnet.notes.get("person_fill").and_then(|f| f.parse().ok())).unwrap_or(DEFAULT_FILL);
+    let turntable = args.turntable || (!args.no_turntable && args.input.is_file());
 
     let bar = super::data::progress(sources.len());
     let mut failed = 0;
     for chunk in sources.chunks(args.batch) {
         let mut loaded = Vec::new();
         for source in chunk {
-            match load_checked(source, &out, &hdnet, fill, &args) {
+            match load_checked(source, &out, &hdnet, fill, turntable, args.overwrite) {
                 Ok(l) => loaded.push(l),
                 Err(e) => {
                     report(&bar, format!("skipped {}: {e}", source.name()));
@@ -190,7 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let predictions = hdnet.predict(&loaded.iter().map(|l| &l.sample).collect::<Vec<_>>());
         for (l, prediction) in loaded.iter().zip(&predictions) {
             bar.set_message(l.sample.name.clone());
-            match write_all(&out, l, prediction, args.turntable) {
+            match write_all(&out, l, prediction, turntable) {
                 Ok(warnings) => warnings.iter().for_each(|w| report(&bar, format!("warning: {}: {w}", l.sample.name))),
                 Err(e) => {
                     report(&bar, format!("failed {}: {e}", l.sample.name));
@@ -237,11 +242,11 @@ fn report(bar: &ProgressBar, message: String) {
     bar.suspend(|| eprintln!("{message}"));
 }
 
-fn load_checked(source: &Source, out: &Path, hdnet: &Hdnet, fill: f32, args: &Args) -> Result<Loaded, FileError> {
+fn load_checked(source: &Source, out: &Path, hdnet: &Hdnet, fill: f32, turntable: bool, overwrite: bool) -> Result<Loaded, FileError> {
     let name = source.name();
-    if !args.overwrite {
+    if !overwrite {
         let photo = matches!(source, Source::Photo { .. });
-        if let Some(existing) = output_names(&name, photo, args.turntable).iter().map(|f| out.join(f)).find(|p| p.exists()) {
+        if let Some(existing) = output_names(&name, photo, turntable).iter().map(|f| out.join(f)).find(|p| p.exists()) {
             return Err(FileError::new(existing, "already exists (pass --overwrite to replace it)"));
         }
     }
