@@ -211,8 +211,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn write_all(out: &Path, l: &Loaded, p: &Prediction, turntable: bool) -> Result<Vec<String>, FileError> {
-    let mesh = colored_mesh(&l.sample, &(&p.depth * &l.sample.mask));
-    let warnings = write_outputs(out, &l.sample, p, &mesh)?;
+    let depth = &p.depth * &l.sample.mask;
+    if let Some(bad) = depth.iter().find(|v| !v.is_finite()) {
+        return Err(FileError::new(out.join(&l.sample.name), format!("the network produced a non-finite depth ({bad})")));
+    }
+    let mesh = colored_mesh(&l.sample, &depth);
+    let warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
     if let Some(photo) = &l.photo {
         write_photo_outputs(out, &l.sample.name, photo, p)?;
     }
@@ -282,19 +286,22 @@ fn load_photo(name: &str, image: &Path, mask_path: &Path, dp: Option<&Path>, nee
 }
 
 /// Writes every output of one image; returns warnings for outputs that could not be made.
-fn write_outputs(out: &Path, sample: &TestSample, p: &Prediction, mesh: &mesh::ColoredMesh) -> Result<Vec<String>, FileError> {
+/// The original's outputs and hdnet's arrays and mesh; `depth` is the prediction times the mask.
+fn write_outputs(
+    out: &Path,
+    sample: &TestSample,
+    p: &Prediction,
+    depth: &Array2<f32>,
+    mesh: &mesh::ColoredMesh,
+) -> Result<Vec<String>, FileError> {
     let name = &sample.name;
     let mask = &sample.mask;
-    let depth = &p.depth * mask;
-    if let Some(bad) = depth.iter().find(|v| !v.is_finite()) {
-        return Err(FileError::new(out.join(name), format!("the network produced a non-finite depth ({bad})")));
-    }
-    text::write_matrix(out.join(format!("{name}.txt")), &depth)?;
+    text::write_matrix(out.join(format!("{name}.txt")), depth)?;
     for k in 0..3 {
         let component = p.normals.index_axis(Axis(2), k).to_owned() * mask;
         text::write_matrix(out.join(format!("{name}_normal_{}.txt", k + 1)), &component)?;
     }
-    mesh::write_depth2mesh_obj(out.join(format!("{name}_mesh.obj")), &depth, mask)?;
+    mesh::write_depth2mesh_obj(out.join(format!("{name}_mesh.obj")), depth, mask)?;
     let (h, w) = depth.dim();
     npy::write(out.join(format!("{name}_depth.npy")), &[h, w], depth.as_slice().expect("standard layout"))?;
     npy::write(out.join(format!("{name}_normal.npy")), &[h, w, 3], p.normals.as_slice().expect("standard layout"))?;
