@@ -200,8 +200,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(w) => Some(Hdnet::load(w, &super::device(&args.device)?)?),
         None => None,
     };
-    let mean = match args.baseline {
-        Some(Baseline::MeanDepth) => Some(mean_depth(args.mean_of.as_ref().unwrap_or(&args.gt))?),
+    let mean = match (args.baseline, &args.mean_of) {
+        (Some(Baseline::MeanDepth), mean_of) => Some(mean_depth(mean_of.as_ref().unwrap_or(&args.gt))?),
+        (_, Some(_)) => bail!("--mean-of is for --baseline mean-depth only"),
         _ => None,
     };
     let bar = super::data::progress(names.len());

@@ -285,8 +285,8 @@ fn load_photo(name: &str, image: &Path, mask_path: &Path, dp: Option<&Path>, nee
     Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask }) })
 }
 
-/// Writes every output of one image; returns warnings for outputs that could not be made.
-/// The original's outputs and hdnet's arrays and mesh; `depth` is the prediction times the mask.
+/// Writes every output of one image (`depth` is the prediction times the mask); returns
+/// warnings for outputs that could not be made.
 fn write_outputs(
     out: &Path,
     sample: &TestSample,
