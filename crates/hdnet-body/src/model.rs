@@ -144,7 +144,12 @@ impl BodyModel {
     /// Loads `anny_body.safetensors`.
     pub fn load(path: &Path) -> Result<Self, FileError> {
         let bytes = std::fs::read(path).map_err(|e| FileError::new(path, e))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| FileError::new(path, format!("not a safetensors file: {e}")))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Reads the asset from memory; `path` names it in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, FileError> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| FileError::new(path, format!("not a safetensors file: {e}")))?;
         let shape_of = |name: &str| st.tensor(name).map(|t| t.shape().to_vec()).unwrap_or_default();
         let [v, b, k] = [shape_of("template_vertices"), shape_of("template_bone_heads"), shape_of("blendshapes_scale")]
             .map(|s| s.first().copied().unwrap_or(0));
@@ -152,7 +157,7 @@ impl BodyModel {
             return Err(FileError::new(path, "not the Anny body asset (template_vertices, template_bone_heads, blendshapes_scale)"));
         }
         let t = |name: &str, dtype, shape: &[usize]| tensor(&st, path, name, dtype, shape);
-        let bone_labels = bone_labels(&bytes).filter(|l| l.len() == b).ok_or_else(|| FileError::new(path, format!("metadata lacks {b} bone_labels")))?;
+        let bone_labels = bone_labels(bytes).filter(|l| l.len() == b).ok_or_else(|| FileError::new(path, format!("metadata lacks {b} bone_labels")))?;
         let scale = f32s(&t("blendshapes_scale", Dtype::F32, &[k])?);
         let raw = t("blendshapes_i16", Dtype::I16, &[k, v, 3])?;
         let blendshapes = raw
