@@ -73,7 +73,7 @@ fn backward_plane(x: &[f32], g: &[f32], beta: f32, epsilon: f64, gx: &mut [f32])
 /// x [N, C, P] -> y [N, C, P].
 pub fn forward(x: &[f32], beta: &[f32], planes: Planes, epsilon: f64) -> Vec<f32> {
     planes.check(x, beta);
-    let mut y = vec![0.0; x.len()];
+    let mut y = crate::zeroed(x.len());
     y.par_chunks_mut(planes.pixels)
         .zip(x.par_chunks(planes.pixels))
         .enumerate()
@@ -96,7 +96,7 @@ fn forward_plane(x: &[f32], beta: f32, epsilon: f64, y: &mut [f32]) {
 pub fn backward(x: &[f32], beta: &[f32], grad: &[f32], planes: Planes, epsilon: f64) -> (Vec<f32>, Vec<f32>) {
     planes.check(x, beta);
     assert_eq!(grad.len(), x.len(), "batch_norm_relu: gradient length for {planes:?}");
-    let mut grad_x = vec![0.0; x.len()];
+    let mut grad_x = crate::zeroed(x.len());
     let plane_beta_grads: Vec<f32> = grad_x
         .par_chunks_mut(planes.pixels)
         .zip(x.par_chunks(planes.pixels).zip(grad.par_chunks(planes.pixels)))

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 pub fn max_pool_2x2(x: &[f32], planes: usize, height: usize, width: usize) -> Vec<f32> {
     assert_eq!(x.len(), planes * height * width, "max_pool_2x2: input length");
     let (oh, ow) = (height / 2, width / 2);
-    let mut out = vec![0.0; planes * oh * ow];
+    let mut out = crate::zeroed(planes * oh * ow);
     out.par_chunks_mut(oh * ow).zip(x.par_chunks(height * width)).for_each(|(out, x)| {
         for (y, row) in out.chunks_exact_mut(ow).enumerate() {
             let (top, bottom) = (&x[2 * y * width..][..width], &x[(2 * y + 1) * width..][..width]);
@@ -24,7 +24,7 @@ pub fn max_pool_2x2(x: &[f32], planes: usize, height: usize, width: usize) -> Ve
 pub fn max_pool_2x2_backward(x: &[f32], grad: &[f32], planes: usize, height: usize, width: usize) -> Vec<f32> {
     let (oh, ow) = (height / 2, width / 2);
     assert_eq!(grad.len(), planes * oh * ow, "max_pool_2x2: gradient length");
-    let mut grad_x = vec![0.0; x.len()];
+    let mut grad_x = crate::zeroed(x.len());
     grad_x.par_chunks_mut(height * width).zip(x.par_chunks(height * width).zip(grad.par_chunks(oh * ow))).for_each(
         |(gx, (x, g))| {
             for y in 0..oh {
@@ -45,7 +45,7 @@ pub fn max_pool_2x2_backward(x: &[f32], grad: &[f32], planes: usize, height: usi
 pub fn upsample_2x(x: &[f32], planes: usize, height: usize, width: usize) -> Vec<f32> {
     assert_eq!(x.len(), planes * height * width, "upsample_2x: input length");
     let (oh, ow) = (2 * height, 2 * width);
-    let mut out = vec![0.0; planes * oh * ow];
+    let mut out = crate::zeroed(planes * oh * ow);
     out.par_chunks_mut(oh * ow).zip(x.par_chunks(height * width)).for_each(|(out, x)| {
         // columns: [height, ow]
         let mut rows = vec![0.0f32; height * ow];
@@ -73,7 +73,7 @@ pub fn upsample_2x(x: &[f32], planes: usize, height: usize, width: usize) -> Vec
 pub fn upsample_2x_backward(grad: &[f32], planes: usize, height: usize, width: usize) -> Vec<f32> {
     let (oh, ow) = (2 * height, 2 * width);
     assert_eq!(grad.len(), planes * oh * ow, "upsample_2x: gradient length");
-    let mut grad_x = vec![0.0; planes * height * width];
+    let mut grad_x = crate::zeroed(planes * height * width);
     grad_x.par_chunks_mut(height * width).zip(grad.par_chunks(oh * ow)).for_each(|(gx, g)| {
         // rows: gradient of the column-upsampled intermediate [height, ow]
         let mut rows = vec![0.0f32; height * ow];

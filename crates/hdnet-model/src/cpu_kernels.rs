@@ -96,6 +96,7 @@ pub trait CpuKernels: Backend {
     fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
     fn conv3x3_input_grad(grad_out: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
     fn conv3x3_weight_grad(x: FloatTensor<Self>, grad_out: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn conv3x3_bias_grad(grad_out: FloatTensor<Self>) -> FloatTensor<Self>;
     fn batch_norm_relu(x: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> FloatTensor<Self>;
     /// Gradients with respect to x and beta.
     fn batch_norm_relu_backward(
@@ -161,6 +162,12 @@ impl CpuKernels for Flex {
         let shape = conv_shape(&x.shape().dims::<4>(), grad_out.shape().dims::<4>()[1]);
         let grad_w = hdnet_kernels::conv3x3::weight_grad(&values(&x), &values(&grad_out), shape);
         flex_tensor(grad_w, [shape.out_channels, shape.in_channels, 3, 3])
+    }
+
+    fn conv3x3_bias_grad(grad_out: FloatTensor<Self>) -> FloatTensor<Self> {
+        let p = planes(&grad_out);
+        let grad_b = hdnet_kernels::conv3x3::bias_grad(&values(&grad_out), p.batch, p.channels, p.pixels);
+        Flex::float_from_data(TensorData::new(grad_b, [p.channels]), &Default::default())
     }
 
     fn batch_norm_relu(x: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> FloatTensor<Self> {
@@ -235,9 +242,7 @@ impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
                 let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
                 let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
                 if let Some(node) = node_bias {
-                    let channels = grad.shape().dims::<4>()[1];
-                    let sum = B::float_sum_dim(B::float_sum_dim(B::float_sum_dim(grad.clone(), 3), 2), 0);
-                    grads.register::<B>(node.id, B::float_reshape(sum, Shape::new([channels])));
+                    grads.register::<B>(node.id, B::conv3x3_bias_grad(grad.clone()));
                 }
                 if let Some(node) = node_weight {
                     grads.register::<B>(node.id, B::conv3x3_weight_grad(x, grad.clone()));
@@ -367,6 +372,10 @@ impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
 
     fn conv3x3_weight_grad(x: FloatTensor<Self>, grad_out: FloatTensor<Self>) -> FloatTensor<Self> {
         <FloatTensor<Self>>::new(B::conv3x3_weight_grad(x.into_primitive(), grad_out.into_primitive()))
+    }
+
+    fn conv3x3_bias_grad(grad_out: FloatTensor<Self>) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(B::conv3x3_bias_grad(grad_out.into_primitive()))
     }
 
     // Optimizers work on the parameters' inner tensors; an update is never differentiated.

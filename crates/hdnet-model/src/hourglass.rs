@@ -10,11 +10,10 @@ use burn::module::Param;
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::cpu_kernels::{batch_norm_relu, conv3x3, max_pool_2x2, upsample_2x};
+use crate::layers::conv1x1;
 use crate::profile::Stopwatch;
 
 /// TF1 `batch_norm`'s default epsilon.
@@ -218,7 +217,7 @@ impl Hourglass {
         let c15 = block(14, block(13, up(c13, c4)));
         let c17 = block(16, block(15, up(c15, c3)));
         watch.time("conv1x1 (head)", || {
-            conv2d(c17, self.head_weight.val(), Some(self.head_bias.val()), ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
+            conv1x1(c17, self.head_weight.val(), self.head_bias.val())
         })
     }
 

@@ -1,5 +1,7 @@
 //! Images copied into zero-bordered planes, the layout every shifted product reads from.
 
+use rayon::prelude::*;
+
 /// A batch of images [N, C, H, W] with one zero pixel around each plane, rows `w + 2` wide,
 /// and zero slack after each plane so that the furthest shifted read stays inside it.
 pub struct Padded {
@@ -18,13 +20,13 @@ impl Padded {
     pub fn batch(x: &[f32], batch: usize, channels: usize, height: usize, width: usize, plane_len: usize) -> Self {
         let wp = width + 2;
         assert!(plane_len >= (height + 2) * wp + 2);
-        let mut data = vec![0.0; batch * channels * plane_len];
-        for (dst, src) in data.chunks_exact_mut(plane_len).zip(x.chunks_exact(height * width)) {
+        let mut data = crate::zeroed(batch * channels * plane_len);
+        data.par_chunks_exact_mut(plane_len).zip(x.par_chunks_exact(height * width)).for_each(|(dst, src)| {
             for (y, row) in src.chunks_exact(width).enumerate() {
                 let start = (y + 1) * wp + 1;
                 dst[start..start + width].copy_from_slice(row);
             }
-        }
+        });
         Self { data, plane: plane_len, image: channels * plane_len, height, width }
     }
 
@@ -33,12 +35,12 @@ impl Padded {
     pub fn widened(x: &[f32], batch: usize, channels: usize, height: usize, width: usize) -> Self {
         let wp = width + 2;
         let plane = height * wp;
-        let mut data = vec![0.0; batch * channels * plane];
-        for (dst, src) in data.chunks_exact_mut(plane).zip(x.chunks_exact(height * width)) {
+        let mut data = crate::zeroed(batch * channels * plane);
+        data.par_chunks_exact_mut(plane).zip(x.par_chunks_exact(height * width)).for_each(|(dst, src)| {
             for (d, s) in dst.chunks_exact_mut(wp).zip(src.chunks_exact(width)) {
                 d[..width].copy_from_slice(s);
             }
-        }
+        });
         Self { data, plane, image: channels * plane, height, width }
     }
 
