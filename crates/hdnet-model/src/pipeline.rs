@@ -8,6 +8,7 @@ use burn::prelude::*;
 use hdnet_formats::FileError;
 use hdnet_formats::images::TestSample;
 use ndarray::{Array2, Array3, Axis, concatenate};
+use rayon::prelude::*;
 
 use crate::hourglass::{Hourglass, NetKind};
 use crate::weights::{hourglass_from_safetensors, load_hourglass, read_header};
@@ -138,10 +139,14 @@ pub fn depth_net_input(image: &Array3<f32>, normals: &Array3<f32>, iuv: &Array3<
 /// H x W x C host images -> one N x C x H x W tensor.
 pub fn to_nchw(images: &[&Array3<f32>], device: &Device) -> Tensor<4> {
     let (h, w, c) = images[0].dim();
-    let mut values: Vec<f32> = Vec::with_capacity(images.len() * h * w * c);
-    for img in images {
-        values.extend(img.view().permuted_axes([2, 0, 1]).iter().copied());
-    }
+    let planes: Vec<_> = images.iter().flat_map(|img| img.axis_iter(Axis(2))).collect();
+    // one plane per job: iterating the permuted view on one thread was 9 ms of a 200 ms step
+    let mut values = vec![0.0f32; planes.len() * h * w];
+    values.par_chunks_exact_mut(h * w).zip(planes).for_each(|(plane, view)| {
+        for (v, &x) in plane.iter_mut().zip(view.iter()) {
+            *v = x;
+        }
+    });
     Tensor::from_data(TensorData::new(values, [images.len(), c, h, w]), device)
 }
 
