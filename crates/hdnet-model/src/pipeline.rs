@@ -139,6 +139,7 @@ pub fn depth_net_input(image: &Array3<f32>, normals: &Array3<f32>, iuv: &Array3<
 /// H x W x C host images -> one N x C x H x W tensor.
 pub fn to_nchw(images: &[&Array3<f32>], device: &Device) -> Tensor<4> {
     let (h, w, c) = images[0].dim();
+    assert!(images.iter().all(|img| img.dim() == (h, w, c)), "to_nchw: images of different sizes");
     let planes: Vec<_> = images.iter().flat_map(|img| img.axis_iter(Axis(2))).collect();
     // one plane per job: iterating the permuted view on one thread was 9 ms of a 200 ms step
     let mut values = vec![0.0f32; planes.len() * h * w];
