@@ -304,6 +304,18 @@ fn eval_scores_predictions_and_predicts_with_weights() {
     assert!(o.status.success(), "{}", stderr(&o));
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(gt.join("eval/eval.json")).unwrap()).unwrap();
     assert!(json["aggregate"]["normal_mean_deg"].as_f64().unwrap().is_finite());
+    // With no model named, the bundled one predicts: the same scores as naming its file.
+    let o = hdnet(&["eval", "--gt", p(&gt), "--out", p(&dir.path().join("default"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = root().join("assets/model/hdnet_default.safetensors");
+    let o = hdnet(&["eval", "--gt", p(&gt), "--weights", p(&model), "--out", p(&dir.path().join("named"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let aggregate = |folder: &str| -> serde_json::Value {
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join(folder).join("eval.json")).unwrap()).unwrap();
+        json["aggregate"].clone()
+    };
+    assert_eq!(aggregate("default"), aggregate("named"));
+    assert!(aggregate("default")["depth_rmse"].as_f64().unwrap().is_finite());
 }
 
 #[test]

@@ -10,7 +10,6 @@ use hdnet_eval::metrics::{DepthMetrics, NormalMetrics, depth_metrics, normal_met
 use hdnet_formats::images::TestSample;
 use hdnet_formats::{FileError, npy, text};
 use hdnet_geometry::Camera;
-use hdnet_model::Hdnet;
 use hdnet_model::geometry::{NormalsFromDepth, depth_to_normals, ray_map};
 use hdnet_model::pipeline::{from_nchw, to_nchw};
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
@@ -23,9 +22,9 @@ pub struct Args {
     gt: PathBuf,
     /// Folder of predictions named like the ground truth: NAME_depth.npy or NAME.txt, and
     /// NAME_normal.npy or NAME_normal_{1,2,3}.txt (what `hdnet infer` writes).
-    #[arg(long, required_unless_present_any = ["weights", "baseline"], conflicts_with_all = ["weights", "baseline"])]
+    #[arg(long, conflicts_with_all = ["weights", "baseline"])]
     pred: Option<PathBuf>,
-    /// Predict with these weights instead of reading --pred.
+    /// Predict with these weights (default, without --pred or --baseline: the bundled model).
     #[arg(long, conflicts_with = "baseline")]
     weights: Option<PathBuf>,
     /// Score a baseline instead: normals facing the camera everywhere, and depth flat (`flat`)
@@ -37,7 +36,7 @@ pub struct Args {
     /// flatters itself.
     #[arg(long, requires = "baseline")]
     mean_of: Option<PathBuf>,
-    /// Where eval.json and eval.csv go (default: --pred, or --gt/eval with --weights).
+    /// Where eval.json and eval.csv go (default: --pred, or --gt/eval when predicting).
     #[arg(long)]
     out: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
@@ -196,9 +195,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             bail!("{}: already exists (pass --overwrite to replace it)", out.join(f).display());
         }
     }
-    let hdnet = match &args.weights {
-        Some(w) => Some(Hdnet::load(w, &super::device(&args.device)?)?),
-        None => None,
+    let hdnet = match (&args.pred, args.baseline) {
+        (None, None) => Some(super::infer::load_model(args.weights.as_deref(), &args.device)?),
+        _ => None,
     };
     let mean = match (args.baseline, &args.mean_of) {
         (Some(Baseline::MeanDepth), mean_of) => Some(mean_depth(mean_of.as_ref().unwrap_or(&args.gt))?),
@@ -222,7 +221,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     (p.depth * &gt.mask, p.normals)
                 }
                 (None, Some(dir), None) => read_pred(dir, name, gt.mask.dim())?,
-                (None, None, None) => unreachable!("clap requires --pred, --weights or --baseline"),
+                (None, None, None) => unreachable!("without --pred or --baseline a model predicts"),
             };
             Ok(evaluate(name, &gt, &depth, &normals))
         });

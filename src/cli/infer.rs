@@ -154,9 +154,10 @@ fn sources(args: &Args) -> anyhow::Result<(Vec<Source>, PathBuf)> {
     }
 }
 
-fn load_weights(args: &Args) -> anyhow::Result<Hdnet> {
-    let device = super::device(&args.device)?;
-    Ok(match &args.weights {
+/// The networks of `weights`, or the bundled model, on `device`.
+pub fn load_model(weights: Option<&Path>, device: &str) -> anyhow::Result<Hdnet> {
+    let device = super::device(device)?;
+    Ok(match weights {
         Some(w) => Hdnet::load(w, &device)?,
         None => Hdnet::from_safetensors(Path::new("<bundled model>"), BUNDLED_MODEL, &device)?,
     })
@@ -171,7 +172,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let (sources, out) = sources(&args)?;
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
-    let hdnet = load_weights(&args)?;
+    let hdnet = load_model(args.weights.as_deref(), &args.device)?;
     let fill = args.fill.or_else(|| hdnet.notes.get("person_fill").and_then(|f| f.parse().ok())).unwrap_or(DEFAULT_FILL);
     let turntable = args.turntable || (!args.no_turntable && args.input.is_file());
 
