@@ -46,6 +46,13 @@ pub struct Args {
     overwrite: bool,
 }
 
+/// Where the scored depth and normals come from.
+enum Predictions<'a> {
+    Baseline,
+    Folder(&'a Path),
+    Model(hdnet_model::Hdnet),
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Baseline {
     Flat,
@@ -195,9 +202,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             bail!("{}: already exists (pass --overwrite to replace it)", out.join(f).display());
         }
     }
-    let hdnet = match (&args.pred, args.baseline) {
-        (None, None) => Some(super::infer::load_model(args.weights.as_deref(), &args.device)?),
-        _ => None,
+    let predictions = match (&args.pred, args.baseline) {
+        (_, Some(_)) => Predictions::Baseline,
+        (Some(dir), None) => Predictions::Folder(dir),
+        (None, None) => Predictions::Model(super::load_model(args.weights.as_deref(), &args.device)?),
     };
     let mean = match (args.baseline, &args.mean_of) {
         (Some(Baseline::MeanDepth), mean_of) => Some(mean_depth(mean_of.as_ref().unwrap_or(&args.gt))?),
@@ -209,10 +217,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for name in &names {
         let result = read_labelled(&args.gt, name).and_then(|gt| {
-            let (depth, normals) = match (&hdnet, &args.pred, args.baseline) {
-                (_, _, Some(_)) => baseline_prediction(&gt, mean.as_ref())
+            let (depth, normals) = match &predictions {
+                Predictions::Baseline => baseline_prediction(&gt, mean.as_ref())
                     .map_err(|e| FileError::new(args.gt.join("mask").join(format!("{name}.png")), e))?,
-                (Some(net), _, None) => {
+                Predictions::Model(net) => {
                     let (h, w) = gt.mask.dim();
                     hdnet_model::pipeline::check_network_size(h, w)
                         .map_err(|e| FileError::new(args.gt.join("color_WO_bg").join(format!("{name}.png")), e))?;
@@ -220,8 +228,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     let p = net.predict(&[&sample]).remove(0);
                     (p.depth * &gt.mask, p.normals)
                 }
-                (None, Some(dir), None) => read_pred(dir, name, gt.mask.dim())?,
-                (None, None, None) => unreachable!("without --pred or --baseline a model predicts"),
+                Predictions::Folder(dir) => read_pred(dir, name, gt.mask.dim())?,
             };
             Ok(evaluate(name, &gt, &depth, &normals))
         });

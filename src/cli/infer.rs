@@ -18,9 +18,6 @@ use ndarray::{Array2, Array3, Axis};
 
 /// The networks take 256x256 crops.
 const IMAGE_SIZE: (usize, usize) = (256, 256);
-/// The model trained by hdnet on its synthetic people (see MODEL.md), inside the binary so that
-/// an installed `hdnet` needs no files.
-const BUNDLED_MODEL: &[u8] = include_bytes!("../../assets/model/hdnet_default.safetensors");
 /// Share of the crop's side a person spans when the weights do not say (the original's
 /// tiktok-style crops).
 const DEFAULT_FILL: f32 = 0.9;
@@ -154,15 +151,6 @@ fn sources(args: &Args) -> anyhow::Result<(Vec<Source>, PathBuf)> {
     }
 }
 
-/// The networks of `weights`, or the bundled model, on `device`.
-pub fn load_model(weights: Option<&Path>, device: &str) -> anyhow::Result<Hdnet> {
-    let device = super::device(device)?;
-    Ok(match weights {
-        Some(w) => Hdnet::load(w, &device)?,
-        None => Hdnet::from_safetensors(Path::new("<bundled model>"), BUNDLED_MODEL, &device)?,
-    })
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
@@ -172,7 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let (sources, out) = sources(&args)?;
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
-    let hdnet = load_model(args.weights.as_deref(), &args.device)?;
+    let hdnet = super::load_model(args.weights.as_deref(), &args.device)?;
     let fill = args.fill.or_else(|| hdnet.notes.get("person_fill").and_then(|f| f.parse().ok())).unwrap_or(DEFAULT_FILL);
     let turntable = args.turntable || (!args.no_turntable && args.input.is_file());
 

@@ -88,3 +88,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn device(name: &str) -> anyhow::Result<hdnet_model::device::Device> {
     hdnet_model::device::parse(name).map_err(anyhow::Error::msg)
 }
+
+/// The model trained by hdnet on its synthetic people (see MODEL.md), inside the binary so that
+/// an installed `hdnet` needs no files.
+const BUNDLED_MODEL: &[u8] = include_bytes!("../../assets/model/hdnet_default.safetensors");
+
+/// The networks of `weights`, or the bundled model, on `device` (`infer` and `eval`).
+fn load_model(weights: Option<&std::path::Path>, device: &str) -> anyhow::Result<hdnet_model::Hdnet> {
+    let device = self::device(device)?;
+    Ok(match weights {
+        Some(w) => hdnet_model::Hdnet::load(w, &device)?,
+        None => hdnet_model::Hdnet::from_safetensors(std::path::Path::new("<bundled model>"), BUNDLED_MODEL, &device)?,
+    })
+}

@@ -24,11 +24,12 @@ fn person_seed(seed: u64, i: usize) -> u64 {
 /// Loads a body asset (the built-in one without `path`) and checks that it has every bone the
 /// generator moves.
 pub fn load_body(path: Option<&std::path::Path>) -> anyhow::Result<BodyModel> {
-    let (model, name) = match path {
-        Some(path) => (BodyModel::load(path)?, path.display().to_string()),
-        None => (BodyModel::from_bytes(BUNDLED_BODY, std::path::Path::new("built-in Anny body"))?, "built-in Anny body".into()),
+    let source = path.unwrap_or(std::path::Path::new("built-in Anny body"));
+    let model = match path {
+        Some(path) => BodyModel::load(path)?,
+        None => BodyModel::from_bytes(BUNDLED_BODY, source)?,
     };
-    hdnet_synth::check_body(&model).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    hdnet_synth::check_body(&model).map_err(|e| anyhow::anyhow!("{}: {e}", source.display()))?;
     Ok(model)
 }
 

@@ -141,13 +141,10 @@ pub fn to_nchw(images: &[&Array3<f32>], device: &Device) -> Tensor<4> {
     let (h, w, c) = images[0].dim();
     assert!(images.iter().all(|img| img.dim() == (h, w, c)), "to_nchw: images of different sizes");
     let planes: Vec<_> = images.iter().flat_map(|img| img.axis_iter(Axis(2))).collect();
-    // one plane per job: iterating the permuted view on one thread was 9 ms of a 200 ms step
-    let mut values = vec![0.0f32; planes.len() * h * w];
-    values.par_chunks_exact_mut(h * w).zip(planes).for_each(|(plane, view)| {
-        for (v, &x) in plane.iter_mut().zip(view.iter()) {
-            *v = x;
-        }
-    });
+    // one plane per job (in order): iterating the permuted view on one thread was 9 ms of a
+    // 200 ms step
+    let mut values = Vec::with_capacity(planes.len() * h * w);
+    values.par_extend(planes.into_par_iter().flat_map_iter(|view| view.into_iter().copied()));
     Tensor::from_data(TensorData::new(values, [images.len(), c, h, w]), device)
 }
 
