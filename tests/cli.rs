@@ -26,7 +26,8 @@ fn p(path: &Path) -> &str {
 /// A copy of the bundled sample under another name.
 fn copy_sample(dir: &Path, name: &str) {
     for kind in ["img", "mask", "dp"] {
-        std::fs::copy(root().join(format!("examples/0043_{kind}.png")), dir.join(format!("{name}_{kind}.png"))).unwrap();
+        std::fs::copy(root().join(format!("examples/0043_{kind}.png")), dir.join(format!("{name}_{kind}.png")))
+            .unwrap();
     }
 }
 
@@ -36,8 +37,15 @@ fn infer_on_the_bundled_sample_writes_every_output() {
     let o = hdnet(&["infer", p(&root().join("examples")), "--weights", p(&fixture("")), "--out", p(out.path())]);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in [
-        "0043.txt", "0043_normal_1.txt", "0043_normal_2.txt", "0043_normal_3.txt", "0043_mesh.obj",
-        "0043_results.png", "0043_depth.npy", "0043_normal.npy", "0043.ply",
+        "0043.txt",
+        "0043_normal_1.txt",
+        "0043_normal_2.txt",
+        "0043_normal_3.txt",
+        "0043_mesh.obj",
+        "0043_results.png",
+        "0043_depth.npy",
+        "0043_normal.npy",
+        "0043.ply",
     ] {
         assert!(out.path().join(f).metadata().unwrap().len() > 0, "{f}");
     }
@@ -231,7 +239,8 @@ fn train_writes_checkpoints_logs_panels_and_resumes() {
     let data = dir.path().join("data");
     labelled_sample(&data);
     let config = dir.path().join("c.toml");
-    std::fs::write(&config, "width = 4\nbatch_size = 1\ncheckpoint_every = 2\nlog_every = 1\nvisualize_every = 2\n").unwrap();
+    std::fs::write(&config, "width = 4\nbatch_size = 1\ncheckpoint_every = 2\nlog_every = 1\nvisualize_every = 2\n")
+        .unwrap();
     let out = dir.path().join("run");
     let train = |extra: &[&str]| {
         let mut a = vec!["train", "depth", "--data", p(&data), "--out", p(&out)];
@@ -278,10 +287,16 @@ fn eval_scores_predictions_and_predicts_with_weights() {
     std::fs::create_dir_all(&pred).unwrap();
     let depth = frame.depth.mapv(|d| 2.0 * d + 1.0);
     hdnet_formats::npy::write(pred.join("0000000_depth.npy"), &[256, 256], depth.as_slice().unwrap()).unwrap();
-    hdnet_formats::npy::write(pred.join("0000000_normal.npy"), &[256, 256, 3], frame.normals.as_standard_layout().as_slice().unwrap()).unwrap();
+    hdnet_formats::npy::write(
+        pred.join("0000000_normal.npy"),
+        &[256, 256, 3],
+        frame.normals.as_standard_layout().as_slice().unwrap(),
+    )
+    .unwrap();
     let o = hdnet(&["eval", "--gt", p(&gt), "--pred", p(&pred)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pred.join("eval.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(pred.join("eval.json")).unwrap()).unwrap();
     let agg = &json["aggregate"];
     assert!(agg["depth_rmse"].as_f64().unwrap() < 1e-4, "{agg}");
     assert!(agg["depth_rmse_raw"].as_f64().unwrap() > 1.0, "{agg}");
@@ -297,12 +312,17 @@ fn eval_scores_predictions_and_predicts_with_weights() {
     bad[(128, 128)] = f32::NAN;
     hdnet_formats::npy::write(pred.join("0000000_depth.npy"), &[256, 256], bad.as_slice().unwrap()).unwrap();
     let o = hdnet(&["eval", "--gt", p(&gt), "--pred", p(&pred), "--out", p(&dir.path().join("bad_eval"))]);
-    assert!(!o.status.success() && stderr(&o).contains("skipped 0000000") && stderr(&o).contains("NaN"), "{}", stderr(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("skipped 0000000") && stderr(&o).contains("NaN"),
+        "{}",
+        stderr(&o)
+    );
 
     // Predicting with the fixture weights (random): finite errors, written next to the data.
     let o = hdnet(&["eval", "--gt", p(&gt), "--weights", p(&fixture(""))]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(gt.join("eval/eval.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(gt.join("eval/eval.json")).unwrap()).unwrap();
     assert!(json["aggregate"]["normal_mean_deg"].as_f64().unwrap().is_finite());
     // With no model named, the bundled one predicts: the same scores as naming its file.
     let o = hdnet(&["eval", "--gt", p(&gt), "--out", p(&dir.path().join("default"))]);
@@ -311,7 +331,8 @@ fn eval_scores_predictions_and_predicts_with_weights() {
     let o = hdnet(&["eval", "--gt", p(&gt), "--weights", p(&model), "--out", p(&dir.path().join("named"))]);
     assert!(o.status.success(), "{}", stderr(&o));
     let aggregate = |folder: &str| -> serde_json::Value {
-        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join(folder).join("eval.json")).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(folder).join("eval.json")).unwrap()).unwrap();
         json["aggregate"].clone()
     };
     assert_eq!(aggregate("default"), aggregate("named"));
@@ -345,11 +366,19 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     // The flat baseline's normal error is the ground truth's angle to the camera axis.
     let o = hdnet(&["eval", "--gt", p(&out), "--baseline", "flat"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval_flat/eval.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval_flat/eval.json")).unwrap()).unwrap();
     let expected: f64 = (0..3)
         .map(|i| {
             let gt = hdnet_data::layout::read_labelled(&out, &hdnet_data::layout::frame_name(i)).unwrap();
-            let angles: Vec<f64> = gt.mask.indexed_iter().filter(|(_, m)| **m > 0.0).map(|((r, c), _)| hdnet_eval::metrics::angle_deg([0.0, 0.0, -1.0], [0, 1, 2].map(|k| gt.normals[(r, c, k)]))).collect();
+            let angles: Vec<f64> = gt
+                .mask
+                .indexed_iter()
+                .filter(|(_, m)| **m > 0.0)
+                .map(|((r, c), _)| {
+                    hdnet_eval::metrics::angle_deg([0.0, 0.0, -1.0], [0, 1, 2].map(|k| gt.normals[(r, c, k)]))
+                })
+                .collect();
             angles.iter().sum::<f64>() / angles.len() as f64
         })
         .sum::<f64>()
@@ -372,12 +401,30 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     }
     let o = hdnet(&["eval", "--gt", p(&one), "--baseline", "mean-depth"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(one.join("eval_mean_depth/eval.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(one.join("eval_mean_depth/eval.json")).unwrap()).unwrap();
     let raw = json["aggregate"]["depth_rmse_raw"].as_f64().unwrap();
     assert!(raw < 1e-6, "a frame's own mean depth: raw RMSE {raw}");
-    let o = hdnet(&["eval", "--gt", p(&out), "--baseline", "mean-depth", "--mean-of", p(&small), "--out", p(&dir.path().join("m"))]);
-    assert!(!o.status.success() && stderr(&o).contains("skipped 0000002") && stderr(&o).contains("the mean depth map is 64x64"), "{}", stderr(&o));
-    let o = hdnet(&["eval", "--gt", p(&out), "--baseline", "mean-depth", "--mean-of", p(&dir.path().join("sheet.png"))]);
+    let o = hdnet(&[
+        "eval",
+        "--gt",
+        p(&out),
+        "--baseline",
+        "mean-depth",
+        "--mean-of",
+        p(&small),
+        "--out",
+        p(&dir.path().join("m")),
+    ]);
+    assert!(
+        !o.status.success()
+            && stderr(&o).contains("skipped 0000002")
+            && stderr(&o).contains("the mean depth map is 64x64"),
+        "{}",
+        stderr(&o)
+    );
+    let o =
+        hdnet(&["eval", "--gt", p(&out), "--baseline", "mean-depth", "--mean-of", p(&dir.path().join("sheet.png"))]);
     assert!(!o.status.success() && stderr(&o).contains("sheet.png"), "{}", stderr(&o));
 
     // Normals recomputed from the rendered depth (clean differences, same camera) agree with the
@@ -388,8 +435,15 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     let (look, pose) = hdnet_synth::sample_labelled(&model, 9);
     let frame = hdnet_synth::render_person(&model, &hdnet_synth::pose_look(&model, &look, &pose), 256);
     let device = Device::flex();
-    let depth = Tensor::<4>::from_data(TensorData::new(frame.depth.iter().copied().collect::<Vec<_>>(), [1, 1, 256, 256]), &device);
-    let mask = Tensor::<4>::from_data(TensorData::new(frame.mask.iter().copied().collect::<Vec<_>>(), [1, 1, 256, 256]), &device).greater_elem(0.0);
+    let depth = Tensor::<4>::from_data(
+        TensorData::new(frame.depth.iter().copied().collect::<Vec<_>>(), [1, 1, 256, 256]),
+        &device,
+    );
+    let mask = Tensor::<4>::from_data(
+        TensorData::new(frame.mask.iter().copied().collect::<Vec<_>>(), [1, 1, 256, 256]),
+        &device,
+    )
+    .greater_elem(0.0);
     let rays = hdnet_model::geometry::ray_map(&[hdnet_geometry::Camera::original()], 256, 256, &device);
     let n = hdnet_model::geometry::depth_to_normals(depth, mask, rays, hdnet_model::geometry::NormalsFromDepth::Clean)
         .try_into_vec_as::<f32>()
@@ -418,7 +472,9 @@ fn synth_video_writes_frames_exact_correspondences_and_ground_truth_aside() {
     assert!(o.status.success(), "{}", stderr(&o));
     let names = hdnet_data::layout::frame_names(&out).unwrap();
     assert_eq!(names.len(), 10);
-    assert!(out.join("ground_truth/depth/0000009.npy").exists() && out.join("ground_truth/normal/0000009_1.txt").exists());
+    assert!(
+        out.join("ground_truth/depth/0000009.npy").exists() && out.join("ground_truth/normal/0000009_1.txt").exists()
+    );
     assert!(!out.join("depth").exists(), "no ground truth in the unlabelled layout");
     // Evaluation finds the ground truth kept aside: the flat baseline scores every frame.
     let o = hdnet(&["eval", "--gt", p(&out), "--baseline", "flat"]);
@@ -434,7 +490,8 @@ fn synth_video_writes_frames_exact_correspondences_and_ground_truth_aside() {
         let iuv = |n: &str| image::open(out.join(format!("densepose/{n}.png"))).unwrap().to_rgb8();
         let (a, b) = (iuv(frame), iuv(&partners[0]));
         for k in 0..c.len() {
-            let (pa, pb) = (a.get_pixel(c.pixel_i[k][1], c.pixel_i[k][0])[2], b.get_pixel(c.pixel_j[k][1], c.pixel_j[k][0])[2]);
+            let (pa, pb) =
+                (a.get_pixel(c.pixel_i[k][1], c.pixel_i[k][0])[2], b.get_pixel(c.pixel_j[k][1], c.pixel_j[k][0])[2]);
             assert_eq!((pa, pb), (c.part[k], c.part[k]));
         }
     }
@@ -454,21 +511,62 @@ fn convert_combines_trained_networks_for_infer() {
     let config = dir.path().join("c.toml");
     std::fs::write(&config, "width = 4\nbatch_size = 1\n").unwrap();
     for stage in ["normal", "depth"] {
-        let o = hdnet(&["train", stage, "--data", p(&data), "--out", p(&dir.path().join(stage)), "--config", p(&config), "--steps", "1"]);
+        let o = hdnet(&[
+            "train",
+            stage,
+            "--data",
+            p(&data),
+            "--out",
+            p(&dir.path().join(stage)),
+            "--config",
+            p(&config),
+            "--steps",
+            "1",
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let ckpt = |stage: &str| dir.path().join(format!("{stage}/checkpoints/step-00000001/model.safetensors"));
     let weights = dir.path().join("trained.safetensors");
     // A training checkpoint holds one network: infer needs both, convert combines them.
-    let o = hdnet(&["infer", p(&root().join("examples")), "--weights", p(&ckpt("depth")), "--out", p(&dir.path().join("x"))]);
+    let o = hdnet(&[
+        "infer",
+        p(&root().join("examples")),
+        "--weights",
+        p(&ckpt("depth")),
+        "--out",
+        p(&dir.path().join("x")),
+    ]);
     assert!(!o.status.success() && stderr(&o).contains("holds no normal_net"), "{}", stderr(&o));
-    let o = hdnet(&["convert", "--normal", p(&ckpt("normal")), "--depth", p(&ckpt("depth")), "--out", p(&weights), "--f16"]);
+    let o = hdnet(&[
+        "convert",
+        "--normal",
+        p(&ckpt("normal")),
+        "--depth",
+        p(&ckpt("depth")),
+        "--out",
+        p(&weights),
+        "--f16",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = hdnet(&["infer", p(&root().join("examples")), "--weights", p(&weights), "--out", p(&dir.path().join("out"))]);
+    let o =
+        hdnet(&["infer", p(&root().join("examples")), "--weights", p(&weights), "--out", p(&dir.path().join("out"))]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(dir.path().join("out/0043_depth.npy").exists());
     // Training goes on from the combined float16 file (its weights are made by conversion ops).
-    let o = hdnet(&["train", "depth", "--data", p(&data), "--out", p(&dir.path().join("again")), "--config", p(&config), "--steps", "1", "--init", p(&weights)]);
+    let o = hdnet(&[
+        "train",
+        "depth",
+        "--data",
+        p(&data),
+        "--out",
+        p(&dir.path().join("again")),
+        "--config",
+        p(&config),
+        "--steps",
+        "1",
+        "--init",
+        p(&weights),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
@@ -476,7 +574,8 @@ fn convert_combines_trained_networks_for_infer() {
 fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     let dir = tempfile::tempdir().unwrap();
     // The sample placed off-centre in a 240x320 JPEG (its mask likewise, PNG).
-    let (img, mask) = (image::open(root_sample("img")).unwrap().to_rgb8(), image::open(root_sample("mask")).unwrap().to_luma8());
+    let (img, mask) =
+        (image::open(root_sample("img")).unwrap().to_rgb8(), image::open(root_sample("mask")).unwrap().to_luma8());
     let mut photo = image::RgbImage::from_pixel(320, 240, image::Rgb([90, 120, 60]));
     let mut photo_mask = image::GrayImage::new(320, 240);
     image::imageops::replace(&mut photo, &img, 50, -20);
@@ -513,11 +612,24 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     // Nothing is overwritten; the original's 9-channel networks ask for DensePose.
     let o = hdnet(&["infer", p(&photo_path), "--mask", p(&mask_path)]);
     assert!(!o.status.success() && stderr(&o).contains("already exists"), "{}", stderr(&o));
-    let o = hdnet(&["infer", p(&photo_path), "--mask", p(&mask_path), "--weights", p(&fixture("")), "--out", p(&dir.path().join("tf"))]);
+    let o = hdnet(&[
+        "infer",
+        p(&photo_path),
+        "--mask",
+        p(&mask_path),
+        "--weights",
+        p(&fixture("")),
+        "--out",
+        p(&dir.path().join("tf")),
+    ]);
     assert!(!o.status.success() && stderr(&o).contains("DensePose"), "{}", stderr(&o));
     let plain = dir.path().join("plain");
     let o = hdnet(&["infer", p(&photo_path), "--mask", p(&mask_path), "--no-turntable", "--out", p(&plain)]);
-    assert!(o.status.success() && plain.join("dancer.ply").exists() && !plain.join("dancer_turntable.gif").exists(), "{}", stderr(&o));
+    assert!(
+        o.status.success() && plain.join("dancer.ply").exists() && !plain.join("dancer_turntable.gif").exists(),
+        "{}",
+        stderr(&o)
+    );
     // The mesh renders on its own as PNG frames.
     let frames = dir.path().join("frames");
     let o = hdnet(&["render", p(&out.join("dancer.ply")), "--turntable", "--frames", "8", "--out", p(&frames)]);
@@ -534,6 +646,17 @@ fn training_stops_on_a_non_finite_loss() {
     let config = dir.path().join("c.toml");
     // An absurd learning rate blows the weights up after the first update.
     std::fs::write(&config, "width = 2\nbatch_size = 1\nlearning_rate = 1e30\n").unwrap();
-    let o = hdnet(&["train", "depth", "--data", p(&data), "--out", p(&dir.path().join("run")), "--config", p(&config), "--steps", "6"]);
+    let o = hdnet(&[
+        "train",
+        "depth",
+        "--data",
+        p(&data),
+        "--out",
+        p(&dir.path().join("run")),
+        "--config",
+        p(&config),
+        "--steps",
+        "6",
+    ]);
     assert!(!o.status.success() && stderr(&o).contains("step 2: the loss is NaN"), "{}", stderr(&o));
 }

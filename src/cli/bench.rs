@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use hdnet_data::correspond::{MatchParams, correspond_video};
-use hdnet_data::layout::Form;
+use hdnet_data::layout::{Form, dirs};
 use hdnet_model::profile::Stopwatch;
 use hdnet_model::{HourglassConfig, NetKind};
 use image::{GrayImage, Luma, Rgb, RgbImage};
@@ -49,7 +49,7 @@ pub struct Workload {
     /// Timed runs (after one warm-up run); the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// cpu, or vulkan / cuda when built with those features.
+    /// cpu, or wgpu[:ADAPTER] / vulkan[:ADAPTER] / cuda[:N] when built with those features.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// One JSON object per line instead of a table (for bench/compare.py).
@@ -62,7 +62,7 @@ pub struct Workload {
 
 impl Workload {
     fn validate(&self) -> anyhow::Result<()> {
-        if self.size % 16 != 0 || self.size == 0 || self.width == 0 || self.batch == 0 || self.runs == 0 {
+        if !self.size.is_multiple_of(16) || self.size == 0 || self.width == 0 || self.batch == 0 || self.runs == 0 {
             bail!("--size must be a positive multiple of 16; --width, --batch and --runs positive");
         }
         if self.profile && self.device != "cpu" {
@@ -119,7 +119,9 @@ fn report(args: &Workload, title: &str, rows: &[Measurement]) {
 fn print_profile(what: &str, total: Duration, totals: &[(&'static str, Duration, usize)]) {
     println!("{what}: {:.0} ms, by operation:", total.as_secs_f64() * 1e3);
     let timed: Duration = totals.iter().map(|t| t.1).sum();
-    for (op, spent, calls) in totals.iter().copied().chain(std::iter::once(("(between operations)", total.saturating_sub(timed), 1))) {
+    for (op, spent, calls) in
+        totals.iter().copied().chain(std::iter::once(("(between operations)", total.saturating_sub(timed), 1)))
+    {
         let share = 100.0 * spent.as_secs_f64() / total.as_secs_f64();
         println!("  {op:<22} {:>9.1} ms {share:>5.1}%  ({calls} calls)", spent.as_secs_f64() * 1e3);
     }
@@ -132,7 +134,9 @@ fn infer(args: Workload) -> anyhow::Result<ExitCode> {
     for (kind, what) in [(NetKind::Normal, "normal_net"), (NetKind::Depth, "depth_net")] {
         let config = HourglassConfig::new(kind, args.width);
         let net = config.init(&device, 0);
-        let input = || Tensor::<4>::random([args.batch, config.in_channels, args.size, args.size], Distribution::Default, &device);
+        let input = || {
+            Tensor::<4>::random([args.batch, config.in_channels, args.size, args.size], Distribution::Default, &device)
+        };
         let mut times = Vec::new();
         for run in 0..=args.runs {
             let x = input();
@@ -143,7 +147,12 @@ fn infer(args: Workload) -> anyhow::Result<ExitCode> {
                 times.push(start.elapsed().as_secs_f64());
             }
         }
-        rows.push(Measurement { what, seconds: median(times), items: args.batch, gflop_per_item: config.flops(args.size, args.size) / 1e9 });
+        rows.push(Measurement {
+            what,
+            seconds: median(times),
+            items: args.batch,
+            gflop_per_item: config.flops(args.size, args.size) / 1e9,
+        });
         if args.profile {
             let watch = Stopwatch::on();
             let start = Instant::now();
@@ -169,7 +178,8 @@ pub struct CorrespondArgs {
 /// per-part (U, V) charts, the whole body translating and each part sliding a little.
 fn write_procedural_frame(root: &std::path::Path, t: usize) -> anyhow::Result<()> {
     let name = format!("{t:07}");
-    let (mut dp, mut mask, color) = (RgbImage::new(256, 256), GrayImage::new(256, 256), RgbImage::from_pixel(256, 256, Rgb([200, 150, 120])));
+    let (mut dp, mut mask, color) =
+        (RgbImage::new(256, 256), GrayImage::new(256, 256), RgbImage::from_pixel(256, 256, Rgb([200, 150, 120])));
     let tf = t as f32;
     let (oy, ox) = (60.0 + 20.0 * (tf / 13.0).sin(), 70.0 + 30.0 * (tf / 21.0).cos());
     for part in 0..12u32 {
@@ -187,7 +197,7 @@ fn write_procedural_frame(root: &std::path::Path, t: usize) -> anyhow::Result<()
             }
         }
     }
-    for (dir, save) in [("densepose", 0), ("mask", 1), ("color_WO_bg", 2)] {
+    for (dir, save) in [(dirs::DENSEPOSE, 0), (dirs::MASK, 1), (dirs::COLOR, 2)] {
         let path = root.join(dir);
         std::fs::create_dir_all(&path)?;
         let file = path.join(format!("{name}.png"));
@@ -212,16 +222,28 @@ fn correspond(args: CorrespondArgs) -> anyhow::Result<ExitCode> {
     let params = MatchParams::default();
     let mut rows = Vec::new();
     for form in [Form::Binary, Form::Original] {
-        let _ = std::fs::remove_dir_all(dir.join("correspondences"));
+        let _ = std::fs::remove_dir_all(dir.join(dirs::CORRESPONDENCES));
         let start = Instant::now();
         let report = correspond_video(&dir, &params, form, || {})?;
-        rows.push((form, start.elapsed().as_secs_f64(), report.pairs_tried, report.pairs_written));
+        rows.push((
+            form,
+            start.elapsed().as_secs_f64(),
+            report.partnering.pairs_tried,
+            report.partnering.pairs_written,
+        ));
     }
     let _ = std::fs::remove_dir_all(&dir);
     println!("hdnet bench correspond: {} frames of 256x256, {} threads", args.frames, rayon_threads());
     println!("{:<10} {:>10} {:>12} {:>14} {:>12}", "files", "seconds", "pairs tried", "pairs written", "frames/s");
     for (form, secs, tried, written) in rows {
-        println!("{:<10} {:>10.2} {:>12} {:>14} {:>12.1}", format!("{form:?}"), secs, tried, written, args.frames as f64 / secs);
+        println!(
+            "{:<10} {:>10.2} {:>12} {:>14} {:>12.1}",
+            format!("{form:?}"),
+            secs,
+            tried,
+            written,
+            args.frames as f64 / secs
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -238,10 +260,19 @@ fn synthetic_frame(size: usize) -> hdnet_data::layout::LabelledFrame {
     let mask = Array2::from_shape_fn((size, size), |(y, x)| if r2(y, x) < 1.0 { 1.0 } else { 0.0 });
     hdnet_data::layout::LabelledFrame {
         name: "synthetic".into(),
-        image: Array3::from_shape_fn((size, size, 3), |(y, x, k)| if mask[(y, x)] > 0.0 { (50 + (x + y + 40 * k) % 150) as f32 } else { 255.0 }),
-        iuv: Array3::from_shape_fn((size, size, 3), |(y, x, k)| if k == 2 && mask[(y, x)] > 0.0 { 1.0 + (4 * y / size) as f32 } else { 0.0 }),
-        depth: Array2::from_shape_fn((size, size), |(y, x)| if mask[(y, x)] > 0.0 { 4.0 - 0.3 * (1.0 - r2(y, x)).sqrt() } else { 0.0 }),
-        normals: Array3::from_shape_fn((size, size, 3), |(y, x, k)| if mask[(y, x)] > 0.0 && k == 2 { -1.0 } else { 0.0 }),
+        image: Array3::from_shape_fn((size, size, 3), |(y, x, k)| {
+            if mask[(y, x)] > 0.0 { (50 + (x + y + 40 * k) % 150) as f32 } else { 255.0 }
+        }),
+        iuv: Array3::from_shape_fn((size, size, 3), |(y, x, k)| {
+            if k == 2 && mask[(y, x)] > 0.0 { 1.0 + (4 * y / size) as f32 } else { 0.0 }
+        }),
+        depth: Array2::from_shape_fn((size, size), |(y, x)| {
+            if mask[(y, x)] > 0.0 { 4.0 - 0.3 * (1.0 - r2(y, x)).sqrt() } else { 0.0 }
+        }),
+        normals: Array3::from_shape_fn(
+            (size, size, 3),
+            |(y, x, k)| if mask[(y, x)] > 0.0 && k == 2 { -1.0 } else { 0.0 },
+        ),
         mask,
     }
 }
@@ -262,8 +293,10 @@ fn train(args: Workload) -> anyhow::Result<ExitCode> {
     for run in 0..=args.runs {
         let watch = if run == args.runs && args.profile { &watch } else { &Stopwatch::off() };
         let start = Instant::now();
-        let batch = hdnet_model::batch::labelled_batch(&frames, &cameras, &device);
-        let (total, _) = watch.time("forward and losses", || hdnet_train::trainer::stage_loss(Stage::Depth, &config, &net, batch, None));
+        let batch = hdnet_train::batch::labelled_batch(&frames, &cameras, &device);
+        let total = watch.time("forward and losses", || {
+            hdnet_train::stage_loss::stage_loss(Stage::Depth, &config, &net, batch, None).total
+        });
         let grads = watch.time("backward", || GradientsParams::from_grads(total.backward(), &net));
         net = watch.time("Adam update", || optimizer.step(config.learning_rate, net, grads));
         // Reading a weight back forces the (possibly asynchronous) device to finish the step.
@@ -273,7 +306,11 @@ fn train(args: Workload) -> anyhow::Result<ExitCode> {
         }
     }
     let gflop = 3.0 * HourglassConfig::new(NetKind::Depth, args.width).flops(args.size, args.size) / 1e9;
-    report(&args, "train (depth stage)", &[Measurement { what: "train_step", seconds: median(times), items: args.batch, gflop_per_item: gflop }]);
+    report(
+        &args,
+        "train (depth stage)",
+        &[Measurement { what: "train_step", seconds: median(times), items: args.batch, gflop_per_item: gflop }],
+    );
     if args.profile {
         let totals = watch.totals();
         print_profile("train_step", totals.iter().map(|t| t.1).sum(), &totals);
@@ -296,16 +333,17 @@ pub struct SynthArgs {
 /// Frames per second of the generator in memory (`hdnet synth` prints the end-to-end figure
 /// with files written).
 fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
-    use hdnet_synth::video::{partners, render_video_frame, sample_video};
+    use hdnet_data::correspond::find_partners;
+    use hdnet_synth::video::{exact_correspondences, render_video_frame, sample_video};
     use rayon::prelude::*;
-    if args.frames == 0 || args.size == 0 || args.size % 16 != 0 {
+    if args.frames == 0 || args.size == 0 || !args.size.is_multiple_of(16) {
         bail!("--frames must be positive and --size a positive multiple of 16");
     }
     let model = super::synth::load_body(args.body.as_deref())?;
     let start = Instant::now();
     let pixels: f32 = (0..args.frames)
         .into_par_iter()
-        .map(|i| super::synth::labelled_frame(&model, i as u64, args.size).mask.sum())
+        .map(|i| hdnet_synth::labelled_frame(&model, i as u64, args.size).mask.sum())
         .sum();
     let labelled = start.elapsed().as_secs_f64();
     let start = Instant::now();
@@ -315,11 +353,28 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
         let frames = per_video.min(args.frames - v * per_video);
         let (look, motion) = sample_video(&model, v as u64, frames);
         let rendered: Vec<_> = motion.par_iter().map(|m| render_video_frame(&model, &look, m, args.size)).collect();
-        pairs += (0..frames).into_par_iter().map(|f| partners(&look, &rendered, f, &params).len()).sum::<usize>();
+        pairs += (0..frames)
+            .into_par_iter()
+            .map(|f| {
+                find_partners(f, frames, &params, |j| exact_correspondences(&look, &rendered[f], &rendered[j], &params))
+                    .0
+                    .len()
+            })
+            .sum::<usize>();
     }
     let video = start.elapsed().as_secs_f64();
-    println!("hdnet bench synth: {} frames of {}x{}, {} threads, no files written", args.frames, args.size, args.size, rayon_threads());
-    println!("labelled (sample, pose, dress, render with 2x2 supersampling): {:.1} frames/s ({:.0} person pixels per frame)", args.frames as f64 / labelled, pixels / args.frames as f32);
+    println!(
+        "hdnet bench synth: {} frames of {}x{}, {} threads, no files written",
+        args.frames,
+        args.size,
+        args.size,
+        rayon_threads()
+    );
+    println!(
+        "labelled (sample, pose, dress, render with 2x2 supersampling): {:.1} frames/s ({:.0} person pixels per frame)",
+        args.frames as f64 / labelled,
+        pixels / args.frames as f32
+    );
     println!("video (the same plus exact correspondences, {pairs} pairs): {:.1} frames/s", args.frames as f64 / video);
     Ok(ExitCode::SUCCESS)
 }

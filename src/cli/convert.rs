@@ -45,7 +45,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("{}: already exists (pass --overwrite to replace it)", args.out.display());
     }
     let device = super::device("cpu")?;
-    let source = |specific: &Option<PathBuf>| specific.clone().or_else(|| args.weights.clone()).context("no source given");
+    let source =
+        |specific: &Option<PathBuf>| specific.clone().or_else(|| args.weights.clone()).context("no source given");
     let (normal_src, depth_src) = (source(&args.normal)?, source(&args.depth)?);
     let normal = load_hourglass(&normal_src, NetKind::Normal, &device)?;
     let depth = load_hourglass(&depth_src, NetKind::Depth, &device)?;

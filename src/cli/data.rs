@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::bail;
 use hdnet_data::check::{Kind, check, detect};
 use hdnet_data::correspond::{MatchParams, correspond_video};
-use hdnet_data::layout::{Form, frame_names, write_normals};
+use hdnet_data::layout::{Form, dirs, frame_names, frame_png, write_normals};
 use hdnet_formats::FileError;
 use hdnet_formats::images::{TestSample, read_mask, read_rgb, white_background};
 use hdnet_model::Hdnet;
@@ -36,7 +36,9 @@ impl From<FormArg> for Form {
 
 pub fn progress(len: usize) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed} < {eta}]").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed} < {eta}]").expect("valid template"),
+    );
     bar
 }
 
@@ -65,22 +67,22 @@ pub fn correspond(args: CorrespondArgs) -> anyhow::Result<ExitCode> {
     for problem in &report.bad_frames {
         eprintln!("skipped frame: {problem}");
     }
-    if !report.frames_without_partner.is_empty() {
+    if !report.partnering.frames_without_partner.is_empty() {
         eprintln!(
             "{} frames have no usable partner (fewer than {} parts with {} matches): {}",
-            report.frames_without_partner.len(),
+            report.partnering.frames_without_partner.len(),
             params.min_parts,
             params.min_matches,
-            report.frames_without_partner.join(", ")
+            report.partnering.frames_without_partner.join(", ")
         );
     }
     println!(
         "{} frames, {} pairs tried, {} written in {:.2} s -> {}",
         report.frames,
-        report.pairs_tried,
-        report.pairs_written,
+        report.partnering.pairs_tried,
+        report.partnering.pairs_written,
         start.elapsed().as_secs_f64(),
-        args.dir.join("correspondences").display()
+        args.dir.join(dirs::CORRESPONDENCES).display()
     );
     Ok(if report.bad_frames.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -104,12 +106,18 @@ pub struct PredictNormalsArgs {
 }
 
 fn read_frame(root: &Path, name: &str) -> Result<TestSample, FileError> {
-    let rgb = read_rgb(root.join("color_WO_bg").join(format!("{name}.png")), None)?;
-    let mask_path = root.join("mask").join(format!("{name}.png"));
+    let rgb = read_rgb(frame_png(root, dirs::COLOR, name), None)?;
+    let mask_path = frame_png(root, dirs::MASK, name);
     let mask = read_mask(&mask_path, Some((rgb.dim().0, rgb.dim().1)))?;
     let (h, w, _) = rgb.dim();
-    hdnet_model::pipeline::check_network_size(h, w).map_err(|e| FileError::new(root.join("color_WO_bg").join(format!("{name}.png")), e))?;
-    Ok(TestSample { name: name.to_string(), image: white_background(&rgb, &mask), mask, iuv: ndarray::Array3::zeros((h, w, 3)) })
+    hdnet_model::pipeline::check_network_size(h, w)
+        .map_err(|e| FileError::new(frame_png(root, dirs::COLOR, name), e))?;
+    Ok(TestSample {
+        name: name.to_string(),
+        image: white_background(&rgb, &mask),
+        mask,
+        iuv: ndarray::Array3::zeros((h, w, 3)),
+    })
 }
 
 pub fn predict_normals(args: PredictNormalsArgs) -> anyhow::Result<ExitCode> {
@@ -117,7 +125,7 @@ pub fn predict_normals(args: PredictNormalsArgs) -> anyhow::Result<ExitCode> {
         bail!("--batch must be at least 1");
     }
     let names = frame_names(&args.dir)?;
-    let out = args.dir.join("pred_normals");
+    let out = args.dir.join(dirs::PRED_NORMALS);
     let form: Form = args.format.into();
     let exists = |n: &String| out.join(format!("{n}.npy")).exists() || out.join(format!("{n}_1.txt")).exists();
     let todo: Vec<&String> = names.iter().filter(|n| args.overwrite || !exists(n)).collect();

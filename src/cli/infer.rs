@@ -55,7 +55,7 @@ pub struct Args {
     /// No turntable GIF, not even for a single photo.
     #[arg(long)]
     no_turntable: bool,
-    /// cpu, or vulkan / cuda when built with those features.
+    /// cpu, or wgpu[:ADAPTER] / vulkan[:ADAPTER] / cuda[:N] when built with those features.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Images per forward pass (results do not depend on it).
@@ -78,7 +78,9 @@ impl Source {
     fn name(&self) -> String {
         match self {
             Source::Layout { name, .. } => name.clone(),
-            Source::Photo { image, .. } => image.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+            Source::Photo { image, .. } => {
+                image.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+            }
         }
     }
 }
@@ -134,17 +136,25 @@ fn sources(args: &Args) -> anyhow::Result<(Vec<Source>, PathBuf)> {
             let mut frames: Vec<PathBuf> = std::fs::read_dir(input)
                 .with_context(|| format!("{}: cannot list the folder", input.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str())))
+                .filter(|p| {
+                    p.extension()
+                        .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str()))
+                })
                 .collect();
             frames.sort();
             if frames.is_empty() {
                 bail!("{}: no PNG or JPEG frames found", input.display());
             }
-            let named = |dir: &Path, frame: &Path| dir.join(frame.file_stem().unwrap_or_default()).with_extension("png");
+            let named =
+                |dir: &Path, frame: &Path| dir.join(frame.file_stem().unwrap_or_default()).with_extension("png");
             let out = args.out.clone().unwrap_or_else(|| input.join("infer_out"));
             let list = frames
                 .iter()
-                .map(|f| Source::Photo { image: f.clone(), mask: named(masks, f), dp: args.dp.as_ref().map(|d| named(d, f)) })
+                .map(|f| Source::Photo {
+                    image: f.clone(),
+                    mask: named(masks, f),
+                    dp: args.dp.as_ref().map(|d| named(d, f)),
+                })
                 .collect();
             Ok((list, out))
         }
@@ -161,7 +171,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (sources, out) = sources(&args)?;
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
     let hdnet = super::load_model(args.weights.as_deref(), &args.device)?;
-    let fill = args.fill.or_else(|| hdnet.notes.get("person_fill").and_then(|f| f.parse().ok())).unwrap_or(DEFAULT_FILL);
+    let fill =
+        args.fill.or_else(|| hdnet.notes.get("person_fill").and_then(|f| f.parse().ok())).unwrap_or(DEFAULT_FILL);
     let turntable = args.turntable || (!args.no_turntable && args.input.is_file());
 
     let bar = super::data::progress(sources.len());
@@ -202,7 +213,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn write_all(out: &Path, l: &Loaded, p: &Prediction, turntable: bool) -> Result<Vec<String>, FileError> {
     let depth = &p.depth * &l.sample.mask;
     if let Some(bad) = depth.iter().find(|v| !v.is_finite()) {
-        return Err(FileError::new(out.join(&l.sample.name), format!("the network produced a non-finite depth ({bad})")));
+        return Err(FileError::new(
+            out.join(&l.sample.name),
+            format!("the network produced a non-finite depth ({bad})"),
+        ));
     }
     let mesh = colored_mesh(&l.sample, &depth);
     let warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
@@ -221,7 +235,8 @@ fn write_all(out: &Path, l: &Loaded, p: &Prediction, turntable: bool) -> Result<
 /// The results at the photo's resolution: depth and normals pasted back (zero off the mask).
 fn write_photo_outputs(out: &Path, name: &str, photo: &PhotoFrame, p: &Prediction) -> Result<(), FileError> {
     let (h, w) = photo.mask.dim();
-    let depth = photo.crop.paste_back(&p.depth.clone().insert_axis(Axis(2)), h, w).index_axis_move(Axis(2), 0) * &photo.mask;
+    let depth =
+        photo.crop.paste_back(&p.depth.clone().insert_axis(Axis(2)), h, w).index_axis_move(Axis(2), 0) * &photo.mask;
     let mut normals = photo.crop.paste_back(&p.normals, h, w);
     normals.axis_iter_mut(Axis(2)).for_each(|mut c| c *= &photo.mask);
     npy::write(out.join(format!("{name}_depth_full.npy")), &[h, w], depth.as_slice().expect("standard layout"))?;
@@ -235,7 +250,14 @@ fn report(bar: &ProgressBar, message: String) {
     bar.suspend(|| eprintln!("{message}"));
 }
 
-fn load_checked(source: &Source, out: &Path, hdnet: &Hdnet, fill: f32, turntable: bool, overwrite: bool) -> Result<Loaded, FileError> {
+fn load_checked(
+    source: &Source,
+    out: &Path,
+    hdnet: &Hdnet,
+    fill: f32,
+    turntable: bool,
+    overwrite: bool,
+) -> Result<Loaded, FileError> {
     let name = source.name();
     if !overwrite {
         let photo = matches!(source, Source::Photo { .. });
@@ -245,18 +267,29 @@ fn load_checked(source: &Source, out: &Path, hdnet: &Hdnet, fill: f32, turntable
     }
     match source {
         Source::Layout { dir, name } => Ok(Loaded { sample: TestSample::load(dir, name, IMAGE_SIZE)?, photo: None }),
-        Source::Photo { image, mask, dp } => load_photo(&name, image, mask, dp.as_deref(), hdnet.uses_densepose(), fill),
+        Source::Photo { image, mask, dp } => {
+            load_photo(&name, image, mask, dp.as_deref(), hdnet.uses_densepose(), fill)
+        }
     }
 }
 
 /// A photo, its mask and maybe DensePose, cropped around the person and resized to 256.
-fn load_photo(name: &str, image: &Path, mask_path: &Path, dp: Option<&Path>, needs_dp: bool, fill: f32) -> Result<Loaded, FileError> {
+fn load_photo(
+    name: &str,
+    image: &Path,
+    mask_path: &Path,
+    dp: Option<&Path>,
+    needs_dp: bool,
+    fill: f32,
+) -> Result<Loaded, FileError> {
     let rgb = read_rgb(image, None)?;
     let size = (rgb.dim().0, rgb.dim().1);
     let mask = read_mask(mask_path, Some(size))?;
     let iuv = match dp {
         Some(dp) => Some(read_rgb(dp, Some(size))?),
-        None if needs_dp => return Err(FileError::new(image, "this depth net needs DensePose IUV (--dp); the bundled model does not")),
+        None if needs_dp => {
+            return Err(FileError::new(image, "this depth net needs DensePose IUV (--dp); the bundled model does not"));
+        }
         None => None,
     };
     let crop = Crop::around(&mask, fill).ok_or_else(|| FileError::new(mask_path, "empty mask"))?;
@@ -308,7 +341,9 @@ fn colored_mesh(sample: &TestSample, depth: &Array2<f32>) -> mesh::ColoredMesh {
     let camera = Camera::original();
     let (points, colors) = depth
         .indexed_iter()
-        .map(|((r, c), &d)| (camera.backproject(r as f32, c as f32, d), [0, 1, 2].map(|k| sample.image[(r, c, k)] as u8)))
+        .map(|((r, c), &d)| {
+            (camera.backproject(r as f32, c as f32, d), [0, 1, 2].map(|k| sample.image[(r, c, k)] as u8))
+        })
         .unzip();
     mesh::ColoredMesh { points, colors, faces: mesh::depth2mesh_faces(depth, &sample.mask) }
 }

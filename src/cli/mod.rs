@@ -86,7 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// `--device` as a Burn device, with the list of built-in backends on error.
 fn device(name: &str) -> anyhow::Result<hdnet_model::device::Device> {
-    hdnet_model::device::parse(name).map_err(anyhow::Error::msg)
+    hdnet_model::device::open(name).map_err(anyhow::Error::msg)
 }
 
 /// The model trained by hdnet on its synthetic people (see MODEL.md), inside the binary so that

@@ -26,11 +26,10 @@ fn read_series(args: &Args) -> anyhow::Result<BTreeMap<String, Vec<(f64, f64)>>>
     let text = std::fs::read_to_string(&args.log).with_context(|| format!("{}: cannot read", args.log.display()))?;
     let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let value: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}: line {}: not JSON", args.log.display(), i + 1))?;
-        let step = value["step"]
-            .as_f64()
-            .with_context(|| format!("{}: line {}: no step", args.log.display(), i + 1))?;
+        let value: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}: line {}: not JSON", args.log.display(), i + 1))?;
+        let step =
+            value["step"].as_f64().with_context(|| format!("{}: line {}: no step", args.log.display(), i + 1))?;
         for (key, v) in value.as_object().into_iter().flatten() {
             if let (Some(v), false) = (v.as_f64(), ["step", "seconds"].contains(&key.as_str())) {
                 series.entry(key.clone()).or_default().push((step, v));
@@ -46,7 +45,8 @@ fn read_series(args: &Args) -> anyhow::Result<BTreeMap<String, Vec<(f64, f64)>>>
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let series = read_series(&args)?;
     let out = args.out.clone().unwrap_or_else(|| args.log.with_file_name("convergence.png"));
-    register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| anyhow::anyhow!("the bundled font cannot be read"))?;
+    register_font("sans-serif", FontStyle::Normal, FONT)
+        .map_err(|_| anyhow::anyhow!("the bundled font cannot be read"))?;
     let (w, h) = (1000u32, 600u32);
     let mut pixels = vec![255u8; (w * h * 3) as usize];
     {

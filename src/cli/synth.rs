@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use hdnet_body::BodyModel;
-use hdnet_data::layout::frame_name;
-use hdnet_synth::{pose_look, render_person, sample_labelled, write_labelled};
+use hdnet_data::layout::{dirs, frame_name};
+use hdnet_synth::write_labelled;
 use rayon::prelude::*;
 
 use super::data::FormArg;
@@ -33,12 +33,6 @@ pub fn load_body(path: Option<&std::path::Path>) -> anyhow::Result<BodyModel> {
     Ok(model)
 }
 
-/// The labelled frame of person `seed`.
-pub fn labelled_frame(model: &BodyModel, seed: u64, size: usize) -> hdnet_synth::Frame {
-    let (look, pose) = sample_labelled(model, seed);
-    render_person(model, &pose_look(model, &look, &pose), size)
-}
-
 /// Where and how generated frames are written.
 #[derive(clap::Args)]
 pub struct OutputArgs {
@@ -61,7 +55,7 @@ pub struct OutputArgs {
 impl OutputArgs {
     /// Checks the size and that the output folder is new or empty, and loads the body.
     fn prepare(&self) -> anyhow::Result<BodyModel> {
-        if self.size == 0 || self.size % 16 != 0 {
+        if self.size == 0 || !self.size.is_multiple_of(16) {
             bail!("--size must be a positive multiple of 16");
         }
         if self.out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
@@ -92,7 +86,7 @@ pub fn labelled(args: LabelledArgs) -> anyhow::Result<ExitCode> {
     (0..args.n)
         .into_par_iter()
         .try_for_each(|i| {
-            let frame = labelled_frame(&model, person_seed(*seed, i), *size);
+            let frame = hdnet_synth::labelled_frame(&model, person_seed(*seed, i), *size);
             write_labelled(out, &frame_name(i as u64), &frame, (*format).into())?;
             bar.set_position(done.fetch_add(1, Ordering::Relaxed) as u64 + 1);
             Ok::<_, hdnet_formats::FileError>(())
@@ -129,7 +123,7 @@ pub struct SheetArgs {
 pub fn sheet(args: SheetArgs) -> anyhow::Result<ExitCode> {
     use hdnet_formats::visual::{depth_heat_map, normal_colors, save_png, side_by_side, to_u8, white_off_mask};
     use ndarray::{Array3, Axis, concatenate};
-    if args.n == 0 || args.size == 0 || args.size % 16 != 0 {
+    if args.n == 0 || args.size == 0 || !args.size.is_multiple_of(16) {
         bail!("--n must be positive and --size a positive multiple of 16");
     }
     if args.out.exists() && !args.overwrite {
@@ -139,10 +133,12 @@ pub fn sheet(args: SheetArgs) -> anyhow::Result<ExitCode> {
     let tiles: Vec<Array3<u8>> = (0..args.n)
         .into_par_iter()
         .map(|i| {
-            let f = labelled_frame(&model, person_seed(args.seed, i), args.size);
+            let f = hdnet_synth::labelled_frame(&model, person_seed(args.seed, i), args.size);
             let blank = || Array3::from_elem((args.size, args.size, 3), 255u8);
             let iuv = white_off_mask(f.iuv.mapv(|v| v as u8), &f.mask);
-            let iuv = Array3::from_shape_fn(iuv.dim(), |(r, c, k)| if k == 2 && f.mask[(r, c)] > 0.0 { iuv[(r, c, k)].saturating_mul(10) } else { iuv[(r, c, k)] });
+            let iuv = Array3::from_shape_fn(iuv.dim(), |(r, c, k)| {
+                if k == 2 && f.mask[(r, c)] > 0.0 { iuv[(r, c, k)].saturating_mul(10) } else { iuv[(r, c, k)] }
+            });
             let panels = [
                 to_u8(&f.rgb),
                 depth_heat_map(&f.depth, &f.mask).unwrap_or_else(blank),
@@ -187,9 +183,9 @@ pub struct VideoArgs {
 /// the original's tiktok_data), with exact correspondences and corr_mat.txt; the ground truth
 /// goes to `OUT/ground_truth/{depth,normal}` for evaluation only.
 pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
-    use hdnet_data::correspond::{MatchParams, corr_mat_row};
-    use hdnet_data::layout::{write_corr_mat, write_correspondences};
-    use hdnet_synth::video::{VideoFrame, partners, render_video_frame, sample_video};
+    use hdnet_data::correspond::{MatchParams, Partnering, write_partners};
+    use hdnet_data::layout::write_corr_mat;
+    use hdnet_synth::video::{VideoFrame, exact_correspondences, render_video_frame, sample_video};
     use hdnet_synth::{write_ground_truth, write_images};
     if args.videos == 0 || args.frames < 2 {
         bail!("--videos must be positive and --frames at least 2");
@@ -201,8 +197,7 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
     let bar = super::data::progress(args.videos * args.frames);
     let done = AtomicUsize::new(0);
     let start = Instant::now();
-    let mut corr_mat = Vec::new();
-    let mut pairs = 0;
+    let mut partnering = Partnering::default();
     for v in 0..args.videos {
         let (look, motion) = sample_video(&model, person_seed(*seed, v), args.frames);
         let name = |f: usize| frame_name((v * args.frames + f) as u64);
@@ -212,41 +207,39 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
             .map(|(f, m)| {
                 let frame = render_video_frame(&model, &look, m, *size);
                 write_images(out, &name(f), &frame.frame)?;
-                write_ground_truth(&out.join("ground_truth"), &name(f), &frame.frame, form)?;
+                write_ground_truth(&out.join(dirs::GROUND_TRUTH), &name(f), &frame.frame, form)?;
                 bar.set_position(done.fetch_add(1, Ordering::Relaxed) as u64 + 1);
                 Ok(frame)
             })
             .collect::<Result<_, hdnet_formats::FileError>>()
             .context("writing synthetic frames")?;
-        let rows = (0..args.frames)
-            .into_par_iter()
-            .map(|f| {
-                let found = partners(&look, &frames, f, &params);
-                for (j, c) in &found {
-                    write_correspondences(out, &name(f), &name(*j), c, form)?;
-                }
-                Ok((name(f), found.iter().map(|(j, _)| name(*j)).collect::<Vec<_>>()))
-            })
-            .collect::<Result<Vec<_>, hdnet_formats::FileError>>()
-            .context("writing correspondences")?;
-        for (frame, found) in rows {
-            pairs += found.len();
-            if !found.is_empty() {
-                corr_mat.push((frame, corr_mat_row(&found, &params)));
-            }
-        }
+        let names: Vec<String> = (0..args.frames).map(name).collect();
+        let found = write_partners(
+            out,
+            &names,
+            &params,
+            form,
+            |i, j| exact_correspondences(&look, &frames[i], &frames[j], &params),
+            || {},
+        )
+        .context("writing correspondences")?;
+        partnering.extend(found);
     }
-    write_corr_mat(out, &corr_mat)?;
+    write_corr_mat(out, &partnering.corr_mat)?;
     bar.finish_and_clear();
     let n = args.videos * args.frames;
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "{n} frames of {} videos written to {} in {secs:.1} s ({:.1} frames/s); {pairs} frame pairs with exact correspondences; {} frames without a partner",
+        "{n} frames of {} videos written to {} in {secs:.1} s ({:.1} frames/s); {} frame pairs with exact correspondences; {} frames without a partner",
         args.videos,
         out.display(),
         n as f64 / secs,
-        n - corr_mat.len()
+        partnering.pairs_written,
+        partnering.frames_without_partner.len()
     );
-    println!("next: hdnet predict-normals {} --weights NORMAL_NET (the HDNet stage reads pred_normals/)", out.display());
+    println!(
+        "next: hdnet predict-normals {} --weights NORMAL_NET (the HDNet stage reads pred_normals/)",
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

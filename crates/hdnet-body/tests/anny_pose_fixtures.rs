@@ -56,14 +56,19 @@ fn shapes_and_poses_match_the_reference() {
         let t = f64s(case, "root_translation");
         let posed = model.pose(&rest, &rot, [t[0], t[1], t[2]]);
         let posed_err = max_err(&posed, &f64s(case, "posed_vertices"));
-        println!("{case}: coefficients {coeff_err:.2e}, rest {rest_err:.2e} m, bone heads {head_err:.2e} m, posed {posed_err:.2e} m");
+        println!(
+            "{case}: coefficients {coeff_err:.2e}, rest {rest_err:.2e} m, bone heads {head_err:.2e} m, posed {posed_err:.2e} m"
+        );
         assert!(coeff_err < 1e-6 && rest_err < 1e-5 && head_err < 1e-5 && posed_err < 1e-5);
     }
 }
 
 #[test]
 fn not_the_body_asset_is_an_error() {
-    let err = BodyModel::load(&root().join("fixtures/tf_reference/inference/input_png/0043_img.png")).err().unwrap().to_string();
+    let err = BodyModel::load(&root().join("fixtures/tf_reference/inference/input_png/0043_img.png"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("0043_img.png") && err.contains("not a safetensors file"), "{err}");
 }
 

@@ -7,12 +7,10 @@
 //! a pair are flipped together) but not exactly what DensePose would output on the flipped image.
 
 use hdnet_formats::correspondences::Correspondences;
+use hdnet_formats::densepose::{MIRRORED_PART, NUM_PARTS};
 use ndarray::{Array2, Array3, Axis};
 
-/// DensePose part after a left/right mirror (index = part 0..24).
-pub const MIRRORED_PART: [u8; 25] = [
-    0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19, 22, 21, 23, 24,
-];
+use crate::layout::{LabelledFrame, VideoFrame};
 
 /// Mirrors an (H, W, C) image left-right.
 pub fn flip_image(img: &Array3<f32>) -> Array3<f32> {
@@ -31,7 +29,7 @@ pub fn flip_map(map: &Array2<f32>) -> Array2<f32> {
 pub fn flip_iuv(iuv: &Array3<f32>) -> Array3<f32> {
     let mut out = flip_image(iuv);
     for p in out.index_axis_mut(Axis(2), 2) {
-        *p = f32::from(MIRRORED_PART[(*p as usize).min(24)]);
+        *p = f32::from(MIRRORED_PART[(*p as usize).min(NUM_PARTS as usize)]);
     }
     out
 }
@@ -46,9 +44,8 @@ pub fn flip_normals(normals: &Array3<f32>) -> Array3<f32> {
 /// Mirrors correspondences of two `width`-wide frames flipped together, keeping part order.
 pub fn flip_correspondences(c: &Correspondences, width: u32) -> Correspondences {
     let mirror = |p: [u32; 2]| [p[0], width - 1 - p[1]];
-    let mut rows: Vec<(u8, [u32; 2], [u32; 2])> = (0..c.len())
-        .map(|k| (MIRRORED_PART[c.part[k] as usize], mirror(c.pixel_i[k]), mirror(c.pixel_j[k])))
-        .collect();
+    let mut rows: Vec<(u8, [u32; 2], [u32; 2])> =
+        (0..c.len()).map(|k| (MIRRORED_PART[c.part[k] as usize], mirror(c.pixel_i[k]), mirror(c.pixel_j[k]))).collect();
     rows.sort_by_key(|r| r.0); // stable: keeps the order within a part
     Correspondences {
         part: rows.iter().map(|r| r.0).collect(),
@@ -68,6 +65,79 @@ pub fn jitter_colors(image: &Array3<f32>, mask: &Array2<f32>, gain: [f32; 3], bi
     out
 }
 
+/// What to do to one sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AugmentChoice {
+    pub flip: bool,
+    /// Per-channel colour gain and bias (identity: 1 and 0).
+    pub gain: [f32; 3],
+    pub bias: [f32; 3],
+}
+
+impl AugmentChoice {
+    pub const NONE: Self = Self { flip: false, gain: [1.0; 3], bias: [0.0; 3] };
+}
+
+/// Augmentation settings.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AugmentConfig {
+    pub flip_probability: f32,
+    /// Gains are drawn from [1 - jitter, 1 + jitter], biases from +-(jitter * 100).
+    pub color_jitter: f32,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        Self { flip_probability: 0.0, color_jitter: 0.0 }
+    }
+}
+
+fn flip_if(flip: bool, img: &Array3<f32>, f: fn(&Array3<f32>) -> Array3<f32>) -> Array3<f32> {
+    if flip { f(img) } else { img.clone() }
+}
+
+fn flip_map_if(flip: bool, m: &Array2<f32>) -> Array2<f32> {
+    if flip { flip_map(m) } else { m.clone() }
+}
+
+/// Applies `choice` to a labelled frame.
+pub fn augment_labelled(f: &LabelledFrame, choice: &AugmentChoice) -> LabelledFrame {
+    let mask = flip_map_if(choice.flip, &f.mask);
+    let image = flip_if(choice.flip, &f.image, flip_image);
+    LabelledFrame {
+        name: f.name.clone(),
+        image: jitter_colors(&image, &mask, choice.gain, choice.bias),
+        iuv: flip_if(choice.flip, &f.iuv, flip_iuv),
+        depth: flip_map_if(choice.flip, &f.depth),
+        normals: flip_if(choice.flip, &f.normals, flip_normals),
+        mask,
+    }
+}
+
+/// Applies `choice` to both frames of a pair and their correspondences (flipped together).
+pub fn augment_pair(
+    i: &VideoFrame,
+    j: &VideoFrame,
+    c: &Correspondences,
+    choice: &AugmentChoice,
+) -> (VideoFrame, VideoFrame, Correspondences) {
+    let one = |f: &VideoFrame| {
+        let mask = flip_map_if(choice.flip, &f.mask);
+        let image = flip_if(choice.flip, &f.image, flip_image);
+        VideoFrame {
+            name: f.name.clone(),
+            image: jitter_colors(&image, &mask, choice.gain, choice.bias),
+            iuv: flip_if(choice.flip, &f.iuv, flip_iuv),
+            normals: flip_if(choice.flip, &f.normals, flip_normals),
+            mask,
+        }
+    };
+    let width = i.mask.dim().1 as u32;
+    let c = if choice.flip { flip_correspondences(c, width) } else { c.clone() };
+    (one(i), one(j), c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,7 +155,8 @@ mod tests {
 
     #[test]
     fn flip_relabels_parts_and_negates_normal_x() {
-        let iuv = Array3::from_shape_fn((1, 3, 3), |(_, c, k)| if k == 2 { [3.0, 1.0, 16.0][c] } else { c as f32 * 10.0 });
+        let iuv =
+            Array3::from_shape_fn((1, 3, 3), |(_, c, k)| if k == 2 { [3.0, 1.0, 16.0][c] } else { c as f32 * 10.0 });
         let f = flip_iuv(&iuv);
         assert_eq!([f[(0, 0, 2)], f[(0, 1, 2)], f[(0, 2, 2)]], [15.0, 1.0, 4.0]);
         assert_eq!(f[(0, 0, 0)], 20.0);
@@ -97,7 +168,11 @@ mod tests {
 
     #[test]
     fn flipped_correspondences_stay_grouped_by_part() {
-        let c = Correspondences { part: vec![3, 3, 4], pixel_i: vec![[0, 0], [1, 1], [2, 9]], pixel_j: vec![[5, 2], [6, 3], [7, 8]] };
+        let c = Correspondences {
+            part: vec![3, 3, 4],
+            pixel_i: vec![[0, 0], [1, 1], [2, 9]],
+            pixel_j: vec![[5, 2], [6, 3], [7, 8]],
+        };
         let f = flip_correspondences(&c, 10);
         assert_eq!(f.part, vec![3, 4, 4]);
         assert_eq!(f.pixel_i, vec![[2, 0], [0, 9], [1, 8]]);

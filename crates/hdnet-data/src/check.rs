@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::layout::{frame_names, read_corr_mat, read_correspondences, read_labelled, read_video_frame};
+use crate::layout::{dirs, frame_names, read_corr_mat, read_correspondences, read_labelled, read_video_frame};
 
 /// What a folder holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,9 +24,9 @@ pub struct CheckReport {
 
 /// Guesses the kind from the folders present.
 pub fn detect(root: &Path) -> Option<Kind> {
-    if root.join("depth").is_dir() || root.join("normal").is_dir() {
+    if root.join(dirs::DEPTH).is_dir() || root.join(dirs::NORMAL).is_dir() {
         Some(Kind::Labelled)
-    } else if root.join("pred_normals").is_dir() || root.join("correspondences").is_dir() {
+    } else if root.join(dirs::PRED_NORMALS).is_dir() || root.join(dirs::CORRESPONDENCES).is_dir() {
         Some(Kind::Video)
     } else {
         None
@@ -61,7 +61,9 @@ pub fn check(root: &Path, kind: Kind) -> CheckReport {
             Ok(rows) => {
                 for (frame, partners) in rows {
                     if !names.contains(&frame) {
-                        report.problems.push(format!("correspondences/corr_mat.txt: frame {frame} has no color_WO_bg image"));
+                        report
+                            .problems
+                            .push(format!("correspondences/corr_mat.txt: frame {frame} has no color_WO_bg image"));
                     }
                     let mut partners = partners;
                     partners.sort();
@@ -113,7 +115,8 @@ mod tests {
         write_images(root, "0000000");
         write_images(root, "0000001");
         write_normals(&root.join("pred_normals"), "0000000", &Array3::zeros((4, 5, 3)), Form::Original).unwrap();
-        write_corr_mat(root, &[("0000000".into(), vec!["0000001".into()]), ("0000009".into(), vec!["0000000".into()])]).unwrap();
+        write_corr_mat(root, &[("0000000".into(), vec!["0000001".into()]), ("0000009".into(), vec!["0000000".into()])])
+            .unwrap();
         let report = check(root, Kind::Video);
         let all = report.problems.join("\n");
         assert!(all.contains("pred_normals/0000001_1.txt"), "{all}");

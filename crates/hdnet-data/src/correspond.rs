@@ -12,7 +12,7 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use crate::iuv::{Iuv, NUM_PARTS};
-use crate::layout::{Form, frame_names, write_corr_mat, write_correspondences};
+use crate::layout::{Form, dirs, frame_names, frame_png, write_corr_mat, write_correspondences};
 
 /// Tunables of matching and partner selection (defaults from the paper / original data).
 #[derive(Debug, Clone, Copy)]
@@ -107,7 +107,9 @@ pub fn match_frames(a: &FrameIndex, b: &FrameIndex, params: &MatchParams) -> Cor
     for part in 0..NUM_PARTS as usize {
         let matches: Vec<_> = a.pixels[part]
             .iter()
-            .filter_map(|&(r, c, u, v)| b.nearest(part, u, v, (r, c), params.max_uv_distance).map(|pj| ([r, c], [pj.0, pj.1])))
+            .filter_map(|&(r, c, u, v)| {
+                b.nearest(part, u, v, (r, c), params.max_uv_distance).map(|pj| ([r, c], [pj.0, pj.1]))
+            })
             .collect();
         push_evenly(&mut out, part as u8 + 1, matches, params.max_matches_per_part);
     }
@@ -162,23 +164,80 @@ pub fn corr_mat_row(partners: &[String], params: &MatchParams) -> Vec<String> {
     partners.iter().cycle().take(params.partners).cloned().collect()
 }
 
-/// Per-frame outcome of [`correspond_video`].
+/// What [`write_partners`] found for the frames of one video.
+#[derive(Debug, Default)]
+pub struct Partnering {
+    /// corr_mat.txt rows: each frame with partners, and its partners (repeated to fill the row).
+    pub corr_mat: Vec<(String, Vec<String>)>,
+    pub pairs_tried: usize,
+    pub pairs_written: usize,
+    /// Frames with no usable partner; left out of corr_mat.txt.
+    pub frames_without_partner: Vec<String>,
+}
+
+impl Partnering {
+    /// Adds another video's partnering (several videos share one corr_mat.txt).
+    pub fn extend(&mut self, other: Partnering) {
+        self.corr_mat.extend(other.corr_mat);
+        self.pairs_tried += other.pairs_tried;
+        self.pairs_written += other.pairs_written;
+        self.frames_without_partner.extend(other.frames_without_partner);
+    }
+}
+
+/// The one way a video's correspondences are written, whether matched from DensePose
+/// (`hdnet correspond`) or known exactly (`hdnet synth video`): for each frame of `names` (one
+/// video, in time order) in parallel, its partners by [`find_partners`] with `matches(i, j)`,
+/// their correspondence files; the corr_mat.txt rows are returned, not written. `tick` is called
+/// once per frame done.
+pub fn write_partners(
+    root: &Path,
+    names: &[String],
+    params: &MatchParams,
+    form: Form,
+    matches: impl Fn(usize, usize) -> Correspondences + Sync,
+    tick: impl Fn() + Sync,
+) -> Result<Partnering, FileError> {
+    let results: Vec<Result<(usize, Vec<usize>, usize), FileError>> = (0..names.len())
+        .into_par_iter()
+        .map(|i| {
+            let (found, tried) = find_partners(i, names.len(), params, |j| matches(i, j));
+            for (j, c) in &found {
+                write_correspondences(root, &names[i], &names[*j], c, form)?;
+            }
+            tick();
+            Ok((i, found.into_iter().map(|(j, _)| j).collect(), tried))
+        })
+        .collect();
+    let mut partnering = Partnering::default();
+    for result in results {
+        let (i, partners, tried) = result?;
+        partnering.pairs_tried += tried;
+        partnering.pairs_written += partners.len();
+        if partners.is_empty() {
+            partnering.frames_without_partner.push(names[i].clone());
+            continue;
+        }
+        let partners: Vec<String> = partners.iter().map(|&j| names[j].clone()).collect();
+        partnering.corr_mat.push((names[i].clone(), corr_mat_row(&partners, params)));
+    }
+    Ok(partnering)
+}
+
+/// Outcome of [`correspond_video`].
 #[derive(Debug, Default)]
 pub struct CorrespondReport {
     pub frames: usize,
-    pub pairs_tried: usize,
-    pub pairs_written: usize,
-    /// Frames (name) with no usable partner; left out of corr_mat.txt.
-    pub frames_without_partner: Vec<String>,
+    pub partnering: Partnering,
     /// Frames that could not be read (path and problem), skipped.
     pub bad_frames: Vec<String>,
 }
 
 fn load_index(root: &Path, name: &str) -> Result<FrameIndex, FileError> {
-    let dp = root.join("densepose").join(format!("{name}.png"));
+    let dp = frame_png(root, dirs::DENSEPOSE, name);
     let iuv = Iuv::decode(&read_rgb(&dp, None)?).map_err(|e| FileError::new(&dp, e))?;
     let size = iuv.part.dim();
-    let mask = read_mask(root.join("mask").join(format!("{name}.png")), Some(size))?;
+    let mask = read_mask(frame_png(root, dirs::MASK, name), Some(size))?;
     Ok(FrameIndex::new(&iuv, &mask))
 }
 
@@ -192,10 +251,7 @@ pub fn correspond_video(
 ) -> Result<CorrespondReport, FileError> {
     let names = frame_names(root)?;
     let indexed: Vec<Result<FrameIndex, FileError>> = names.par_iter().map(|n| load_index(root, n)).collect();
-    let mut report = CorrespondReport {
-        frames: names.len(),
-        ..Default::default()
-    };
+    let mut report = CorrespondReport { frames: names.len(), ..Default::default() };
     let mut frames = Vec::new();
     for (name, index) in names.iter().zip(indexed) {
         match index {
@@ -203,30 +259,10 @@ pub fn correspond_video(
             Err(e) => report.bad_frames.push(e.to_string()),
         }
     }
-    let results: Vec<Result<(String, Vec<String>, usize), FileError>> = (0..frames.len())
-        .into_par_iter()
-        .map(|i| {
-            let (candidates, tried) = find_partners(i, frames.len(), params, |j| match_frames(&frames[i].1, &frames[j].1, params));
-            let partners: Vec<String> = candidates.iter().map(|(j, _)| frames[*j].0.clone()).collect();
-            for (j, c) in &candidates {
-                write_correspondences(root, &frames[i].0, &frames[*j].0, c, form)?;
-            }
-            tick();
-            Ok((frames[i].0.clone(), partners, tried))
-        })
-        .collect();
-    let mut corr_mat = Vec::new();
-    for result in results {
-        let (name, partners, tried) = result?;
-        report.pairs_tried += tried;
-        report.pairs_written += partners.len();
-        if partners.is_empty() {
-            report.frames_without_partner.push(name);
-            continue;
-        }
-        corr_mat.push((name, corr_mat_row(&partners, params)));
-    }
-    write_corr_mat(root, &corr_mat)?;
+    let (names, indexes): (Vec<String>, Vec<FrameIndex>) = frames.into_iter().unzip();
+    report.partnering =
+        write_partners(root, &names, params, form, |i, j| match_frames(&indexes[i], &indexes[j], params), tick)?;
+    write_corr_mat(root, &report.partnering.corr_mat)?;
     Ok(report)
 }
 
@@ -237,11 +273,7 @@ mod tests {
     /// A synthetic IUV: parts 1..=6 in vertical bands, U along columns and V along rows inside
     /// each band (so every pixel has a unique (part, U, V)).
     fn synthetic(h: usize, w: usize, shift: (usize, usize)) -> (Iuv, Array2<f32>) {
-        let mut iuv = Iuv {
-            part: Array2::zeros((h, w)),
-            u: Array2::zeros((h, w)),
-            v: Array2::zeros((h, w)),
-        };
+        let mut iuv = Iuv { part: Array2::zeros((h, w)), u: Array2::zeros((h, w)), v: Array2::zeros((h, w)) };
         let mut mask = Array2::zeros((h, w));
         let (bh, bw) = (40, 60); // body size
         for r in 0..bh {

@@ -1,10 +1,9 @@
 //! DensePose IUV images as the original data stores them: an RGB PNG with R = V * 255,
 //! G = U * 255 and B = the part index 1..24 (0 = background).
 
+pub use hdnet_formats::densepose::NUM_PARTS;
+use hdnet_formats::densepose::check_part;
 use ndarray::{Array2, Array3};
-
-/// Number of DensePose body parts.
-pub const NUM_PARTS: u8 = 24;
 
 /// A decoded IUV map.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,11 +24,7 @@ impl Iuv {
         }
         let mut part = Array2::zeros((h, w));
         for ((r, col), p) in part.indexed_iter_mut() {
-            let value = rgb[(r, col, 2)];
-            if value > f32::from(NUM_PARTS) || value < 0.0 || value.fract() != 0.0 {
-                return Err(format!("part index {value} at row {r}, column {col} (expected 0..24)"));
-            }
-            *p = value as u8;
+            *p = check_part(rgb[(r, col, 2)]).map_err(|e| format!("{e} at row {r}, column {col}"))?;
         }
         Ok(Self {
             part,
@@ -53,7 +48,8 @@ impl Iuv {
 /// never be interpolated. Pixel centres are aligned (source = (dst + 0.5) * scale - 0.5, rounded).
 pub fn resize_nearest(img: &Array3<f32>, height: usize, width: usize) -> Array3<f32> {
     let (h, w, c) = img.dim();
-    let src = |dst: usize, from: usize, to: usize| (((dst as f64 + 0.5) * from as f64 / to as f64) as usize).min(from - 1);
+    let src =
+        |dst: usize, from: usize, to: usize| (((dst as f64 + 0.5) * from as f64 / to as f64) as usize).min(from - 1);
     Array3::from_shape_fn((height, width, c), |(r, col, k)| img[(src(r, h, height), src(col, w, width), k)])
 }
 
@@ -80,7 +76,10 @@ mod tests {
     fn nearest_resize_never_mixes_labels() {
         let img = Array3::from_shape_fn((2, 2, 1), |(r, c, _)| (r * 2 + c + 1) as f32);
         let up = resize_nearest(&img, 4, 4);
-        assert_eq!(up.iter().copied().collect::<Vec<_>>(), vec![1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.]);
+        assert_eq!(
+            up.iter().copied().collect::<Vec<_>>(),
+            vec![1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.]
+        );
         let down = resize_nearest(&up, 2, 2);
         assert_eq!(down, img);
     }

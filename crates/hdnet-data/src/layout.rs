@@ -20,7 +20,29 @@ use hdnet_formats::images::{read_mask, read_rgb, white_background};
 use hdnet_formats::{FileError, npy, text};
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
 
-use crate::iuv::Iuv;
+use crate::iuv::{Iuv, NUM_PARTS};
+
+/// The folders of the layouts, one per kind of per-frame file.
+pub mod dirs {
+    /// The person over white: what the networks read (and the list of frames).
+    pub const COLOR: &str = "color_WO_bg";
+    /// The person over a background (synthetic data only; not read by training).
+    pub const COLOR_WITH_BACKGROUND: &str = "color";
+    pub const MASK: &str = "mask";
+    pub const DENSEPOSE: &str = "densepose";
+    pub const DEPTH: &str = "depth";
+    pub const NORMAL: &str = "normal";
+    /// The normal net's predictions for video frames (the depth net's input there).
+    pub const PRED_NORMALS: &str = "pred_normals";
+    pub const CORRESPONDENCES: &str = "correspondences";
+    /// Synthetic videos keep their depth and normals here, aside from the unlabelled layout.
+    pub const GROUND_TRUTH: &str = "ground_truth";
+}
+
+/// The PNG of frame `name` in folder `dir` of `root` (`ROOT/DIR/NAME.png`).
+pub fn frame_png(root: &Path, dir: &str, name: &str) -> PathBuf {
+    root.join(dir).join(format!("{name}.png"))
+}
 
 /// Valid ground-truth depth range of the original (metres).
 pub const DEPTH_RANGE: (f32, f32) = (1.0, 8.0);
@@ -83,7 +105,7 @@ pub fn frame_name(n: u64) -> String {
 
 /// Frame names: the stems of `color_WO_bg/*.png`, sorted.
 pub fn frame_names(root: &Path) -> Result<Vec<String>, FileError> {
-    let dir = root.join("color_WO_bg");
+    let dir = root.join(dirs::COLOR);
     let entries = std::fs::read_dir(&dir).map_err(|e| FileError::new(&dir, e))?;
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
@@ -102,12 +124,12 @@ fn check_shape(path: &Path, got: &[usize], want: &[usize]) -> Result<(), FileErr
 
 /// The shared image part of both layouts: white-background RGB, mask > 100, IUV.
 fn read_images(root: &Path, name: &str) -> Result<(Array3<f32>, Array2<f32>, Array3<f32>), FileError> {
-    let color_path = root.join("color_WO_bg").join(format!("{name}.png"));
+    let color_path = frame_png(root, dirs::COLOR, name);
     let rgb = read_rgb(&color_path, None)?;
     let size = (rgb.dim().0, rgb.dim().1);
-    let mask_path = root.join("mask").join(format!("{name}.png"));
+    let mask_path = frame_png(root, dirs::MASK, name);
     let mask = read_mask(&mask_path, Some(size))?;
-    let dp_path = root.join("densepose").join(format!("{name}.png"));
+    let dp_path = frame_png(root, dirs::DENSEPOSE, name);
     let iuv = read_rgb(&dp_path, Some(size))?;
     Iuv::decode(&iuv).map_err(|e| FileError::new(&dp_path, e))?;
     Ok((rgb, mask, iuv))
@@ -140,9 +162,7 @@ fn read_normals(dir: &Path, name: &str, size: (usize, usize)) -> Result<Array3<f
         check_shape(&npy_path, n.shape(), &[size.0, size.1, 3])?;
         return Ok(n);
     }
-    let parts = (1..=3)
-        .map(|k| read_matrix(dir, &format!("{name}_{k}"), size))
-        .collect::<Result<Vec<_>, _>>()?;
+    let parts = (1..=3).map(|k| read_matrix(dir, &format!("{name}_{k}"), size)).collect::<Result<Vec<_>, _>>()?;
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
     Ok(stack(Axis(2), &views).expect("same shapes"))
 }
@@ -165,8 +185,8 @@ fn median(mut values: Vec<f32>) -> f32 {
 /// Where the ground truth of a folder lies: `DIR/ground_truth/` for synthetic videos (kept
 /// aside from the unlabelled layout), else `DIR` itself.
 pub fn ground_truth_root(root: &Path) -> PathBuf {
-    let aside = root.join("ground_truth");
-    if aside.join("depth").is_dir() && !root.join("depth").is_dir() { aside } else { root.to_path_buf() }
+    let aside = root.join(dirs::GROUND_TRUTH);
+    if aside.join(dirs::DEPTH).is_dir() && !root.join(dirs::DEPTH).is_dir() { aside } else { root.to_path_buf() }
 }
 
 /// Reads and preprocesses labelled frame `name` as the original `read_renderpeople` does (the
@@ -175,9 +195,9 @@ pub fn read_labelled(root: &Path, name: &str) -> Result<LabelledFrame, FileError
     let (rgb, mut mask, iuv) = read_images(root, name)?;
     let size = mask.dim();
     let labels = ground_truth_root(root);
-    let raw_depth = read_matrix(&labels.join("depth"), name, size)?;
+    let raw_depth = read_matrix(&labels.join(dirs::DEPTH), name, size)?;
     if let Some(bad) = raw_depth.iter().find(|v| v.is_nan()) {
-        return Err(FileError::new(labels.join("depth").join(name), format!("depth holds {bad}")));
+        return Err(FileError::new(labels.join(dirs::DEPTH).join(name), format!("depth holds {bad}")));
     }
     for (m, &d) in mask.iter_mut().zip(&raw_depth) {
         if !(DEPTH_RANGE.0..=DEPTH_RANGE.1).contains(&d) {
@@ -186,42 +206,26 @@ pub fn read_labelled(root: &Path, name: &str) -> Result<LabelledFrame, FileError
     }
     let on: Vec<f32> = raw_depth.iter().zip(&mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
     if on.is_empty() {
-        return Err(FileError::new(
-            labels.join("depth").join(name),
-            "no mask pixel has a depth in [1, 8] m",
-        ));
+        return Err(FileError::new(labels.join(dirs::DEPTH).join(name), "no mask pixel has a depth in [1, 8] m"));
     }
     let shift = median(on);
     let depth = Array2::from_shape_fn(size, |p| if mask[p] > 0.0 { raw_depth[p] + DEPTH_MEDIAN - shift } else { 0.0 });
-    let mut normals = read_normals(&labels.join("normal"), name, size)?;
+    let mut normals = read_normals(&labels.join(dirs::NORMAL), name, size)?;
     zero_off_mask(&mut normals, &mask);
-    Ok(LabelledFrame {
-        name: name.to_string(),
-        image: white_background(&rgb, &mask),
-        mask,
-        iuv,
-        depth,
-        normals,
-    })
+    Ok(LabelledFrame { name: name.to_string(), image: white_background(&rgb, &mask), mask, iuv, depth, normals })
 }
 
 /// Reads and preprocesses video frame `name` as the original `read_tiktok` does.
 pub fn read_video_frame(root: &Path, name: &str) -> Result<VideoFrame, FileError> {
     let (rgb, mask, iuv) = read_images(root, name)?;
-    let mut normals = read_normals(&root.join("pred_normals"), name, mask.dim())?;
+    let mut normals = read_normals(&root.join(dirs::PRED_NORMALS), name, mask.dim())?;
     zero_off_mask(&mut normals, &mask);
-    Ok(VideoFrame {
-        name: name.to_string(),
-        image: white_background(&rgb, &mask),
-        mask,
-        iuv,
-        normals,
-    })
+    Ok(VideoFrame { name: name.to_string(), image: white_background(&rgb, &mask), mask, iuv, normals })
 }
 
 /// `correspondences/corr_mat.txt`: each row a frame and its partners (frame numbers).
 pub fn read_corr_mat(root: &Path) -> Result<Vec<(String, Vec<String>)>, FileError> {
-    let path = root.join("correspondences").join("corr_mat.txt");
+    let path = root.join(dirs::CORRESPONDENCES).join("corr_mat.txt");
     let m = text::read_matrix(&path)?;
     m.rows()
         .into_iter()
@@ -244,7 +248,7 @@ pub fn read_corr_mat(root: &Path) -> Result<Vec<(String, Vec<String>)>, FileErro
 }
 
 pub fn corr_dir(root: &Path) -> PathBuf {
-    root.join("correspondences").join("corrs")
+    root.join(dirs::CORRESPONDENCES).join("corrs")
 }
 
 fn corr_text_paths(root: &Path, i: &str, j: &str) -> (PathBuf, PathBuf) {
@@ -273,8 +277,8 @@ pub fn read_correspondences(root: &Path, i: &str, j: &str) -> Result<Corresponde
     let mut last_part = 0;
     for (k, row) in rows.rows().into_iter().enumerate() {
         let bad = |what: &str| FileError::new(&npy_path, format!("row {k}: {what}"));
-        if !(1..=24).contains(&row[0]) || row[0] < last_part {
-            return Err(bad("part outside 1..24 or rows not grouped by part"));
+        if !(1..=i32::from(NUM_PARTS)).contains(&row[0]) || row[0] < last_part {
+            return Err(bad(&format!("part outside 1..={NUM_PARTS} or rows not grouped by part")));
         }
         if row.iter().skip(1).any(|&v| v < 1) {
             return Err(bad("pixel coordinates are 1-based"));
@@ -305,7 +309,11 @@ pub fn write_correspondences(root: &Path, i: &str, j: &str, c: &Correspondences,
             .iter()
             .enumerate()
             .map(|(p, r)| {
-                if r.is_empty() { format!("{},-1,-1\n", p + 1) } else { format!("{},{},{}\n", p + 1, r.start, r.end - 1) }
+                if r.is_empty() {
+                    format!("{},-1,-1\n", p + 1)
+                } else {
+                    format!("{},{},{}\n", p + 1, r.start, r.end - 1)
+                }
             })
             .collect();
         hdnet_formats::write_atomic(&limits, limit.as_bytes())?;
@@ -334,7 +342,7 @@ pub fn write_corr_mat(root: &Path, rows: &[(String, Vec<String>)]) -> Result<(),
             line + "\n"
         })
         .collect();
-    let dir = root.join("correspondences");
+    let dir = root.join(dirs::CORRESPONDENCES);
     std::fs::create_dir_all(&dir).map_err(|e| FileError::new(&dir, e))?;
     hdnet_formats::write_atomic(&dir.join("corr_mat.txt"), body.as_bytes())
 }
@@ -350,7 +358,11 @@ pub fn write_normals(dir: &Path, name: &str, normals: &Array3<f32>, form: Form) 
     }
     if form.binary() {
         let (h, w, _) = normals.dim();
-        npy::write(dir.join(format!("{name}.npy")), &[h, w, 3], normals.as_standard_layout().as_slice().expect("contiguous"))?;
+        npy::write(
+            dir.join(format!("{name}.npy")),
+            &[h, w, 3],
+            normals.as_standard_layout().as_slice().expect("contiguous"),
+        )?;
     }
     Ok(())
 }
@@ -365,7 +377,11 @@ pub fn write_depth(dir: &Path, name: &str, depth: &Array2<f32>, form: Form) -> R
     }
     if form.binary() {
         let (h, w) = depth.dim();
-        npy::write(dir.join(format!("{name}.npy")), &[h, w], depth.as_standard_layout().as_slice().expect("contiguous"))?;
+        npy::write(
+            dir.join(format!("{name}.npy")),
+            &[h, w],
+            depth.as_standard_layout().as_slice().expect("contiguous"),
+        )?;
     }
     Ok(())
 }
@@ -418,7 +434,8 @@ pub(crate) mod tests {
             assert_eq!(f.mask[(1, 1)], 1.0);
             assert_eq!(f.mask[(1, 4)], 0.0);
             // on-mask depths (minus the 9.0): 11 values; median is the 6th smallest.
-            let mut on: Vec<f32> = depth.iter().zip(f.mask.iter()).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
+            let mut on: Vec<f32> =
+                depth.iter().zip(f.mask.iter()).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
             on.sort_by(f32::total_cmp);
             let med = on[on.len() / 2];
             assert!((f.depth[(1, 1)] - (depth[(1, 1)] + 4.0 - med)).abs() < 1e-4, "{form:?}");
@@ -473,10 +490,7 @@ pub(crate) mod tests {
             std::fs::remove_dir_all(corr_dir(root)).unwrap();
         }
         write_corr_mat(root, &[("0000003".into(), vec!["0000007".into(), "0000000".into()])]).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(root.join("correspondences/corr_mat.txt")).unwrap(),
-            "3,7,0\n"
-        );
+        assert_eq!(std::fs::read_to_string(root.join("correspondences/corr_mat.txt")).unwrap(), "3,7,0\n");
         assert_eq!(read_corr_mat(root).unwrap(), vec![("0000003".into(), vec!["0000007".into(), "0000000".into()])]);
     }
 }

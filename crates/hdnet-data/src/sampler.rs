@@ -6,40 +6,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// What to do to one sample.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AugmentChoice {
-    pub flip: bool,
-    /// Per-channel colour gain and bias (identity: 1 and 0).
-    pub gain: [f32; 3],
-    pub bias: [f32; 3],
-}
-
-impl AugmentChoice {
-    pub const NONE: Self = Self {
-        flip: false,
-        gain: [1.0; 3],
-        bias: [0.0; 3],
-    };
-}
-
-/// Augmentation settings.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct AugmentConfig {
-    pub flip_probability: f32,
-    /// Gains are drawn from [1 - jitter, 1 + jitter], biases from +-(jitter * 100).
-    pub color_jitter: f32,
-}
-
-impl Default for AugmentConfig {
-    fn default() -> Self {
-        Self {
-            flip_probability: 0.0,
-            color_jitter: 0.0,
-        }
-    }
-}
+use crate::augment::{AugmentChoice, AugmentConfig};
 
 /// Epoch-wise shuffling of `len` items into batches of `batch_size`.
 #[derive(Debug, Clone)]

@@ -1,5 +1,6 @@
 //! The metrics. All sums are in float64.
 
+use hdnet_formats::densepose::NUM_PARTS;
 use ndarray::{Array2, Array3};
 use serde::Serialize;
 
@@ -83,7 +84,11 @@ pub fn normal_metrics(pred: &Array3<f32>, gt: &Array3<f32>, mask: &Array2<f32>) 
     normal_metrics_where(pred, gt, |r, c| mask[(r, c)] > 0.0)
 }
 
-fn normal_metrics_where(pred: &Array3<f32>, gt: &Array3<f32>, keep: impl Fn(usize, usize) -> bool) -> Option<NormalMetrics> {
+fn normal_metrics_where(
+    pred: &Array3<f32>,
+    gt: &Array3<f32>,
+    keep: impl Fn(usize, usize) -> bool,
+) -> Option<NormalMetrics> {
     let (h, w, _) = gt.dim();
     let v = |a: &Array3<f32>, r, c| [a[(r, c, 0)], a[(r, c, 1)], a[(r, c, 2)]];
     let mut angles: Vec<f64> = (0..h * w)
@@ -108,7 +113,7 @@ fn normal_metrics_where(pred: &Array3<f32>, gt: &Array3<f32>, keep: impl Fn(usiz
     })
 }
 
-/// Metrics per DensePose part (1..24) present in `parts`: the depth alignment is the image's
+/// Metrics per DensePose part (1..=NUM_PARTS) present in `parts`: the depth alignment is the image's
 /// (fitted on the whole mask), then errors are taken per part.
 pub fn per_part(
     pred_depth: &Array2<f32>,
@@ -119,13 +124,18 @@ pub fn per_part(
     parts: &Array2<u8>,
 ) -> Vec<(u8, Option<DepthMetrics>, Option<NormalMetrics>)> {
     let whole = depth_metrics(pred_depth, gt_depth, mask);
-    (1..=24u8)
+    (1..=NUM_PARTS)
         .filter(|p| parts.iter().zip(mask).any(|(q, m)| q == p && *m > 0.0))
         .map(|p| {
-            let part_mask = Array2::from_shape_fn(mask.dim(), |i| if parts[i] == p && mask[i] > 0.0 { 1.0 } else { 0.0 });
+            let part_mask =
+                Array2::from_shape_fn(mask.dim(), |i| if parts[i] == p && mask[i] > 0.0 { 1.0 } else { 0.0 });
             let depth = whole.and_then(|w| {
                 let aligned = pred_depth.mapv(|d| (w.scale * f64::from(d) + w.shift) as f32);
-                depth_metrics(&aligned, gt_depth, &part_mask).map(|m| DepthMetrics { scale: w.scale, shift: w.shift, ..m })
+                depth_metrics(&aligned, gt_depth, &part_mask).map(|m| DepthMetrics {
+                    scale: w.scale,
+                    shift: w.shift,
+                    ..m
+                })
             });
             let normals = normal_metrics_where(pred_normals, gt_normals, |r, c| part_mask[(r, c)] > 0.0);
             (p, depth, normals)

@@ -6,9 +6,7 @@
 use std::path::Path;
 
 use crate::FileError;
-
-/// DensePose body parts.
-pub const NUM_PARTS: usize = 24;
+use crate::densepose::NUM_PARTS;
 
 /// Matched pixels of frames i and j, grouped by part in part order (0-based rows/cols).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,7 +33,7 @@ impl Correspondences {
     pub fn read_original(corrs: &Path, limits: &Path) -> Result<Self, FileError> {
         let rows = read_int_rows(corrs, 5)?;
         let limit_rows = read_int_rows(limits, 3)?;
-        if limit_rows.len() != NUM_PARTS {
+        if limit_rows.len() != usize::from(NUM_PARTS) {
             return Err(FileError::new(limits, format!("{} rows, expected {NUM_PARTS}", limit_rows.len())));
         }
         let mut out = Self::default();
@@ -67,7 +65,7 @@ impl Correspondences {
 
     /// Index range of each part's rows (empty for absent parts).
     pub fn part_ranges(&self) -> Vec<std::ops::Range<usize>> {
-        (1..=NUM_PARTS as u8)
+        (1..=NUM_PARTS)
             .map(|p| {
                 let start = self.part.partition_point(|&q| q < p);
                 let end = self.part.partition_point(|&q| q <= p);
@@ -111,7 +109,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (c, l) = (dir.path().join("c.txt"), dir.path().join("l.txt"));
         std::fs::write(&c, "2,1,1,3,4\n2,5,6,7,8\n9,10,11,12,13\n").unwrap();
-        let mut limits: Vec<String> = (1..=24).map(|p| format!("{p},-1,-1")).collect();
+        let mut limits: Vec<String> = (1..=NUM_PARTS).map(|p| format!("{p},-1,-1")).collect();
         limits[1] = "2,0,1".into();
         limits[8] = "9,2,2".into();
         std::fs::write(&l, limits.join("\n")).unwrap();

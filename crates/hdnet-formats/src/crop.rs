@@ -1,8 +1,8 @@
 //! Photos of any size: a square crop around the person's mask, resized to the network's input,
 //! and results pasted back into the photo's frame.
 
-use image::imageops::{FilterType, resize};
 use image::ImageBuffer;
+use image::imageops::{FilterType, resize};
 use ndarray::{Array2, Array3};
 
 /// A square window of a photo (it may reach past the borders, where it is padded).
@@ -32,12 +32,13 @@ impl Crop {
         let (h, w, channels) = image.dim();
         let mut out = Array3::zeros((size, size, channels));
         for k in 0..channels {
-            let window: ImageBuffer<image::Luma<f32>, Vec<f32>> = ImageBuffer::from_fn(self.side as u32, self.side as u32, |x, y| {
-                let (r, c) = (self.top + i64::from(y), self.left + i64::from(x));
-                let inside = r >= 0 && c >= 0 && (r as usize) < h && (c as usize) < w;
-                // The resizer clamps float pixels to 0..1.
-                image::Luma([if inside { image[(r as usize, c as usize, k)] } else { pad } / 255.0])
-            });
+            let window: ImageBuffer<image::Luma<f32>, Vec<f32>> =
+                ImageBuffer::from_fn(self.side as u32, self.side as u32, |x, y| {
+                    let (r, c) = (self.top + i64::from(y), self.left + i64::from(x));
+                    let inside = r >= 0 && c >= 0 && (r as usize) < h && (c as usize) < w;
+                    // The resizer clamps float pixels to 0..1.
+                    image::Luma([if inside { image[(r as usize, c as usize, k)] } else { pad } / 255.0])
+                });
             let filter = if smooth { FilterType::Triangle } else { FilterType::Nearest };
             let resized = resize(&window, size as u32, size as u32, filter);
             for (x, y, p) in resized.enumerate_pixels() {
@@ -71,7 +72,11 @@ mod tests {
     #[test]
     fn crop_centres_the_person_and_pastes_back_where_it_came_from() {
         // A 40x20 person (rows 30..70, cols 100..120) in a 100x200 photo.
-        let mask = Array2::from_shape_fn((100, 200), |(r, c)| if (30..70).contains(&r) && (100..120).contains(&c) { 1.0 } else { 0.0 });
+        let mask =
+            Array2::from_shape_fn(
+                (100, 200),
+                |(r, c)| if (30..70).contains(&r) && (100..120).contains(&c) { 1.0 } else { 0.0 },
+            );
         let crop = Crop::around(&mask, 0.5).unwrap();
         assert_eq!(crop, Crop { top: 10, left: 70, side: 80 });
         let m = crop.resample(&mask.clone().insert_axis(ndarray::Axis(2)), 32, 0.0, false);

@@ -27,10 +27,9 @@ fn decode(path: &Path) -> Result<DynamicImage, FileError> {
 fn check_size(path: &Path, img: &DynamicImage, size: Option<(usize, usize)>) -> Result<(), FileError> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     match size {
-        Some((eh, ew)) if (h, w) != (eh, ew) => Err(FileError::new(
-            path,
-            format!("image is {w}x{h}, expected {ew}x{eh}"),
-        )),
+        Some((eh, ew)) if (h, w) != (eh, ew) => {
+            Err(FileError::new(path, format!("image is {w}x{h}, expected {ew}x{eh}")))
+        }
         _ => Ok(()),
     }
 }
@@ -93,18 +92,18 @@ impl TestSample {
         let rgb = read_rgb(&img_path, Some(size))?;
         let mask = read_mask(&mask_path, Some(size))?;
         let iuv = read_rgb(&dp_path, Some(size))?;
-        if let Some(part) = iuv.index_axis(ndarray::Axis(2), 2).iter().find(|&&p| p > 24.0) {
+        if let Some(part) =
+            iuv.index_axis(ndarray::Axis(2), 2).iter().find(|&&p| crate::densepose::check_part(p).is_err())
+        {
             return Err(FileError::new(
                 &dp_path,
-                format!("not a DensePose IUV image: part index {part} in channel 2 (expected 0..24)"),
+                format!(
+                    "not a DensePose IUV image: part index {part} in channel 2 (expected an integer 0..={})",
+                    crate::densepose::NUM_PARTS
+                ),
             ));
         }
-        Ok(Self {
-            name: name.to_string(),
-            image: white_background(&rgb, &mask),
-            mask,
-            iuv,
-        })
+        Ok(Self { name: name.to_string(), image: white_background(&rgb, &mask), mask, iuv })
     }
 }
 

@@ -6,9 +6,11 @@
 //! - [`mesh`]: the original depth-to-mesh rule (OBJ) and coloured PLY meshes.
 //! - [`visual`]: the original `_results.png` panel (input | "hot" depth | normal colours).
 //! - [`npy`]: NumPy arrays.
+//! - [`densepose`]: DensePose's body parts.
 
 pub mod correspondences;
 pub mod crop;
+pub mod densepose;
 pub mod images;
 pub mod mesh;
 pub mod npy;
@@ -28,10 +30,7 @@ pub struct FileError {
 
 impl FileError {
     pub fn new(path: impl AsRef<Path>, what: impl std::fmt::Display) -> Self {
-        Self {
-            path: path.as_ref().to_path_buf(),
-            what: what.to_string(),
-        }
+        Self { path: path.as_ref().to_path_buf(), what: what.to_string() }
     }
 }
 
@@ -39,9 +38,7 @@ impl FileError {
 /// leaves a half-written file under the final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| FileError::new(path, "not a file path"))?;
+    let name = path.file_name().ok_or_else(|| FileError::new(path, "not a file path"))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(format!(".tmp{}", std::process::id()));

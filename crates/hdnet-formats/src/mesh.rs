@@ -131,8 +131,12 @@ pub fn read_ply(path: impl AsRef<Path>) -> Result<ColoredMesh, FileError> {
     let end = bytes.windows(END.len()).position(|w| w == END).ok_or_else(|| bad("not a PLY file (no end_header)"))?;
     let header = std::str::from_utf8(&bytes[..end]).map_err(|_| bad("PLY header is not text"))?;
     let expected = [
-        "property float x", "property float y", "property float z",
-        "property uchar red", "property uchar green", "property uchar blue",
+        "property float x",
+        "property float y",
+        "property float z",
+        "property uchar red",
+        "property uchar green",
+        "property uchar blue",
         "property list uchar uint vertex_indices",
     ];
     if !header.starts_with("ply\nformat binary_little_endian 1.0") || expected.iter().any(|p| !header.contains(p)) {
@@ -148,7 +152,11 @@ pub fn read_ply(path: impl AsRef<Path>) -> Result<ColoredMesh, FileError> {
     let (vertices, faces) = (count("vertex")?, count("face")?);
     let body = &bytes[end + END.len()..];
     if body.len() != vertices * 15 + faces * 13 {
-        return Err(bad(&format!("{} bytes after the header, expected {} for {vertices} vertices and {faces} triangles", body.len(), vertices * 15 + faces * 13)));
+        return Err(bad(&format!(
+            "{} bytes after the header, expected {} for {vertices} vertices and {faces} triangles",
+            body.len(),
+            vertices * 15 + faces * 13
+        )));
     }
     let f32_at = |o: usize| f32::from_le_bytes(body[o..o + 4].try_into().expect("4 bytes"));
     let points = (0..vertices).map(|v| [0, 1, 2].map(|k| f32_at(v * 15 + 4 * k))).collect();
@@ -159,7 +167,8 @@ pub fn read_ply(path: impl AsRef<Path>) -> Result<ColoredMesh, FileError> {
             if body[o] != 3 {
                 return Err(bad(&format!("face {f} is not a triangle")));
             }
-            let face = [0, 1, 2].map(|k| u32::from_le_bytes(body[o + 1 + 4 * k..o + 5 + 4 * k].try_into().expect("4 bytes")));
+            let face =
+                [0, 1, 2].map(|k| u32::from_le_bytes(body[o + 1 + 4 * k..o + 5 + 4 * k].try_into().expect("4 bytes")));
             if face.iter().any(|&i| i as usize >= vertices) {
                 return Err(bad(&format!("face {f} names a vertex beyond {vertices}")));
             }
@@ -183,7 +192,14 @@ mod tests {
         // The unused vertex is dropped; the others are numbered in order of first use.
         let mesh = read_ply(&path).unwrap();
         let order = [0, 2, 1];
-        assert_eq!(mesh, ColoredMesh { points: order.map(|i| points[i]).to_vec(), colors: order.map(|i| colors[i]).to_vec(), faces: vec![[0, 1, 2]] });
+        assert_eq!(
+            mesh,
+            ColoredMesh {
+                points: order.map(|i| points[i]).to_vec(),
+                colors: order.map(|i| colors[i]).to_vec(),
+                faces: vec![[0, 1, 2]]
+            }
+        );
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 2]).unwrap();
         let err = read_ply(&path).unwrap_err().to_string();

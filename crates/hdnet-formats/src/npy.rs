@@ -14,17 +14,13 @@ pub fn read<T: ReadableElement>(path: impl AsRef<Path>) -> Result<ArrayD<T>, Fil
 }
 
 /// Writes an `.npy` file atomically.
-pub fn write<T: WritableElement>(
+pub fn write<T: WritableElement + Clone>(
     path: impl AsRef<Path>,
     shape: &[usize],
     values: &[T],
-) -> Result<(), FileError>
-where
-    T: Clone,
-{
+) -> Result<(), FileError> {
     let path = path.as_ref();
-    let array = ArrayD::from_shape_vec(IxDyn(shape), values.to_vec())
-        .map_err(|e| FileError::new(path, e))?;
+    let array = ArrayD::from_shape_vec(IxDyn(shape), values.to_vec()).map_err(|e| FileError::new(path, e))?;
     let mut bytes = Vec::new();
     ndarray_npy::WriteNpyExt::write_npy(&array, &mut bytes).map_err(|e| FileError::new(path, e))?;
     write_atomic(path, &bytes)

@@ -38,9 +38,9 @@ pub fn read_matrix(path: impl AsRef<Path>) -> Result<Array2<f32>, FileError> {
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let before = values.len();
         for token in line.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty()) {
-            let v: f32 = token.parse().map_err(|_| {
-                FileError::new(path, format!("line {}: '{token}' is not a number", i + 1))
-            })?;
+            let v: f32 = token
+                .parse()
+                .map_err(|_| FileError::new(path, format!("line {}: '{token}' is not a number", i + 1)))?;
             values.push(v);
         }
         let n = values.len() - before;
@@ -59,7 +59,13 @@ pub fn read_matrix(path: impl AsRef<Path>) -> Result<Array2<f32>, FileError> {
 /// exponents -4..16 and scientific notation (`1e-05`, `1.5e+16`) outside.
 pub fn python_float_repr(x: f64) -> String {
     if !x.is_finite() {
-        return if x.is_nan() { "nan".into() } else if x > 0.0 { "inf".into() } else { "-inf".into() };
+        return if x.is_nan() {
+            "nan".into()
+        } else if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
     }
     // `{:e}` gives the shortest round-trip digit count; among strings of that length Python picks
     // the correctly rounded one (ties to even), which is what the exact `{:.N e}` mode prints.
@@ -103,7 +109,7 @@ mod tests {
             (1.0, "1.0"),
             (1.9921875, "1.9921875"),
             (f64::from(0.475_515_84_f32), "0.47551584243774414"),
-            (0.248706817626953125, "0.24870681762695312"),
+            (0.248_706_817_626_953_13, "0.24870681762695312"),
             (1e-5, "1e-05"),
             (-2.5e-7, "-2.5e-07"),
             (0.0001, "0.0001"),

@@ -12,10 +12,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     #[error("{path}: cannot read: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: not a TF checkpoint index: {what}")]
     Format { path: PathBuf, what: String },
     #[error("{path}: checksum mismatch in {what} (file corrupted or truncated)")]
@@ -23,11 +20,7 @@ pub enum CheckpointError {
     #[error("{path}: variable '{name}' is not in the checkpoint")]
     Missing { path: PathBuf, name: String },
     #[error("{path}: variable '{name}' has dtype {dtype} (only float32 is supported)")]
-    Dtype {
-        path: PathBuf,
-        name: String,
-        dtype: u64,
-    },
+    Dtype { path: PathBuf, name: String, dtype: u64 },
 }
 
 /// TensorFlow's `DT_FLOAT`.
@@ -60,39 +53,26 @@ impl TfCheckpoint {
     pub fn open(prefix: impl AsRef<Path>) -> Result<Self, CheckpointError> {
         let prefix = prefix.as_ref().to_path_buf();
         let index_path = with_suffix(&prefix, ".index");
-        let bytes = fs::read(&index_path).map_err(|source| CheckpointError::Io {
-            path: index_path.clone(),
-            source,
-        })?;
+        let bytes = fs::read(&index_path).map_err(|source| CheckpointError::Io { path: index_path.clone(), source })?;
         let table = read_table(&bytes).map_err(|e| e.at(&index_path))?;
         let mut num_shards = 1;
         let mut entries = BTreeMap::new();
         for (key, value) in table {
-            let fmt = |what: String| CheckpointError::Format {
-                path: index_path.clone(),
-                what,
-            };
+            let fmt = |what: String| CheckpointError::Format { path: index_path.clone(), what };
             if key.is_empty() {
                 num_shards = parse_header(&value).map_err(fmt)?;
             } else {
-                let name = String::from_utf8(key)
-                    .map_err(|_| fmt("variable name is not UTF-8".into()))?;
+                let name = String::from_utf8(key).map_err(|_| fmt("variable name is not UTF-8".into()))?;
                 let entry = parse_entry(&value).map_err(|e| fmt(format!("entry '{name}': {e}")))?;
                 entries.insert(name, entry);
             }
         }
-        Ok(Self {
-            prefix,
-            num_shards,
-            entries,
-        })
+        Ok(Self { prefix, num_shards, entries })
     }
 
     /// Variable names with their shapes, sorted by name.
     pub fn variables(&self) -> impl Iterator<Item = (&str, &[usize])> {
-        self.entries
-            .iter()
-            .map(|(name, e)| (name.as_str(), e.shape.as_slice()))
+        self.entries.iter().map(|(name, e)| (name.as_str(), e.shape.as_slice()))
     }
 
     pub fn entry(&self, name: &str) -> Option<&BundleEntry> {
@@ -108,10 +88,7 @@ impl TfCheckpoint {
         let entry = self
             .entries
             .get(name)
-            .ok_or_else(|| CheckpointError::Missing {
-                path: self.prefix.clone(),
-                name: name.to_string(),
-            })?;
+            .ok_or_else(|| CheckpointError::Missing { path: self.prefix.clone(), name: name.to_string() })?;
         if entry.dtype != DT_FLOAT {
             return Err(CheckpointError::Dtype {
                 path: self.prefix.clone(),
@@ -122,34 +99,21 @@ impl TfCheckpoint {
         let shard = self.shard_path(entry.shard_id);
         let bytes = read_range(&shard, entry.offset, entry.size)?;
         if mask_crc(crc32c::crc32c(&bytes)) != entry.masked_crc32c {
-            return Err(CheckpointError::Checksum {
-                path: shard,
-                what: format!("tensor '{name}'"),
-            });
+            return Err(CheckpointError::Checksum { path: shard, what: format!("tensor '{name}'") });
         }
         let count: usize = entry.shape.iter().product();
         if bytes.len() != count * 4 {
             return Err(CheckpointError::Format {
                 path: shard,
-                what: format!(
-                    "tensor '{name}' has {} bytes for shape {:?}",
-                    bytes.len(),
-                    entry.shape
-                ),
+                what: format!("tensor '{name}' has {} bytes for shape {:?}", bytes.len(), entry.shape),
             });
         }
-        let values = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let values = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         Ok((entry.shape.clone(), values))
     }
 
     fn shard_path(&self, shard_id: u64) -> PathBuf {
-        with_suffix(
-            &self.prefix,
-            &format!(".data-{shard_id:05}-of-{:05}", self.num_shards),
-        )
+        with_suffix(&self.prefix, &format!(".data-{shard_id:05}-of-{:05}", self.num_shards))
     }
 }
 
@@ -161,10 +125,7 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
 
 fn read_range(path: &Path, offset: u64, size: u64) -> Result<Vec<u8>, CheckpointError> {
     use std::io::{Read, Seek, SeekFrom};
-    let io = |source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| CheckpointError::Io { path: path.to_path_buf(), source };
     let mut file = fs::File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     if offset.checked_add(size).is_none_or(|end| end > len) {
@@ -224,10 +185,7 @@ impl<'a> Cursor<'a> {
     fn varint(&mut self) -> Result<u64, TableError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
-            let byte = *self
-                .bytes
-                .get(self.pos)
-                .ok_or_else(|| format_err("varint runs past the end"))?;
+            let byte = *self.bytes.get(self.pos).ok_or_else(|| format_err("varint runs past the end"))?;
             self.pos += 1;
             value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
@@ -262,20 +220,14 @@ struct BlockHandle {
 
 impl BlockHandle {
     fn read(cursor: &mut Cursor) -> Result<Self, TableError> {
-        Ok(Self {
-            offset: cursor.varint()?,
-            size: cursor.varint()?,
-        })
+        Ok(Self { offset: cursor.varint()?, size: cursor.varint()? })
     }
 }
 
 /// All key/value pairs of a LevelDB table, in key order.
 fn read_table(file: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TableError> {
     if file.len() < FOOTER_LEN {
-        return Err(format_err(format!(
-            "{} bytes, shorter than the 48-byte footer",
-            file.len()
-        )));
+        return Err(format_err(format!("{} bytes, shorter than the 48-byte footer", file.len())));
     }
     let footer = &file[file.len() - FOOTER_LEN..];
     let magic = u64::from_le_bytes(footer[40..48].try_into().expect("8 bytes"));
@@ -321,10 +273,8 @@ fn block_entries(block: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TableError> {
     }
     let num_restarts = u32::from_le_bytes(block[block.len() - 4..].try_into().expect("4 bytes"));
     let restarts_len = (num_restarts as usize + 1) * 4;
-    let data_len = block
-        .len()
-        .checked_sub(restarts_len)
-        .ok_or_else(|| format_err("restart array larger than the block"))?;
+    let data_len =
+        block.len().checked_sub(restarts_len).ok_or_else(|| format_err("restart array larger than the block"))?;
     let mut cursor = Cursor::new(&block[..data_len]);
     let mut key: Vec<u8> = Vec::new();
     let mut out = Vec::new();
@@ -388,14 +338,7 @@ fn parse_header(bytes: &[u8]) -> Result<u64, String> {
 }
 
 fn parse_entry(bytes: &[u8]) -> Result<BundleEntry, String> {
-    let mut entry = BundleEntry {
-        dtype: 0,
-        shape: Vec::new(),
-        shard_id: 0,
-        offset: 0,
-        size: 0,
-        masked_crc32c: 0,
-    };
+    let mut entry = BundleEntry { dtype: 0, shape: Vec::new(), shard_id: 0, offset: 0, size: 0, masked_crc32c: 0 };
     for (number, field) in proto_fields(bytes).map_err(describe)? {
         match (number, field) {
             (1, Field::Varint(v)) => entry.dtype = v,

@@ -39,9 +39,7 @@ fn segment_lut(segments: &[(f64, f64, f64)], n: usize) -> Vec<f64> {
 /// The 256-entry "hot" colormap as RGB bytes, as `plt.imsave` uses it (value * 255, truncated).
 pub fn hot_lut() -> Vec<[u8; 3]> {
     let channels = HOT.map(|segments| segment_lut(segments, 256));
-    (0..256)
-        .map(|k| channels.each_ref().map(|c| (c[k] * 255.0) as u8))
-        .collect()
+    (0..256).map(|k| channels.each_ref().map(|c| (c[k] * 255.0) as u8)).collect()
 }
 
 /// The depth panel: depth * mask clipped to the range of its strictly positive values, coloured
@@ -166,9 +164,15 @@ mod tests {
         use image::AnimationDecoder;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.gif");
-        let frames: Vec<Array3<u8>> = (0..3).map(|f| Array3::from_shape_fn((8, 10, 3), |(r, _, k)| if k == f { 255 } else { (r * 20) as u8 })).collect();
+        let frames: Vec<Array3<u8>> = (0..3)
+            .map(|f| Array3::from_shape_fn((8, 10, 3), |(r, _, k)| if k == f { 255 } else { (r * 20) as u8 }))
+            .collect();
         save_gif(&path, &frames, 80).unwrap();
-        let decoded = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).unwrap().into_frames().collect_frames().unwrap();
+        let decoded = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()))
+            .unwrap()
+            .into_frames()
+            .collect_frames()
+            .unwrap();
         assert_eq!(decoded.len(), 3);
         for (f, frame) in decoded.iter().enumerate() {
             let px = frame.buffer().get_pixel(0, 7);

@@ -72,10 +72,8 @@ fn corrupted_and_truncated_checkpoints_are_reported() {
     bad[100] ^= 0x10;
     write(&index, &bad);
     let ckpt = TfCheckpoint::open(&dst).unwrap();
-    let failures = ckpt
-        .variables()
-        .filter(|(n, _)| matches!(ckpt.read_f32(n), Err(CheckpointError::Checksum { .. })))
-        .count();
+    let failures =
+        ckpt.variables().filter(|(n, _)| matches!(ckpt.read_f32(n), Err(CheckpointError::Checksum { .. }))).count();
     assert_eq!(failures, 1);
 
     // A truncated data shard.
@@ -141,7 +139,8 @@ fn normal_colours_and_results_png_are_pixel_identical() {
     let expected = npy::read::<u8>(fixture("inference/normal_map_rgb.npy")).unwrap();
     assert_eq!(visual::normal_colors(&normals, &mask).into_dyn(), expected);
 
-    let panel = visual::results_panel(&hwc("inference/X.npy"), &hw("inference/depth_pred.npy"), &normals, &mask).unwrap();
+    let panel =
+        visual::results_panel(&hwc("inference/X.npy"), &hw("inference/depth_pred.npy"), &normals, &mask).unwrap();
     let theirs = image::open(fixture("inference/infer_out/0043_results.png")).unwrap().to_rgb8();
     assert_eq!(panel.dimensions(), (768, 256));
     let differing = panel.pixels().zip(theirs.pixels()).filter(|(a, b)| a != b).count();

@@ -20,7 +20,12 @@ impl Camera {
     /// f = 1111.6, c = (960, 540), origin (838, 48), scaling 3.5390625, from its bounding boxes
     /// [[25,477],[420,872],[1,453],[1,453]].
     pub fn original() -> Self {
-        Self::from_bounding_boxes([[25.0, 477.0], [420.0, 872.0], [1.0, 453.0], [1.0, 453.0]], 256, 1111.6, [960.0, 540.0])
+        Self::from_bounding_boxes(
+            [[25.0, 477.0], [420.0, 872.0], [1.0, 453.0], [1.0, 453.0]],
+            256,
+            1111.6,
+            [960.0, 540.0],
+        )
     }
 
     /// The original's `get_origin_scaling`: rows 0/1 are the person box (rows, cols, 1-based),
@@ -29,14 +34,7 @@ impl Camera {
         let b = bbs.map(|r| r.map(|v| v - 1.0));
         let origin = [2.0 * (b[1][0] - b[3][0]), 2.0 * (b[0][0] - b[2][0])];
         let square = (b[0][1] - b[0][0] + 1.0).max(b[1][1] - b[1][0] + 1.0);
-        Self {
-            fx: focal,
-            fy: focal,
-            cx: centre[0],
-            cy: centre[1],
-            origin,
-            scaling: 2.0 * square / image_size as f32,
-        }
+        Self { fx: focal, fy: focal, cx: centre[0], cy: centre[1], origin, scaling: 2.0 * square / image_size as f32 }
     }
 
     /// The ray K^-1 [x, y, 1] through crop pixel (row, col); multiply by depth for the point.
@@ -71,8 +69,8 @@ mod tests {
         assert_eq!(c.scaling, 3.5390625);
         // Ki from the fixture: [[8.9960417e-04, 0, -8.6362004e-01], [0, 8.9960417e-04, -4.8578626e-01]]
         let r = c.ray(0.0, 0.0);
-        assert!((r[0] - (8.996_041_7e-4 * 838.0 - 0.863_620_04)).abs() < 1e-6);
-        assert!((r[1] - (8.996_041_7e-4 * 48.0 - 0.485_786_26)).abs() < 1e-6);
+        assert!((r[0] - (8.996_042e-4 * 838.0 - 0.863_620_04)).abs() < 1e-6);
+        assert!((r[1] - (8.996_042e-4 * 48.0 - 0.485_786_26)).abs() < 1e-6);
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! HDNet's camera model on plain arrays. The differentiable (Burn) geometry builds on the same
-//! [`Camera`].
+//! HDNet's camera model and depth-map geometry on plain arrays. The differentiable (Burn)
+//! geometry builds on the same [`Camera`].
 
 pub mod camera;
+pub mod normals;
 
 pub use camera::Camera;
+pub use normals::normals_of_depth;

@@ -30,11 +30,18 @@ const CHUNK: usize = 1 << 15;
 /// m += (g - m)(1 - beta_1); v += (g^2 - v)(1 - beta_2); param -= lr_t m / (sqrt(v) + epsilon).
 /// All four slices have the same length.
 pub fn update(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], step: AdamStep) {
-    assert!(grad.len() == param.len() && m.len() == param.len() && v.len() == param.len(), "Adam: arrays of different lengths");
+    assert!(
+        grad.len() == param.len() && m.len() == param.len() && v.len() == param.len(),
+        "Adam: arrays of different lengths"
+    );
     let lr_t = step.corrected_learning_rate();
     let (one_minus_b1, one_minus_b2, epsilon) = (1.0 - step.beta_1, 1.0 - step.beta_2, step.epsilon);
-    param.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK)).for_each(
-        |(((param, grad), m), v)| {
+    param
+        .par_chunks_mut(CHUNK)
+        .zip(grad.par_chunks(CHUNK))
+        .zip(m.par_chunks_mut(CHUNK))
+        .zip(v.par_chunks_mut(CHUNK))
+        .for_each(|(((param, grad), m), v)| {
             crate::vectorized(|| {
                 for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
                     *m += (g - *m) * one_minus_b1;
@@ -42,8 +49,7 @@ pub fn update(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], ste
                     *p -= lr_t * *m / (v.sqrt() + epsilon);
                 }
             })
-        },
-    );
+        });
 }
 
 #[cfg(test)]
@@ -60,7 +66,13 @@ mod tests {
         let (mut p64, mut m64, mut v64) = ([1.0f64, -1.0, 0.5], [0.0f64; 3], [0.0f64; 3]);
         for (t, g) in grads.iter().enumerate() {
             let time = t as i32 + 1;
-            update(&mut param, g, &mut m, &mut v, AdamStep { learning_rate: lr, beta_1: b1, beta_2: b2, epsilon: eps, time });
+            update(
+                &mut param,
+                g,
+                &mut m,
+                &mut v,
+                AdamStep { learning_rate: lr, beta_1: b1, beta_2: b2, epsilon: eps, time },
+            );
             let (b1, b2) = (f64::from(b1), f64::from(b2));
             let lr_t = lr * (1.0 - b2.powi(time)).sqrt() / (1.0 - b1.powi(time));
             for i in 0..3 {
@@ -81,7 +93,13 @@ mod tests {
     fn long_arrays_are_updated_in_every_chunk() {
         let n = 3 * CHUNK + 7;
         let (mut param, grad, mut m, mut v) = (vec![0.0f32; n], vec![1.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
-        update(&mut param, &grad, &mut m, &mut v, AdamStep { learning_rate: 0.1, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-8, time: 1 });
+        update(
+            &mut param,
+            &grad,
+            &mut m,
+            &mut v,
+            AdamStep { learning_rate: 0.1, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-8, time: 1 },
+        );
         // First step: m = 0.1, v = 0.001, lr_t = 0.1 sqrt(0.001) / 0.1 = sqrt(0.001), so the step is
         // sqrt(0.001) * 0.1 / sqrt(0.001) = 0.1 (epsilon negligible).
         assert!(param.iter().all(|&p| (p + 0.1).abs() < 1e-5), "{:?}", &param[n - 3..]);

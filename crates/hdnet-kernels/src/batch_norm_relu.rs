@@ -74,13 +74,13 @@ fn backward_plane(x: &[f32], g: &[f32], beta: f32, epsilon: f64, gx: &mut [f32])
 pub fn forward(x: &[f32], beta: &[f32], planes: Planes, epsilon: f64) -> Vec<f32> {
     planes.check(x, beta);
     let mut y = crate::zeroed(x.len());
-    y.par_chunks_mut(planes.pixels)
-        .zip(x.par_chunks(planes.pixels))
-        .enumerate()
-        .for_each(|(plane, (y, x))| {
-            let b = beta[plane % planes.channels];
-            crate::vectorized(#[inline(always)] || forward_plane(x, b, epsilon, y));
-        });
+    y.par_chunks_mut(planes.pixels).zip(x.par_chunks(planes.pixels)).enumerate().for_each(|(plane, (y, x))| {
+        let b = beta[plane % planes.channels];
+        crate::vectorized(
+            #[inline(always)]
+            || forward_plane(x, b, epsilon, y),
+        );
+    });
     y
 }
 
@@ -103,7 +103,10 @@ pub fn backward(x: &[f32], beta: &[f32], grad: &[f32], planes: Planes, epsilon: 
         .enumerate()
         .map(|(plane, (gx, (x, g)))| {
             let b = beta[plane % planes.channels];
-            crate::vectorized(#[inline(always)] || backward_plane(x, g, b, epsilon, gx))
+            crate::vectorized(
+                #[inline(always)]
+                || backward_plane(x, g, b, epsilon, gx),
+            )
         })
         .collect();
     let mut grad_beta = vec![0.0; planes.channels];
@@ -166,9 +169,9 @@ mod tests {
         // beta shifts every value of its channel: its gradient is the output gradient summed
         // where the ReLU passes (finite differences in beta would straddle ReLU kinks).
         let y = forward(&x, &beta, PLANES, EPS);
-        for c in 0..3 {
+        for (c, got) in gb.iter().enumerate() {
             let want: f32 = (0..60).filter(|k| (k / 10) % 3 == c && y[*k] > 0.0).map(|k| weights[k]).sum();
-            assert!((gb[c] - want).abs() < 1e-5, "beta[{c}]: {} vs {want}", gb[c]);
+            assert!((got - want).abs() < 1e-5, "beta[{c}]: {got} vs {want}");
         }
     }
 }

@@ -13,8 +13,7 @@ mod shuffle;
 use rayon::prelude::*;
 
 /// A zeroed buffer written by every thread. `vec![0.0; n]` zeroes on the calling thread alone
-/// (the allocator reuses freed memory, so it must clear it): 80 ms of a full-width training
-/// step's 950 during which the other core waited.
+/// (the allocator reuses freed memory, so it must clear it) while the other cores wait.
 pub(crate) fn zeroed(len: usize) -> Vec<f32> {
     let mut buffer = Vec::with_capacity(len);
     buffer.par_extend(rayon::iter::repeat_n(0.0f32, len));

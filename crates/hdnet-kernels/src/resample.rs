@@ -29,7 +29,12 @@ pub fn max_pool_2x2_backward(x: &[f32], grad: &[f32], planes: usize, height: usi
         |(gx, (x, g))| {
             for y in 0..oh {
                 for k in 0..ow {
-                    let window = [2 * y * width + 2 * k, 2 * y * width + 2 * k + 1, (2 * y + 1) * width + 2 * k, (2 * y + 1) * width + 2 * k + 1];
+                    let window = [
+                        2 * y * width + 2 * k,
+                        2 * y * width + 2 * k + 1,
+                        (2 * y + 1) * width + 2 * k,
+                        (2 * y + 1) * width + 2 * k + 1,
+                    ];
                     let best = window.into_iter().reduce(|a, b| if x[b] > x[a] { b } else { a }).expect("4 elements");
                     gx[best] = g[y * ow + k];
                 }

@@ -82,7 +82,13 @@ pub fn adam_update<const D: usize>(
 ) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
     let dtypes = [param.dtype(), grad.dtype(), m.dtype(), v.dtype()];
     if on_cpu_kernels(&dtypes, &param.device()) {
-        let (param, m, v) = Dispatch::adam_update(param.into_dispatch(), grad.into_dispatch(), m.into_dispatch(), v.into_dispatch(), step);
+        let (param, m, v) = Dispatch::adam_update(
+            param.into_dispatch(),
+            grad.into_dispatch(),
+            m.into_dispatch(),
+            v.into_dispatch(),
+            step,
+        );
         return (Tensor::from_dispatch(param), Tensor::from_dispatch(m), Tensor::from_dispatch(v));
     }
     let m = m.clone() + (grad.clone() - m).mul_scalar(1.0 - step.beta_1);
@@ -132,7 +138,9 @@ fn conv_shape(x: &[usize; 4], out_channels: usize) -> ConvShape {
 fn values(t: &FloatTensor<Flex>) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(v) if t.is_contiguous() => std::borrow::Cow::Borrowed(v),
-        _ => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("the kernels are only given f32 tensors").to_vec()),
+        _ => std::borrow::Cow::Owned(
+            t.to_contiguous().as_slice::<f32>().expect("the kernels are only given f32 tensors").to_vec(),
+        ),
     }
 }
 
@@ -182,7 +190,8 @@ impl CpuKernels for Flex {
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let p = planes(&x);
-        let (gx, gb) = hdnet_kernels::batch_norm_relu::backward(&values(&x), &values(&beta), &values(&grad), p, epsilon);
+        let (gx, gb) =
+            hdnet_kernels::batch_norm_relu::backward(&values(&x), &values(&beta), &values(&grad), p, epsilon);
         let gb = Flex::float_from_data(TensorData::new(gb, [p.channels]), &Default::default());
         (flex_tensor(gx, x.shape().dims::<4>()), gb)
     }
@@ -253,16 +262,14 @@ impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
             }
         }
 
-        match Conv3x3Backward
-            .prepare::<C>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful()
-        {
+        match Conv3x3Backward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
                 let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
                 prep.finish(state, B::conv3x3(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::conv3x3(x.into_primitive(), weight.into_primitive(), bias.into_primitive())),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::conv3x3(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
+            }
         }
     }
 
@@ -294,7 +301,9 @@ impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
                 let state = (prep.checkpoint(&x), prep.checkpoint(&beta), epsilon);
                 prep.finish(state, B::batch_norm_relu(x.into_primitive(), beta.into_primitive(), epsilon))
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::batch_norm_relu(x.into_primitive(), beta.into_primitive(), epsilon)),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::batch_norm_relu(x.into_primitive(), beta.into_primitive(), epsilon))
+            }
         }
     }
 
@@ -304,7 +313,8 @@ impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
         grad: FloatTensor<Self>,
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let (gx, gb) = B::batch_norm_relu_backward(x.into_primitive(), beta.into_primitive(), grad.into_primitive(), epsilon);
+        let (gx, gb) =
+            B::batch_norm_relu_backward(x.into_primitive(), beta.into_primitive(), grad.into_primitive(), epsilon);
         (<FloatTensor<Self>>::new(gx), <FloatTensor<Self>>::new(gb))
     }
 
@@ -386,7 +396,8 @@ impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
         v: FloatTensor<Self>,
         step: AdamStep,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (param, m, v) = B::adam_update(param.into_primitive(), grad.into_primitive(), m.into_primitive(), v.into_primitive(), step);
+        let (param, m, v) =
+            B::adam_update(param.into_primitive(), grad.into_primitive(), m.into_primitive(), v.into_primitive(), step);
         (<FloatTensor<Self>>::new(param), <FloatTensor<Self>>::new(m), <FloatTensor<Self>>::new(v))
     }
 }
@@ -424,7 +435,11 @@ mod tests {
         let run = |fast: bool| {
             let (x, w, b) = (x.clone().require_grad(), w.clone().require_grad(), b.clone().require_grad());
             let out = if fast {
-                Tensor::from_dispatch(Dispatch::conv3x3(x.clone().into_dispatch(), w.clone().into_dispatch(), b.clone().into_dispatch()))
+                Tensor::from_dispatch(Dispatch::conv3x3(
+                    x.clone().into_dispatch(),
+                    w.clone().into_dispatch(),
+                    b.clone().into_dispatch(),
+                ))
             } else {
                 conv2d(x.clone(), w.clone(), Some(b.clone()), same_3x3())
             };
@@ -454,7 +469,11 @@ mod tests {
         let run = |fast: bool| {
             let (x, beta) = (x.clone().require_grad(), beta.clone().require_grad());
             let out = if fast {
-                Tensor::from_dispatch(Dispatch::batch_norm_relu(x.clone().into_dispatch(), beta.clone().into_dispatch(), 1e-3))
+                Tensor::from_dispatch(Dispatch::batch_norm_relu(
+                    x.clone().into_dispatch(),
+                    beta.clone().into_dispatch(),
+                    1e-3,
+                ))
             } else {
                 relu(image_batch_norm(x.clone(), beta.clone(), 1e-3))
             };
@@ -463,7 +482,11 @@ mod tests {
             (out.inner(), x.grad(&grads).unwrap(), grad_beta)
         };
         let (fast, reference) = (run(true), run(false));
-        for (name, a, b) in [("output", fast.0, reference.0), ("input gradient", fast.1, reference.1), ("beta gradient", fast.2, reference.2)] {
+        for (name, a, b) in [
+            ("output", fast.0, reference.0),
+            ("input gradient", fast.1, reference.1),
+            ("beta gradient", fast.2, reference.2),
+        ] {
             assert_within(name, a, b, 1e-5);
         }
     }
@@ -488,7 +511,11 @@ mod tests {
                 (out.inner(), x.grad(&grads).unwrap())
             };
             let (a, b) = (run(fast), run(reference));
-            assert_eq!(a.0.clone().try_into_vec_as::<f32>().unwrap(), b.0.try_into_vec_as::<f32>().unwrap(), "{name} output");
+            assert_eq!(
+                a.0.clone().try_into_vec_as::<f32>().unwrap(),
+                b.0.try_into_vec_as::<f32>().unwrap(),
+                "{name} output"
+            );
             assert_within(&format!("{name} gradient"), a.1, b.1, 1e-6);
         }
     }

@@ -27,9 +27,8 @@ pub enum NormalsFromDepth {
 pub fn ray_map(cameras: &[Camera], height: usize, width: usize, device: &Device) -> Tensor<4> {
     let mut values = Vec::with_capacity(cameras.len() * 3 * height * width);
     for camera in cameras {
-        let rays: Vec<[f32; 3]> = (0..height * width)
-            .map(|i| camera.ray((i / width) as f32, (i % width) as f32))
-            .collect();
+        let rays: Vec<[f32; 3]> =
+            (0..height * width).map(|i| camera.ray((i / width) as f32, (i % width) as f32)).collect();
         for k in 0..3 {
             values.extend(rays.iter().map(|r| r[k]));
         }
@@ -43,7 +42,12 @@ pub fn depth_to_points(depth: Tensor<4>, rays: Tensor<4>) -> Tensor<4> {
 }
 
 /// Normal map `[B, 3, H, W]` from depth, as chosen by `method`.
-pub fn depth_to_normals(depth: Tensor<4>, mask: Tensor<4, Bool>, rays: Tensor<4>, method: NormalsFromDepth) -> Tensor<4> {
+pub fn depth_to_normals(
+    depth: Tensor<4>,
+    mask: Tensor<4, Bool>,
+    rays: Tensor<4>,
+    method: NormalsFromDepth,
+) -> Tensor<4> {
     match method {
         NormalsFromDepth::Original => original_normals(depth, mask, rays),
         NormalsFromDepth::Clean => clean_normals(depth, mask, rays),
@@ -74,11 +78,7 @@ pub fn cross(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
     let (ax, ay, az) = (c(&a, 0), c(&a, 1), c(&a, 2));
     let (bx, by, bz) = (c(&b, 0), c(&b, 1), c(&b, 2));
     Tensor::cat(
-        vec![
-            ay.clone() * bz.clone() - az.clone() * by.clone(),
-            az * bx.clone() - ax.clone() * bz,
-            ax * by - ay * bx,
-        ],
+        vec![ay.clone() * bz.clone() - az.clone() * by.clone(), az * bx.clone() - ax.clone() * bz, ax * by - ay * bx],
         1,
     )
 }
@@ -148,6 +148,34 @@ mod tests {
                         assert!((got - want[k]).abs() < 2e-3, "{method:?} ({r},{c}) k={k}: {got} vs {}", want[k]);
                     }
                 }
+            }
+        }
+    }
+    #[test]
+    fn clean_normals_match_the_plain_array_version() {
+        // Evaluation uses hdnet_geometry::normals_of_depth: the same normals without a device.
+        let device = Device::flex();
+        let camera = Camera::original();
+        let (h, w) = (12, 10);
+        let depth: Vec<f32> = (0..h * w).map(|i| 3.0 + ((i * 7919) % 13) as f32 * 0.05).collect();
+        let mask: Vec<f32> = (0..h * w).map(|i| if (i * 31) % 7 < 5 { 1.0 } else { 0.0 }).collect();
+        let plain = hdnet_geometry::normals_of_depth(&depth, &mask, h, w, &camera);
+        let tensor = |v: &Vec<f32>| Tensor::<4>::from_data(TensorData::new(v.clone(), [1, 1, h, w]), &device);
+        let burn = depth_to_normals(
+            tensor(&depth),
+            tensor(&mask).greater_elem(0.0),
+            ray_map(&[camera], h, w, &device),
+            NormalsFromDepth::Clean,
+        );
+        let burn = burn.try_into_vec_as::<f32>().unwrap();
+        for (i, n) in plain.iter().enumerate() {
+            for k in 0..3 {
+                assert!(
+                    (n[k] - burn[k * h * w + i]).abs() < 1e-5,
+                    "pixel {i} k={k}: {} vs {}",
+                    n[k],
+                    burn[k * h * w + i]
+                );
             }
         }
     }

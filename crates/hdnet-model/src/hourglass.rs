@@ -72,12 +72,7 @@ impl HourglassConfig {
     /// The standard network of `kind` with base width `w0` (widths w0, 2w0, 4w0, 8w0, 16w0).
     pub fn new(kind: NetKind, w0: usize) -> Self {
         let (in_channels, out_channels) = kind.default_channels();
-        Self {
-            kind,
-            in_channels,
-            out_channels,
-            widths: [w0, 2 * w0, 4 * w0, 8 * w0, 16 * w0],
-        }
+        Self { kind, in_channels, out_channels, widths: [w0, 2 * w0, 4 * w0, 8 * w0, 16 * w0] }
     }
 
     /// The depth net without DensePose: [RGB | normals] (6 channels) -> depth.
@@ -128,36 +123,128 @@ impl HourglassConfig {
     /// the host from `seed` so that the result depends on nothing else (no global generator).
     pub fn init(&self, device: &Device, seed: u64) -> Hourglass {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let blocks = self
-            .conv_channels()
-            .iter()
-            .map(|&(cin, cout)| ConvBnRelu {
-                weight: Param::from_tensor(he_normal([cout, cin, 3, 3], &mut rng, device)),
-                bias: Param::from_tensor(Tensor::zeros([cout], device)),
-                beta: Param::from_tensor(Tensor::zeros([cout], device)),
-            })
-            .collect();
-        let w0 = self.widths[0];
-        Hourglass {
-            blocks,
-            head_weight: Param::from_tensor(he_normal([self.out_channels, w0, 1, 1], &mut rng, device)),
-            head_bias: Param::from_tensor(Tensor::zeros([self.out_channels], device)),
+        let random = |spec: &ParamSpec| match spec.role {
+            Role::Weight => Ok::<_, std::convert::Infallible>(he_normal(&spec.shape, &mut rng)),
+            Role::Bias | Role::Beta => Ok(vec![0.0; spec.shape.iter().product()]),
+        };
+        let Ok(net) = self.build(device, random);
+        net
+    }
+
+    /// Every parameter of the network, in order: the one list of the hourglass's parameters.
+    /// Random initialisation, TF1 and safetensors loading, saving and comparing all follow it
+    /// (through [`HourglassConfig::build`] and [`parameter_values`]); a new parameter is a new
+    /// field of its module, its entry here and its slot in `build`.
+    pub fn parameters(&self) -> Vec<ParamSpec> {
+        let spec = |layer: usize, role: Role, shape: &[usize]| ParamSpec { layer, role, shape: shape.to_vec() };
+        let mut specs = Vec::new();
+        for (k, (cin, cout)) in self.conv_channels().into_iter().enumerate() {
+            let layer = k + 1;
+            specs.extend([
+                spec(layer, Role::Weight, &[cout, cin, 3, 3]),
+                spec(layer, Role::Bias, &[cout]),
+                spec(layer, Role::Beta, &[cout]),
+            ]);
         }
+        let (head, out, w0) = (NUM_CONV_BN + 1, self.out_channels, self.widths[0]);
+        specs.extend([spec(head, Role::Weight, &[out, w0, 1, 1]), spec(head, Role::Bias, &[out])]);
+        specs
+    }
+
+    /// Builds the network with the values `make` gives each parameter of
+    /// [`HourglassConfig::parameters`] (row-major, of the spec's shape).
+    pub fn build<E>(
+        &self,
+        device: &Device,
+        mut make: impl FnMut(&ParamSpec) -> Result<Vec<f32>, E>,
+    ) -> Result<Hourglass, E> {
+        let mut specs = self.parameters().into_iter();
+        let mut next = || -> Result<(Vec<f32>, Vec<usize>), E> {
+            let spec = specs.next().expect("build takes exactly the parameters listed");
+            Ok((make(&spec)?, spec.shape))
+        };
+        fn param<const D: usize>((values, shape): (Vec<f32>, Vec<usize>), device: &Device) -> Param<Tensor<D>> {
+            Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
+        }
+        let mut blocks = Vec::with_capacity(NUM_CONV_BN);
+        for _ in 0..NUM_CONV_BN {
+            blocks.push(ConvBnRelu {
+                weight: param(next()?, device),
+                bias: param(next()?, device),
+                beta: param(next()?, device),
+            });
+        }
+        Ok(Hourglass { blocks, head_weight: param(next()?, device), head_bias: param(next()?, device) })
     }
 }
 
-fn he_normal(shape: [usize; 4], rng: &mut ChaCha8Rng, device: &Device) -> Tensor<4> {
+/// What a parameter does in its layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The convolution kernel.
+    Weight,
+    /// The convolution's bias.
+    Bias,
+    /// Batch norm's shift.
+    Beta,
+}
+
+/// One parameter: the original's layer number (`conv1`..`conv18`), its role and shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamSpec {
+    pub layer: usize,
+    pub role: Role,
+    pub shape: Vec<usize>,
+}
+
+impl ParamSpec {
+    /// The tensor's name in hdnet's safetensors files, under the network's name.
+    pub fn file_name(&self, kind: NetKind) -> String {
+        let role = match self.role {
+            Role::Weight => "weight",
+            Role::Bias => "bias",
+            Role::Beta => "beta",
+        };
+        format!("{}.conv{}.{role}", kind.name(), self.layer)
+    }
+
+    /// The variable's name in the original's TF1 checkpoints, under the network's scope.
+    pub fn tf_name(&self, kind: NetKind) -> String {
+        let role = match self.role {
+            Role::Weight => "weights",
+            Role::Bias => "biases",
+            Role::Beta => "beta",
+        };
+        format!("{}/conv{}/{role}", kind.tf_scope(), self.layer)
+    }
+}
+
+/// Every parameter of `net` as (shape, row-major values), in [`HourglassConfig::build`]'s order.
+pub fn parameter_values(net: &Hourglass) -> Vec<(Vec<usize>, Vec<f32>)> {
+    struct Collect(Vec<(Vec<usize>, Vec<f32>)>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let t = param.val();
+            let shape = t.dims().to_vec();
+            self.0.push((shape, t.try_into_vec_as::<f32>().expect("float parameters")));
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    net.visit(&mut collect);
+    collect.0
+}
+
+fn he_normal(shape: &[usize], rng: &mut ChaCha8Rng) -> Vec<f32> {
     let fan_in = (shape[1] * shape[2] * shape[3]) as f32;
     let std = (2.6 / fan_in).sqrt();
     let count: usize = shape.iter().product();
     // Box-Muller: two uniforms give a standard normal.
-    let values: Vec<f32> = (0..count)
+    (0..count)
         .map(|_| {
             let (u1, u2): (f32, f32) = (rng.random::<f32>().max(f32::MIN_POSITIVE), rng.random());
             std * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
         })
-        .collect();
-    Tensor::from_data(TensorData::new(values, shape), device)
+        .collect()
 }
 
 /// 3x3 convolution + bias, per-image batch norm with shift only, ReLU.
@@ -216,9 +303,7 @@ impl Hourglass {
         let c13 = block(12, block(11, up(c11, c5)));
         let c15 = block(14, block(13, up(c13, c4)));
         let c17 = block(16, block(15, up(c15, c3)));
-        watch.time("conv1x1 (head)", || {
-            conv1x1(c17, self.head_weight.val(), self.head_bias.val())
-        })
+        watch.time("conv1x1 (head)", || conv1x1(c17, self.head_weight.val(), self.head_bias.val()))
     }
 
     pub fn in_channels(&self) -> usize {
@@ -262,5 +347,31 @@ mod tests {
         let x = Tensor::random([2, 9, 32, 48], burn::tensor::Distribution::Default, &device);
         assert_eq!(net.forward(x).dims(), [2, 1, 32, 48]);
         assert_eq!(net.config(NetKind::Depth), config);
+    }
+
+    #[test]
+    fn every_image_gets_bit_for_bit_its_own_result_in_a_batch() {
+        // 256x256 has a 32x32 level, where a batch of 4 holds as many Winograd tiles as one
+        // 64x64 image: the algorithm is chosen per image, so batching changes nothing.
+        let device = Device::flex();
+        let net = HourglassConfig::new(NetKind::Depth, 2).init(&device, 5);
+        let x = Tensor::<4>::random([4, 9, 256, 256], burn::tensor::Distribution::Uniform(0.0, 255.0), &device);
+        let together = net.forward(x.clone()).try_into_vec_as::<f32>().unwrap();
+        let alone: Vec<f32> =
+            (0..4).flat_map(|i| net.forward(x.clone().narrow(0, i, 1)).try_into_vec_as::<f32>().unwrap()).collect();
+        assert!(together == alone, "batch of 4 differs from the images alone");
+    }
+
+    #[test]
+    fn the_parameter_list_follows_the_modules_own_order() {
+        let config = HourglassConfig::new(NetKind::Normal, 2);
+        let net = config.init(&Device::flex(), 3);
+        let listed: Vec<Vec<usize>> = config.parameters().into_iter().map(|s| s.shape).collect();
+        let visited: Vec<Vec<usize>> = parameter_values(&net).into_iter().map(|(shape, _)| shape).collect();
+        assert_eq!(listed, visited);
+        assert_eq!(listed.len(), 3 * NUM_CONV_BN + 2);
+        let head = &config.parameters()[3 * NUM_CONV_BN];
+        assert_eq!(head.file_name(NetKind::Normal), "normal_net.conv18.weight");
+        assert_eq!(head.tf_name(NetKind::Depth), "hourglass_stack_fused_depth_prediction/conv18/weights");
     }
 }

@@ -13,9 +13,7 @@ pub fn image_batch_norm(x: Tensor<4>, beta: Tensor<1>, epsilon: f64) -> Tensor<4
     let folded = x.reshape([1, b * c, h, w]);
     let gamma = Tensor::ones([b * c], &folded.device());
     let beta = if b == 1 { beta } else { beta.repeat_dim(0, b) };
-    batch_norm_train(folded, gamma, beta, epsilon)
-        .output
-        .reshape([b, c, h, w])
+    batch_norm_train(folded, gamma, beta, epsilon).output.reshape([b, c, h, w])
 }
 
 /// 2x2 max pooling, stride 2 (TF `max_pool` SAME on even sizes needs no padding).
@@ -24,8 +22,7 @@ pub fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {
 }
 
 /// The head's 1x1 convolution, x [N, Cin, H, W] -> [N, Cout, H, W], as one matrix product per
-/// image: Burn's conv2d runs it through its general convolution on one thread (its weight
-/// gradient alone was 15 ms of a full-width training step).
+/// image: Burn's conv2d runs it through its general convolution on one thread (README, Figures).
 pub fn conv1x1(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
     let [n, cin, h, w] = x.dims();
     let cout = weight.dims()[0];
@@ -44,10 +41,7 @@ pub fn upsample_2x_tf_legacy(x: Tensor<4>) -> Tensor<4> {
 
 fn interleave_midpoints(x: Tensor<4>, dim: usize) -> Tensor<4> {
     let n = x.dims()[dim];
-    let next = Tensor::cat(
-        vec![x.clone().narrow(dim, 1, n - 1), x.clone().narrow(dim, n - 1, 1)],
-        dim,
-    );
+    let next = Tensor::cat(vec![x.clone().narrow(dim, 1, n - 1), x.clone().narrow(dim, n - 1, 1)], dim);
     let mid = x.clone() + (next - x.clone()) * 0.5;
     let mut shape = x.dims();
     shape[dim] *= 2;
@@ -99,7 +93,10 @@ mod tests {
             let grad_b = b.grad(&grads).unwrap().reshape([1, 3, 1, 1]);
             [out.inner(), x.grad(&grads).unwrap(), w.grad(&grads).unwrap(), grad_b].map(values)
         };
-        for (name, (a, b)) in ["output", "input gradient", "weight gradient", "bias gradient"].into_iter().zip(run(true).into_iter().zip(run(false))) {
+        for (name, (a, b)) in ["output", "input gradient", "weight gradient", "bias gradient"]
+            .into_iter()
+            .zip(run(true).into_iter().zip(run(false)))
+        {
             let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let diff = a.iter().zip(&b).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
             assert!(a.len() == b.len() && diff <= 1e-5 * scale, "{name}: {diff} of {scale}");

@@ -5,16 +5,15 @@
 //! ([`losses`]) and self-supervised warp loss ([`warp_loss`]) of training. Generic over the
 //! backend through Burn's `Device`.
 
-pub mod batch;
 pub mod cpu_kernels;
 pub mod device;
 pub mod geometry;
 pub mod hourglass;
-pub mod losses;
-pub mod warp_loss;
 pub mod layers;
+pub mod losses;
 pub mod pipeline;
 pub mod profile;
+pub mod warp_loss;
 pub mod weights;
 
 pub use hourglass::{Hourglass, HourglassConfig, NetKind};

@@ -82,7 +82,10 @@ pub fn normal_angular(pred: Tensor<4>, reference: Tensor<4>, mask: &Tensor<4, Bo
             let cos = a12 / norms.clamp_min(DEGENERATE_NORMS).sqrt();
             let cos = cos.mask_fill(degenerate, -1.0).clamp(-1.0, 1.0).mask_fill(off.clone(), 0.0);
             let p = |k: i32| cos.clone().powi_scalar(k);
-            -(cos.clone()) + std::f32::consts::FRAC_PI_2 - p(3) / 6.0 - p(5) * (3.0 / 40.0) - p(7) * (5.0 / 112.0)
+            -(cos.clone()) + std::f32::consts::FRAC_PI_2
+                - p(3) / 6.0
+                - p(5) * (3.0 / 40.0)
+                - p(7) * (5.0 / 112.0)
                 - p(9) * (35.0 / 1152.0)
         }
     };
@@ -111,12 +114,7 @@ pub fn supervised_depth_loss(
     let scale_invariant = scale_invariant_depth(pred, gt_depth, mask);
     let normal = normal_angular(normals_from_pred, gt_normals, mask, kind);
     let total = l2.clone() * 2.0 + scale_invariant.clone() + normal.clone();
-    SupervisedDepthLoss {
-        l2,
-        scale_invariant,
-        normal,
-        total,
-    }
+    SupervisedDepthLoss { l2, scale_invariant, normal, total }
 }
 
 /// Weight of the 3D warp loss in the HDNet stage.
@@ -189,7 +187,8 @@ mod tests {
         let device = Device::flex().autodiff();
         let pred = Tensor::<4>::from_data(TensorData::new(vec![0.6, 0.0, 0.0, 0.0, 0.8, 1.0], [1, 3, 1, 2]), &device)
             .require_grad();
-        let reference = Tensor::<4>::from_data(TensorData::new(vec![0.0, 0.0, 0.0, 0.0, 1.0, 0.0], [1, 3, 1, 2]), &device);
+        let reference =
+            Tensor::<4>::from_data(TensorData::new(vec![0.0, 0.0, 0.0, 0.0, 1.0, 0.0], [1, 3, 1, 2]), &device);
         let m = Tensor::<4, Bool>::from_data(TensorData::new(vec![true, true], [1, 1, 1, 2]), &device);
         let loss = normal_angular(pred.clone(), reference, &m, AngularLoss::Taylor);
         let series = |c: f32| {

@@ -98,7 +98,11 @@ impl WarpBatch {
                     let (pi, pj) = (c.pixel_i[k], c.pixel_j[k]);
                     for p in [pi, pj] {
                         if p[0] as usize >= height || p[1] as usize >= width {
-                            return Err(format!("pair {b}: pixel ({}, {}) outside the {width}x{height} image", p[0] + 1, p[1] + 1));
+                            return Err(format!(
+                                "pair {b}: pixel ({}, {}) outside the {width}x{height} image",
+                                p[0] + 1,
+                                p[1] + 1
+                            ));
                         }
                     }
                     let flat = |p: [u32; 2]| (b * height * width + p[0] as usize * width + p[1] as usize) as i64;
@@ -140,7 +144,12 @@ impl WarpBatch {
     /// Sum of `x` `[N, k]` over each segment: `[M, k]`.
     fn segment_sum(&self, x: Tensor<2>) -> Tensor<2> {
         let k = x.dims()[1];
-        Tensor::zeros([self.num_segments, k], &x.device()).select_assign(0, self.segment.clone(), x, IndexingUpdateOp::Add)
+        Tensor::zeros([self.num_segments, k], &x.device()).select_assign(
+            0,
+            self.segment.clone(),
+            x,
+            IndexingUpdateOp::Add,
+        )
     }
 }
 
@@ -161,12 +170,7 @@ pub fn warp_loss(depth_i: Tensor<4>, depth_j: Tensor<4>, batch: &WarpBatch, fit:
         // Nothing to compare: a zero that still belongs to the graph of both depths.
         let zero = (depth_i.sum() + depth_j.sum()) * 0.0;
         let empty = Tensor::zeros([0, 3], &zero.device());
-        return WarpLoss {
-            loss3d: zero.clone(),
-            loss2d: zero,
-            points_j: empty.clone(),
-            points_i_fitted: empty,
-        };
+        return WarpLoss { loss3d: zero.clone(), loss2d: zero, points_j: empty.clone(), points_i_fitted: empty };
     }
     let lift = |depth: Tensor<4>, index: &Tensor<1, Int>, ray: &Tensor<2>| {
         let lambda = depth.reshape([-1]).select(0, index.clone());
@@ -190,16 +194,15 @@ pub fn warp_loss(depth_i: Tensor<4>, depth_j: Tensor<4>, batch: &WarpBatch, fit:
         r.matmul(v.unsqueeze_dim::<3>(2)).reshape([rows, 3])
     };
     let translation = centroid_2 - rotate(rotation.clone(), centroid_1);
-    let p1_fitted = rotate(rotation.select(0, batch.segment.clone()), p1) + translation.select(0, batch.segment.clone());
-    let distance = |x: Tensor<2>, y: Tensor<2>| (x - y).square().sum_dim(1).add_scalar(SQUARED_DISTANCE_FLOOR).sqrt().reshape([n]);
+    let p1_fitted =
+        rotate(rotation.select(0, batch.segment.clone()), p1) + translation.select(0, batch.segment.clone());
+    let distance =
+        |x: Tensor<2>, y: Tensor<2>| (x - y).square().sum_dim(1).add_scalar(SQUARED_DISTANCE_FLOOR).sqrt().reshape([n]);
     let loss3d = (distance(p2.clone(), p1_fitted.clone()) * batch.row_weight.clone()).sum();
-    let loss2d = (distance(project(&p2, &batch.projection), project(&p1_fitted, &batch.projection)) * batch.row_weight.clone()).sum();
-    WarpLoss {
-        loss3d,
-        loss2d,
-        points_j: p2,
-        points_i_fitted: p1_fitted,
-    }
+    let loss2d = (distance(project(&p2, &batch.projection), project(&p1_fitted, &batch.projection))
+        * batch.row_weight.clone())
+    .sum();
+    WarpLoss { loss3d, loss2d, points_j: p2, points_i_fitted: p1_fitted }
 }
 
 /// Full-frame pixel coordinates (x, y) of camera-space points, `[N, 2]`.
@@ -269,9 +272,24 @@ fn horn_rotation(h: Tensor<3>) -> Tensor<3> {
     let (syx, syy, syz) = (s(1, 0), s(1, 1), s(1, 2));
     let (szx, szy, szz) = (s(2, 0), s(2, 1), s(2, 2));
     let n = from_entries(vec![
-        vec![sxx.clone() + syy.clone() + szz.clone(), syz.clone() - szy.clone(), szx.clone() - sxz.clone(), sxy.clone() - syx.clone()],
-        vec![syz.clone() - szy.clone(), sxx.clone() - syy.clone() - szz.clone(), sxy.clone() + syx.clone(), szx.clone() + sxz.clone()],
-        vec![szx.clone() - sxz.clone(), sxy.clone() + syx.clone(), -sxx.clone() + syy.clone() - szz.clone(), syz.clone() + szy.clone()],
+        vec![
+            sxx.clone() + syy.clone() + szz.clone(),
+            syz.clone() - szy.clone(),
+            szx.clone() - sxz.clone(),
+            sxy.clone() - syx.clone(),
+        ],
+        vec![
+            syz.clone() - szy.clone(),
+            sxx.clone() - syy.clone() - szz.clone(),
+            sxy.clone() + syx.clone(),
+            szx.clone() + sxz.clone(),
+        ],
+        vec![
+            szx.clone() - sxz.clone(),
+            sxy.clone() + syx.clone(),
+            -sxx.clone() + syy.clone() - szz.clone(),
+            syz.clone() + szy.clone(),
+        ],
         vec![sxy - syx, szx + sxz, syz + szy, -sxx - syy + szz],
     ]);
     // |eigenvalues of N| <= s1 + s2 + s3 <= sqrt(3) |H|_F.
@@ -435,7 +453,12 @@ mod tests {
             let got = got.try_into_vec_as::<f32>().unwrap();
             for i in 0..3 {
                 for j in 0..3 {
-                    assert!((got[i * 3 + j] - r[i][j]).abs() < 1e-4, "{fit:?} R[{i}][{j}] {} vs {}", got[i * 3 + j], r[i][j]);
+                    assert!(
+                        (got[i * 3 + j] - r[i][j]).abs() < 1e-4,
+                        "{fit:?} R[{i}][{j}] {} vs {}",
+                        got[i * 3 + j],
+                        r[i][j]
+                    );
                 }
             }
         }
@@ -484,7 +507,11 @@ mod tests {
                     let idx = px[0] as usize * W + px[1] as usize;
                     let eval = |delta: f32| {
                         let (mut a, mut b) = (d_i.clone(), d_j.clone());
-                        if frame == 0 { a[idx] += delta } else { b[idx] += delta }
+                        if frame == 0 {
+                            a[idx] += delta
+                        } else {
+                            b[idx] += delta
+                        }
                         f64::from(loss3d(a, b, &pair, fit))
                     };
                     let fd = ((eval(step) - eval(-step)) / (2.0 * f64::from(step))) as f32;
@@ -510,7 +537,10 @@ mod tests {
         let alone_a = loss3d(ai.clone(), aj.clone(), &[pa], RotationFit::Original);
         let alone_b = loss3d(bi.clone(), bj.clone(), &[pb], RotationFit::Original);
         let both = loss3d([ai, bi].concat(), [aj, bj].concat(), &[pa, pb], RotationFit::Original);
-        assert!((both - (alone_a + alone_b) / 2.0).abs() < 1e-6 * both.abs().max(1e-3), "{both} vs {alone_a} {alone_b}");
+        assert!(
+            (both - (alone_a + alone_b) / 2.0).abs() < 1e-6 * both.abs().max(1e-3),
+            "{both} vs {alone_a} {alone_b}"
+        );
     }
 
     #[test]
@@ -518,8 +548,13 @@ mod tests {
         let mut corr = correspondences();
         corr.pixel_j[0] = [0, W as u32];
         let camera = Camera::original();
-        let err = WarpBatch::new(&[WarpPair { correspondences: &corr, camera_i: camera, camera_j: camera }], H, W, &Device::flex())
-            .unwrap_err();
+        let err = WarpBatch::new(
+            &[WarpPair { correspondences: &corr, camera_i: camera, camera_j: camera }],
+            H,
+            W,
+            &Device::flex(),
+        )
+        .unwrap_err();
         assert!(err.contains("outside the 12x12 image"), "{err}");
     }
 
@@ -555,7 +590,14 @@ mod tests {
         // H of three matches (rank two), taken from a training run where the fit became NaN:
         // H + 1e-6 I was singular to float precision.
         let h = [
-            0.0022360755, 0.00078024366, -0.0017058174, -0.0012930705, -0.0004440844, 0.000988153, -0.0009193568, -0.00030445575,
+            0.0022360755,
+            0.00078024366,
+            -0.0017058174,
+            -0.0012930705,
+            -0.0004440844,
+            0.000988153,
+            -0.0009193568,
+            -0.00030445575,
             0.00070529035,
         ];
         let device = Device::flex();

@@ -4,14 +4,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use burn::module::Param;
 use burn::prelude::*;
 use hdnet_formats::FileError;
 use hdnet_formats::tf_checkpoint::TfCheckpoint;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::hourglass::{ConvBnRelu, Hourglass, HourglassConfig, NUM_CONV_BN, NetKind};
+use crate::hourglass::{Hourglass, HourglassConfig, NetKind, parameter_values};
 
 /// Metadata key holding hdnet's JSON header in a safetensors file.
 const META_KEY: &str = "hdnet";
@@ -21,12 +20,6 @@ const FORMAT_VERSION: u32 = 1;
 struct HostTensor {
     shape: Vec<usize>,
     values: Vec<f32>,
-}
-
-impl HostTensor {
-    fn to_device<const D: usize>(&self, device: &Device) -> Tensor<D> {
-        Tensor::from_data(TensorData::new(self.values.clone(), self.shape.clone()), device)
-    }
 }
 
 /// Reads the `kind` network from a TF1 checkpoint, taking all widths from the variable shapes.
@@ -44,15 +37,13 @@ pub fn hourglass_from_tf(ckpt: &TfCheckpoint, kind: NetKind, device: &Device) ->
         return Err(FileError::new(path, what));
     }
     let read = |name: &str| -> Result<HostTensor, FileError> {
-        let (shape, values) = ckpt
-            .read_f32(&format!("{scope}/{name}"))
-            .map_err(|e| FileError::new(path, e))?;
+        let (shape, values) = ckpt.read_f32(name).map_err(|e| FileError::new(path, e))?;
         Ok(HostTensor { shape, values })
     };
-    let conv1 = read("conv1/weights")?;
-    let head = read("conv18/weights")?;
+    let conv1 = read(&format!("{scope}/conv1/weights"))?;
+    let head = read(&format!("{scope}/conv18/weights"))?;
     let out_width = |k: usize| -> Result<usize, FileError> {
-        read(&format!("conv{k}/weights"))?
+        read(&format!("{scope}/conv{k}/weights"))?
             .shape
             .get(3)
             .copied()
@@ -67,32 +58,21 @@ pub fn hourglass_from_tf(ckpt: &TfCheckpoint, kind: NetKind, device: &Device) ->
         out_channels,
         widths: [out_width(1)?, out_width(4)?, out_width(5)?, out_width(6)?, out_width(7)?],
     };
-    let expect = |name: &str, shape: &[usize]| -> Result<HostTensor, FileError> {
-        let t = read(name)?;
-        if t.shape != shape {
+    config.build(device, |spec| {
+        let name = spec.tf_name(kind);
+        // TF stores kernels as [kh, kw, in, out]; Burn's are [out, in, kh, kw].
+        let tf_shape = match spec.shape[..] {
+            [o, i, kh, kw] => vec![kh, kw, i, o],
+            _ => spec.shape.clone(),
+        };
+        let t = read(&name)?;
+        if t.shape != tf_shape {
             return Err(FileError::new(
                 path,
-                format!("{scope}/{name} has shape {:?}, expected {shape:?} for widths {:?}", t.shape, config.widths),
+                format!("{name} has shape {:?}, expected {tf_shape:?} for widths {:?}", t.shape, config.widths),
             ));
         }
-        Ok(t)
-    };
-    let mut blocks = Vec::with_capacity(NUM_CONV_BN);
-    for (k, (cin, cout)) in config.conv_channels().into_iter().enumerate() {
-        let conv = format!("conv{}", k + 1);
-        let weight = hwio_to_oihw(&expect(&format!("{conv}/weights"), &[3, 3, cin, cout])?);
-        blocks.push(ConvBnRelu {
-            weight: Param::from_tensor(weight.to_device(device)),
-            bias: Param::from_tensor(expect(&format!("{conv}/biases"), &[cout])?.to_device(device)),
-            beta: Param::from_tensor(expect(&format!("{conv}/beta"), &[cout])?.to_device(device)),
-        });
-    }
-    let w0 = config.widths[0];
-    let head_weight = hwio_to_oihw(&expect("conv18/weights", &[1, 1, w0, out_channels])?);
-    Ok(Hourglass {
-        blocks,
-        head_weight: Param::from_tensor(head_weight.to_device(device)),
-        head_bias: Param::from_tensor(expect("conv18/biases", &[out_channels])?.to_device(device)),
+        Ok(if t.shape.len() == 4 { hwio_to_oihw(&t).values } else { t.values })
     })
 }
 
@@ -109,10 +89,7 @@ fn hwio_to_oihw(t: &HostTensor) -> HostTensor {
             }
         }
     }
-    HostTensor {
-        shape: vec![cout, cin, kh, kw],
-        values,
-    }
+    HostTensor { shape: vec![cout, cin, kh, kw], values }
 }
 
 /// Finds the normal-net and depth-net checkpoints under `dir` (the original
@@ -133,7 +110,10 @@ pub fn find_tf_checkpoints(dir: &Path) -> Result<[PathBuf; 2], FileError> {
     let pick = |mut candidates: Vec<PathBuf>, kind: NetKind| {
         candidates.sort_by_key(|p| (step_number(p), p.clone()));
         candidates.pop().ok_or_else(|| {
-            FileError::new(dir, format!("no TF checkpoint of the {} (scope {}) found here", kind.name(), kind.tf_scope()))
+            FileError::new(
+                dir,
+                format!("no TF checkpoint of the {} (scope {}) found here", kind.name(), kind.tf_scope()),
+            )
         })
     };
     let [normal, depth] = found;
@@ -156,11 +136,7 @@ fn index_files(dir: &Path, depth: usize) -> Vec<PathBuf> {
 /// The last run of digits in a checkpoint name (`model_1920000.ckpt` -> 1920000).
 fn step_number(prefix: &Path) -> u64 {
     let name = prefix.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    name.split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .last()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    name.split(|c: char| !c.is_ascii_digit()).rfind(|s| !s.is_empty()).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
 /// Loads network `kind` from an hdnet `.safetensors` file or from a folder of TF1 checkpoints.
@@ -193,31 +169,6 @@ pub struct WeightsHeader {
     pub notes: HashMap<String, String>,
 }
 
-fn tensor_names(kind: NetKind) -> impl Iterator<Item = String> {
-    let net = kind.name();
-    (1..=NUM_CONV_BN)
-        .flat_map(move |k| ["weight", "bias", "beta"].map(|p| format!("{net}.conv{k}.{p}")))
-        .chain(["weight", "bias"].map(|p| format!("{net}.conv18.{p}")))
-}
-
-fn host_values<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
-    let shape = t.dims().to_vec();
-    let values = t.try_into_vec_as::<f32>().expect("float tensor");
-    (shape, values)
-}
-
-fn net_tensors(net: &Hourglass) -> Vec<(Vec<usize>, Vec<f32>)> {
-    let mut out = Vec::new();
-    for block in &net.blocks {
-        out.push(host_values(block.weight.val()));
-        out.push(host_values(block.bias.val()));
-        out.push(host_values(block.beta.val()));
-    }
-    out.push(host_values(net.head_weight.val()));
-    out.push(host_values(net.head_bias.val()));
-    out
-}
-
 /// Writes networks to one safetensors file (atomically).
 pub fn save_safetensors(
     path: &Path,
@@ -232,13 +183,13 @@ pub fn save_safetensors(
     };
     let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (kind, net) in nets {
-        for (name, (shape, values)) in tensor_names(*kind).zip(net_tensors(net)) {
+        let config = net.config(*kind);
+        for (spec, (shape, values)) in config.parameters().into_iter().zip(parameter_values(net)) {
+            debug_assert_eq!(spec.shape, shape, "parameters() and the module's visiting order agree");
+            let name = spec.file_name(*kind);
             let bytes = match dtype {
                 StoreDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                StoreDtype::F16 => values
-                    .iter()
-                    .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-                    .collect(),
+                StoreDtype::F16 => values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
             };
             buffers.push((name, shape, bytes));
         }
@@ -260,8 +211,8 @@ pub fn save_safetensors(
 
 /// Reads the header of an hdnet safetensors file.
 pub fn read_header(path: &Path, bytes: &[u8]) -> Result<WeightsHeader, FileError> {
-    let (_, metadata) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| FileError::new(path, format!("not a safetensors file: {e}")))?;
+    let (_, metadata) =
+        SafeTensors::read_metadata(bytes).map_err(|e| FileError::new(path, format!("not a safetensors file: {e}")))?;
     let json = metadata
         .metadata()
         .as_ref()
@@ -293,49 +244,26 @@ pub fn hourglass_from_safetensors(
         .copied()
         .ok_or_else(|| FileError::new(path, format!("holds no {}", kind.name())))?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| FileError::new(path, e))?;
-    let mut expected_shapes = Vec::new();
-    for (cin, cout) in config.conv_channels() {
-        expected_shapes.extend([vec![cout, cin, 3, 3], vec![cout], vec![cout]]);
-    }
-    expected_shapes.extend([vec![config.out_channels, config.widths[0], 1, 1], vec![config.out_channels]]);
-    let mut tensors = Vec::new();
-    for (name, shape) in tensor_names(kind).zip(expected_shapes) {
-        let view = st
-            .tensor(&name)
-            .map_err(|_| FileError::new(path, format!("tensor '{name}' is missing")))?;
-        if view.shape() != shape.as_slice() {
+    config.build(device, |spec| {
+        let name = spec.file_name(kind);
+        let view = st.tensor(&name).map_err(|_| FileError::new(path, format!("tensor '{name}' is missing")))?;
+        if view.shape() != spec.shape.as_slice() {
             return Err(FileError::new(
                 path,
-                format!("tensor '{name}' has shape {:?}, expected {shape:?}", view.shape()),
+                format!("tensor '{name}' has shape {:?}, expected {:?}", view.shape(), spec.shape),
             ));
         }
         let values: Vec<f32> = match view.dtype() {
             Dtype::F32 => view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F16 => view
-                .data()
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
+            Dtype::F16 => {
+                view.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
             other => return Err(FileError::new(path, format!("tensor '{name}' has unsupported dtype {other:?}"))),
         };
         if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
             return Err(FileError::new(path, format!("tensor '{name}' holds a non-finite value ({bad})")));
         }
-        tensors.push(HostTensor { shape, values });
-    }
-    let mut it = tensors.into_iter();
-    let mut next = || it.next().expect("one tensor per name");
-    let blocks = (0..NUM_CONV_BN)
-        .map(|_| ConvBnRelu {
-            weight: Param::from_tensor(next().to_device(device)),
-            bias: Param::from_tensor(next().to_device(device)),
-            beta: Param::from_tensor(next().to_device(device)),
-        })
-        .collect();
-    Ok(Hourglass {
-        blocks,
-        head_weight: Param::from_tensor(next().to_device(device)),
-        head_bias: Param::from_tensor(next().to_device(device)),
+        Ok(values)
     })
 }
 
@@ -345,14 +273,11 @@ mod tests {
 
     #[test]
     fn hwio_to_oihw_moves_every_element() {
-        let t = HostTensor {
-            shape: vec![1, 2, 3, 2],
-            values: (0..12).map(|v| v as f32).collect(),
-        };
+        let t = HostTensor { shape: vec![1, 2, 3, 2], values: (0..12).map(|v| v as f32).collect() };
         let o = hwio_to_oihw(&t);
         assert_eq!(o.shape, vec![2, 3, 1, 2]);
         // element (y=0, x=1, i=2, o=1) at HWIO index ((0*2+1)*3+2)*2+1 = 11
-        assert_eq!(o.values[((1 * 3 + 2) * 1 + 0) * 2 + 1], 11.0);
+        assert_eq!(o.values[(3 + 2) * 2 + 1], 11.0);
     }
 
     #[test]
@@ -371,7 +296,7 @@ mod tests {
             save_safetensors(&path, &[(NetKind::Normal, &net)], dtype, HashMap::new()).unwrap();
             let bytes = std::fs::read(&path).unwrap();
             let back = hourglass_from_safetensors(&path, &bytes, NetKind::Normal, &device).unwrap();
-            for ((_, a), (_, b)) in net_tensors(&net).into_iter().zip(net_tensors(&back)) {
+            for ((_, a), (_, b)) in parameter_values(&net).into_iter().zip(parameter_values(&back)) {
                 for (x, y) in a.iter().zip(&b) {
                     assert!((x - y).abs() <= tol * x.abs().max(1.0), "{x} vs {y}");
                 }

@@ -74,7 +74,8 @@ fn normal_maps_match_dmap_to_nmap() {
     let device = Device::flex();
     let rays = ray_map(&[Camera::original()], 256, 256, &device);
     for case in CASES {
-        let n = depth_to_normals(nchw(case.depth, &device), (case.mask)(&device), rays.clone(), NormalsFromDepth::Original);
+        let n =
+            depth_to_normals(nchw(case.depth, &device), (case.mask)(&device), rays.clone(), NormalsFromDepth::Original);
         let (_, want) = read(&format!("geometry/{}_nmap.npy", case.name));
         let err = max_abs_diff(&host(n), &want);
         println!("case {}: normal map max abs error {err:.3e} (tolerance 1e-3)", case.name);
@@ -118,7 +119,11 @@ fn losses_and_their_gradients_match_tf() {
 
 fn fixture_correspondences() -> Correspondences {
     let dir = fixture("geometry/corrs");
-    Correspondences::read_original(&dir.join("0000000_0000001_i_r1_c1_r2_c2.txt"), &dir.join("0000000_0000001_i_limit.txt")).unwrap()
+    Correspondences::read_original(
+        &dir.join("0000000_0000001_i_r1_c1_r2_c2.txt"),
+        &dir.join("0000000_0000001_i_limit.txt"),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -130,7 +135,8 @@ fn correspondence_files_parse_like_the_original_reader() {
         let want = [rows[[k, 1]], rows[[k, 2]], rows[[k, 3]], rows[[k, 4]]].map(|v| v as u32 - 1);
         assert_eq!([corr.pixel_i[k][0], corr.pixel_i[k][1], corr.pixel_j[k][0], corr.pixel_j[k][1]], want);
     }
-    let present: Vec<usize> = corr.part_ranges().iter().enumerate().filter(|(_, r)| !r.is_empty()).map(|(p, _)| p + 1).collect();
+    let present: Vec<usize> =
+        corr.part_ranges().iter().enumerate().filter(|(_, r)| !r.is_empty()).map(|(p, _)| p + 1).collect();
     assert_eq!(present, vec![2, 3, 4, 9, 10, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
 }
 
@@ -161,9 +167,13 @@ fn warp_loss_matches_tf_in_value_points_and_gradients() {
         let g = host(d.grad(&grads).unwrap());
         let (_, want_g) = read(&format!("geometry/warp_grad_loss3d_{name}.npy"));
         let err = max_abs_diff(&g, &want_g) / max_abs(&want_g);
-        let rel_l2 = (g.iter().zip(&want_g).map(|(a, b)| (a - b).powi(2)).sum::<f32>() / want_g.iter().map(|b| b * b).sum::<f32>()).sqrt();
+        let rel_l2 = (g.iter().zip(&want_g).map(|(a, b)| (a - b).powi(2)).sum::<f32>()
+            / want_g.iter().map(|b| b * b).sum::<f32>())
+        .sqrt();
         let nonzero = g.iter().filter(|v| **v != 0.0).count();
-        println!("grad loss3d wrt {name}: rel-L2 {rel_l2:.2e}, max err {err:.2e} of max|grad|, {nonzero} non-zero pixels");
+        println!(
+            "grad loss3d wrt {name}: rel-L2 {rel_l2:.2e}, max err {err:.2e} of max|grad|, {nonzero} non-zero pixels"
+        );
         assert!(rel_l2 < 1e-3 && err < 5e-3);
         assert_eq!(nonzero, 1746);
     }

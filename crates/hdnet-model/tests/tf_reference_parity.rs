@@ -43,10 +43,7 @@ fn errors(what: &str, ours: &Array3<f32>, theirs: &Array3<f32>) -> Errors {
         max_diff = max_diff.max(d);
         max_ref = max_ref.max(f64::from(b).abs());
     }
-    let e = Errors {
-        rel_l2: (diff2 / ref2).sqrt(),
-        max_abs_rel: max_diff / max_ref,
-    };
+    let e = Errors { rel_l2: (diff2 / ref2).sqrt(), max_abs_rel: max_diff / max_ref };
     println!("{what}: rel-L2 {:.3e}, max-abs {:.3e} ({:.3e} of max|ref|)", e.rel_l2, max_diff, e.max_abs_rel);
     e
 }
@@ -105,11 +102,14 @@ fn normalisation_and_depth_input_are_exact() {
 
 /// Copies the fixture checkpoints into the original's folder layout.
 fn original_layout(root: &Path) {
-    for (src, dst, step) in [("normal_net", "normal_prediction", 1_710_000), ("depth_net", "depth_prediction", 1_920_000)] {
+    for (src, dst, step) in
+        [("normal_net", "normal_prediction", 1_710_000), ("depth_net", "depth_prediction", 1_920_000)]
+    {
         let dir = root.join(format!("model/{dst}/model_{step}"));
         std::fs::create_dir_all(&dir).unwrap();
         for ext in ["index", "data-00000-of-00001"] {
-            std::fs::copy(fixture(&format!("{src}/model.ckpt.{ext}")), dir.join(format!("model_{step}.ckpt.{ext}"))).unwrap();
+            std::fs::copy(fixture(&format!("{src}/model.ckpt.{ext}")), dir.join(format!("model_{step}.ckpt.{ext}")))
+                .unwrap();
         }
     }
 }

@@ -142,7 +142,10 @@ mod tests {
             let d = 4.0 / (1.0 - 0.5 * ray[0] - 0.3 * ray[1]);
             ray.map(|v| v * d)
         };
-        (vec![corner(60.0, 50.0), corner(60.0, 200.0), corner(190.0, 200.0), corner(190.0, 50.0)], vec![[0, 1, 2], [0, 2, 3]])
+        (
+            vec![corner(60.0, 50.0), corner(60.0, 200.0), corner(190.0, 200.0), corner(190.0, 50.0)],
+            vec![[0, 1, 2], [0, 2, 3]],
+        )
     }
 
     #[test]
@@ -192,7 +195,14 @@ mod tests {
     fn nearer_triangle_wins() {
         let camera = Camera::original();
         let at = |row: f32, col: f32, d: f32| camera.ray(row, col).map(|v| v * d);
-        let positions = vec![at(10.0, 10.0, 5.0), at(10.0, 100.0, 5.0), at(100.0, 10.0, 5.0), at(10.0, 10.0, 3.0), at(10.0, 100.0, 3.0), at(100.0, 10.0, 3.0)];
+        let positions = vec![
+            at(10.0, 10.0, 5.0),
+            at(10.0, 100.0, 5.0),
+            at(100.0, 10.0, 5.0),
+            at(10.0, 10.0, 3.0),
+            at(10.0, 100.0, 3.0),
+            at(100.0, 10.0, 3.0),
+        ];
         let raster = rasterize(&positions, &[[0, 1, 2], [3, 4, 5]], &camera, 128, 128);
         assert_eq!(raster.triangle[(30, 30)], 1);
         assert!((raster.depth[(30, 30)] - 3.0).abs() < 1e-4);

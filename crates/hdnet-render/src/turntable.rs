@@ -12,7 +12,13 @@ const AMBIENT: f32 = 0.3;
 /// `frames` views of a camera-space mesh (x right, y down, z forward) turning a full circle about
 /// the vertical axis through its centre, each `size` x `size`, RGB 0..255 on white. The mesh fills
 /// about 85% of the frame whatever its scale.
-pub fn turntable(points: &[[f32; 3]], colors: &[[u8; 3]], faces: &[[u32; 3]], frames: usize, size: usize) -> Vec<Array3<u8>> {
+pub fn turntable(
+    points: &[[f32; 3]],
+    colors: &[[u8; 3]],
+    faces: &[[u32; 3]],
+    frames: usize,
+    size: usize,
+) -> Vec<Array3<u8>> {
     let used: Vec<usize> = {
         let mut seen = vec![false; points.len()];
         faces.iter().flatten().for_each(|&v| seen[v as usize] = true);
@@ -20,10 +26,20 @@ pub fn turntable(points: &[[f32; 3]], colors: &[[u8; 3]], faces: &[[u32; 3]], fr
     };
     let n = used.len().max(1) as f32;
     let centre = [0, 1, 2].map(|k| used.iter().map(|&v| points[v][k]).sum::<f32>() / n);
-    let radius = used.iter().map(|&v| (0..3).map(|k| (points[v][k] - centre[k]).powi(2)).sum::<f32>().sqrt()).fold(1e-6, f32::max);
+    let radius = used
+        .iter()
+        .map(|&v| (0..3).map(|k| (points[v][k] - centre[k]).powi(2)).sum::<f32>().sqrt())
+        .fold(1e-6, f32::max);
     let distance = 4.0 * radius;
     let focal = 0.85 * size as f32 / 2.0 * (distance - radius) / radius;
-    let camera = Camera { fx: focal, fy: focal, cx: size as f32 / 2.0 - 0.5, cy: size as f32 / 2.0 - 0.5, origin: [0.0, 0.0], scaling: 1.0 };
+    let camera = Camera {
+        fx: focal,
+        fy: focal,
+        cx: size as f32 / 2.0 - 0.5,
+        cy: size as f32 / 2.0 - 0.5,
+        origin: [0.0, 0.0],
+        scaling: 1.0,
+    };
     (0..frames)
         .map(|f| {
             let (s, c) = (std::f32::consts::TAU * f as f32 / frames as f32).sin_cos();
@@ -74,7 +90,10 @@ mod tests {
     }
 
     fn covered(img: &Array3<u8>) -> usize {
-        img.outer_iter().flat_map(|row| row.outer_iter().map(|px| px.iter().any(|&v| v != 255)).collect::<Vec<_>>()).filter(|&c| c).count()
+        img.outer_iter()
+            .flat_map(|row| row.outer_iter().map(|px| px.iter().any(|&v| v != 255)).collect::<Vec<_>>())
+            .filter(|&c| c)
+            .count()
     }
 
     #[test]

@@ -12,9 +12,16 @@ use crate::garment::Region;
 enum Pattern {
     Plain,
     /// Bands across the body's height or (vertical) across its width.
-    Stripes { period: f32, vertical: bool },
-    Checks { period: f32 },
-    Dots { period: f32 },
+    Stripes {
+        period: f32,
+        vertical: bool,
+    },
+    Checks {
+        period: f32,
+    },
+    Dots {
+        period: f32,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +73,11 @@ enum Background {
     /// Top to bottom.
     Gradient([f32; 3], [f32; 3]),
     /// A floor (lower third) under a wall.
-    Room { wall: [f32; 3], floor: [f32; 3], horizon: f32 },
+    Room {
+        wall: [f32; 3],
+        floor: [f32; 3],
+        horizon: f32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -96,7 +107,13 @@ impl Appearance {
             bottom: Fabric::sample(rng),
             skin: [0, 1, 2].map(|k| dark[k] + tone * (light[k] - dark[k])),
             hair: [0.05 + 0.6 * hair, 0.04 + 0.45 * hair, 0.03 + 0.25 * hair],
-            light: Vector3::new(rng.random_range(-0.7..0.7), rng.random_range(-0.8..-0.1), rng.random_range(-1.0..-0.4)).normalize().into(),
+            light: Vector3::new(
+                rng.random_range(-0.7..0.7),
+                rng.random_range(-0.8..-0.1),
+                rng.random_range(-1.0..-0.4),
+            )
+            .normalize()
+            .into(),
             ambient: rng.random_range(0.15..0.4),
             background,
         }

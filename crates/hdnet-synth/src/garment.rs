@@ -5,6 +5,7 @@
 //! skirts. Geometry only; colours and prints are in `appearance`.
 
 use hdnet_body::BodyModel;
+use hdnet_formats::densepose::{self, BodyRegion};
 
 use crate::pose::bone;
 use nalgebra::Vector3;
@@ -83,9 +84,16 @@ impl Waves {
         Self(
             (0..count)
                 .map(|_| {
-                    let d = Vector3::new(rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5).normalize();
-                    let k = std::f64::consts::TAU / (wavelengths[0] + (wavelengths[1] - wavelengths[0]) * rng.random::<f64>());
-                    (d * k, std::f64::consts::TAU * rng.random::<f64>(), amplitude * (0.5 + rng.random::<f64>()) / count as f64)
+                    let d =
+                        Vector3::new(rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5)
+                            .normalize();
+                    let k = std::f64::consts::TAU
+                        / (wavelengths[0] + (wavelengths[1] - wavelengths[0]) * rng.random::<f64>());
+                    (
+                        d * k,
+                        std::f64::consts::TAU * rng.random::<f64>(),
+                        amplitude * (0.5 + rng.random::<f64>()) / count as f64,
+                    )
                 })
                 .collect(),
         )
@@ -99,7 +107,13 @@ impl Waves {
 impl Dressing {
     /// Draws a cut and folds for a body at rest (its posed-at-rest vertices and joints).
     /// `skirt` and `hair`: whether the person wears the asset's skirt and hair meshes.
-    pub fn sample(model: &BodyModel, (vertices, joints): (&[[f64; 3]], &[[f64; 3]]), rng: &mut ChaCha8Rng, skirt: bool, hair: bool) -> Result<Self, String> {
+    pub fn sample(
+        model: &BodyModel,
+        (vertices, joints): (&[[f64; 3]], &[[f64; 3]]),
+        rng: &mut ChaCha8Rng,
+        skirt: bool,
+        hair: bool,
+    ) -> Result<Self, String> {
         let mut bend_bones = [[0; 3]; 4];
         for (slot, names) in bend_bones.iter_mut().zip(BENDS) {
             for (b, name) in slot.iter_mut().zip(names) {
@@ -111,7 +125,12 @@ impl Dressing {
         let j = |name: &str| bone(model, name).map(|b| joints[b]);
         // Per side (left, right): shoulder, wrist, hip, ankle, along which sleeves and legs end.
         let limb = |s: &str| -> Result<[Vector3<f64>; 4], String> {
-            Ok([j(&format!("upperarm01{s}"))?, j(&format!("wrist{s}"))?, j(&format!("upperleg01{s}"))?, j(&format!("foot{s}"))?])
+            Ok([
+                j(&format!("upperarm01{s}"))?,
+                j(&format!("wrist{s}"))?,
+                j(&format!("upperleg01{s}"))?,
+                j(&format!("foot{s}"))?,
+            ])
         };
         let limbs = [limb(".L")?, limb(".R")?];
         let cut = sample_cut(rng);
@@ -128,8 +147,8 @@ impl Dressing {
                     return if hair { Region::Hair } else { Region::Skin };
                 }
                 let [shoulder, wrist, hip, ankle] = limbs[usize::from(p.x < 0.0)];
-                match model.vertex_part[v] {
-                    1 | 2 => {
+                match densepose::region(model.vertex_part[v]) {
+                    BodyRegion::Torso => {
                         let (t, _) = along(p, hips, neck);
                         if t >= 0.97 {
                             Region::Skin
@@ -139,11 +158,11 @@ impl Dressing {
                             Region::Bottom
                         }
                     }
-                    15..=22 => {
+                    BodyRegion::Arm => {
                         let (t, _) = along(p, shoulder, wrist);
                         if t <= cut.sleeve { Region::Top } else { Region::Skin }
                     }
-                    5..=14 => {
+                    BodyRegion::Leg | BodyRegion::Foot => {
                         let (t, _) = along(p, hip, ankle);
                         if t <= cut.leg { Region::Bottom } else { Region::Skin }
                     }
@@ -178,13 +197,20 @@ impl Dressing {
                     .map(|(k, b)| (k, (vertices[v] - joints[b[0]]).norm()))
                     .min_by(|a, b| a.1.total_cmp(&b.1))?;
                 let weight = (-(d / BEND_REACH).powi(2)).exp();
-                let phase = std::f64::consts::TAU * along(vertices[v], joints[bend_bones[k][1]], joints[bend_bones[k][2]]).0
+                let phase = std::f64::consts::TAU
+                    * along(vertices[v], joints[bend_bones[k][1]], joints[bend_bones[k][2]]).0
                     * (joints[bend_bones[k][2]] - joints[bend_bones[k][1]]).norm()
                     / ring_wavelength;
                 (weight > 0.02).then_some((k, phase as f32, weight as f32))
             })
             .collect();
-        Ok(Self { region, rest_offset, bunching, bend_bones, bunch_depth: (0.006 + 0.008 * rng.random::<f64>()) as f32 })
+        Ok(Self {
+            region,
+            rest_offset,
+            bunching,
+            bend_bones,
+            bunch_depth: (0.006 + 0.008 * rng.random::<f64>()) as f32,
+        })
     }
 
     /// Moves posed `vertices` (with unit `normals` of the bare body, same frame) off the skin by

@@ -10,4 +10,7 @@ pub mod person;
 pub mod pose;
 pub mod video;
 
-pub use person::{Frame, Look, Person, check_body, pose_look, render_person, sample_labelled, sample_look, write_ground_truth, write_images, write_labelled};
+pub use person::{
+    Frame, Look, Person, check_body, labelled_frame, pose_look, render_person, sample_labelled, sample_look,
+    write_ground_truth, write_images, write_labelled,
+};

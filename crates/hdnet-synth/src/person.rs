@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use hdnet_body::{BodyModel, Phenotype, RestShape};
-use hdnet_data::layout::{Form, write_depth, write_normals};
+use hdnet_data::layout::{Form, dirs, frame_png, write_depth, write_normals};
 use hdnet_formats::FileError;
 use hdnet_formats::images::white_background;
 use hdnet_geometry::Camera;
@@ -159,6 +159,12 @@ fn to_camera(world: &[[f64; 3]], centre_height: f64, frame: &MotionFrame) -> Vec
 }
 
 /// The original camera for a `size` x `size` crop covering the same frame region as 256x256.
+/// The labelled person of `seed`, rendered at `size` (for a body that passed [`check_body`]).
+pub fn labelled_frame(model: &BodyModel, seed: u64, size: usize) -> Frame {
+    let (look, pose) = sample_labelled(model, seed);
+    render_person(model, &pose_look(model, &look, &pose), size)
+}
+
 pub fn crop_camera(size: usize) -> Camera {
     Camera { scaling: Camera::original().scaling * 256.0 / size as f32, ..Camera::original() }
 }
@@ -206,7 +212,9 @@ fn iuv_at(model: &BodyModel, person: &Person, raster: &Raster, r: usize, c: usiz
     let part = model.vertex_part[dominant];
     let same: Vec<usize> = (0..3).filter(|&i| model.vertex_part[face[i]] == part).collect();
     let weight: f32 = same.iter().map(|&i| raster.barycentric[(r, c, i)]).sum();
-    let uv = [0, 1].map(|k| same.iter().map(|&i| raster.barycentric[(r, c, i)] * model.vertex_part_uv[face[i]][k]).sum::<f32>() / weight);
+    let uv = [0, 1].map(|k| {
+        same.iter().map(|&i| raster.barycentric[(r, c, i)] * model.vertex_part_uv[face[i]][k]).sum::<f32>() / weight
+    });
     [(uv[1] * 255.0).round(), (uv[0] * 255.0).round(), f32::from(part)]
 }
 
@@ -226,9 +234,9 @@ pub fn render_person(model: &BodyModel, person: &Person, size: usize) -> Frame {
         if t != BACKGROUND {
             let point = surface_point(person, &normals, &raster, r, c);
             let iuv = iuv_at(model, person, &raster, r, c, point.dominant);
-            for k in 0..3 {
-                labels.0[(r, c, k)] = point.normal[k];
-                labels.1[(r, c, k)] = iuv[k];
+            for (k, (n, i)) in point.normal.iter().zip(iuv).enumerate() {
+                labels.0[(r, c, k)] = *n;
+                labels.1[(r, c, k)] = i;
             }
         }
     }
@@ -258,7 +266,15 @@ pub fn render_person(model: &BodyModel, person: &Person, size: usize) -> Frame {
             }
         }
     }
-    Frame { rgb, rgb_on_white, mask: raster.mask(), depth: raster.depth.clone(), normals: labels.0, iuv: labels.1, raster }
+    Frame {
+        rgb,
+        rgb_on_white,
+        mask: raster.mask(),
+        depth: raster.depth.clone(),
+        normals: labels.0,
+        iuv: labels.1,
+        raster,
+    }
 }
 
 fn save_image<P, C>(path: &Path, img: &image::ImageBuffer<P, C>) -> Result<(), FileError>
@@ -277,19 +293,23 @@ where
 /// `color/` over the background, `color_WO_bg/` over white, `densepose/` and `mask/`.
 pub fn write_images(root: &Path, name: &str, f: &Frame) -> Result<(), FileError> {
     let (h, w) = f.mask.dim();
-    let rgb = |a: &Array3<f32>| RgbImage::from_fn(w as u32, h as u32, |x, y| Rgb([0, 1, 2].map(|k| a[(y as usize, x as usize, k)] as u8)));
-    save_image(&root.join(format!("color/{name}.png")), &rgb(&f.rgb))?;
+    let rgb = |a: &Array3<f32>| {
+        RgbImage::from_fn(w as u32, h as u32, |x, y| Rgb([0, 1, 2].map(|k| a[(y as usize, x as usize, k)] as u8)))
+    };
+    save_image(&frame_png(root, dirs::COLOR_WITH_BACKGROUND, name), &rgb(&f.rgb))?;
     // The anti-aliased fringe just outside the mask is background in color_WO_bg.
-    save_image(&root.join(format!("color_WO_bg/{name}.png")), &rgb(&white_background(&f.rgb_on_white, &f.mask)))?;
-    save_image(&root.join(format!("densepose/{name}.png")), &rgb(&f.iuv))?;
-    let mask = GrayImage::from_fn(w as u32, h as u32, |x, y| Luma([if f.mask[(y as usize, x as usize)] > 0.0 { 255 } else { 0 }]));
-    save_image(&root.join(format!("mask/{name}.png")), &mask)
+    save_image(&frame_png(root, dirs::COLOR, name), &rgb(&white_background(&f.rgb_on_white, &f.mask)))?;
+    save_image(&frame_png(root, dirs::DENSEPOSE, name), &rgb(&f.iuv))?;
+    let mask = GrayImage::from_fn(w as u32, h as u32, |x, y| {
+        Luma([if f.mask[(y as usize, x as usize)] > 0.0 { 255 } else { 0 }])
+    });
+    save_image(&frame_png(root, dirs::MASK, name), &mask)
 }
 
 /// Writes a frame's ground truth as `depth/NAME` and `normal/NAME` under `root` in `form`.
 pub fn write_ground_truth(root: &Path, name: &str, f: &Frame, form: Form) -> Result<(), FileError> {
-    write_depth(&root.join("depth"), name, &f.depth, form)?;
-    write_normals(&root.join("normal"), name, &f.normals, form)
+    write_depth(&root.join(dirs::DEPTH), name, &f.depth, form)?;
+    write_normals(&root.join(dirs::NORMAL), name, &f.normals, form)
 }
 
 /// Writes a frame as `NAME` in the labelled layout (images as PNG, depth and normals in `form`).
@@ -346,7 +366,9 @@ mod tests {
             }
             // The vertex of the visible triangle nearest to the pixel (largest weight).
             let face = person.look.faces[t as usize];
-            let i = (0..3).max_by(|&a, &b| f.raster.barycentric[(r, c, a)].total_cmp(&f.raster.barycentric[(r, c, b)])).unwrap();
+            let i = (0..3)
+                .max_by(|&a, &b| f.raster.barycentric[(r, c, a)].total_cmp(&f.raster.barycentric[(r, c, b)]))
+                .unwrap();
             let v = face[i] as usize;
             assert_eq!(f.iuv[(r, c, 2)], f32::from(model.vertex_part[v]), "part at ({r},{c})");
             let (u, vv) = (f.iuv[(r, c, 1)] / 255.0, f.iuv[(r, c, 0)] / 255.0);
@@ -368,7 +390,8 @@ mod tests {
         let model = model();
         let looks: Vec<(Look, MotionFrame)> = (0..12).map(|seed| sample_labelled(&model, seed)).collect();
         for region in [Region::Skirt, Region::Hair, Region::Top, Region::Bottom, Region::Skin] {
-            let (look, pose) = looks.iter().find(|(l, _)| l.dressing.region.contains(&region)).expect("someone wears it");
+            let (look, pose) =
+                looks.iter().find(|(l, _)| l.dressing.region.contains(&region)).expect("someone wears it");
             let person = pose_look(&model, look, pose);
             let raster = rasterize(&person.vertices, &look.faces, &crop_camera(128), 128, 128);
             let visible = raster
@@ -377,7 +400,13 @@ mod tests {
                 .filter(|&(p, &t)| {
                     t != BACKGROUND && {
                         let face = look.faces[t as usize];
-                        person.region(face[(0..3).max_by(|&a, &b| raster.barycentric[(p.0, p.1, a)].total_cmp(&raster.barycentric[(p.0, p.1, b)])).unwrap()] as usize) == region
+                        person.region(
+                            face[(0..3)
+                                .max_by(|&a, &b| {
+                                    raster.barycentric[(p.0, p.1, a)].total_cmp(&raster.barycentric[(p.0, p.1, b)])
+                                })
+                                .unwrap()] as usize,
+                        ) == region
                     }
                 })
                 .count();
@@ -427,6 +456,11 @@ mod tests {
         // The reader shifts depth to median 4: the shape is kept.
         let (a, b) = ((10..54).find(|&r| f.mask[(r, 32)] > 0.0).unwrap(), 32);
         let shift = back.depth[(a, b)] - f.depth[(a, b)];
-        assert!(f.mask.indexed_iter().filter(|(_, m)| **m > 0.0).all(|(p, _)| (back.depth[p] - f.depth[p] - shift).abs() < 1e-5));
+        assert!(
+            f.mask
+                .indexed_iter()
+                .filter(|(_, m)| **m > 0.0)
+                .all(|(p, _)| (back.depth[p] - f.depth[p] - shift).abs() < 1e-5)
+        );
     }
 }

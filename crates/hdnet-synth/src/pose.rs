@@ -104,7 +104,8 @@ impl Skeleton {
                 Axis::Roll => (Vector3::y(), mirror),
                 Axis::Yaw => (Vector3::z(), mirror),
                 Axis::Hinge { limb_from, forward } => {
-                    let limb = Vector3::from(rest_joints[bones[0]]) - Vector3::from(rest_joints[bone(&name(limb_from))?]);
+                    let limb =
+                        Vector3::from(rest_joints[bones[0]]) - Vector3::from(rest_joints[bone(&name(limb_from))?]);
                     let towards = if forward { -Vector3::y() } else { Vector3::y() };
                     (limb.cross(&towards).normalize(), 1.0)
                 }
@@ -190,8 +191,20 @@ const KEYFRAME_TRIES: usize = 30;
 /// sampler, turns as a random walk within +-80 degrees, steps within +-0.3 m sideways and in
 /// depth), joined by Catmull-Rom splines and clamped to the joint limits. Keyframes whose pose
 /// puts an arm through the torso are redrawn.
-pub fn dance(model: &BodyModel, rest: &RestShape, skeleton: &Skeleton, frames: usize, rng: &mut ChaCha8Rng) -> Vec<MotionFrame> {
-    let inside = |pose: &Pose| skeleton.arms_through_torso(&model.joints(rest, &model.rotvecs_from_world(&skeleton.world_rotvecs(pose)), [0.0; 3]));
+pub fn dance(
+    model: &BodyModel,
+    rest: &RestShape,
+    skeleton: &Skeleton,
+    frames: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<MotionFrame> {
+    let inside = |pose: &Pose| {
+        skeleton.arms_through_torso(&model.joints(
+            rest,
+            &model.rotvecs_from_world(&skeleton.world_rotvecs(pose)),
+            [0.0; 3],
+        ))
+    };
     let mut keys: Vec<(usize, MotionFrame)> = Vec::new();
     let mut at = 0;
     loop {
@@ -236,5 +249,8 @@ pub fn dance(model: &BodyModel, rest: &RestShape, skeleton: &Skeleton, frames: u
 /// The uniform Catmull-Rom spline through p1 (t = 0) and p2 (t = 1).
 fn catmull_rom(p: [f64; 4], t: f64) -> f64 {
     let (t2, t3) = (t * t, t * t * t);
-    0.5 * (2.0 * p[1] + (p[2] - p[0]) * t + (2.0 * p[0] - 5.0 * p[1] + 4.0 * p[2] - p[3]) * t2 + (3.0 * p[1] - p[0] - 3.0 * p[2] + p[3]) * t3)
+    0.5 * (2.0 * p[1]
+        + (p[2] - p[0]) * t
+        + (2.0 * p[0] - 5.0 * p[1] + 4.0 * p[2] - p[3]) * t2
+        + (3.0 * p[1] - p[0] - 3.0 * p[2] + p[3]) * t3)
 }

@@ -2,8 +2,9 @@
 //! between two of its frames from the known surface points (no DensePose matching involved).
 
 use hdnet_body::BodyModel;
-use hdnet_data::correspond::{MatchParams, find_partners, push_evenly};
-use hdnet_formats::correspondences::{Correspondences, NUM_PARTS};
+use hdnet_data::correspond::{MatchParams, push_evenly};
+use hdnet_formats::correspondences::Correspondences;
+use hdnet_formats::densepose::NUM_PARTS;
 use hdnet_render::raster::{BACKGROUND, to_pixel};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -43,20 +44,24 @@ pub fn render_video_frame(model: &BodyModel, look: &Look, motion: &MotionFrame, 
 pub fn exact_correspondences(look: &Look, a: &VideoFrame, b: &VideoFrame, params: &MatchParams) -> Correspondences {
     let (size, _) = a.frame.mask.dim();
     let camera = crop_camera(size);
-    let mut by_part: Vec<Vec<([u32; 2], [u32; 2])>> = vec![Vec::new(); NUM_PARTS];
+    let mut by_part: Vec<Vec<([u32; 2], [u32; 2])>> = vec![Vec::new(); usize::from(NUM_PARTS)];
     for ((r, c), &t) in a.frame.raster.triangle.indexed_iter() {
         if t == BACKGROUND {
             continue;
         }
         let face = look.faces[t as usize];
-        let p: [f32; 3] = [0, 1, 2].map(|k| (0..3).map(|i| a.frame.raster.barycentric[(r, c, i)] * b.vertices[face[i] as usize][k]).sum());
+        let p: [f32; 3] = [0, 1, 2]
+            .map(|k| (0..3).map(|i| a.frame.raster.barycentric[(r, c, i)] * b.vertices[face[i] as usize][k]).sum());
         let [row, col] = to_pixel(&camera, p).map(f32::round);
         if !(0.0..size as f32).contains(&row) || !(0.0..size as f32).contains(&col) {
             continue;
         }
         let (rb, cb) = (row as usize, col as usize);
         let part = a.frame.iuv[(r, c, 2)];
-        if b.frame.mask[(rb, cb)] == 0.0 || (b.frame.depth[(rb, cb)] - p[2]).abs() > VISIBLE_DEPTH || b.frame.iuv[(rb, cb, 2)] != part {
+        if b.frame.mask[(rb, cb)] == 0.0
+            || (b.frame.depth[(rb, cb)] - p[2]).abs() > VISIBLE_DEPTH
+            || b.frame.iuv[(rb, cb, 2)] != part
+        {
             continue;
         }
         by_part[part as usize - 1].push(([r as u32, c as u32], [rb as u32, cb as u32]));
@@ -66,12 +71,6 @@ pub fn exact_correspondences(look: &Look, a: &VideoFrame, b: &VideoFrame, params
         push_evenly(&mut out, part as u8 + 1, matches, params.max_matches_per_part);
     }
     out
-}
-
-/// Partners of frame `i` among `frames`, chosen as `hdnet correspond` chooses them, with their
-/// exact correspondences.
-pub fn partners(look: &Look, frames: &[VideoFrame], i: usize, params: &MatchParams) -> Vec<(usize, Correspondences)> {
-    find_partners(i, frames.len(), params, |j| exact_correspondences(look, &frames[i], &frames[j], params)).0
 }
 
 #[cfg(test)]
@@ -88,23 +87,33 @@ mod tests {
     fn surface_point(look: &Look, raster: &Raster, p: [u32; 2]) -> [f32; 3] {
         let (r, c) = (p[0] as usize, p[1] as usize);
         let face = look.faces[raster.triangle[(r, c)] as usize];
-        [0, 1, 2].map(|k| (0..3).map(|i| raster.barycentric[(r, c, i)] * look.texture_points()[face[i] as usize][k]).sum())
+        [0, 1, 2]
+            .map(|k| (0..3).map(|i| raster.barycentric[(r, c, i)] * look.texture_points()[face[i] as usize][k]).sum())
     }
 
     #[test]
     fn correspondences_join_the_same_surface_point() {
         let model = model();
         let (look, motion) = sample_video(&model, 2, 9);
-        let frames: Vec<VideoFrame> = [0, 8].iter().map(|&f| render_video_frame(&model, &look, &motion[f], 256)).collect();
+        let frames: Vec<VideoFrame> =
+            [0, 8].iter().map(|&f| render_video_frame(&model, &look, &motion[f], 256)).collect();
         // The motion moves the body a lot between these frames.
-        let moved = frames[0].vertices.iter().zip(&frames[1].vertices).map(|(a, b)| (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f32>().sqrt()).fold(0.0, f32::max);
+        let moved = frames[0]
+            .vertices
+            .iter()
+            .zip(&frames[1].vertices)
+            .map(|(a, b)| (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f32>().sqrt())
+            .fold(0.0, f32::max);
         assert!(moved > 0.15, "largest vertex motion {moved} m");
         let params = MatchParams { max_matches_per_part: usize::MAX, ..MatchParams::default() };
         let c = exact_correspondences(&look, &frames[0], &frames[1], &params);
         assert!(c.len() > 1000, "{} matches", c.len());
         let errors: Vec<f32> = (0..c.len())
             .map(|k| {
-                let (pa, pb) = (surface_point(&look, &frames[0].frame.raster, c.pixel_i[k]), surface_point(&look, &frames[1].frame.raster, c.pixel_j[k]));
+                let (pa, pb) = (
+                    surface_point(&look, &frames[0].frame.raster, c.pixel_i[k]),
+                    surface_point(&look, &frames[1].frame.raster, c.pixel_j[k]),
+                );
                 (0..3).map(|i| (pa[i] - pb[i]).powi(2)).sum::<f32>().sqrt()
             })
             .collect();

@@ -26,7 +26,13 @@ impl Optimizer for Tf1Adam {
             Some(AdamState { momentum }) => (momentum.time + 1, momentum.moment_1, momentum.moment_2),
             None => (1, grad.zeros_like(), grad.zeros_like()),
         };
-        let step = AdamStep { learning_rate, beta_1: self.beta_1, beta_2: self.beta_2, epsilon: self.epsilon, time: time as i32 };
+        let step = AdamStep {
+            learning_rate,
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
+            time: time as i32,
+        };
         let (param, m, v) = adam_update(param, grad, m, v, step);
         (param, Some(AdamState::new(AdaptiveMomentumState::new(time, m, v))))
     }

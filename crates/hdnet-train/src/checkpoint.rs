@@ -15,8 +15,8 @@ use burn::optim::{ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
 use burn::tensor::Bytes;
 use hdnet_formats::FileError;
+use hdnet_model::Hourglass;
 use hdnet_model::weights::{StoreDtype, hourglass_from_safetensors, save_safetensors};
-use hdnet_model::{Hourglass, NetKind};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Stage, TrainConfig};
@@ -68,12 +68,13 @@ pub fn list(root: &Path) -> Vec<(u64, PathBuf)> {
     found
 }
 
-fn net_kind(stage: Stage) -> NetKind {
-    if stage == Stage::Normal { NetKind::Normal } else { NetKind::Depth }
-}
-
 /// Writes a checkpoint atomically and deletes all but the newest `keep`.
-pub fn save(root: &Path, state: &TrainState, net: &Hourglass, optimizer: &ModuleOptimizer) -> Result<PathBuf, FileError> {
+pub fn save(
+    root: &Path,
+    state: &TrainState,
+    net: &Hourglass,
+    optimizer: &ModuleOptimizer,
+) -> Result<PathBuf, FileError> {
     std::fs::create_dir_all(root).map_err(|e| FileError::new(root, e))?;
     let target = checkpoint_dir(root, state.step);
     let tmp = root.join(format!(".tmp-{PREFIX}{:08}-{}", state.step, std::process::id()));
@@ -92,12 +93,17 @@ pub fn save(root: &Path, state: &TrainState, net: &Hourglass, optimizer: &Module
 }
 
 /// The files of one checkpoint, into an existing folder.
-pub fn write_files(dir: &Path, state: &TrainState, net: &Hourglass, optimizer: &ModuleOptimizer) -> Result<(), FileError> {
+pub fn write_files(
+    dir: &Path,
+    state: &TrainState,
+    net: &Hourglass,
+    optimizer: &ModuleOptimizer,
+) -> Result<(), FileError> {
     let notes = HashMap::from([
         ("stage".to_string(), state.stage.name().to_string()),
         ("step".to_string(), state.step.to_string()),
     ]);
-    save_safetensors(&dir.join(MODEL_FILE), &[(net_kind(state.stage), net)], StoreDtype::F32, notes)?;
+    save_safetensors(&dir.join(MODEL_FILE), &[(state.stage.net_kind(), net)], StoreDtype::F32, notes)?;
     let optim_path = dir.join(OPTIMIZER_FILE);
     let bytes = optimizer.to_record().into_bytes().map_err(|e| FileError::new(&optim_path, format!("{e:?}")))?;
     hdnet_formats::write_atomic(&optim_path, &bytes)?;
@@ -119,11 +125,11 @@ pub fn load(dir: &Path, device: &Device) -> Result<Loaded, FileError> {
     let state: TrainState = serde_json::from_str(&text).map_err(|e| FileError::new(&state_path, e))?;
     let model_path = dir.join(MODEL_FILE);
     let bytes = std::fs::read(&model_path).map_err(|e| FileError::new(&model_path, e))?;
-    let net = with_stable_ids(hourglass_from_safetensors(&model_path, &bytes, net_kind(state.stage), device)?);
+    let net = with_stable_ids(hourglass_from_safetensors(&model_path, &bytes, state.stage.net_kind(), device)?);
     let optim_path = dir.join(OPTIMIZER_FILE);
     let bytes = std::fs::read(&optim_path).map_err(|e| FileError::new(&optim_path, e))?;
-    let optimizer_record =
-        OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| FileError::new(&optim_path, format!("{e:?}")))?;
+    let optimizer_record = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| FileError::new(&optim_path, format!("{e:?}")))?;
     Ok(Loaded { state, net, optimizer_record })
 }
 

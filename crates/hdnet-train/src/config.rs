@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use hdnet_data::sampler::AugmentConfig;
+use hdnet_data::augment::AugmentConfig;
 use hdnet_formats::FileError;
+use hdnet_model::NetKind;
 use hdnet_model::geometry::NormalsFromDepth;
 use hdnet_model::losses::AngularLoss;
 use hdnet_model::warp_loss::RotationFit;
@@ -27,6 +28,14 @@ impl Stage {
             Stage::Normal => "normal",
             Stage::Depth => "depth",
             Stage::Hdnet => "hdnet",
+        }
+    }
+
+    /// The network the stage trains.
+    pub fn net_kind(self) -> NetKind {
+        match self {
+            Stage::Normal => NetKind::Normal,
+            Stage::Depth | Stage::Hdnet => NetKind::Depth,
         }
     }
 }
@@ -102,7 +111,8 @@ impl TrainConfig {
         let text = std::fs::read_to_string(path).map_err(|e| FileError::new(path, e))?;
         let defaults = toml::Value::try_from(Self::for_stage(stage)).map_err(|e| FileError::new(path, e))?;
         let mut merged = defaults;
-        let user: toml::Value = toml::from_str(&text).map_err(|e| FileError::new(path, format!("invalid TOML: {e}")))?;
+        let user: toml::Value =
+            toml::from_str(&text).map_err(|e| FileError::new(path, format!("invalid TOML: {e}")))?;
         merge(&mut merged, user);
         let config: Self = merged.try_into().map_err(|e| FileError::new(path, format!("invalid setting: {e}")))?;
         config.validate().map_err(|e| FileError::new(path, e))?;
@@ -113,7 +123,8 @@ impl TrainConfig {
         if self.width == 0 || self.batch_size == 0 || self.pair_batch_size == 0 {
             return Err("width, batch_size and pair_batch_size must be positive".into());
         }
-        if self.checkpoint_every == 0 || self.log_every == 0 || self.visualize_every == 0 || self.keep_checkpoints == 0 {
+        if self.checkpoint_every == 0 || self.log_every == 0 || self.visualize_every == 0 || self.keep_checkpoints == 0
+        {
             return Err("checkpoint_every, log_every, visualize_every and keep_checkpoints must be positive".into());
         }
         if !(self.learning_rate > 0.0 && self.epsilon > 0.0) {

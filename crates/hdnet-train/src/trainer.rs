@@ -4,22 +4,24 @@ use std::path::{Path, PathBuf};
 
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::Gradients;
 use burn::prelude::*;
-use hdnet_data::layout::{frame_names, read_corr_mat, read_correspondences, read_labelled, read_video_frame};
+use burn::tensor::Gradients;
+use hdnet_data::augment::{augment_labelled, augment_pair};
+use hdnet_data::layout::{
+    dirs, frame_names, frame_png, read_corr_mat, read_correspondences, read_labelled, read_video_frame,
+};
 use hdnet_data::sampler::Sampler;
 use hdnet_formats::FileError;
 use hdnet_geometry::Camera;
-use hdnet_model::batch::{LabelledBatch, PairBatch, VideoPair, augment_labelled, augment_pair, labelled_batch, pair_batch};
 use hdnet_model::geometry::{depth_to_normals, ray_map};
 use hdnet_model::pipeline::{check_network_size, depth_net_input, from_nchw, to_nchw};
-use hdnet_model::losses::{hdnet_unlabelled_total, normal_angular, supervised_depth_loss};
-use hdnet_model::warp_loss::warp_loss;
 use hdnet_model::{Hourglass, HourglassConfig, NetKind};
 
 use crate::adam::Tf1Adam;
+use crate::batch::{LabelledBatch, PairBatch, VideoPair, labelled_batch, pair_batch};
 use crate::checkpoint::{self, TrainState, with_stable_ids};
 use crate::config::{Stage, TrainConfig};
+use crate::stage_loss::{Terms, stage_loss};
 
 /// A labelled frame and the network's current output for it (H, W, 3 normals or H, W, 1 depth),
 /// with the normals of the predicted depth in the depth stages.
@@ -29,8 +31,24 @@ pub struct Preview {
     pub normals_from_depth: Option<ndarray::Array3<f32>>,
 }
 
-/// Loss terms of one step, by name ("total" first, "grad_norm" last).
-pub type Losses = Vec<(&'static str, f32)>;
+/// What one step measured: the loss that was differentiated, its terms, and the L2 norm of
+/// the gradient.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    pub total: f32,
+    pub terms: Terms<f32>,
+    pub grad_norm: f32,
+}
+
+impl StepReport {
+    /// Every value by name ("total", the terms, "grad_norm"), as the training log writes them.
+    pub fn named(&self) -> Vec<(&'static str, f32)> {
+        let mut values = vec![("total", self.total)];
+        values.extend(self.terms.into_named());
+        values.push(("grad_norm", self.grad_norm));
+        values
+    }
+}
 
 /// The L2 norm of all parameter gradients of `net` in `grads` (one host read).
 fn gradient_norm(net: &Hourglass, grads: &Gradients) -> f32 {
@@ -53,6 +71,9 @@ fn gradient_norm(net: &Hourglass, grads: &Gradients) -> f32 {
     net.visit(&mut visitor);
     visitor.sum.map_or(0.0, |s| s.into_scalar::<f32>().sqrt())
 }
+
+/// Separates the video-pair sampler's stream from the labelled sampler's under one seed.
+const VIDEO_PAIR_STREAM: u64 = 0x5649_4445;
 
 /// The frame pairs of a video folder (every (frame, partner) of corr_mat.txt, once).
 struct Videos {
@@ -107,10 +128,12 @@ impl Trainer {
         device: &Device,
     ) -> Result<Self, FileError> {
         config.validate().map_err(|e| FileError::new(labelled, e))?;
-        let kind = if stage == Stage::Normal { NetKind::Normal } else { NetKind::Depth };
+        let kind = stage.net_kind();
         let net = match init {
             Some(net) => net.to_device(device),
-            None if kind == NetKind::Depth && !config.densepose => HourglassConfig::new(kind, config.width).without_densepose().init(device, config.seed),
+            None if kind == NetKind::Depth && !config.densepose => {
+                HourglassConfig::new(kind, config.width).without_densepose().init(device, config.seed)
+            }
             None => HourglassConfig::new(kind, config.width).init(device, config.seed),
         };
         Self::assemble(stage, config, 0, with_stable_ids(net), None, labelled, videos, device)
@@ -137,11 +160,13 @@ impl Trainer {
     ) -> Result<Self, FileError> {
         let names = frame_names(labelled)?;
         if names.is_empty() {
-            return Err(FileError::new(labelled.join("color_WO_bg"), "no labelled frames"));
+            return Err(FileError::new(labelled.join(dirs::COLOR), "no labelled frames"));
         }
         let videos = match (stage, videos) {
             (Stage::Hdnet, Some(root)) => Some(Videos::open(root)?),
-            (Stage::Hdnet, None) => return Err(FileError::new(labelled, "the hdnet stage needs a video folder (--videos)")),
+            (Stage::Hdnet, None) => {
+                return Err(FileError::new(labelled, "the hdnet stage needs a video folder (--videos)"));
+            }
             _ => None,
         };
         let optimizer = optim.unwrap_or_else(|| optimizer(&config));
@@ -169,8 +194,8 @@ impl Trainer {
         checkpoint::save(root, &state, &self.net, &self.optimizer)
     }
 
-    /// One optimisation step; returns its loss terms ("total" first).
-    pub fn step(&mut self) -> Result<Losses, FileError> {
+    /// One optimisation step.
+    pub fn step(&mut self) -> Result<StepReport, FileError> {
         let sampler = Sampler { len: self.labelled.len(), batch_size: self.config.batch_size, seed: self.config.seed };
         let frames = sampler
             .batch(self.step)
@@ -185,42 +210,47 @@ impl Trainer {
         let cameras = vec![self.camera; frames.len()];
         let batch = labelled_batch(&frames, &cameras, &self.device);
         let pairs = self.sample_pairs()?;
-        let (total, terms) = stage_loss(self.stage, &self.config, &self.net, batch.clone(), pairs.clone());
-        let value = total.clone().into_scalar::<f32>();
-        let mut values: Losses =
-            std::iter::once(("total", value)).chain(terms.into_iter().map(|(name, t)| (name, t.into_scalar::<f32>()))).collect();
+        let loss = stage_loss(self.stage, &self.config, &self.net, batch.clone(), pairs.clone());
+        let total = loss.total.clone().into_scalar::<f32>();
+        let terms = loss.terms.map(|t| t.into_scalar::<f32>());
         // Stop before the update: the network and the last checkpoint stay usable.
-        if !value.is_finite() {
-            let culprits: Vec<String> =
-                values.iter().skip(1).filter(|(_, v)| !v.is_finite()).map(|(name, v)| format!("{name} = {v}")).collect();
-            return Err(self.stopped(format!("the loss is {value} ({})", culprits.join(", "))));
+        if !total.is_finite() {
+            let culprits: Vec<String> = terms
+                .into_named()
+                .into_iter()
+                .filter(|(_, v)| !v.is_finite())
+                .map(|(name, v)| format!("{name} = {v}"))
+                .collect();
+            return Err(self.stopped(format!("the loss is {total} ({})", culprits.join(", "))));
         }
-        let grads = total.backward();
+        let grads = loss.total.backward();
         let grad_norm = gradient_norm(&self.net, &grads);
         if !grad_norm.is_finite() {
-            let culprits = self.terms_with_nonfinite_gradients(batch, pairs, values.len() - 1);
+            let culprits = self.terms_with_nonfinite_gradients(batch, pairs);
             return Err(self.stopped(format!("the gradient is not finite (from {})", culprits.join(", "))));
         }
-        values.push(("grad_norm", grad_norm));
         let grads = GradientsParams::from_grads(grads, &self.net);
         self.net = self.optimizer.step(self.config.learning_rate, self.net.clone(), grads);
         self.step += 1;
-        Ok(values)
+        Ok(StepReport { total, terms, grad_norm })
     }
 
     fn stopped(&self, why: String) -> FileError {
         FileError::new(
             &self.labelled_root,
-            format!("step {}: {why}; training stopped before applying it (try a lower learning_rate or a larger epsilon, and --resume from the last checkpoint)", self.step + 1),
+            format!(
+                "step {}: {why}; training stopped before applying it (try a lower learning_rate or a larger epsilon, and --resume from the last checkpoint)",
+                self.step + 1
+            ),
         )
     }
 
     /// The loss terms whose own gradient is not finite (each term differentiated alone).
-    fn terms_with_nonfinite_gradients(&self, batch: LabelledBatch, pairs: Option<PairBatch>, count: usize) -> Vec<&'static str> {
-        (0..count)
+    fn terms_with_nonfinite_gradients(&self, batch: LabelledBatch, pairs: Option<PairBatch>) -> Vec<&'static str> {
+        let loss = || stage_loss(self.stage, &self.config, &self.net, batch.clone(), pairs.clone()).terms.into_named();
+        (0..loss().len())
             .filter_map(|k| {
-                let (_, mut terms) = stage_loss(self.stage, &self.config, &self.net, batch.clone(), pairs.clone());
-                let (name, term) = terms.swap_remove(k);
+                let (name, term) = loss().swap_remove(k);
                 (!gradient_norm(&self.net, &term.backward()).is_finite()).then_some(name)
             })
             .collect()
@@ -253,7 +283,7 @@ impl Trainer {
         let sampler = Sampler {
             len: videos.pairs.len(),
             batch_size: self.config.pair_batch_size,
-            seed: self.config.seed ^ 0x5649_4445,
+            seed: self.config.seed ^ VIDEO_PAIR_STREAM,
         };
         let mut loaded = Vec::new();
         for (slot, k) in sampler.batch(self.step).into_iter().enumerate() {
@@ -263,70 +293,38 @@ impl Trainer {
             let c = read_correspondences(&videos.root, fi, fj)?;
             loaded.push(augment_pair(&i, &j, &c, &sampler.augmentation(&self.config.augment, self.step, slot)));
         }
-        check_sizes(&videos.root, loaded.iter().flat_map(|(i, j, _)| [(&i.name, i.mask.dim()), (&j.name, j.mask.dim())]))?;
+        check_sizes(
+            &videos.root,
+            loaded.iter().flat_map(|(i, j, _)| [(&i.name, i.mask.dim()), (&j.name, j.mask.dim())]),
+        )?;
         let pairs: Vec<VideoPair> = loaded
             .iter()
-            .map(|(i, j, c)| VideoPair { frame_i: i, frame_j: j, correspondences: c, camera_i: self.camera, camera_j: self.camera })
+            .map(|(i, j, c)| VideoPair {
+                frame_i: i,
+                frame_j: j,
+                correspondences: c,
+                camera_i: self.camera,
+                camera_j: self.camera,
+            })
             .collect();
         pair_batch(&pairs, &self.device).map(Some).map_err(|e| FileError::new(&videos.root, e))
     }
 }
 
-
 /// Frames of one step must share one size that the network accepts.
-fn check_sizes<'a>(root: &Path, mut frames: impl Iterator<Item = (&'a String, (usize, usize))>) -> Result<(), FileError> {
+fn check_sizes<'a>(
+    root: &Path,
+    mut frames: impl Iterator<Item = (&'a String, (usize, usize))>,
+) -> Result<(), FileError> {
     let Some((first_name, size)) = frames.next() else { return Ok(()) };
-    check_network_size(size.0, size.1).map_err(|e| FileError::new(root.join("color_WO_bg").join(format!("{first_name}.png")), e))?;
+    check_network_size(size.0, size.1).map_err(|e| FileError::new(frame_png(root, dirs::COLOR, first_name), e))?;
     for (name, other) in frames {
         if other != size {
             return Err(FileError::new(
-                root.join("color_WO_bg").join(format!("{name}.png")),
+                frame_png(root, dirs::COLOR, name),
                 format!("{}x{} differs from {first_name} ({}x{}) in the same batch", other.1, other.0, size.1, size.0),
             ));
         }
     }
     Ok(())
-}
-
-/// The loss of one step of `stage` ("total" and its named terms) for a labelled batch and, in the
-/// HDNet stage, a batch of video pairs.
-pub fn stage_loss(
-    stage: Stage,
-    config: &TrainConfig,
-    net: &Hourglass,
-    batch: LabelledBatch,
-    pairs: Option<PairBatch>,
-) -> (Tensor<1>, Vec<(&'static str, Tensor<1>)>) {
-    if stage == Stage::Normal {
-        let out = net.forward(batch.image);
-        let loss = normal_angular(out, batch.normals, &batch.mask, config.angular_loss);
-        return (loss.clone(), vec![("normal", loss)]);
-    }
-    let labelled_count = batch.depth_input.dims()[0];
-    let mut inputs = vec![batch.depth_input];
-    if let Some(p) = &pairs {
-        inputs.extend([p.input_i.clone(), p.input_j.clone()]);
-    }
-    // One forward pass for all images (batch norm is per image, so this is exact).
-    let out = net.forward(net.take_inputs(Tensor::cat(inputs, 0)));
-    let pred = out.clone().narrow(0, 0, labelled_count);
-    let nmap = depth_to_normals(pred.clone(), batch.mask.clone(), batch.rays, config.normals_from_depth);
-    let sup = supervised_depth_loss(pred, batch.depth, batch.normals, nmap, &batch.mask, config.angular_loss);
-    let mut terms = vec![("l2", sup.l2), ("scale_invariant", sup.scale_invariant), ("normal", sup.normal)];
-    let mut total = sup.total;
-    if let Some(p) = pairs {
-        let n = p.input_i.dims()[0];
-        let pred_i = out.clone().narrow(0, labelled_count, n);
-        let pred_j = out.narrow(0, labelled_count + n, n);
-        let consistency = |pred: Tensor<4>, mask: &Tensor<4, Bool>, rays, reference| {
-            let nmap = depth_to_normals(pred, mask.clone(), rays, config.normals_from_depth);
-            normal_angular(nmap, reference, mask, config.angular_loss)
-        };
-        let n_i = consistency(pred_i.clone(), &p.mask_i, p.rays_i, p.normals_i);
-        let n_j = consistency(pred_j.clone(), &p.mask_j, p.rays_j, p.normals_j);
-        let warp = warp_loss(pred_i, pred_j, &p.warp, config.rotation_fit);
-        total = total + hdnet_unlabelled_total(n_i.clone(), n_j.clone(), warp.loss3d.clone());
-        terms.extend([("normal_i", n_i), ("normal_j", n_j), ("loss3d", warp.loss3d), ("loss2d", warp.loss2d)]);
-    }
-    (total, terms)
 }

@@ -49,7 +49,8 @@ fn frame(cy: f32, cx: f32, tint: f32) -> Frame {
                 f.normals[(r, c, k)] = n[k];
                 f.rgb[(r, c, k)] = 30.0 + 200.0 * shade * [1.0, 0.8 * tint, 0.6][k];
             }
-            let part = ((y.atan2(x) + std::f32::consts::PI) / (2.0 * std::f32::consts::PI) * 6.0).min(5.999) as usize + 1;
+            let part =
+                ((y.atan2(x) + std::f32::consts::PI) / (2.0 * std::f32::consts::PI) * 6.0).min(5.999) as usize + 1;
             f.iuv[(r, c, 0)] = (y * 0.5 + 0.5) * 255.0;
             f.iuv[(r, c, 1)] = (x * 0.5 + 0.5) * 255.0;
             f.iuv[(r, c, 2)] = part as f32;
@@ -111,14 +112,7 @@ fn video_dataset(root: &Path) {
 }
 
 fn config(stage: Stage, steps: u64) -> TrainConfig {
-    TrainConfig {
-        width: 4,
-        batch_size: 2,
-        steps,
-        learning_rate: 1e-2,
-        epsilon: 1e-8,
-        ..TrainConfig::for_stage(stage)
-    }
+    TrainConfig { width: 4, batch_size: 2, steps, learning_rate: 1e-2, epsilon: 1e-8, ..TrainConfig::for_stage(stage) }
 }
 
 fn mean(v: &[f32]) -> f32 {
@@ -135,7 +129,7 @@ fn every_stage_reduces_its_loss() {
     // Stated factors: the mean of the last 5 of 40 steps is below this fraction of the first 5.
     for (stage, factor) in [(Stage::Normal, 0.8), (Stage::Depth, 0.5), (Stage::Hdnet, 0.5)] {
         let mut trainer = Trainer::new(stage, config(stage, 40), &labelled, Some(&videos), None, &device).unwrap();
-        let totals: Vec<f32> = (0..40).map(|_| trainer.step().unwrap()[0].1).collect();
+        let totals: Vec<f32> = (0..40).map(|_| trainer.step().unwrap().total).collect();
         let (first, last) = (mean(&totals[..5]), mean(&totals[35..]));
         println!("{stage:?}: total loss {first:.4} -> {last:.4} ({:.2}x, required < {factor})", last / first);
         assert!(totals.iter().all(|v| v.is_finite()));
@@ -143,15 +137,9 @@ fn every_stage_reduces_its_loss() {
     }
 }
 
+/// Every parameter of the trainer's network, flattened in the network's order.
 fn weights(trainer: &Trainer) -> Vec<f32> {
-    let net = trainer.net();
-    let mut out = Vec::new();
-    for b in &net.blocks {
-        out.extend(b.weight.val().try_into_vec_as::<f32>().unwrap());
-        out.extend(b.beta.val().try_into_vec_as::<f32>().unwrap());
-    }
-    out.extend(net.head_weight.val().try_into_vec_as::<f32>().unwrap());
-    out
+    hdnet_model::hourglass::parameter_values(trainer.net()).into_iter().flat_map(|(_, values)| values).collect()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {

@@ -61,7 +61,7 @@ impl ConvShape {
 pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: ConvShape) -> Vec<f32> {
     let mut out = crate::zeroed(shape.output_len());
     shape.check(x.len(), weight.len(), out.len());
-    if winograd::applies(&shape) {
+    if winograd::applies_to_forward(&shape) {
         winograd::convolve(x, weight, bias, shape, &mut out);
     } else {
         convolve(x, Taps::forward(weight, shape.in_channels), bias, shape, &mut out);
@@ -74,7 +74,7 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: ConvShape
 pub fn input_grad(grad_out: &[f32], weight: &[f32], shape: ConvShape) -> Vec<f32> {
     let mut grad_x = crate::zeroed(shape.input_len());
     shape.check(grad_x.len(), weight.len(), grad_out.len());
-    if winograd::applies(&shape) {
+    if winograd::applies_to_input_grad(&shape) {
         let flipped = flipped_transposed(weight, shape.out_channels, shape.in_channels);
         winograd::convolve(grad_out, &flipped, None, shape.transposed(), &mut grad_x);
     } else {
@@ -91,21 +91,29 @@ pub fn weight_grad(x: &[f32], grad_out: &[f32], shape: ConvShape) -> Vec<f32> {
         return winograd::weight_grad(x, grad_out, shape);
     }
     let (cin, cout) = (shape.in_channels, shape.out_channels);
-    let padded_x = Padded::batch(x, shape.batch, cin, shape.height, shape.width, (shape.height + 2) * (shape.width + 2) + 2);
+    let padded_x =
+        Padded::batch(x, shape.batch, cin, shape.height, shape.width, (shape.height + 2) * (shape.width + 2) + 2);
     // grad_out on rows w + 2 wide with zero junk columns, so that the junk of the shifted
     // input multiplies zeros.
     let widened = Padded::widened(grad_out, shape.batch, cout, shape.height, shape.width);
     let split = WeightSplit::plan(shape.batch * widened.row_span(), cout);
     let tasks: Vec<(usize, (usize, Vec<f32>))> = (0..9 * split.parts)
         .into_par_iter()
-        .map(|task| (task / split.parts, shifted_gemm::weight_tap(&padded_x, &widened, task / split.parts, task % split.parts, split)))
+        .map(|task| {
+            (
+                task / split.parts,
+                shifted_gemm::weight_tap(&padded_x, &widened, task / split.parts, task % split.parts, split),
+            )
+        })
         .collect();
     // [tap] -> [channel][Cin] blocks into [Cout][Cin][tap], one output channel per job (a
     // serial scatter here was 4% of a training step)
     let mut grad_w = vec![0.0; shape.weight_len()];
     grad_w.par_chunks_exact_mut(cin * 9).enumerate().for_each(|(channel, kernels)| {
         for (tap, (first, block)) in &tasks {
-            let Some(row) = channel.checked_sub(*first).and_then(|r| block.get(r * cin..(r + 1) * cin)) else { continue };
+            let Some(row) = channel.checked_sub(*first).and_then(|r| block.get(r * cin..(r + 1) * cin)) else {
+                continue;
+            };
             for (kernel, value) in kernels.chunks_exact_mut(9).zip(row) {
                 kernel[*tap] += value;
             }

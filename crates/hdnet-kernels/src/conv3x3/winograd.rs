@@ -26,22 +26,32 @@ const TASKS_PER_THREAD: usize = 4;
 /// Fewest tiles in a batch for which Winograd pays: below it each transformed weight matrix
 /// (16 of them, each as large as the 3x3 kernel's nine taps together) serves too few columns,
 /// and the shifted GEMM, which reads its weights once per pixel rather than per tile, is
-/// faster (measured: 2x faster at 16x16 and 1.15x at 32x32 for one image, 1.7x slower at 64x64).
+/// faster (the measurements behind the threshold: README, Figures).
 const MIN_TILES: usize = 1024;
 
 /// Most channel pairs for which the weight gradient runs here: its 16 accumulated [Cout x Cin]
 /// matrices are read and written once per task, which costs more than the 2.25x saving beyond
-/// about this size (measured: 1.2x faster at 768 x 256, 1.6x slower at 1536 x 512).
+/// about this size (README, Figures).
 const MAX_WEIGHT_GRAD_PAIRS: usize = 256 * 1024;
+
+/// Whether the forward convolution runs here: decided by the size of one image, so that an
+/// image gets bit for bit the same result in any batch.
+pub fn applies_to_forward(shape: &ConvShape) -> bool {
+    even(shape) && shape.height * shape.width / 4 >= MIN_TILES
+}
+
+/// Whether the input gradient runs here (training only: decided by the whole batch's tiles).
+pub fn applies_to_input_grad(shape: &ConvShape) -> bool {
+    even(shape) && shape.batch * shape.height * shape.width / 4 >= MIN_TILES
+}
 
 /// Whether the weight gradient runs here.
 pub fn applies_to_weight_grad(shape: &ConvShape) -> bool {
-    applies(shape) && shape.in_channels * shape.out_channels <= MAX_WEIGHT_GRAD_PAIRS
+    applies_to_input_grad(shape) && shape.in_channels * shape.out_channels <= MAX_WEIGHT_GRAD_PAIRS
 }
 
-/// Whether this convolution (and its input gradient) runs here.
-pub fn applies(shape: &ConvShape) -> bool {
-    shape.height % 2 == 0 && shape.width % 2 == 0 && shape.batch * shape.height * shape.width / 4 >= MIN_TILES
+fn even(shape: &ConvShape) -> bool {
+    shape.height.is_multiple_of(2) && shape.width.is_multiple_of(2)
 }
 
 /// out [N, Cout, H, W] = conv(x, weight) + bias; `weight` [Cout, Cin, 3, 3].
@@ -53,16 +63,22 @@ pub fn convolve(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: ConvShap
         let (image, rows, channels) = plan.task(task);
         let sink = &out;
         with_scratch(|v, m| {
-            crate::vectorized(#[inline(always)] || transform_inputs(x, &plan, image, rows.clone(), v));
+            crate::vectorized(
+                #[inline(always)]
+                || transform_inputs(x, &plan, image, rows.clone(), v),
+            );
             products(&u, v, &plan, channels.clone(), rows.len() * plan.tiles_x, m);
-            crate::vectorized(#[inline(always)] || {
-                transform_outputs(m, bias, &plan, image, rows, channels, |offset, values| {
-                    // SAFETY: tasks cover disjoint (image, tile rows, channel block) parts of
-                    // `out`, so no two tasks write the same element; offsets are checked
-                    // against its length.
-                    unsafe { sink.write(offset, values) }
-                })
-            });
+            crate::vectorized(
+                #[inline(always)]
+                || {
+                    transform_outputs(m, bias, &plan, image, rows, channels, |offset, values| {
+                        // SAFETY: tasks cover disjoint (image, tile rows, channel block) parts of
+                        // `out`, so no two tasks write the same element; offsets are checked
+                        // against its length.
+                        unsafe { sink.write(offset, values) }
+                    })
+                },
+            );
         });
     });
 }
@@ -110,10 +126,13 @@ pub fn weight_grad(x: &[f32], grad_out: &[f32], shape: ConvShape) -> Vec<f32> {
             for task in plan.tasks() * share / threads..plan.tasks() * (share + 1) / threads {
                 let (image, rows, _) = plan.task(task);
                 with_scratch(|v, dm| {
-                    crate::vectorized(#[inline(always)] || {
-                        transform_inputs(x, &plan, image, rows.clone(), v);
-                        transform_grads(grad_out, &plan, image, rows.clone(), dm);
-                    });
+                    crate::vectorized(
+                        #[inline(always)]
+                        || {
+                            transform_inputs(x, &plan, image, rows.clone(), v);
+                            transform_grads(grad_out, &plan, image, rows.clone(), dm);
+                        },
+                    );
                     accumulate_products(dm, v, &plan, rows.len() * plan.tiles_x, &mut du);
                 });
             }

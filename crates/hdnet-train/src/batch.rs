@@ -1,19 +1,17 @@
-//! Training batches: host frames (from `hdnet-data`) augmented and stacked into device tensors.
+//! Training batches: host frames (from `hdnet-data`, augmented there) stacked into device tensors.
 //!
 //! Labelled frames feed the normal net (RGB) and the depth net (RGB | ground-truth normals | IUV,
 //! as the original's depth pretraining); video frames feed the depth net with predicted normals.
 
 use burn::prelude::*;
-use hdnet_data::augment::{flip_correspondences, flip_image, flip_iuv, flip_map, flip_normals, jitter_colors};
 use hdnet_data::layout::{LabelledFrame, VideoFrame};
-use hdnet_data::sampler::AugmentChoice;
 use hdnet_formats::correspondences::Correspondences;
 use hdnet_geometry::Camera;
 use ndarray::{Array2, Array3, Axis};
 
-use crate::geometry::ray_map;
-use crate::pipeline::{depth_net_input, to_nchw};
-use crate::warp_loss::{WarpBatch, WarpPair};
+use hdnet_model::geometry::ray_map;
+use hdnet_model::pipeline::{depth_net_input, to_nchw};
+use hdnet_model::warp_loss::{WarpBatch, WarpPair};
 
 /// Labelled frames as tensors (NCHW).
 #[derive(Debug, Clone)]
@@ -40,51 +38,6 @@ pub struct PairBatch {
     pub rays_i: Tensor<4>,
     pub rays_j: Tensor<4>,
     pub warp: WarpBatch,
-}
-
-fn flip_if(flip: bool, img: &Array3<f32>, f: fn(&Array3<f32>) -> Array3<f32>) -> Array3<f32> {
-    if flip { f(img) } else { img.clone() }
-}
-
-fn flip_map_if(flip: bool, m: &Array2<f32>) -> Array2<f32> {
-    if flip { flip_map(m) } else { m.clone() }
-}
-
-/// Applies `choice` to a labelled frame.
-pub fn augment_labelled(f: &LabelledFrame, choice: &AugmentChoice) -> LabelledFrame {
-    let mask = flip_map_if(choice.flip, &f.mask);
-    let image = flip_if(choice.flip, &f.image, flip_image);
-    LabelledFrame {
-        name: f.name.clone(),
-        image: jitter_colors(&image, &mask, choice.gain, choice.bias),
-        iuv: flip_if(choice.flip, &f.iuv, flip_iuv),
-        depth: flip_map_if(choice.flip, &f.depth),
-        normals: flip_if(choice.flip, &f.normals, flip_normals),
-        mask,
-    }
-}
-
-/// Applies `choice` to both frames of a pair and their correspondences (flipped together).
-pub fn augment_pair(
-    i: &VideoFrame,
-    j: &VideoFrame,
-    c: &Correspondences,
-    choice: &AugmentChoice,
-) -> (VideoFrame, VideoFrame, Correspondences) {
-    let one = |f: &VideoFrame| {
-        let mask = flip_map_if(choice.flip, &f.mask);
-        let image = flip_if(choice.flip, &f.image, flip_image);
-        VideoFrame {
-            name: f.name.clone(),
-            image: jitter_colors(&image, &mask, choice.gain, choice.bias),
-            iuv: flip_if(choice.flip, &f.iuv, flip_iuv),
-            normals: flip_if(choice.flip, &f.normals, flip_normals),
-            mask,
-        }
-    };
-    let width = i.mask.dim().1 as u32;
-    let c = if choice.flip { flip_correspondences(c, width) } else { c.clone() };
-    (one(i), one(j), c)
 }
 
 fn maps(maps: &[&Array2<f32>], device: &Device) -> Tensor<4> {
@@ -153,6 +106,7 @@ pub fn pair_batch(pairs: &[VideoPair], device: &Device) -> Result<PairBatch, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hdnet_data::augment::{AugmentChoice, augment_labelled};
 
     fn frame() -> LabelledFrame {
         let (h, w) = (4, 6);

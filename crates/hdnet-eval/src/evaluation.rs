@@ -1,0 +1,250 @@
+//! Evaluating a labelled folder: predictions read from files or given by the caller, the two
+//! baselines, per-image and per-part rows, their aggregate, and the JSON and CSV reports.
+
+use std::path::Path;
+
+use hdnet_data::iuv::Iuv;
+use hdnet_data::layout::{DEPTH_MEDIAN, LabelledFrame, frame_names, read_labelled};
+use hdnet_formats::{FileError, npy, text};
+use hdnet_geometry::{Camera, normals_of_depth};
+use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
+use serde::Serialize;
+
+use crate::metrics::{DepthMetrics, NormalMetrics, depth_metrics, normal_metrics, per_part};
+
+/// A prediction that needs no network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Baseline {
+    /// Depth flat at the data's median distance.
+    Flat,
+    /// The per-pixel mean of a set of ground-truth depth maps.
+    MeanDepth,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PartRow {
+    pub part: u8,
+    pub depth: Option<DepthMetrics>,
+    pub normals: Option<NormalMetrics>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageRow {
+    pub name: String,
+    pub depth: Option<DepthMetrics>,
+    pub normals: Option<NormalMetrics>,
+    /// The normals of the surface the predicted depth describes: how much of the surface's
+    /// shape (not just its distance) the depth has, what HDNet's normal losses train.
+    pub depth_normals: Option<NormalMetrics>,
+    pub parts: Vec<PartRow>,
+}
+
+/// The per-pixel mean depth over the person pixels of every readable ground-truth frame of
+/// `dir` of the first frame's size (the data's median depth where no frame has a person).
+pub fn mean_depth(dir: &Path) -> Result<Array2<f32>, FileError> {
+    let frames = frame_names(dir)?.into_iter().filter_map(|n| read_labelled(dir, &n).ok());
+    let mut sums: Option<(Array2<f32>, Array2<f32>)> = None;
+    for f in frames {
+        let (sum, count) = sums.get_or_insert_with(|| (Array2::zeros(f.mask.dim()), Array2::zeros(f.mask.dim())));
+        if f.mask.dim() == sum.dim() {
+            *sum += &(&f.depth * &f.mask);
+            *count += &f.mask;
+        }
+    }
+    let Some((sum, count)) = sums else {
+        return Err(FileError::new(dir, "no readable ground-truth frames to average"));
+    };
+    Ok(ndarray::Zip::from(&sum).and(&count).map_collect(|&s, &c| if c > 0.0 { s / c } else { DEPTH_MEDIAN }))
+}
+
+/// The baseline's depth and normals for `gt`: normals facing the camera, depth `mean` (for
+/// `MeanDepth`) or flat at the median depth; an error names the size mismatch with `mean`.
+pub fn baseline_prediction(
+    gt: &LabelledFrame,
+    mean: Option<&Array2<f32>>,
+) -> Result<(Array2<f32>, Array3<f32>), String> {
+    let (h, w) = gt.mask.dim();
+    let normals = Array3::from_shape_fn((h, w, 3), |(r, c, k)| if k == 2 { -gt.mask[(r, c)] } else { 0.0 });
+    let depth = match mean {
+        Some(m) if m.dim() != (h, w) => {
+            return Err(format!("{h}x{w}, the mean depth map is {}x{}", m.dim().0, m.dim().1));
+        }
+        Some(m) => m * &gt.mask,
+        None => gt.mask.mapv(|m| m * DEPTH_MEDIAN),
+    };
+    Ok((depth, normals))
+}
+
+/// The prediction for frame `name` in `dir` as `hdnet infer` writes it (`NAME_depth.npy` or
+/// `NAME.txt`, `NAME_normal.npy` or `NAME_normal_{1,2,3}.txt`), checked against `size` and for
+/// non-finite values (every score would silently turn NaN).
+pub fn read_prediction(dir: &Path, name: &str, size: (usize, usize)) -> Result<(Array2<f32>, Array3<f32>), FileError> {
+    let npy_depth = dir.join(format!("{name}_depth.npy"));
+    let depth = if npy_depth.exists() {
+        npy::read::<f32>(&npy_depth)?.into_dimensionality::<Ix2>().map_err(|_| FileError::new(&npy_depth, "not 2-D"))?
+    } else {
+        text::read_matrix(dir.join(format!("{name}.txt")))?
+    };
+    let npy_normals = dir.join(format!("{name}_normal.npy"));
+    let normals = if npy_normals.exists() {
+        npy::read::<f32>(&npy_normals)?
+            .into_dimensionality::<Ix3>()
+            .map_err(|_| FileError::new(&npy_normals, "not 3-D"))?
+    } else {
+        let parts = (1..=3)
+            .map(|k| text::read_matrix(dir.join(format!("{name}_normal_{k}.txt"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        stack(Axis(2), &parts.iter().map(|p| p.view()).collect::<Vec<_>>())
+            .map_err(|e| FileError::new(dir.join(name), e))?
+    };
+    if depth.dim() != size || (normals.dim().0, normals.dim().1) != size {
+        return Err(FileError::new(dir.join(name), format!("prediction size differs from the ground truth {size:?}")));
+    }
+    if depth.iter().chain(normals.iter()).any(|v| !v.is_finite()) {
+        return Err(FileError::new(dir.join(name), "prediction contains NaN or infinite values"));
+    }
+    Ok((depth, normals))
+}
+
+/// The normals of `depth` seen through `camera`, on the mask.
+fn depth_normals(depth: &Array2<f32>, mask: &Array2<f32>, camera: &Camera) -> Array3<f32> {
+    let (h, w) = mask.dim();
+    let flat = |a: &Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
+    let normals = normals_of_depth(&flat(depth), &flat(mask), h, w, camera);
+    Array3::from_shape_fn((h, w, 3), |(r, c, k)| normals[r * w + c][k])
+}
+
+/// Scores one image's prediction against its ground truth seen through `camera`.
+pub fn evaluate(
+    name: &str,
+    gt: &LabelledFrame,
+    depth: &Array2<f32>,
+    normals: &Array3<f32>,
+    camera: &Camera,
+) -> ImageRow {
+    let parts = Iuv::decode(&gt.iuv).map(|iuv| iuv.part).unwrap_or_else(|_| Array2::zeros(gt.mask.dim()));
+    ImageRow {
+        name: name.to_string(),
+        depth: depth_metrics(depth, &gt.depth, &gt.mask),
+        normals: normal_metrics(normals, &gt.normals, &gt.mask),
+        depth_normals: normal_metrics(&depth_normals(depth, &gt.mask, camera), &gt.normals, &gt.mask),
+        parts: per_part(depth, &gt.depth, normals, &gt.normals, &gt.mask, &parts)
+            .into_iter()
+            .map(|(part, depth, normals)| PartRow { part, depth, normals })
+            .collect(),
+    }
+}
+
+/// One score of an image: its column in the printed table and eval.csv, its key in eval.json's
+/// aggregate (the mean over the images that have it).
+struct Column {
+    header: &'static str,
+    key: &'static str,
+    value: fn(&ImageRow) -> Option<f64>,
+}
+
+const COLUMNS: [Column; 9] = [
+    Column { header: "depth_rmse", key: "depth_rmse", value: |r| r.depth.map(|d| d.rmse) },
+    Column { header: "depth_absrel", key: "depth_abs_rel", value: |r| r.depth.map(|d| d.abs_rel) },
+    Column { header: "depth_rmse_raw", key: "depth_rmse_raw", value: |r| r.depth.map(|d| d.rmse_raw) },
+    Column { header: "normal_mean", key: "normal_mean_deg", value: |r| r.normals.map(|n| n.mean_deg) },
+    Column { header: "normal_median", key: "normal_median_deg", value: |r| r.normals.map(|n| n.median_deg) },
+    Column { header: "lt_11.25", key: "within_11_25", value: |r| r.normals.map(|n| n.within_11_25) },
+    Column { header: "lt_22.5", key: "within_22_5", value: |r| r.normals.map(|n| n.within_22_5) },
+    Column { header: "lt_30", key: "within_30", value: |r| r.normals.map(|n| n.within_30) },
+    Column { header: "dnormal_mean", key: "depth_normal_mean_deg", value: |r| r.depth_normals.map(|n| n.mean_deg) },
+];
+
+fn row_values(r: &ImageRow) -> [f64; 9] {
+    COLUMNS.each_ref().map(|c| (c.value)(r).unwrap_or(f64::NAN))
+}
+
+/// The mean of each score over the images that have it (NaN where none has).
+pub fn aggregate(rows: &[ImageRow]) -> [f64; 9] {
+    COLUMNS.each_ref().map(|c| {
+        let v: Vec<f64> = rows.iter().filter_map(c.value).collect();
+        if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+    })
+}
+
+fn header() -> impl Iterator<Item = &'static str> + Clone {
+    ["image"].into_iter().chain(COLUMNS.iter().map(|c| c.header))
+}
+
+/// The table printed by `hdnet eval`: one line per image, then the mean.
+pub fn table(rows: &[ImageRow]) -> String {
+    let cells = |values: [f64; 9]| values.iter().map(|v| format!("{v:>14.4}")).collect::<String>();
+    let mut out = header().map(|h| format!("{h:>14}")).collect::<String>() + "\n";
+    for r in rows {
+        out += &format!("{:>14}{}\n", r.name, cells(row_values(r)));
+    }
+    out + &format!("{:>14}{}\n", "mean", cells(aggregate(rows)))
+}
+
+/// Writes `eval.json` (every row, parts included, and the aggregate) and `eval.csv` (one line per
+/// image and the mean) into `out`, each atomically.
+pub fn write_reports(out: &Path, rows: &[ImageRow]) -> Result<(), FileError> {
+    std::fs::create_dir_all(out).map_err(|e| FileError::new(out, e))?;
+    let means = aggregate(rows);
+    let mut agg = serde_json::Map::from_iter([("images".to_string(), rows.len().into())]);
+    agg.extend(COLUMNS.iter().zip(means).map(|(c, v)| (c.key.to_string(), v.into())));
+    let json = serde_json::json!({ "images": rows, "aggregate": agg });
+    let json = serde_json::to_string_pretty(&json).map_err(|e| FileError::new(out.join("eval.json"), e))?;
+    hdnet_formats::write_atomic(&out.join("eval.json"), json.as_bytes())?;
+    let mut csv = header().collect::<Vec<_>>().join(",") + "\n";
+    for r in rows {
+        csv += &format!("{},{}\n", r.name, row_values(r).map(|v| v.to_string()).join(","));
+    }
+    csv += &format!("mean,{}\n", means.map(|v| v.to_string()).join(","));
+    hdnet_formats::write_atomic(&out.join("eval.csv"), csv.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(depth: f32) -> LabelledFrame {
+        let (h, w) = (6, 5);
+        LabelledFrame {
+            name: "f".into(),
+            image: Array3::zeros((h, w, 3)),
+            mask: Array2::from_shape_fn((h, w), |(r, _)| if r < 4 { 1.0 } else { 0.0 }),
+            iuv: Array3::zeros((h, w, 3)),
+            depth: Array2::from_shape_fn((h, w), |(r, c)| if r < 4 { depth + 0.01 * (r + c) as f32 } else { 0.0 }),
+            normals: Array3::from_shape_fn((h, w, 3), |(r, _, k)| if r < 4 && k == 2 { -1.0 } else { 0.0 }),
+        }
+    }
+
+    #[test]
+    fn flat_baseline_has_exact_normals_and_the_aggregate_is_the_mean() {
+        let gt = frame(3.0);
+        let (depth, normals) = baseline_prediction(&gt, None).unwrap();
+        assert!(depth.iter().zip(&gt.mask).all(|(d, m)| *d == m * DEPTH_MEDIAN));
+        let row = evaluate("f", &gt, &depth, &normals, &Camera::original());
+        assert_eq!(row.normals.unwrap().mean_deg, 0.0);
+        // A flat depth map fits the tilted ground truth only by its shift: RMSE of a plane's residual.
+        let second = evaluate("g", &frame(5.0), &depth, &normals, &Camera::original());
+        let means = aggregate(&[row, second]);
+        assert_eq!(means[3], 0.0);
+        assert!(means[0] > 0.0 && means[0] < 0.05, "{}", means[0]);
+        let mean = Array2::<f32>::zeros((2, 2));
+        assert_eq!(baseline_prediction(&gt, Some(&mean)).unwrap_err(), "6x5, the mean depth map is 2x2");
+    }
+
+    #[test]
+    fn reports_hold_every_image_and_the_mean() {
+        let gt = frame(3.0);
+        let (depth, normals) = baseline_prediction(&gt, None).unwrap();
+        let rows = vec![evaluate("a", &gt, &depth, &normals, &Camera::original())];
+        let dir = tempfile::tempdir().unwrap();
+        write_reports(dir.path(), &rows).unwrap();
+        let csv = std::fs::read_to_string(dir.path().join("eval.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 3);
+        assert!(csv.starts_with("image,depth_rmse,"));
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("eval.json")).unwrap()).unwrap();
+        assert_eq!(json["aggregate"]["images"], 1);
+        assert_eq!(json["aggregate"]["normal_mean_deg"], 0.0);
+        assert!(table(&rows).lines().nth(2).unwrap().trim_start().starts_with("mean"));
+    }
+}
