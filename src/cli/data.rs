@@ -4,12 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use hdnet_data::check::{Kind, check, detect};
 use hdnet_data::correspond::{MatchParams, correspond_video};
 use hdnet_data::layout::{Form, dirs, frame_names, frame_png, write_normals};
 use hdnet_formats::FileError;
 use hdnet_formats::images::{TestSample, read_mask, read_rgb, white_background};
+use hdnet_formats::item::ItemWriter;
 use hdnet_model::Hdnet;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -52,11 +53,21 @@ pub struct CorrespondArgs {
     /// Files to write into correspondences/.
     #[arg(long, value_enum, default_value = "both")]
     format: FormArg,
+    /// Replace an existing correspondences/ (for example the exact ones `synth video` wrote).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 pub fn correspond(args: CorrespondArgs) -> anyhow::Result<ExitCode> {
     if !(args.threshold > 0.0 && args.threshold < 1.0) {
         bail!("--threshold must lie in (0, 1)");
+    }
+    let existing = args.dir.join(dirs::CORRESPONDENCES);
+    if existing.exists() {
+        if !args.overwrite {
+            bail!("{}: already exists (pass --overwrite to replace it)", existing.display());
+        }
+        std::fs::remove_dir_all(&existing).with_context(|| format!("{}: cannot remove", existing.display()))?;
     }
     let params = MatchParams { max_uv_distance: args.threshold, ..Default::default() };
     let frames = frame_names(&args.dir)?.len();
@@ -120,6 +131,20 @@ fn read_frame(root: &Path, name: &str) -> Result<TestSample, FileError> {
     })
 }
 
+/// A frame's predicted normals (three text files and/or an .npy) as one item: all or none.
+fn write_frame_normals(
+    out: &Path,
+    name: &str,
+    normals: &ndarray::Array3<f32>,
+    form: Form,
+    overwrite: bool,
+) -> Result<(), FileError> {
+    std::fs::create_dir_all(out).map_err(|e| FileError::new(out, e))?;
+    let item = ItemWriter::new(out, name)?;
+    write_normals(item.dir(), name, normals, form).map_err(|e| item.named_finally(e))?;
+    item.commit(overwrite).map(drop)
+}
+
 pub fn predict_normals(args: PredictNormalsArgs) -> anyhow::Result<ExitCode> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
@@ -133,6 +158,7 @@ pub fn predict_normals(args: PredictNormalsArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{} frames already have predictions (pass --overwrite to redo them)", names.len() - todo.len());
     }
     let hdnet = Hdnet::load(&args.weights, &super::device(&args.device)?)?;
+    ItemWriter::remove_stale(&out);
     let bar = progress(todo.len());
     let mut failed = 0;
     for chunk in todo.chunks(args.batch) {
@@ -150,7 +176,7 @@ pub fn predict_normals(args: PredictNormalsArgs) -> anyhow::Result<ExitCode> {
         for group in frames.chunk_by(|a, b| a.image.dim() == b.image.dim()) {
             let normals = hdnet.normals(&group.iter().collect::<Vec<_>>());
             for (frame, n) in group.iter().zip(normals) {
-                if let Err(e) = write_normals(&out, &frame.name, &n, form) {
+                if let Err(e) = write_frame_normals(&out, &frame.name, &n, form, args.overwrite) {
                     bar.suspend(|| eprintln!("failed {}: {e}", frame.name));
                     failed += 1;
                 }

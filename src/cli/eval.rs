@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use hdnet_data::layout::{dirs, frame_names, frame_png, read_labelled};
+use hdnet_data::layout::{dirs, frame_names, frame_png, frames_without_color, missing_color, read_labelled};
 use hdnet_eval::evaluation::{
     Baseline, baseline_prediction, evaluate, mean_depth, read_prediction, table, write_reports,
 };
@@ -97,7 +97,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let bar = super::data::progress(names.len());
     let mut rows = Vec::new();
-    let mut failed = 0;
+    let orphans = frames_without_color(&args.gt);
+    for orphan in &orphans {
+        eprintln!("skipped: {}", missing_color(orphan));
+    }
+    let mut failed = orphans.len();
     for name in &names {
         let result = read_labelled(&args.gt, name).and_then(|gt| {
             let (depth, normals) = match &predictions {

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use hdnet_formats::crop::Crop;
-use hdnet_formats::images::{TestSample, list_samples, read_mask, read_rgb, white_background};
+use hdnet_formats::images::{TestSample, list_samples, read_iuv, read_mask, read_rgb, white_background};
+use hdnet_formats::item::ItemWriter;
 use hdnet_formats::{FileError, mesh, npy, text, visual};
 use hdnet_geometry::Camera;
 use hdnet_model::{Hdnet, Prediction};
@@ -170,6 +171,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let (sources, out) = sources(&args)?;
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
+    ItemWriter::remove_stale(&out);
     let hdnet = super::load_model(args.weights.as_deref(), &args.device)?;
     let fill =
         args.fill.or_else(|| hdnet.notes.get("person_fill").and_then(|f| f.parse().ok())).unwrap_or(DEFAULT_FILL);
@@ -195,7 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let predictions = hdnet.predict(&loaded.iter().map(|l| &l.sample).collect::<Vec<_>>());
         for (l, prediction) in loaded.iter().zip(&predictions) {
             bar.set_message(l.sample.name.clone());
-            match write_all(&out, l, prediction, turntable) {
+            match write_item(&out, l, prediction, turntable, args.overwrite) {
                 Ok(warnings) => warnings.iter().for_each(|w| report(&bar, format!("warning: {}: {w}", l.sample.name))),
                 Err(e) => {
                     report(&bar, format!("failed {}: {e}", l.sample.name));
@@ -208,6 +210,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     bar.finish_with_message("done");
     println!("{} of {} images written to {}", sources.len() - failed, sources.len(), out.display());
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Writes an image's outputs as one item: all of them, or none if anything fails (a full disk,
+/// another run that wrote the same image first).
+fn write_item(
+    out: &Path,
+    l: &Loaded,
+    p: &Prediction,
+    turntable: bool,
+    overwrite: bool,
+) -> Result<Vec<String>, FileError> {
+    let item = ItemWriter::new(out, &l.sample.name)?;
+    let warnings = write_all(item.dir(), l, p, turntable).map_err(|e| item.named_finally(e))?;
+    item.commit(overwrite)?;
+    Ok(warnings)
 }
 
 fn write_all(out: &Path, l: &Loaded, p: &Prediction, turntable: bool) -> Result<Vec<String>, FileError> {
@@ -286,7 +303,7 @@ fn load_photo(
     let size = (rgb.dim().0, rgb.dim().1);
     let mask = read_mask(mask_path, Some(size))?;
     let iuv = match dp {
-        Some(dp) => Some(read_rgb(dp, Some(size))?),
+        Some(dp) => Some(read_iuv(dp, Some(size))?),
         None if needs_dp => {
             return Err(FileError::new(image, "this depth net needs DensePose IUV (--dp); the bundled model does not"));
         }

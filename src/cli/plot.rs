@@ -19,6 +19,9 @@ pub struct Args {
     /// The PNG to write (default: next to the log, convergence.png).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    overwrite: bool,
 }
 
 /// Every numeric field but the bookkeeping ones, as (step, value) series.
@@ -45,6 +48,9 @@ fn read_series(args: &Args) -> anyhow::Result<BTreeMap<String, Vec<(f64, f64)>>>
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let series = read_series(&args)?;
     let out = args.out.clone().unwrap_or_else(|| args.log.with_file_name("convergence.png"));
+    if out.exists() && !args.overwrite {
+        bail!("{}: already exists (pass --overwrite to replace it)", out.display());
+    }
     register_font("sans-serif", FontStyle::Normal, FONT)
         .map_err(|_| anyhow::anyhow!("the bundled font cannot be read"))?;
     let (w, h) = (1000u32, 600u32);

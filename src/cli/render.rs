@@ -28,9 +28,14 @@ pub struct Args {
     overwrite: bool,
 }
 
+/// A turntable of an hour at 10 frames/s; views of 16 megapixels: generous bounds that keep a
+/// mistyped number from allocating gigabytes or running for minutes.
+const MAX_FRAMES: usize = 3600;
+const MAX_SIZE: usize = 4096;
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.frames == 0 || args.size == 0 {
-        bail!("--frames and --size must be positive");
+    if !(1..=MAX_FRAMES).contains(&args.frames) || !(1..=MAX_SIZE).contains(&args.size) {
+        bail!("--frames must be 1..={MAX_FRAMES} and --size 1..={MAX_SIZE}");
     }
     let out = args.out.clone().unwrap_or_else(|| args.mesh.with_extension("gif"));
     if out.exists() && !args.overwrite {

@@ -91,13 +91,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(net) = &init {
             config.width = net.config(kind).widths[0];
         }
+        if args.device == "cpu" {
+            check_memory(&config, stage, args.config.as_deref())?;
+        }
         Trainer::new(stage, config, &args.data, args.videos.as_deref(), init, &device)?
     };
     if let Some(steps) = args.steps {
         trainer.config.steps = steps;
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
+    checkpoint::remove_stale(&checkpoints);
     let log_path = args.out.join("train_log.jsonl");
+    forget_lines_after(&log_path, trainer.step)?;
     let mut log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -131,6 +136,50 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     bar.finish();
     println!("{} steps done; log {}", trainer.step, log_path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Drops the log lines of steps after `step` (written after the checkpoint a run resumes from),
+/// so that the resumed run's lines do not repeat them.
+fn forget_lines_after(log: &Path, step: u64) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(log) else { return Ok(()) };
+    let step_of = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["step"].as_u64());
+    let kept: Vec<&str> = text.lines().filter(|line| step_of(line).is_none_or(|s| s <= step)).collect();
+    if kept.len() < text.lines().count() {
+        let mut rewritten = kept.join("\n");
+        if !rewritten.is_empty() {
+            rewritten.push('\n');
+        }
+        hdnet_formats::write_atomic(log, rewritten.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Refuses a configuration whose estimated memory exceeds what this machine has available (it
+/// would grow until the system kills it), naming the estimate.
+fn check_memory(config: &TrainConfig, stage: Stage, file: Option<&Path>) -> anyhow::Result<()> {
+    let Some(available) = available_memory() else { return Ok(()) };
+    let needed = config.memory_estimate(stage);
+    if needed > available {
+        let source = file.map_or_else(|| "the default settings".to_string(), |f| f.display().to_string());
+        bail!(
+            "{source}: width {} and batch_size {} need about {:.1} GiB per training step, more than the {:.1} GiB available",
+            config.width,
+            config.batch_size,
+            needed / GIB,
+            available / GIB
+        );
+    }
+    Ok(())
+}
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Memory available to a new process (Linux's MemAvailable), when the system says.
+fn available_memory() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
 }
 
 fn summary(losses: &StepReport) -> String {

@@ -101,18 +101,36 @@ fn flip_map_if(flip: bool, m: &Array2<f32>) -> Array2<f32> {
     if flip { flip_map(m) } else { m.clone() }
 }
 
-/// Applies `choice` to a labelled frame.
-pub fn augment_labelled(f: &LabelledFrame, choice: &AugmentChoice) -> LabelledFrame {
-    let mask = flip_map_if(choice.flip, &f.mask);
-    let image = flip_if(choice.flip, &f.image, flip_image);
-    LabelledFrame {
-        name: f.name.clone(),
+/// A frame's person images after `choice`: image (flipped, then jittered on the mask), mask,
+/// IUV and normals, each flipped consistently.
+struct Augmented {
+    image: Array3<f32>,
+    mask: Array2<f32>,
+    iuv: Array3<f32>,
+    normals: Array3<f32>,
+}
+
+fn augment_images(
+    image: &Array3<f32>,
+    mask: &Array2<f32>,
+    iuv: &Array3<f32>,
+    normals: &Array3<f32>,
+    choice: &AugmentChoice,
+) -> Augmented {
+    let mask = flip_map_if(choice.flip, mask);
+    let image = flip_if(choice.flip, image, flip_image);
+    Augmented {
         image: jitter_colors(&image, &mask, choice.gain, choice.bias),
-        iuv: flip_if(choice.flip, &f.iuv, flip_iuv),
-        depth: flip_map_if(choice.flip, &f.depth),
-        normals: flip_if(choice.flip, &f.normals, flip_normals),
+        iuv: flip_if(choice.flip, iuv, flip_iuv),
+        normals: flip_if(choice.flip, normals, flip_normals),
         mask,
     }
+}
+
+/// Applies `choice` to a labelled frame.
+pub fn augment_labelled(f: &LabelledFrame, choice: &AugmentChoice) -> LabelledFrame {
+    let Augmented { image, mask, iuv, normals } = augment_images(&f.image, &f.mask, &f.iuv, &f.normals, choice);
+    LabelledFrame { name: f.name.clone(), image, mask, iuv, depth: flip_map_if(choice.flip, &f.depth), normals }
 }
 
 /// Applies `choice` to both frames of a pair and their correspondences (flipped together).
@@ -123,15 +141,8 @@ pub fn augment_pair(
     choice: &AugmentChoice,
 ) -> (VideoFrame, VideoFrame, Correspondences) {
     let one = |f: &VideoFrame| {
-        let mask = flip_map_if(choice.flip, &f.mask);
-        let image = flip_if(choice.flip, &f.image, flip_image);
-        VideoFrame {
-            name: f.name.clone(),
-            image: jitter_colors(&image, &mask, choice.gain, choice.bias),
-            iuv: flip_if(choice.flip, &f.iuv, flip_iuv),
-            normals: flip_if(choice.flip, &f.normals, flip_normals),
-            mask,
-        }
+        let Augmented { image, mask, iuv, normals } = augment_images(&f.image, &f.mask, &f.iuv, &f.normals, choice);
+        VideoFrame { name: f.name.clone(), image, mask, iuv, normals }
     };
     let width = i.mask.dim().1 as u32;
     let c = if choice.flip { flip_correspondences(c, width) } else { c.clone() };

@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use crate::layout::{dirs, frame_names, read_corr_mat, read_correspondences, read_labelled, read_video_frame};
+use crate::layout::{
+    dirs, frame_names, frames_without_color, missing_color, read_corr_mat, read_correspondences, read_labelled,
+    read_video_frame,
+};
 
 /// What a folder holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,13 +49,16 @@ pub fn check(root: &Path, kind: Kind) -> CheckReport {
         report.problems.push(format!("{}: no frames (color_WO_bg/*.png)", root.display()));
     }
     report.frames = names.len();
+    report.problems.extend(frames_without_color(root).iter().map(|f| missing_color(f).to_string()));
+    let mut sizes = std::collections::HashMap::new();
     for name in &names {
         let result = match kind {
-            Kind::Labelled => read_labelled(root, name).map(drop),
-            Kind::Video => read_video_frame(root, name).map(drop),
+            Kind::Labelled => read_labelled(root, name).map(|f| f.mask.dim()),
+            Kind::Video => read_video_frame(root, name).map(|f| f.mask.dim()),
         };
-        if let Err(e) = result {
-            report.problems.push(e.to_string());
+        match result {
+            Ok(size) => drop(sizes.insert(name.clone(), size)),
+            Err(e) => report.problems.push(e.to_string()),
         }
     }
     if kind == Kind::Video {
@@ -70,7 +76,9 @@ pub fn check(root: &Path, kind: Kind) -> CheckReport {
                     partners.dedup();
                     for partner in partners {
                         report.pairs += 1;
-                        if let Err(e) = read_correspondences(root, &frame, &partner) {
+                        // A frame that did not read is reported above; its size is unknown.
+                        let Some(&size) = sizes.get(&frame) else { continue };
+                        if let Err(e) = read_correspondences(root, &frame, &partner, size) {
                             report.problems.push(e.to_string());
                         }
                     }
@@ -123,5 +131,19 @@ mod tests {
         assert!(all.contains("frame 0000009 has no color_WO_bg image"), "{all}");
         assert!(all.contains("0000000_0000001_i_r1_c1_r2_c2.txt"), "{all}");
         assert_eq!(report.pairs, 2);
+    }
+
+    #[test]
+    fn a_frame_without_its_color_image_is_reported_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write_images(root, "0000000");
+        write_images(root, "0000001");
+        std::fs::remove_file(root.join("color_WO_bg/0000001.png")).unwrap();
+        write_normals(&root.join("pred_normals"), "0000000", &Array3::zeros((4, 5, 3)), Form::Original).unwrap();
+        let report = check(root, Kind::Video);
+        let all = report.problems.join("\n");
+        assert!(all.contains("mask/0000001.png: its frame has no color_WO_bg/ image"), "{all}");
+        assert!(all.contains("densepose/0000001.png: its frame has no color_WO_bg/ image"), "{all}");
     }
 }

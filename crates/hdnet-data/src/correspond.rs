@@ -7,7 +7,7 @@ use std::path::Path;
 
 use hdnet_formats::FileError;
 use hdnet_formats::correspondences::Correspondences;
-use hdnet_formats::images::{read_mask, read_rgb};
+use hdnet_formats::images::{read_iuv, read_mask};
 use ndarray::Array2;
 use rayon::prelude::*;
 
@@ -235,7 +235,7 @@ pub struct CorrespondReport {
 
 fn load_index(root: &Path, name: &str) -> Result<FrameIndex, FileError> {
     let dp = frame_png(root, dirs::DENSEPOSE, name);
-    let iuv = Iuv::decode(&read_rgb(&dp, None)?).map_err(|e| FileError::new(&dp, e))?;
+    let iuv = Iuv::decode(&read_iuv(&dp, None)?).map_err(|e| FileError::new(&dp, e))?;
     let size = iuv.part.dim();
     let mask = read_mask(frame_png(root, dirs::MASK, name), Some(size))?;
     Ok(FrameIndex::new(&iuv, &mask))

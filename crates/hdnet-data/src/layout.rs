@@ -16,11 +16,11 @@
 use std::path::{Path, PathBuf};
 
 use hdnet_formats::correspondences::Correspondences;
-use hdnet_formats::images::{read_mask, read_rgb, white_background};
+use hdnet_formats::images::{read_iuv, read_mask, read_rgb, white_background};
 use hdnet_formats::{FileError, npy, text};
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
 
-use crate::iuv::{Iuv, NUM_PARTS};
+use crate::iuv::NUM_PARTS;
 
 /// The folders of the layouts, one per kind of per-frame file.
 pub mod dirs {
@@ -115,6 +115,29 @@ pub fn frame_names(root: &Path) -> Result<Vec<String>, FileError> {
     Ok(names)
 }
 
+/// Files of `mask/` and `densepose/` whose frame has no `color_WO_bg/` image: such a frame is not
+/// a frame of the folder (its list comes from `color_WO_bg/`), which readers must say rather than
+/// drop it unseen.
+pub fn frames_without_color(root: &Path) -> Vec<PathBuf> {
+    let names = frame_names(root).unwrap_or_default();
+    let mut orphans: Vec<PathBuf> = [dirs::MASK, dirs::DENSEPOSE]
+        .into_iter()
+        .filter_map(|dir| std::fs::read_dir(root.join(dir)).ok())
+        .flat_map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()))
+        .filter(|path| {
+            let stem = path.file_name().and_then(|f| f.to_str()).and_then(|f| f.strip_suffix(".png"));
+            stem.is_some_and(|s| names.binary_search_by(|n| n.as_str().cmp(s)).is_err())
+        })
+        .collect();
+    orphans.sort();
+    orphans
+}
+
+/// The error for a file of [`frames_without_color`].
+pub fn missing_color(orphan: &Path) -> FileError {
+    FileError::new(orphan, "its frame has no color_WO_bg/ image, so it is left out")
+}
+
 fn check_shape(path: &Path, got: &[usize], want: &[usize]) -> Result<(), FileError> {
     if got != want {
         return Err(FileError::new(path, format!("shape {got:?}, expected {want:?}")));
@@ -123,16 +146,22 @@ fn check_shape(path: &Path, got: &[usize], want: &[usize]) -> Result<(), FileErr
 }
 
 /// The shared image part of both layouts: white-background RGB, mask > 100, IUV.
+/// The three must share a size; the odd one out is the file named.
 fn read_images(root: &Path, name: &str) -> Result<(Array3<f32>, Array2<f32>, Array3<f32>), FileError> {
-    let color_path = frame_png(root, dirs::COLOR, name);
-    let rgb = read_rgb(&color_path, None)?;
-    let size = (rgb.dim().0, rgb.dim().1);
-    let mask_path = frame_png(root, dirs::MASK, name);
-    let mask = read_mask(&mask_path, Some(size))?;
-    let dp_path = frame_png(root, dirs::DENSEPOSE, name);
-    let iuv = read_rgb(&dp_path, Some(size))?;
-    Iuv::decode(&iuv).map_err(|e| FileError::new(&dp_path, e))?;
-    Ok((rgb, mask, iuv))
+    let paths = [dirs::COLOR, dirs::MASK, dirs::DENSEPOSE].map(|dir| frame_png(root, dir, name));
+    let rgb = read_rgb(&paths[0], None)?;
+    let mask = read_mask(&paths[1], None)?;
+    let iuv = read_iuv(&paths[2], None)?;
+    let sizes = [(rgb.dim().0, rgb.dim().1), mask.dim(), (iuv.dim().0, iuv.dim().1)];
+    let odd = match sizes {
+        [a, b, c] if a == b && b == c => return Ok((rgb, mask, iuv)),
+        [_, b, c] if b == c => 0,
+        [a, _, c] if a == c => 1,
+        _ => 2,
+    };
+    let [(h, w), (mh, mw)] = [sizes[odd], sizes[(odd + 1) % 3]];
+    let other = &paths[(odd + 1) % 3];
+    Err(FileError::new(&paths[odd], format!("image is {w}x{h}, but {} is {mw}x{mh}", other.display())))
 }
 
 /// Reads a single-channel matrix from `DIR/NAME.npy` or else `DIR/NAME.txt`.
@@ -149,7 +178,17 @@ fn read_matrix(dir: &Path, name: &str, size: (usize, usize)) -> Result<Array2<f3
         (txt, m)
     };
     check_shape(&path, m.shape(), &[size.0, size.1])?;
+    check_finite(&path, m.iter())?;
     Ok(m)
+}
+
+/// Ground truth and predicted normals must be numbers: a NaN would turn training's loss NaN at
+/// the step that samples the frame, far from the file that caused it.
+fn check_finite<'a>(path: &Path, mut values: impl Iterator<Item = &'a f32>) -> Result<(), FileError> {
+    match values.find(|v| !v.is_finite()) {
+        Some(bad) => Err(FileError::new(path, format!("holds a non-finite value ({bad})"))),
+        None => Ok(()),
+    }
 }
 
 /// Reads normals from `DIR/NAME.npy` (H, W, 3) or else `DIR/NAME_{1,2,3}.txt`.
@@ -160,6 +199,7 @@ fn read_normals(dir: &Path, name: &str, size: (usize, usize)) -> Result<Array3<f
             .into_dimensionality::<Ix3>()
             .map_err(|_| FileError::new(&npy_path, "not a 3-D array"))?;
         check_shape(&npy_path, n.shape(), &[size.0, size.1, 3])?;
+        check_finite(&npy_path, n.iter())?;
         return Ok(n);
     }
     let parts = (1..=3).map(|k| read_matrix(dir, &format!("{name}_{k}"), size)).collect::<Result<Vec<_>, _>>()?;
@@ -196,9 +236,6 @@ pub fn read_labelled(root: &Path, name: &str) -> Result<LabelledFrame, FileError
     let size = mask.dim();
     let labels = ground_truth_root(root);
     let raw_depth = read_matrix(&labels.join(dirs::DEPTH), name, size)?;
-    if let Some(bad) = raw_depth.iter().find(|v| v.is_nan()) {
-        return Err(FileError::new(labels.join(dirs::DEPTH).join(name), format!("depth holds {bad}")));
-    }
     for (m, &d) in mask.iter_mut().zip(&raw_depth) {
         if !(DEPTH_RANGE.0..=DEPTH_RANGE.1).contains(&d) {
             *m = 0.0;
@@ -261,22 +298,30 @@ fn corr_npy_path(root: &Path, i: &str, j: &str) -> PathBuf {
 }
 
 /// Correspondences of frames (i, j): the `.npy` form when present, else the original text pair.
-pub fn read_correspondences(root: &Path, i: &str, j: &str) -> Result<Correspondences, FileError> {
+/// Reads the correspondences of frames (i, j) of `size` (H, W): every match must lie inside.
+pub fn read_correspondences(root: &Path, i: &str, j: &str, size: (usize, usize)) -> Result<Correspondences, FileError> {
     let npy_path = corr_npy_path(root, i, j);
-    if !npy_path.exists() {
+    let (c, path) = if npy_path.exists() {
+        (read_correspondences_npy(&npy_path)?, npy_path)
+    } else {
         let (corrs, limits) = corr_text_paths(root, i, j);
-        return Correspondences::read_original(&corrs, &limits);
-    }
-    let rows = npy::read::<i32>(&npy_path)?
+        (Correspondences::read_original(&corrs, &limits)?, corrs)
+    };
+    c.check_within(size.0, size.1).map_err(|e| FileError::new(&path, e))?;
+    Ok(c)
+}
+
+fn read_correspondences_npy(npy_path: &Path) -> Result<Correspondences, FileError> {
+    let rows = npy::read::<i32>(npy_path)?
         .into_dimensionality::<Ix2>()
-        .map_err(|_| FileError::new(&npy_path, "not a 2-D array"))?;
+        .map_err(|_| FileError::new(npy_path, "not a 2-D array"))?;
     if rows.ncols() != 5 {
-        return Err(FileError::new(&npy_path, format!("{} columns, expected 5", rows.ncols())));
+        return Err(FileError::new(npy_path, format!("{} columns, expected 5", rows.ncols())));
     }
     let mut out = Correspondences::default();
     let mut last_part = 0;
     for (k, row) in rows.rows().into_iter().enumerate() {
-        let bad = |what: &str| FileError::new(&npy_path, format!("row {k}: {what}"));
+        let bad = |what: &str| FileError::new(npy_path, format!("row {k}: {what}"));
         if !(1..=i32::from(NUM_PARTS)).contains(&row[0]) || row[0] < last_part {
             return Err(bad(&format!("part outside 1..={NUM_PARTS} or rows not grouped by part")));
         }
@@ -467,7 +512,47 @@ pub(crate) mod tests {
         let dp = Array3::from_shape_fn((4, 5, 3), |(_, _, k)| if k == 2 { 30.0 } else { 0.0 });
         save_png(&root.join("densepose/0000000.png"), &dp);
         let err = read_labelled(root, "0000000").unwrap_err().to_string();
-        assert!(err.contains("densepose/0000000.png: part index 30"), "{err}");
+        assert!(err.contains("densepose/0000000.png: not a DensePose IUV image: part index 30"), "{err}");
+    }
+
+    #[test]
+    fn non_finite_ground_truth_and_predicted_normals_name_their_file() {
+        for form in [Form::Original, Form::Binary] {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            write_images(root, "0000000");
+            let mut depth = Array2::from_elem((4, 5), 3.0);
+            depth[(2, 1)] = f32::INFINITY;
+            write_depth(&root.join("depth"), "0000000", &depth, form).unwrap();
+            write_normals(&root.join("normal"), "0000000", &normals(), form).unwrap();
+            let ext = if form == Form::Binary { "npy" } else { "txt" };
+            let err = read_labelled(root, "0000000").unwrap_err().to_string();
+            assert!(err.contains(&format!("depth/0000000.{ext}: holds a non-finite value (inf)")), "{err}");
+            write_depth(&root.join("depth"), "0000000", &Array2::from_elem((4, 5), 3.0), form).unwrap();
+            let mut bad = normals();
+            bad[(1, 1, 0)] = f32::NAN;
+            write_normals(&root.join("normal"), "0000000", &bad, form).unwrap();
+            let err = read_labelled(root, "0000000").unwrap_err().to_string();
+            let file = if form == Form::Binary { "normal/0000000.npy" } else { "normal/0000000_1.txt" };
+            assert!(err.contains(&format!("{file}: holds a non-finite value (NaN)")), "{err}");
+            write_normals(&root.join("pred_normals"), "0000000", &bad, form).unwrap();
+            let err = read_video_frame(root, "0000000").unwrap_err().to_string();
+            assert!(err.contains("pred_normals/0000000") && err.contains("non-finite"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_image_of_the_wrong_size_is_the_one_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for folder in [dirs::COLOR, dirs::DENSEPOSE, dirs::MASK] {
+            write_images(root, "0000000");
+            let (channels, value) = if folder == dirs::MASK { (1, 200.0) } else { (3, 0.0) };
+            save_png(&frame_png(root, folder, "0000000"), &Array3::from_elem((6, 5, channels), value));
+            let err = read_video_frame(root, "0000000").unwrap_err().to_string();
+            assert!(err.starts_with(&frame_png(root, folder, "0000000").display().to_string()), "{err}");
+            assert!(err.contains("image is 5x6, but") && err.contains("is 5x4"), "{err}");
+        }
     }
 
     #[test]
@@ -486,7 +571,9 @@ pub(crate) mod tests {
         };
         for form in [Form::Original, Form::Binary] {
             write_correspondences(root, "0000003", "0000007", &c, form).unwrap();
-            assert_eq!(read_correspondences(root, "0000003", "0000007").unwrap(), c);
+            assert_eq!(read_correspondences(root, "0000003", "0000007", (4, 5)).unwrap(), c);
+            let err = read_correspondences(root, "0000003", "0000007", (4, 4)).unwrap_err().to_string();
+            assert!(err.contains("0000003_0000007") && err.contains("outside the 4x4 frames"), "{err}");
             std::fs::remove_dir_all(corr_dir(root)).unwrap();
         }
         write_corr_mat(root, &[("0000003".into(), vec!["0000007".into(), "0000000".into()])]).unwrap();

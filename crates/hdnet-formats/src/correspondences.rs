@@ -37,17 +37,26 @@ impl Correspondences {
             return Err(FileError::new(limits, format!("{} rows, expected {NUM_PARTS}", limit_rows.len())));
         }
         let mut out = Self::default();
+        let mut next_free = 0;
         for (p, limit) in limit_rows.iter().enumerate() {
             let (first, last) = (limit[1], limit[2]);
+            if limit[0] != p as i64 + 1 {
+                return Err(FileError::new(limits, format!("line {}: part {}, expected {}", p + 1, limit[0], p + 1)));
+            }
             if first == -1 && last == -1 {
                 continue;
             }
-            if first < 0 || last < first || last as usize >= rows.len() {
+            if first < next_free || last < first || last as usize >= rows.len() {
                 return Err(FileError::new(
                     limits,
-                    format!("line {}: range {first}..{last} outside the {} correspondence rows", p + 1, rows.len()),
+                    format!(
+                        "line {}: range {first}..{last} overlaps an earlier part's or lies outside the {} correspondence rows",
+                        p + 1,
+                        rows.len()
+                    ),
                 ));
             }
+            next_free = last + 1;
             for (k, row) in rows.iter().enumerate().take(last as usize + 1).skip(first as usize) {
                 let pixel = |r: i64, c: i64| -> Result<[u32; 2], FileError> {
                     if r < 1 || c < 1 || r > u32::MAX as i64 || c > u32::MAX as i64 {
@@ -63,6 +72,18 @@ impl Correspondences {
         Ok(out)
     }
 
+    /// The first match that lies outside frames of `height` x `width`, as an error.
+    pub fn check_within(&self, height: usize, width: usize) -> Result<(), String> {
+        let outside = |p: &[u32; 2]| p[0] as usize >= height || p[1] as usize >= width;
+        match (0..self.len()).find(|&k| outside(&self.pixel_i[k]) || outside(&self.pixel_j[k])) {
+            Some(k) => Err(format!(
+                "match {k}: pixel ({}, {}) -> ({}, {}) (0-based) lies outside the {width}x{height} frames",
+                self.pixel_i[k][0], self.pixel_i[k][1], self.pixel_j[k][0], self.pixel_j[k][1]
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Index range of each part's rows (empty for absent parts).
     pub fn part_ranges(&self) -> Vec<std::ops::Range<usize>> {
         (1..=NUM_PARTS)
@@ -75,8 +96,8 @@ impl Correspondences {
     }
 }
 
-/// Integer rows of a comma-separated file with `width` columns (numbers like `3.0` are truncated,
-/// as NumPy's `genfromtxt(...).astype(int)` does).
+/// Integer rows of a comma-separated file with `width` columns (`3.0` reads as 3, as NumPy's
+/// `genfromtxt(...).astype(int)` does; a fractional `3.7` is an error, not a pixel).
 fn read_int_rows(path: &Path, width: usize) -> Result<Vec<Vec<i64>>, FileError> {
     let text = std::fs::read_to_string(path).map_err(|e| FileError::new(path, e))?;
     let mut rows = Vec::new();
@@ -87,9 +108,9 @@ fn read_int_rows(path: &Path, width: usize) -> Result<Vec<Vec<i64>>, FileError> 
                 t.trim()
                     .parse::<f64>()
                     .ok()
-                    .filter(|v| v.is_finite())
-                    .map(|v| v.trunc() as i64)
-                    .ok_or_else(|| FileError::new(path, format!("line {}: '{}' is not a number", i + 1, t.trim())))
+                    .filter(|v| v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15)
+                    .map(|v| v as i64)
+                    .ok_or_else(|| FileError::new(path, format!("line {}: '{}' is not an integer", i + 1, t.trim())))
             })
             .collect::<Result<Vec<_>, _>>()?;
         if row.len() != width {
@@ -127,5 +148,32 @@ mod tests {
         std::fs::write(&c, "2,1,1,3\n").unwrap();
         let err = Correspondences::read_original(&c, &l).unwrap_err().to_string();
         assert!(err.contains("c.txt: line 1: 4 values, expected 5"), "{err}");
+    }
+
+    #[test]
+    fn fractional_pixels_overlapping_ranges_and_pixels_beyond_the_frame_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, l) = (dir.path().join("c.txt"), dir.path().join("l.txt"));
+        let mut limits: Vec<String> = (1..=NUM_PARTS).map(|p| format!("{p},-1,-1")).collect();
+        limits[1] = "2,0,1".into();
+        std::fs::write(&l, limits.join("\n")).unwrap();
+        std::fs::write(&c, "2,1.0,1,3,4\n2,5,6.5,7,8\n").unwrap();
+        let err = Correspondences::read_original(&c, &l).unwrap_err().to_string();
+        assert!(err.contains("c.txt: line 2: '6.5' is not an integer"), "{err}");
+        std::fs::write(&c, "2,1,1,3,4\n2,5,6,7,8\n").unwrap();
+        limits[2] = "3,1,1".into();
+        std::fs::write(&l, limits.join("\n")).unwrap();
+        let err = Correspondences::read_original(&c, &l).unwrap_err().to_string();
+        assert!(err.contains("l.txt: line 3: range 1..1 overlaps"), "{err}");
+        limits[2] = "7,-1,-1".into();
+        std::fs::write(&l, limits.join("\n")).unwrap();
+        let err = Correspondences::read_original(&c, &l).unwrap_err().to_string();
+        assert!(err.contains("l.txt: line 3: part 7, expected 3"), "{err}");
+        limits[2] = "3,-1,-1".into();
+        std::fs::write(&l, limits.join("\n")).unwrap();
+        let corr = Correspondences::read_original(&c, &l).unwrap();
+        assert_eq!(corr.check_within(8, 8), Ok(()));
+        let err = corr.check_within(8, 7).unwrap_err();
+        assert!(err.contains("match 1") && err.contains("outside the 7x8 frames"), "{err}");
     }
 }

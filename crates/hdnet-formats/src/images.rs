@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use image::{DynamicImage, ImageReader};
+use image::{DynamicImage, ImageFormat, ImageReader};
 use ndarray::{Array2, Array3};
 
 use crate::FileError;
@@ -16,12 +16,24 @@ fn decode(path: &Path) -> Result<DynamicImage, FileError> {
     if !path.exists() {
         return Err(FileError::new(path, "file not found"));
     }
-    ImageReader::open(path)
-        .map_err(|e| FileError::new(path, e))?
-        .with_guessed_format()
-        .map_err(|e| FileError::new(path, e))?
-        .decode()
-        .map_err(|e| FileError::new(path, format!("not a readable image: {e}")))
+    let bytes = std::fs::read(path).map_err(|e| FileError::new(path, e))?;
+    let reader =
+        ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().map_err(|e| FileError::new(path, e))?;
+    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_complete(&bytes) {
+        return Err(FileError::new(path, "truncated JPEG (the image data ends before its end-of-image marker)"));
+    }
+    reader.decode().map_err(|e| FileError::new(path, format!("not a readable image: {e}")))
+}
+
+/// Whether a JPEG's last scan is followed by its end-of-image marker. The decoder fills a cut
+/// file's missing rows with grey and reports success; inside scan data 0xFF is always stuffed, so
+/// an end marker after the last start-of-scan exists only in a complete file.
+fn jpeg_complete(bytes: &[u8]) -> bool {
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+    match (last(0xDA), last(0xD9)) {
+        (Some(scan), Some(end)) => end > scan,
+        _ => false,
+    }
 }
 
 fn check_size(path: &Path, img: &DynamicImage, size: Option<(usize, usize)>) -> Result<(), FileError> {
@@ -44,6 +56,33 @@ pub fn read_rgb(path: impl AsRef<Path>, size: Option<(usize, usize)>) -> Result<
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let values = rgb.into_raw().into_iter().map(f32::from).collect();
     Array3::from_shape_vec((h, w, 3), values).map_err(|e| FileError::new(path, e))
+}
+
+/// Reads a DensePose IUV image (H, W, 3) as stored, 0..255, checked: a colour image whose third
+/// channel holds part indices 0..=NUM_PARTS only. The one check every reader of IUV files uses.
+pub fn read_iuv(path: impl AsRef<Path>, size: Option<(usize, usize)>) -> Result<Array3<f32>, FileError> {
+    let path = path.as_ref();
+    let img = decode(path)?;
+    check_size(path, &img, size)?;
+    if img.color().channel_count() < 3 {
+        return Err(FileError::new(path, "not a DensePose IUV image: a grey image (IUV images are RGB)"));
+    }
+    let rgb = img.to_rgb8();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let iuv = Array3::from_shape_vec((h, w, 3), rgb.into_raw().into_iter().map(f32::from).collect())
+        .map_err(|e| FileError::new(path, e))?;
+    if let Some(((r, c, _), &part)) =
+        iuv.indexed_iter().find(|((_, _, k), p)| *k == 2 && crate::densepose::check_part(**p).is_err())
+    {
+        return Err(FileError::new(
+            path,
+            format!(
+                "not a DensePose IUV image: part index {part} at row {r}, column {c} (expected an integer 0..={})",
+                crate::densepose::NUM_PARTS
+            ),
+        ));
+    }
+    Ok(iuv)
 }
 
 /// Reads a single-channel image as float32 (H, W) with values 0..255 (colour images: luma).
@@ -91,18 +130,7 @@ impl TestSample {
         let [img_path, mask_path, dp_path] = Self::paths(dir, name);
         let rgb = read_rgb(&img_path, Some(size))?;
         let mask = read_mask(&mask_path, Some(size))?;
-        let iuv = read_rgb(&dp_path, Some(size))?;
-        if let Some(part) =
-            iuv.index_axis(ndarray::Axis(2), 2).iter().find(|&&p| crate::densepose::check_part(p).is_err())
-        {
-            return Err(FileError::new(
-                &dp_path,
-                format!(
-                    "not a DensePose IUV image: part index {part} in channel 2 (expected an integer 0..={})",
-                    crate::densepose::NUM_PARTS
-                ),
-            ));
-        }
+        let iuv = read_iuv(&dp_path, Some(size))?;
         Ok(Self { name: name.to_string(), image: white_background(&rgb, &mask), mask, iuv })
     }
 }
@@ -158,6 +186,19 @@ mod tests {
         write_png(&p.join("s_mask.png"), 4, 4, 1, |x, _, _| if x < 2 { mask_value } else { 0 });
         write_png(&p.join("s_dp.png"), 4, 4, 3, |_, _, c| if c == 2 { part } else { 128 });
         dir
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_an_error_and_a_whole_one_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photo.jpg");
+        let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 90]));
+        img.save(&path).unwrap();
+        assert_eq!(read_rgb(&path, None).unwrap().dim(), (48, 64, 3));
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let err = read_rgb(&path, None).unwrap_err().to_string();
+        assert!(err.contains("photo.jpg: truncated JPEG"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod correspondences;
 pub mod crop;
 pub mod densepose;
 pub mod images;
+pub mod item;
 pub mod mesh;
 pub mod npy;
 pub mod text;
@@ -43,7 +44,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     tmp_name.push(name);
     tmp_name.push(format!(".tmp{}", std::process::id()));
     let tmp = dir.join(tmp_name);
-    std::fs::write(&tmp, bytes).map_err(|e| FileError::new(&tmp, e))?;
+    // A failed write (a full disk) leaves no temporary file, and the message names the file meant.
+    std::fs::write(&tmp, bytes).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        FileError::new(path, e)
+    })?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         FileError::new(path, e)

@@ -20,6 +20,8 @@ use crate::profile::Stopwatch;
 pub const BN_EPSILON: f64 = 1e-3;
 /// conv1..conv17 carry batch norm; conv18 is the output layer.
 pub const NUM_CONV_BN: usize = 17;
+/// The resolution level (halvings) at which conv1..conv17 run.
+const CONV_LEVELS: [usize; NUM_CONV_BN] = [0, 0, 0, 1, 2, 3, 4, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0];
 /// The original channel widths (NUM_CH).
 pub const ORIGINAL_WIDTHS: [usize; 5] = [64, 128, 256, 512, 1024];
 
@@ -106,17 +108,19 @@ impl HourglassConfig {
 
     /// Multiply-adds x 2 of one forward pass on an `h` x `w` image.
     pub fn flops(&self, h: usize, w: usize) -> f64 {
-        let sizes = [0, 0, 0, 1, 2, 3, 4, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0];
         let convs: f64 = self
             .conv_channels()
             .iter()
-            .zip(sizes)
-            .map(|(&(cin, cout), level)| {
-                let pixels = (h >> level) * (w >> level);
-                2.0 * 9.0 * (cin * cout * pixels) as f64
-            })
+            .zip(CONV_LEVELS)
+            .map(|(&(cin, cout), level)| 2.0 * 9.0 * (cin * cout) as f64 * ((h >> level) * (w >> level)) as f64)
             .sum();
-        convs + 2.0 * (self.widths[0] * self.out_channels * h * w) as f64
+        convs + 2.0 * (self.widths[0] * self.out_channels) as f64 * (h * w) as f64
+    }
+
+    /// Output values of conv1..conv17 for one `h` x `w` image (what a training step keeps).
+    pub fn activations(&self, h: usize, w: usize) -> f64 {
+        let outputs = self.conv_channels().into_iter().zip(CONV_LEVELS);
+        outputs.map(|((_, cout), level)| cout as f64 * ((h >> level) * (w >> level)) as f64).sum()
     }
 
     /// A network with random weights (TF's variance-scaling: std sqrt(2.6 / fan_in)), drawn on

@@ -19,6 +19,13 @@ use hdnet_model::geometry::{NormalsFromDepth, depth_to_normals, ray_map};
 use hdnet_model::losses::{AngularLoss, depth_l2, normal_angular, scale_invariant_depth};
 use hdnet_model::warp_loss::{RotationFit, WarpBatch, WarpPair, warp_loss};
 
+/// The device under test: the CPU, or the one `HDNET_TEST_DEVICE` names (a GPU build's `wgpu`,
+/// as CI runs these tests on Mesa's lavapipe); the tolerances are the same on every device.
+fn device() -> Device {
+    let name = std::env::var("HDNET_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    hdnet_model::device::open(&name).unwrap_or_else(|e| panic!("HDNET_TEST_DEVICE: {e}"))
+}
+
 fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tf_reference").join(rel)
 }
@@ -71,7 +78,7 @@ const CASES: [Case; 2] = [
 
 #[test]
 fn normal_maps_match_dmap_to_nmap() {
-    let device = Device::flex();
+    let device = device();
     let rays = ray_map(&[Camera::original()], 256, 256, &device);
     for case in CASES {
         let n =
@@ -85,7 +92,7 @@ fn normal_maps_match_dmap_to_nmap() {
 
 #[test]
 fn losses_and_their_gradients_match_tf() {
-    let device = Device::flex().autodiff();
+    let device = device().autodiff();
     let rays = ray_map(&[Camera::original()], 256, 256, &device);
     for case in CASES {
         let mask = (case.mask)(&device);
@@ -142,7 +149,7 @@ fn correspondence_files_parse_like_the_original_reader() {
 
 #[test]
 fn warp_loss_matches_tf_in_value_points_and_gradients() {
-    let device = Device::flex().autodiff();
+    let device = device().autodiff();
     let corr = fixture_correspondences();
     let camera = Camera::original();
     let pairs = [WarpPair { correspondences: &corr, camera_i: camera, camera_j: camera }];

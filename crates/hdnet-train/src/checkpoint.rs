@@ -68,6 +68,12 @@ pub fn list(root: &Path) -> Vec<(u64, PathBuf)> {
     found
 }
 
+/// Removes the temporary folders of checkpoint writes whose process was killed (`kill -9`
+/// between creating and renaming one); those of a live run are left alone.
+pub fn remove_stale(root: &Path) {
+    hdnet_formats::item::remove_left_by_dead_processes(root, &format!(".tmp-{PREFIX}"));
+}
+
 /// Writes a checkpoint atomically and deletes all but the newest `keep`.
 pub fn save(
     root: &Path,

@@ -112,9 +112,10 @@ impl TrainConfig {
         let defaults = toml::Value::try_from(Self::for_stage(stage)).map_err(|e| FileError::new(path, e))?;
         let mut merged = defaults;
         let user: toml::Value =
-            toml::from_str(&text).map_err(|e| FileError::new(path, format!("invalid TOML: {e}")))?;
+            toml::from_str(&text).map_err(|e| FileError::new(path, one_line(format!("invalid TOML: {e}"))))?;
         merge(&mut merged, user);
-        let config: Self = merged.try_into().map_err(|e| FileError::new(path, format!("invalid setting: {e}")))?;
+        let config: Self =
+            merged.try_into().map_err(|e| FileError::new(path, one_line(format!("invalid setting: {e}"))))?;
         config.validate().map_err(|e| FileError::new(path, e))?;
         Ok(config)
     }
@@ -127,11 +128,45 @@ impl TrainConfig {
         {
             return Err("checkpoint_every, log_every, visualize_every and keep_checkpoints must be positive".into());
         }
-        if !(self.learning_rate > 0.0 && self.epsilon > 0.0) {
-            return Err("learning_rate and epsilon must be positive".into());
+        let finite_positive = |v: f64| v.is_finite() && v > 0.0;
+        if !(finite_positive(self.learning_rate) && finite_positive(f64::from(self.epsilon))) {
+            return Err("learning_rate and epsilon must be positive and finite".into());
+        }
+        for (name, value) in [("beta_1", self.beta_1), ("beta_2", self.beta_2)] {
+            if !(0.0..1.0).contains(&value) {
+                return Err(format!("{name} = {value} is outside [0, 1)"));
+            }
+        }
+        let augment =
+            [("flip_probability", self.augment.flip_probability), ("color_jitter", self.augment.color_jitter)];
+        for (name, value) in augment {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(format!("augment.{name} = {value} is outside [0, 1]"));
+            }
         }
         Ok(())
     }
+
+    /// Bytes one training step of this configuration needs on 256x256 images, roughly: weights,
+    /// gradients and Adam's two moments, and per image the activations and their gradients
+    /// (about seven float32 values per activation, measured at width 64: 478 MiB per image).
+    pub fn memory_estimate(&self, stage: Stage) -> f64 {
+        let net = hdnet_model::HourglassConfig::new(stage.net_kind(), self.width);
+        let parameters: f64 = net.parameters().iter().map(|p| p.shape.iter().product::<usize>() as f64).sum();
+        let activations = net.activations(256, 256);
+        let images = self.batch_size + if stage == Stage::Hdnet { 2 * self.pair_batch_size } else { 0 };
+        4.0 * (4.0 * parameters + 7.0 * activations * images as f64)
+    }
+}
+
+/// The toml crate's messages span lines (with a caret under the text); errors here are one line.
+fn one_line(message: String) -> String {
+    message
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.trim_matches(['|', '^', ' ']).is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Overlays `user` on `base` (tables merged key by key).

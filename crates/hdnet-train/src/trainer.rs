@@ -8,7 +8,8 @@ use burn::prelude::*;
 use burn::tensor::Gradients;
 use hdnet_data::augment::{augment_labelled, augment_pair};
 use hdnet_data::layout::{
-    dirs, frame_names, frame_png, read_corr_mat, read_correspondences, read_labelled, read_video_frame,
+    dirs, frame_names, frame_png, frames_without_color, missing_color, read_corr_mat, read_correspondences,
+    read_labelled, read_video_frame,
 };
 use hdnet_data::sampler::Sampler;
 use hdnet_formats::FileError;
@@ -159,6 +160,11 @@ impl Trainer {
         device: &Device,
     ) -> Result<Self, FileError> {
         let names = frame_names(labelled)?;
+        for root in std::iter::once(labelled).chain(videos) {
+            if let Some(orphan) = frames_without_color(root).first() {
+                return Err(missing_color(orphan));
+            }
+        }
         if names.is_empty() {
             return Err(FileError::new(labelled.join(dirs::COLOR), "no labelled frames"));
         }
@@ -290,7 +296,7 @@ impl Trainer {
             let (fi, fj) = &videos.pairs[k];
             let i = read_video_frame(&videos.root, fi)?;
             let j = read_video_frame(&videos.root, fj)?;
-            let c = read_correspondences(&videos.root, fi, fj)?;
+            let c = read_correspondences(&videos.root, fi, fj, i.mask.dim())?;
             loaded.push(augment_pair(&i, &j, &c, &sampler.augmentation(&self.config.augment, self.step, slot)));
         }
         check_sizes(

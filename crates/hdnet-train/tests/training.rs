@@ -11,6 +11,13 @@ use hdnet_train::checkpoint;
 use hdnet_train::{Stage, TrainConfig, Trainer};
 use ndarray::{Array2, Array3};
 
+/// The device under test: the CPU, or the one `HDNET_TEST_DEVICE` names (a GPU build's `wgpu`,
+/// as CI runs these tests on Mesa's lavapipe); the tolerances are the same on every device.
+fn device() -> Device {
+    let name = std::env::var("HDNET_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    hdnet_model::device::open(&name).unwrap_or_else(|e| panic!("HDNET_TEST_DEVICE: {e}"))
+}
+
 const S: usize = 32;
 
 /// Frame `t`: an ellipsoid bulging towards the camera, centred at (cy, cx), shaded by a light from
@@ -125,7 +132,7 @@ fn every_stage_reduces_its_loss() {
     let (labelled, videos) = (dir.path().join("labelled"), dir.path().join("video"));
     labelled_dataset(&labelled);
     video_dataset(&videos);
-    let device = Device::flex().autodiff();
+    let device = device().autodiff();
     // Stated factors: the mean of the last 5 of 40 steps is below this fraction of the first 5.
     for (stage, factor) in [(Stage::Normal, 0.8), (Stage::Depth, 0.5), (Stage::Hdnet, 0.5)] {
         let mut trainer = Trainer::new(stage, config(stage, 40), &labelled, Some(&videos), None, &device).unwrap();
@@ -142,6 +149,22 @@ fn weights(trainer: &Trainer) -> Vec<f32> {
     hdnet_model::hourglass::parameter_values(trainer.net()).into_iter().flat_map(|(_, values)| values).collect()
 }
 
+#[test]
+fn a_checkpoint_written_on_the_device_under_test_loads_on_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = dir.path().join("labelled");
+    labelled_dataset(&labelled);
+    let mut trainer =
+        Trainer::new(Stage::Depth, config(Stage::Depth, 3), &labelled, None, None, &device().autodiff()).unwrap();
+    for _ in 0..3 {
+        trainer.step().unwrap();
+    }
+    let saved = trainer.save(&dir.path().join("ckpts")).unwrap();
+    let on_cpu = Trainer::resume(&saved, &labelled, None, &Device::flex().autodiff()).unwrap();
+    assert_eq!(on_cpu.step, 3);
+    assert_eq!(max_abs_diff(&weights(&trainer), &weights(&on_cpu)), 0.0, "float32 weights round-trip exactly");
+}
+
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
@@ -153,7 +176,7 @@ fn resumed_run_is_identical_and_interrupted_writes_leave_the_last_checkpoint() {
     let (labelled, videos) = (dir.path().join("labelled"), dir.path().join("video"));
     labelled_dataset(&labelled);
     video_dataset(&videos);
-    let device = Device::flex().autodiff();
+    let device = device().autodiff();
     let mut cfg = config(Stage::Hdnet, 6);
     cfg.augment.flip_probability = 0.5;
     cfg.augment.color_jitter = 0.1;
@@ -201,7 +224,7 @@ fn frames_the_network_cannot_take_are_reported() {
     save_png(&root.join(format!("densepose/{name}.png")), &crop(&f.iuv));
     write_depth(&root.join("depth"), name, &f.depth.slice(ndarray::s![..20, ..20]).to_owned(), Form::Binary).unwrap();
     write_normals(&root.join("normal"), name, &crop(&f.normals), Form::Binary).unwrap();
-    let device = Device::flex().autodiff();
+    let device = device().autodiff();
     let mut trainer = Trainer::new(Stage::Depth, config(Stage::Depth, 1), root, None, None, &device).unwrap();
     let err = trainer.step().unwrap_err().to_string();
     assert!(err.contains("0000000.png") && err.contains("multiples of 16"), "{err}");
