@@ -185,7 +185,7 @@ pub struct VideoArgs {
 pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
     use hdnet_data::correspond::{MatchParams, Partnering, write_partners};
     use hdnet_data::layout::write_corr_mat;
-    use hdnet_synth::video::{VideoFrame, exact_correspondences, render_video_frame, sample_video};
+    use hdnet_synth::video::{PosedFrame, exact_correspondences, render_video_frame, sample_video};
     use hdnet_synth::{write_ground_truth, write_images};
     if args.videos == 0 || args.frames < 2 {
         bail!("--videos must be positive and --frames at least 2");
@@ -201,7 +201,7 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
     for v in 0..args.videos {
         let (look, motion) = sample_video(&model, person_seed(*seed, v), args.frames);
         let name = |f: usize| frame_name((v * args.frames + f) as u64);
-        let frames: Vec<VideoFrame> = motion
+        let frames: Vec<PosedFrame> = motion
             .par_iter()
             .enumerate()
             .map(|(f, m)| {

@@ -76,62 +76,71 @@ pub struct WarpBatch {
     rows: usize,
 }
 
-impl WarpBatch {
-    /// Pairs must match the depth batch order; frames are `height` x `width`.
-    pub fn new(pairs: &[WarpPair], height: usize, width: usize, device: &Device) -> Result<Self, String> {
-        let (mut index_i, mut index_j, mut segment) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut ray_i, mut ray_j, mut weight, mut projection) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut counts: Vec<f32> = Vec::new();
-        let mut pairs_used = 0;
-        for (b, pair) in pairs.iter().enumerate() {
-            let c = pair.correspondences;
-            let parts: Vec<_> = c.part_ranges().into_iter().filter(|r| r.len() >= MIN_PART_MATCHES).collect();
-            let rows: usize = parts.iter().map(|r| r.len()).sum();
-            if rows == 0 {
-                continue;
-            }
-            pairs_used += 1;
-            for range in parts {
-                let seg = counts.len() as i64;
-                counts.push(range.len() as f32);
-                for k in range {
-                    let (pi, pj) = (c.pixel_i[k], c.pixel_j[k]);
-                    for p in [pi, pj] {
-                        if p[0] as usize >= height || p[1] as usize >= width {
-                            return Err(format!(
-                                "pair {b}: pixel ({}, {}) outside the {width}x{height} image",
-                                p[0] + 1,
-                                p[1] + 1
-                            ));
-                        }
-                    }
-                    let flat = |p: [u32; 2]| (b * height * width + p[0] as usize * width + p[1] as usize) as i64;
-                    index_i.push(flat(pi));
-                    index_j.push(flat(pj));
-                    segment.push(seg);
-                    ray_i.extend(pair.camera_i.ray(pi[0] as f32, pi[1] as f32));
-                    ray_j.extend(pair.camera_j.ray(pj[0] as f32, pj[1] as f32));
-                    weight.push(1.0 / rows as f32);
-                    let cam = pair.camera_j;
-                    projection.extend([cam.fx, cam.fy, cam.cx, cam.cy]);
-                }
+/// The host-side rows of a [`WarpBatch`], one per correspondence that enters the loss, and one
+/// segment per (pair, part) with enough matches.
+#[derive(Default)]
+struct Rows {
+    index_i: Vec<i64>,
+    index_j: Vec<i64>,
+    segment: Vec<i64>,
+    ray_i: Vec<f32>,
+    ray_j: Vec<f32>,
+    /// The number of rows of the row's pair (its share of the pair's weight).
+    pair_rows: Vec<f32>,
+    projection: Vec<f32>,
+    segment_count: Vec<f32>,
+}
+
+impl Rows {
+    /// Adds pair `b`'s rows (parts with at least [`MIN_PART_MATCHES`] matches); whether it had any.
+    fn push_pair(&mut self, b: usize, pair: &WarpPair, height: usize, width: usize) -> bool {
+        let c = pair.correspondences;
+        let parts: Vec<_> = c.part_ranges().into_iter().filter(|r| r.len() >= MIN_PART_MATCHES).collect();
+        let rows: usize = parts.iter().map(|r| r.len()).sum();
+        let flat = |p: [u32; 2]| (b * height * width + p[0] as usize * width + p[1] as usize) as i64;
+        let cam = pair.camera_j;
+        for range in parts {
+            let segment = self.segment_count.len() as i64;
+            self.segment_count.push(range.len() as f32);
+            for k in range {
+                let (pi, pj) = (c.pixel_i[k], c.pixel_j[k]);
+                self.index_i.push(flat(pi));
+                self.index_j.push(flat(pj));
+                self.segment.push(segment);
+                self.ray_i.extend(pair.camera_i.ray(pi[0] as f32, pi[1] as f32));
+                self.ray_j.extend(pair.camera_j.ray(pj[0] as f32, pj[1] as f32));
+                self.pair_rows.push(rows as f32);
+                self.projection.extend([cam.fx, cam.fy, cam.cx, cam.cy]);
             }
         }
-        let weight: Vec<f32> = weight.into_iter().map(|w| w / pairs_used.max(1) as f32).collect();
-        let n = index_i.len();
-        let m = counts.len();
+        rows > 0
+    }
+}
+
+impl WarpBatch {
+    /// Pairs must match the depth batch order; frames are `height` x `width`. Every pair that
+    /// has rows weighs the same, and within a pair every row the same.
+    pub fn new(pairs: &[WarpPair], height: usize, width: usize, device: &Device) -> Result<Self, String> {
+        let mut rows = Rows::default();
+        let mut pairs_used = 0;
+        for (b, pair) in pairs.iter().enumerate() {
+            pair.correspondences.check_within(height, width).map_err(|e| format!("pair {b}: {e}"))?;
+            pairs_used += usize::from(rows.push_pair(b, pair, height, width));
+        }
+        let row_weight: Vec<f32> = rows.pair_rows.iter().map(|r| 1.0 / r / pairs_used as f32).collect();
+        let (n, m) = (rows.index_i.len(), rows.segment_count.len());
         let int = |v: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(v, [n]), device);
         let float2 = |v: Vec<f32>, k: usize| Tensor::<2>::from_data(TensorData::new(v, [n, k]), device);
         Ok(Self {
-            index_i: int(index_i),
-            index_j: int(index_j),
-            segment: int(segment),
-            ray_i: float2(ray_i, 3),
-            ray_j: float2(ray_j, 3),
-            segment_count: Tensor::from_data(TensorData::new(counts, [m, 1]), device),
+            index_i: int(rows.index_i),
+            index_j: int(rows.index_j),
+            segment: int(rows.segment),
+            ray_i: float2(rows.ray_i, 3),
+            ray_j: float2(rows.ray_j, 3),
+            segment_count: Tensor::from_data(TensorData::new(rows.segment_count, [m, 1]), device),
             num_segments: m,
-            row_weight: Tensor::from_data(TensorData::new(weight, [n]), device),
-            projection: float2(projection, 4),
+            row_weight: Tensor::from_data(TensorData::new(row_weight, [n]), device),
+            projection: float2(rows.projection, 4),
             rows: n,
         })
     }
@@ -267,30 +276,13 @@ fn polar_rotation(x: Tensor<3>) -> Tensor<3> {
 /// squaring of (N + s I) / 2s, whose eigenvalues lie in [0, 1].
 fn horn_rotation(h: Tensor<3>) -> Tensor<3> {
     let m = h.dims()[0];
+    // Horn's symmetric 4x4 matrix of the entries s(i, j) of H; each read is a fresh view of H.
     let s = |i, j| entry(&h, i, j);
-    let (sxx, sxy, sxz) = (s(0, 0), s(0, 1), s(0, 2));
-    let (syx, syy, syz) = (s(1, 0), s(1, 1), s(1, 2));
-    let (szx, szy, szz) = (s(2, 0), s(2, 1), s(2, 2));
     let n = from_entries(vec![
-        vec![
-            sxx.clone() + syy.clone() + szz.clone(),
-            syz.clone() - szy.clone(),
-            szx.clone() - sxz.clone(),
-            sxy.clone() - syx.clone(),
-        ],
-        vec![
-            syz.clone() - szy.clone(),
-            sxx.clone() - syy.clone() - szz.clone(),
-            sxy.clone() + syx.clone(),
-            szx.clone() + sxz.clone(),
-        ],
-        vec![
-            szx.clone() - sxz.clone(),
-            sxy.clone() + syx.clone(),
-            -sxx.clone() + syy.clone() - szz.clone(),
-            syz.clone() + szy.clone(),
-        ],
-        vec![sxy - syx, szx + sxz, syz + szy, -sxx - syy + szz],
+        vec![s(0, 0) + s(1, 1) + s(2, 2), s(1, 2) - s(2, 1), s(2, 0) - s(0, 2), s(0, 1) - s(1, 0)],
+        vec![s(1, 2) - s(2, 1), s(0, 0) - s(1, 1) - s(2, 2), s(0, 1) + s(1, 0), s(2, 0) + s(0, 2)],
+        vec![s(2, 0) - s(0, 2), s(0, 1) + s(1, 0), -s(0, 0) + s(1, 1) - s(2, 2), s(1, 2) + s(2, 1)],
+        vec![s(0, 1) - s(1, 0), s(2, 0) + s(0, 2), s(1, 2) + s(2, 1), -s(0, 0) - s(1, 1) + s(2, 2)],
     ]);
     // |eigenvalues of N| <= s1 + s2 + s3 <= sqrt(3) |H|_F.
     let shift = h.square().sum_dim(1).sum_dim(2).add_scalar(SQUARED_DISTANCE_FLOOR).sqrt() * 3f32.sqrt();
@@ -305,25 +297,16 @@ fn horn_rotation(h: Tensor<3>) -> Tensor<3> {
     let best = diagonal.argmax(2).reshape([m, 1, 1]).repeat_dim(1, 4);
     let q = p.gather(2, best); // [M, 4, 1]
     let q = q.clone() / q.square().sum_dim(1).sqrt();
+    // The rotation of the unit quaternion q = (w, x, y, z): entries 2 (q_a q_b +- q_c q_d) off the
+    // diagonal, 1 - 2 (q_a^2 + q_b^2) on it.
     let c = |k| q.clone().narrow(1, k, 1);
-    let (w, x, y, z) = (c(0), c(1), c(2), c(3));
-    let one = || Tensor::ones([m, 1, 1], &w.device());
+    let diagonal = |a, b| Tensor::ones([m, 1, 1], &q.device()) - (c(a).square() + c(b).square()) * 2.0;
+    let off = |a, b, sign: f32, d, e| (c(a) * c(b) + c(d) * c(e) * sign) * 2.0;
+    let (w, x, y, z) = (0, 1, 2, 3);
     from_entries(vec![
-        vec![
-            one() - (y.clone().square() + z.clone().square()) * 2.0,
-            (x.clone() * y.clone() - w.clone() * z.clone()) * 2.0,
-            (x.clone() * z.clone() + w.clone() * y.clone()) * 2.0,
-        ],
-        vec![
-            (x.clone() * y.clone() + w.clone() * z.clone()) * 2.0,
-            one() - (x.clone().square() + z.clone().square()) * 2.0,
-            (y.clone() * z.clone() - w.clone() * x.clone()) * 2.0,
-        ],
-        vec![
-            (x.clone() * z.clone() - w.clone() * y.clone()) * 2.0,
-            (y.clone() * z.clone() + w.clone() * x.clone()) * 2.0,
-            one() - (x.square() + y.square()) * 2.0,
-        ],
+        vec![diagonal(y, z), off(x, y, -1.0, w, z), off(x, z, 1.0, w, y)],
+        vec![off(x, y, 1.0, w, z), diagonal(x, z), off(y, z, -1.0, w, x)],
+        vec![off(x, z, -1.0, w, y), off(y, z, 1.0, w, x), diagonal(x, y)],
     ])
 }
 
@@ -555,7 +538,7 @@ mod tests {
             &Device::flex(),
         )
         .unwrap_err();
-        assert!(err.contains("outside the 12x12 image"), "{err}");
+        assert!(err.contains("outside the 12x12 frames"), "{err}");
     }
 
     #[test]

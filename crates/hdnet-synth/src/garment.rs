@@ -104,6 +104,48 @@ impl Waves {
     }
 }
 
+/// Where a body's clothes end: per side (left, right) the shoulder, wrist, hip and ankle along
+/// which sleeves and legs end, and the hips and neck between which the waist line lies.
+struct Landmarks {
+    limbs: [[Vector3<f64>; 4]; 2],
+    hips: Vector3<f64>,
+    neck: Vector3<f64>,
+}
+
+impl Landmarks {
+    fn new(model: &BodyModel, joints: &[Vector3<f64>]) -> Result<Self, String> {
+        let j = |name: &str| bone(model, name).map(|b| joints[b]);
+        let limb = |s: &str| -> Result<[Vector3<f64>; 4], String> {
+            Ok([
+                j(&format!("upperarm01{s}"))?,
+                j(&format!("wrist{s}"))?,
+                j(&format!("upperleg01{s}"))?,
+                j(&format!("foot{s}"))?,
+            ])
+        };
+        Ok(Self {
+            limbs: [limb(".L")?, limb(".R")?],
+            hips: (j("upperleg01.L")? + j("upperleg01.R")?) / 2.0,
+            neck: j("neck01")?,
+        })
+    }
+
+    /// What covers body point `p` of DensePose part `part` under `cut`.
+    fn region(&self, p: Vector3<f64>, part: u8, cut: &Cut) -> Region {
+        let [shoulder, wrist, hip, ankle] = self.limbs[usize::from(p.x < 0.0)];
+        match densepose::region(part) {
+            BodyRegion::Torso => match along(p, self.hips, self.neck).0 {
+                t if t >= 0.97 => Region::Skin,
+                t if t >= cut.waist => Region::Top,
+                _ => Region::Bottom,
+            },
+            BodyRegion::Arm if along(p, shoulder, wrist).0 <= cut.sleeve => Region::Top,
+            BodyRegion::Leg | BodyRegion::Foot if along(p, hip, ankle).0 <= cut.leg => Region::Bottom,
+            _ => Region::Skin,
+        }
+    }
+}
+
 impl Dressing {
     /// Draws a cut and folds for a body at rest (its posed-at-rest vertices and joints).
     /// `skirt` and `hair`: whether the person wears the asset's skirt and hair meshes.
@@ -122,88 +164,20 @@ impl Dressing {
         }
         let joints: Vec<Vector3<f64>> = joints.iter().copied().map(Vector3::from).collect();
         let vertices: Vec<Vector3<f64>> = vertices.iter().copied().map(Vector3::from).collect();
-        let j = |name: &str| bone(model, name).map(|b| joints[b]);
-        // Per side (left, right): shoulder, wrist, hip, ankle, along which sleeves and legs end.
-        let limb = |s: &str| -> Result<[Vector3<f64>; 4], String> {
-            Ok([
-                j(&format!("upperarm01{s}"))?,
-                j(&format!("wrist{s}"))?,
-                j(&format!("upperleg01{s}"))?,
-                j(&format!("foot{s}"))?,
-            ])
-        };
-        let limbs = [limb(".L")?, limb(".R")?];
+        let landmarks = Landmarks::new(model, &joints)?;
         let cut = sample_cut(rng);
-        let (hips, neck) = ((j("upperleg01.L")? + j("upperleg01.R")?) / 2.0, j("neck01")?);
         let skirt_vertices = vertex_set(&model.skirt_faces, vertices.len());
         let hair_vertices = vertex_set(&model.hair_faces, vertices.len());
+        let worn = |wears: bool, covering: Region| if wears { covering } else { Region::Skin };
         let region: Vec<Region> = (0..vertices.len())
-            .map(|v| {
-                let p = vertices[v];
-                if skirt_vertices[v] {
-                    return if skirt { Region::Skirt } else { Region::Skin };
-                }
-                if hair_vertices[v] {
-                    return if hair { Region::Hair } else { Region::Skin };
-                }
-                let [shoulder, wrist, hip, ankle] = limbs[usize::from(p.x < 0.0)];
-                match densepose::region(model.vertex_part[v]) {
-                    BodyRegion::Torso => {
-                        let (t, _) = along(p, hips, neck);
-                        if t >= 0.97 {
-                            Region::Skin
-                        } else if t >= cut.waist {
-                            Region::Top
-                        } else {
-                            Region::Bottom
-                        }
-                    }
-                    BodyRegion::Arm => {
-                        let (t, _) = along(p, shoulder, wrist);
-                        if t <= cut.sleeve { Region::Top } else { Region::Skin }
-                    }
-                    BodyRegion::Leg | BodyRegion::Foot => {
-                        let (t, _) = along(p, hip, ankle);
-                        if t <= cut.leg { Region::Bottom } else { Region::Skin }
-                    }
-                    _ => Region::Skin,
-                }
+            .map(|v| match (skirt_vertices[v], hair_vertices[v]) {
+                (true, _) => worn(skirt, Region::Skirt),
+                (_, true) => worn(hair, Region::Hair),
+                _ => landmarks.region(vertices[v], model.vertex_part[v], &cut),
             })
             .collect();
-        let fold_depth = 0.006 + 0.006 * rng.random::<f64>();
-        let folds = Waves::new(rng, 4, [0.06, 0.16], fold_depth);
-        let skirt_folds = Waves::new(rng, 3, [0.08, 0.14], 0.02);
-        let rest_offset = (0..vertices.len())
-            .map(|v| {
-                let p = vertices[v];
-                (match region[v] {
-                    Region::Top => cut.thickness_top + folds.at(p),
-                    Region::Bottom => cut.thickness_bottom + folds.at(p),
-                    // Vertical folds: waves over the horizontal position only.
-                    Region::Skirt => skirt_folds.at(Vector3::new(p.x, p.y, 0.0)).abs(),
-                    Region::Skin | Region::Hair => 0.0,
-                }) as f32
-            })
-            .collect();
-        let ring_wavelength = 0.035 + 0.02 * rng.random::<f64>();
-        let bunching = (0..vertices.len())
-            .map(|v| {
-                if !matches!(region[v], Region::Top | Region::Bottom) {
-                    return None;
-                }
-                let (k, d) = bend_bones
-                    .iter()
-                    .enumerate()
-                    .map(|(k, b)| (k, (vertices[v] - joints[b[0]]).norm()))
-                    .min_by(|a, b| a.1.total_cmp(&b.1))?;
-                let weight = (-(d / BEND_REACH).powi(2)).exp();
-                let phase = std::f64::consts::TAU
-                    * along(vertices[v], joints[bend_bones[k][1]], joints[bend_bones[k][2]]).0
-                    * (joints[bend_bones[k][2]] - joints[bend_bones[k][1]]).norm()
-                    / ring_wavelength;
-                (weight > 0.02).then_some((k, phase as f32, weight as f32))
-            })
-            .collect();
+        let rest_offset = rest_offsets(&vertices, &region, &cut, rng);
+        let bunching = bunching(&vertices, &joints, &region, &bend_bones, rng);
         Ok(Self {
             region,
             rest_offset,
@@ -240,4 +214,58 @@ fn vertex_set(faces: &[[u32; 3]], n: usize) -> Vec<bool> {
     let mut set = vec![false; n];
     faces.iter().flatten().for_each(|&v| set[v as usize] = true);
     set
+}
+
+/// Offset along the normal at rest of each vertex: the cloth's thickness plus static folds
+/// (random waves over the rest shape; vertical ones on skirts).
+fn rest_offsets(vertices: &[Vector3<f64>], region: &[Region], cut: &Cut, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let fold_depth = 0.006 + 0.006 * rng.random::<f64>();
+    let folds = Waves::new(rng, 4, [0.06, 0.16], fold_depth);
+    let skirt_folds = Waves::new(rng, 3, [0.08, 0.14], 0.02);
+    vertices
+        .iter()
+        .zip(region)
+        .map(|(&p, region)| {
+            (match region {
+                Region::Top => cut.thickness_top + folds.at(p),
+                Region::Bottom => cut.thickness_bottom + folds.at(p),
+                // Vertical folds: waves over the horizontal position only.
+                Region::Skirt => skirt_folds.at(Vector3::new(p.x, p.y, 0.0)).abs(),
+                Region::Skin | Region::Hair => 0.0,
+            }) as f32
+        })
+        .collect()
+}
+
+/// Per covered vertex near a bend joint: that joint (index into BENDS), the phase of the rings
+/// that bunch there and their falloff weight.
+fn bunching(
+    vertices: &[Vector3<f64>],
+    joints: &[Vector3<f64>],
+    region: &[Region],
+    bend_bones: &[[usize; 3]; 4],
+    rng: &mut ChaCha8Rng,
+) -> Vec<Option<(usize, f32, f32)>> {
+    let ring_wavelength = 0.035 + 0.02 * rng.random::<f64>();
+    vertices
+        .iter()
+        .zip(region)
+        .map(|(&p, region)| {
+            if !matches!(region, Region::Top | Region::Bottom) {
+                return None;
+            }
+            let (k, d) = bend_bones
+                .iter()
+                .enumerate()
+                .map(|(k, b)| (k, (p - joints[b[0]]).norm()))
+                .min_by(|a, b| a.1.total_cmp(&b.1))?;
+            let weight = (-(d / BEND_REACH).powi(2)).exp();
+            let [_, above, below] = bend_bones[k];
+            let phase = std::f64::consts::TAU
+                * along(p, joints[above], joints[below]).0
+                * (joints[below] - joints[above]).norm()
+                / ring_wavelength;
+            (weight > 0.02).then_some((k, phase as f32, weight as f32))
+        })
+        .collect()
 }

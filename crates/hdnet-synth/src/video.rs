@@ -18,7 +18,7 @@ use crate::pose::{MotionFrame, dance};
 const VISIBLE_DEPTH: f32 = 0.025;
 
 /// One rendered frame of a video with the posed vertices it came from.
-pub struct VideoFrame {
+pub struct PosedFrame {
     pub vertices: Vec<[f32; 3]>,
     pub frame: Frame,
 }
@@ -32,16 +32,16 @@ pub fn sample_video(model: &BodyModel, seed: u64, frames: usize) -> (Look, Vec<M
 }
 
 /// Renders one frame of a motion.
-pub fn render_video_frame(model: &BodyModel, look: &Look, motion: &MotionFrame, size: usize) -> VideoFrame {
+pub fn render_video_frame(model: &BodyModel, look: &Look, motion: &MotionFrame, size: usize) -> PosedFrame {
     let person = pose_look(model, look, motion);
     let frame = render_person(model, &person, size);
-    VideoFrame { vertices: person.vertices, frame }
+    PosedFrame { vertices: person.vertices, frame }
 }
 
 /// Pixels of `a` matched to the pixels of `b` where the same surface point is seen, grouped by
 /// part (the part `a`'s IUV shows, which `b`'s must agree with), at most
 /// `params.max_matches_per_part` per part, evenly spaced.
-pub fn exact_correspondences(look: &Look, a: &VideoFrame, b: &VideoFrame, params: &MatchParams) -> Correspondences {
+pub fn exact_correspondences(look: &Look, a: &PosedFrame, b: &PosedFrame, params: &MatchParams) -> Correspondences {
     let (size, _) = a.frame.mask.dim();
     let camera = crop_camera(size);
     let mut by_part: Vec<Vec<([u32; 2], [u32; 2])>> = vec![Vec::new(); usize::from(NUM_PARTS)];
@@ -95,7 +95,7 @@ mod tests {
     fn correspondences_join_the_same_surface_point() {
         let model = model();
         let (look, motion) = sample_video(&model, 2, 9);
-        let frames: Vec<VideoFrame> =
+        let frames: Vec<PosedFrame> =
             [0, 8].iter().map(|&f| render_video_frame(&model, &look, &motion[f], 256)).collect();
         // The motion moves the body a lot between these frames.
         let moved = frames[0]
