@@ -236,6 +236,16 @@ fn whole(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
     if exact { t } else { t.to_contiguous() }
 }
 
+/// Operations of the Autodiff backend that run on the inner backend untracked: each takes and
+/// returns float tensors, unwrapped on the way in and wrapped on the way out.
+macro_rules! on_inner_backend {
+    ($(fn $name:ident($($arg:ident),*);)*) => {
+        $(fn $name($($arg: FloatTensor<Self>),*) -> FloatTensor<Self> {
+            <FloatTensor<Self>>::new(B::$name($($arg.into_primitive()),*))
+        })*
+    };
+}
+
 impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
     fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
         #[derive(Debug)]
@@ -366,26 +376,14 @@ impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
         }
     }
 
-    fn max_pool_2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        <FloatTensor<Self>>::new(B::max_pool_2x2_backward(x.into_primitive(), grad.into_primitive()))
-    }
-
-    fn upsample_2x_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        <FloatTensor<Self>>::new(B::upsample_2x_backward(grad.into_primitive()))
-    }
-
     // The gradients themselves are not differentiated again (no second-order training here):
     // they are computed on the inner backend and enter the graph as constants.
-    fn conv3x3_input_grad(grad_out: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        <FloatTensor<Self>>::new(B::conv3x3_input_grad(grad_out.into_primitive(), weight.into_primitive()))
-    }
-
-    fn conv3x3_weight_grad(x: FloatTensor<Self>, grad_out: FloatTensor<Self>) -> FloatTensor<Self> {
-        <FloatTensor<Self>>::new(B::conv3x3_weight_grad(x.into_primitive(), grad_out.into_primitive()))
-    }
-
-    fn conv3x3_bias_grad(grad_out: FloatTensor<Self>) -> FloatTensor<Self> {
-        <FloatTensor<Self>>::new(B::conv3x3_bias_grad(grad_out.into_primitive()))
+    on_inner_backend! {
+        fn max_pool_2x2_backward(x, grad);
+        fn upsample_2x_backward(grad);
+        fn conv3x3_input_grad(grad_out, weight);
+        fn conv3x3_weight_grad(x, grad_out);
+        fn conv3x3_bias_grad(grad_out);
     }
 
     // Optimizers work on the parameters' inner tensors; an update is never differentiated.
