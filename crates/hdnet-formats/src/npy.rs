@@ -25,7 +25,8 @@ fn check_size(bytes: &[u8]) -> Result<(), String> {
         return Err(malformed());
     }
     let (len_bytes, start) = if bytes[6] == 1 { (2, 8) } else { (4, 8) };
-    let header_len = bytes[start..start + len_bytes].iter().rev().fold(0usize, |n, &b| (n << 8) | usize::from(b));
+    let len_field = bytes.get(start..start + len_bytes).ok_or_else(malformed)?;
+    let header_len = len_field.iter().rev().fold(0usize, |n, &b| (n << 8) | usize::from(b));
     let data_start = start + len_bytes + header_len;
     let header = bytes.get(start + len_bytes..data_start).ok_or_else(malformed)?;
     let header = std::str::from_utf8(header).map_err(|_| malformed())?;
@@ -99,6 +100,9 @@ mod tests {
         assert!(err.contains("a.npy") && err.contains("(100000, 100000)") && err.contains("holds 24"), "{err}");
         std::fs::write(&path, npy_with_shape("(2, 3)", &[0; 20])).unwrap();
         assert!(super::read::<f32>(&path).unwrap_err().to_string().contains("holds 20"));
+        // A version-2 header whose 4-byte length field is cut off.
+        std::fs::write(&path, b"\x93NUMPY\x02\x00\x10\x00").unwrap();
+        assert!(super::read::<f32>(&path).unwrap_err().to_string().contains("not a .npy file"));
         std::fs::write(&path, b"not numpy at all").unwrap();
         assert!(super::read::<f32>(&path).unwrap_err().to_string().contains("not a .npy file"));
     }
