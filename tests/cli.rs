@@ -398,6 +398,7 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
         .map(|i| {
             let gt = hdnet_data::layout::read_labelled(&out, &hdnet_data::layout::frame_name(i)).unwrap();
             let angles: Vec<f64> = gt
+                .person
                 .mask
                 .indexed_iter()
                 .filter(|(_, m)| **m > 0.0)

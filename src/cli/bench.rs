@@ -258,14 +258,11 @@ fn synthetic_frame(size: usize) -> hdnet_data::layout::LabelledFrame {
     let c = size as f32 / 2.0;
     let r2 = |y: usize, x: usize| ((y as f32 - c).powi(2) + (x as f32 - c).powi(2)) / (0.4 * size as f32).powi(2);
     let mask = Array2::from_shape_fn((size, size), |(y, x)| if r2(y, x) < 1.0 { 1.0 } else { 0.0 });
+    let rgb = Array3::from_shape_fn((size, size, 3), |(y, x, k)| (50 + (x + y + 40 * k) % 150) as f32);
+    let iuv = Array3::from_shape_fn((size, size, 3), |(y, x, k)| {
+        if k == 2 && mask[(y, x)] > 0.0 { 1.0 + (4 * y / size) as f32 } else { 0.0 }
+    });
     hdnet_data::layout::LabelledFrame {
-        name: "synthetic".into(),
-        image: Array3::from_shape_fn((size, size, 3), |(y, x, k)| {
-            if mask[(y, x)] > 0.0 { (50 + (x + y + 40 * k) % 150) as f32 } else { 255.0 }
-        }),
-        iuv: Array3::from_shape_fn((size, size, 3), |(y, x, k)| {
-            if k == 2 && mask[(y, x)] > 0.0 { 1.0 + (4 * y / size) as f32 } else { 0.0 }
-        }),
         depth: Array2::from_shape_fn((size, size), |(y, x)| {
             if mask[(y, x)] > 0.0 { 4.0 - 0.3 * (1.0 - r2(y, x)).sqrt() } else { 0.0 }
         }),
@@ -273,7 +270,7 @@ fn synthetic_frame(size: usize) -> hdnet_data::layout::LabelledFrame {
             (size, size, 3),
             |(y, x, k)| if mask[(y, x)] > 0.0 && k == 2 { -1.0 } else { 0.0 },
         ),
-        mask,
+        person: hdnet_formats::images::PersonImage::new("synthetic", &rgb, mask, iuv),
     }
 }
 

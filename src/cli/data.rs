@@ -9,7 +9,7 @@ use hdnet_data::check::{Kind, check, detect};
 use hdnet_data::correspond::{MatchParams, correspond_video};
 use hdnet_data::layout::{Form, dirs, frame_names, frame_png, write_normals};
 use hdnet_formats::FileError;
-use hdnet_formats::images::{TestSample, read_mask, read_rgb, white_background};
+use hdnet_formats::images::{PersonImage, read_mask, read_rgb};
 use hdnet_formats::item::ItemWriter;
 use hdnet_model::Hdnet;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -116,19 +116,14 @@ pub struct PredictNormalsArgs {
     overwrite: bool,
 }
 
-fn read_frame(root: &Path, name: &str) -> Result<TestSample, FileError> {
+fn read_frame(root: &Path, name: &str) -> Result<PersonImage, FileError> {
     let rgb = read_rgb(frame_png(root, dirs::COLOR, name), None)?;
     let mask_path = frame_png(root, dirs::MASK, name);
     let mask = read_mask(&mask_path, Some((rgb.dim().0, rgb.dim().1)))?;
     let (h, w, _) = rgb.dim();
     hdnet_model::pipeline::check_network_size(h, w)
         .map_err(|e| FileError::new(frame_png(root, dirs::COLOR, name), e))?;
-    Ok(TestSample {
-        name: name.to_string(),
-        image: white_background(&rgb, &mask),
-        mask,
-        iuv: ndarray::Array3::zeros((h, w, 3)),
-    })
+    Ok(PersonImage::new(name, &rgb, mask, ndarray::Array3::zeros((h, w, 3))))
 }
 
 /// A frame's predicted normals (three text files and/or an .npy) as one item: all or none.

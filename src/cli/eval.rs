@@ -9,7 +9,6 @@ use hdnet_eval::evaluation::{
     Baseline, baseline_prediction, evaluate, mean_depth, read_prediction, table, write_reports,
 };
 use hdnet_formats::FileError;
-use hdnet_formats::images::TestSample;
 use hdnet_geometry::Camera;
 
 #[derive(clap::Args)]
@@ -108,19 +107,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Predictions::Baseline => baseline_prediction(&gt, mean.as_ref())
                     .map_err(|e| FileError::new(frame_png(&args.gt, dirs::MASK, name), e))?,
                 Predictions::Model(net) => {
-                    let (h, w) = gt.mask.dim();
+                    let (h, w) = gt.person.mask.dim();
                     hdnet_model::pipeline::check_network_size(h, w)
                         .map_err(|e| FileError::new(frame_png(&args.gt, dirs::COLOR, name), e))?;
-                    let sample = TestSample {
-                        name: name.clone(),
-                        image: gt.image.clone(),
-                        mask: gt.mask.clone(),
-                        iuv: gt.iuv.clone(),
-                    };
-                    let p = net.predict(&[&sample]).remove(0);
-                    (p.depth * &gt.mask, p.normals)
+                    let p = net.predict(&[&gt.person]).remove(0);
+                    (p.depth * &gt.person.mask, p.normals)
                 }
-                Predictions::Folder(dir) => read_prediction(dir, name, gt.mask.dim())?,
+                Predictions::Folder(dir) => read_prediction(dir, name, gt.person.mask.dim())?,
             };
             Ok(evaluate(name, &gt, &depth, &normals, &Camera::original()))
         });

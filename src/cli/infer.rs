@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use hdnet_formats::crop::Crop;
-use hdnet_formats::images::{TestSample, list_samples, read_iuv, read_mask, read_rgb, white_background};
+use hdnet_formats::images::{PersonImage, list_samples, read_iuv, read_mask, read_rgb};
 use hdnet_formats::item::ItemWriter;
 use hdnet_formats::{FileError, mesh, npy, text, visual};
 use hdnet_geometry::Camera;
@@ -88,7 +88,7 @@ impl Source {
 
 /// A network-sized input and, for photos, how to map results back.
 struct Loaded {
-    sample: TestSample,
+    sample: PersonImage,
     photo: Option<PhotoFrame>,
 }
 
@@ -283,7 +283,9 @@ fn load_checked(
         }
     }
     match source {
-        Source::Layout { dir, name } => Ok(Loaded { sample: TestSample::load(dir, name, IMAGE_SIZE)?, photo: None }),
+        Source::Layout { dir, name } => {
+            Ok(Loaded { sample: PersonImage::read_test_layout(dir, name, IMAGE_SIZE)?, photo: None })
+        }
         Source::Photo { image, mask, dp } => {
             load_photo(&name, image, mask, dp.as_deref(), hdnet.uses_densepose(), fill)
         }
@@ -315,12 +317,8 @@ fn load_photo(
     if small_mask.iter().all(|&m| m == 0.0) {
         return Err(FileError::new(mask_path, "the person is too small to see at 256x256"));
     }
-    let sample = TestSample {
-        name: name.to_string(),
-        image: white_background(&crop.resample(&rgb, n, 255.0, true), &small_mask),
-        mask: small_mask,
-        iuv: iuv.map_or_else(|| Array3::zeros((n, n, 3)), |i| crop.resample(&i, n, 0.0, false)),
-    };
+    let iuv = iuv.map_or_else(|| Array3::zeros((n, n, 3)), |i| crop.resample(&i, n, 0.0, false));
+    let sample = PersonImage::new(name, &crop.resample(&rgb, n, 255.0, true), small_mask, iuv);
     Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask }) })
 }
 
@@ -328,7 +326,7 @@ fn load_photo(
 /// warnings for outputs that could not be made.
 fn write_outputs(
     out: &Path,
-    sample: &TestSample,
+    sample: &PersonImage,
     p: &Prediction,
     depth: &Array2<f32>,
     mesh: &mesh::ColoredMesh,
@@ -354,7 +352,7 @@ fn write_outputs(
 }
 
 /// The depth2mesh faces over camera-space points (metres, original camera), coloured by the input.
-fn colored_mesh(sample: &TestSample, depth: &Array2<f32>) -> mesh::ColoredMesh {
+fn colored_mesh(sample: &PersonImage, depth: &Array2<f32>) -> mesh::ColoredMesh {
     let camera = Camera::original();
     let (points, colors) = depth
         .indexed_iter()

@@ -203,18 +203,20 @@ fn log_line(stage: Stage, step: u64, seconds: f64, losses: &StepReport) -> Strin
 fn write_panel(path: &Path, stage: Stage, preview: &Preview) -> anyhow::Result<()> {
     std::fs::create_dir_all(path.parent().expect("progress folder")).context("creating progress/")?;
     let f = &preview.frame;
-    let (h, w) = f.mask.dim();
+    let (h, w) = f.person.size();
     let blank = || Array3::from_elem((h, w, 3), 255u8);
-    let normals = |n: &Array3<f32>| white_off_mask(normal_colors(&unit_normals(n, &f.mask), &f.mask), &f.mask);
+    let normals = |n: &Array3<f32>| {
+        white_off_mask(normal_colors(&unit_normals(n, &f.person.mask), &f.person.mask), &f.person.mask)
+    };
     let panels = match stage {
-        Stage::Normal => vec![to_u8(&f.image), normals(&preview.prediction), normals(&f.normals)],
+        Stage::Normal => vec![to_u8(&f.person.image), normals(&preview.prediction), normals(&f.normals)],
         Stage::Depth | Stage::Hdnet => {
             let depth = preview.prediction.index_axis(Axis(2), 0).to_owned();
             vec![
-                to_u8(&f.image),
-                depth_heat_map(&depth, &f.mask).unwrap_or_else(blank),
+                to_u8(&f.person.image),
+                depth_heat_map(&depth, &f.person.mask).unwrap_or_else(blank),
                 preview.normals_from_depth.as_ref().map_or_else(blank, normals),
-                depth_heat_map(&f.depth, &f.mask).unwrap_or_else(blank),
+                depth_heat_map(&f.depth, &f.person.mask).unwrap_or_else(blank),
                 normals(&f.normals),
             ]
         }

@@ -8,6 +8,7 @@
 
 use hdnet_formats::correspondences::Correspondences;
 use hdnet_formats::densepose::{MIRRORED_PART, NUM_PARTS};
+use hdnet_formats::images::PersonImage;
 use ndarray::{Array2, Array3, Axis};
 
 use crate::layout::{LabelledFrame, VideoFrame};
@@ -101,36 +102,26 @@ fn flip_map_if(flip: bool, m: &Array2<f32>) -> Array2<f32> {
     if flip { flip_map(m) } else { m.clone() }
 }
 
-/// A frame's person images after `choice`: image (flipped, then jittered on the mask), mask,
-/// IUV and normals, each flipped consistently.
-struct Augmented {
-    image: Array3<f32>,
-    mask: Array2<f32>,
-    iuv: Array3<f32>,
-    normals: Array3<f32>,
-}
-
-fn augment_images(
-    image: &Array3<f32>,
-    mask: &Array2<f32>,
-    iuv: &Array3<f32>,
-    normals: &Array3<f32>,
-    choice: &AugmentChoice,
-) -> Augmented {
-    let mask = flip_map_if(choice.flip, mask);
-    let image = flip_if(choice.flip, image, flip_image);
-    Augmented {
+/// A frame's person after `choice`: image flipped, then jittered on the mask; mask and IUV
+/// flipped with it.
+fn augment_person(p: &PersonImage, choice: &AugmentChoice) -> PersonImage {
+    let mask = flip_map_if(choice.flip, &p.mask);
+    let image = flip_if(choice.flip, &p.image, flip_image);
+    PersonImage {
+        name: p.name.clone(),
         image: jitter_colors(&image, &mask, choice.gain, choice.bias),
-        iuv: flip_if(choice.flip, iuv, flip_iuv),
-        normals: flip_if(choice.flip, normals, flip_normals),
+        iuv: flip_if(choice.flip, &p.iuv, flip_iuv),
         mask,
     }
 }
 
 /// Applies `choice` to a labelled frame.
 pub fn augment_labelled(f: &LabelledFrame, choice: &AugmentChoice) -> LabelledFrame {
-    let Augmented { image, mask, iuv, normals } = augment_images(&f.image, &f.mask, &f.iuv, &f.normals, choice);
-    LabelledFrame { name: f.name.clone(), image, mask, iuv, depth: flip_map_if(choice.flip, &f.depth), normals }
+    LabelledFrame {
+        person: augment_person(&f.person, choice),
+        depth: flip_map_if(choice.flip, &f.depth),
+        normals: flip_if(choice.flip, &f.normals, flip_normals),
+    }
 }
 
 /// Applies `choice` to both frames of a pair and their correspondences (flipped together).
@@ -140,11 +131,11 @@ pub fn augment_pair(
     c: &Correspondences,
     choice: &AugmentChoice,
 ) -> (VideoFrame, VideoFrame, Correspondences) {
-    let one = |f: &VideoFrame| {
-        let Augmented { image, mask, iuv, normals } = augment_images(&f.image, &f.mask, &f.iuv, &f.normals, choice);
-        VideoFrame { name: f.name.clone(), image, mask, iuv, normals }
+    let one = |f: &VideoFrame| VideoFrame {
+        person: augment_person(&f.person, choice),
+        normals: flip_if(choice.flip, &f.normals, flip_normals),
     };
-    let width = i.mask.dim().1 as u32;
+    let width = i.person.size().1 as u32;
     let c = if choice.flip { flip_correspondences(c, width) } else { c.clone() };
     (one(i), one(j), c)
 }

@@ -53,8 +53,8 @@ pub fn check(root: &Path, kind: Kind) -> CheckReport {
     let mut sizes = std::collections::HashMap::new();
     for name in &names {
         let result = match kind {
-            Kind::Labelled => read_labelled(root, name).map(|f| f.mask.dim()),
-            Kind::Video => read_video_frame(root, name).map(|f| f.mask.dim()),
+            Kind::Labelled => read_labelled(root, name).map(|f| f.person.size()),
+            Kind::Video => read_video_frame(root, name).map(|f| f.person.size()),
         };
         match result {
             Ok(size) => drop(sizes.insert(name.clone(), size)),

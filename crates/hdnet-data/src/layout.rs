@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use hdnet_formats::correspondences::Correspondences;
-use hdnet_formats::images::{read_iuv, read_mask, read_rgb, white_background};
+use hdnet_formats::images::PersonImage;
 use hdnet_formats::{FileError, npy, text};
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
 
@@ -73,13 +73,8 @@ impl Form {
 /// A labelled frame after the original preprocessing.
 #[derive(Debug, Clone)]
 pub struct LabelledFrame {
-    pub name: String,
-    /// RGB 0..255, white where `mask` is 0.
-    pub image: Array3<f32>,
-    /// 1 where mask > 100 and the depth lies in [1, 8].
-    pub mask: Array2<f32>,
-    /// The DensePose image as stored (0..255).
-    pub iuv: Array3<f32>,
+    /// The mask is 1 where mask > 100 and the depth lies in [1, 8].
+    pub person: PersonImage,
     /// Depth shifted to median 4 on the mask, 0 elsewhere.
     pub depth: Array2<f32>,
     /// Ground-truth normals, 0 off the mask.
@@ -89,11 +84,7 @@ pub struct LabelledFrame {
 /// An unlabelled video frame after the original preprocessing.
 #[derive(Debug, Clone)]
 pub struct VideoFrame {
-    pub name: String,
-    pub image: Array3<f32>,
-    /// 1 where mask > 100.
-    pub mask: Array2<f32>,
-    pub iuv: Array3<f32>,
+    pub person: PersonImage,
     /// Normals predicted by the normal net (`hdnet predict-normals`), 0 off the mask.
     pub normals: Array3<f32>,
 }
@@ -145,23 +136,9 @@ fn check_shape(path: &Path, got: &[usize], want: &[usize]) -> Result<(), FileErr
     Ok(())
 }
 
-/// The shared image part of both layouts: white-background RGB, mask > 100, IUV.
-/// The three must share a size; the odd one out is the file named.
-fn read_images(root: &Path, name: &str) -> Result<(Array3<f32>, Array2<f32>, Array3<f32>), FileError> {
-    let paths = [dirs::COLOR, dirs::MASK, dirs::DENSEPOSE].map(|dir| frame_png(root, dir, name));
-    let rgb = read_rgb(&paths[0], None)?;
-    let mask = read_mask(&paths[1], None)?;
-    let iuv = read_iuv(&paths[2], None)?;
-    let sizes = [(rgb.dim().0, rgb.dim().1), mask.dim(), (iuv.dim().0, iuv.dim().1)];
-    let odd = match sizes {
-        [a, b, c] if a == b && b == c => return Ok((rgb, mask, iuv)),
-        [_, b, c] if b == c => 0,
-        [a, _, c] if a == c => 1,
-        _ => 2,
-    };
-    let [(h, w), (mh, mw)] = [sizes[odd], sizes[(odd + 1) % 3]];
-    let other = &paths[(odd + 1) % 3];
-    Err(FileError::new(&paths[odd], format!("image is {w}x{h}, but {} is {mw}x{mh}", other.display())))
+/// The shared image part of both layouts.
+fn read_person(root: &Path, name: &str) -> Result<PersonImage, FileError> {
+    PersonImage::read(name, &[dirs::COLOR, dirs::MASK, dirs::DENSEPOSE].map(|dir| frame_png(root, dir, name)), None)
 }
 
 /// Reads a single-channel matrix from `DIR/NAME.npy` or else `DIR/NAME.txt`.
@@ -232,32 +209,29 @@ pub fn ground_truth_root(root: &Path) -> PathBuf {
 /// Reads and preprocesses labelled frame `name` as the original `read_renderpeople` does (the
 /// depth and normals of a synthetic video's frame from its `ground_truth/` folder).
 pub fn read_labelled(root: &Path, name: &str) -> Result<LabelledFrame, FileError> {
-    let (rgb, mut mask, iuv) = read_images(root, name)?;
-    let size = mask.dim();
+    let mut person = read_person(root, name)?;
+    let size = person.size();
     let labels = ground_truth_root(root);
     let raw_depth = read_matrix(&labels.join(dirs::DEPTH), name, size)?;
-    for (m, &d) in mask.iter_mut().zip(&raw_depth) {
-        if !(DEPTH_RANGE.0..=DEPTH_RANGE.1).contains(&d) {
-            *m = 0.0;
-        }
-    }
-    let on: Vec<f32> = raw_depth.iter().zip(&mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
+    person.restrict_mask(|p| (DEPTH_RANGE.0..=DEPTH_RANGE.1).contains(&raw_depth[p]));
+    let mask = &person.mask;
+    let on: Vec<f32> = raw_depth.iter().zip(mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
     if on.is_empty() {
         return Err(FileError::new(labels.join(dirs::DEPTH).join(name), "no mask pixel has a depth in [1, 8] m"));
     }
     let shift = median(on);
     let depth = Array2::from_shape_fn(size, |p| if mask[p] > 0.0 { raw_depth[p] + DEPTH_MEDIAN - shift } else { 0.0 });
     let mut normals = read_normals(&labels.join(dirs::NORMAL), name, size)?;
-    zero_off_mask(&mut normals, &mask);
-    Ok(LabelledFrame { name: name.to_string(), image: white_background(&rgb, &mask), mask, iuv, depth, normals })
+    zero_off_mask(&mut normals, mask);
+    Ok(LabelledFrame { person, depth, normals })
 }
 
 /// Reads and preprocesses video frame `name` as the original `read_tiktok` does.
 pub fn read_video_frame(root: &Path, name: &str) -> Result<VideoFrame, FileError> {
-    let (rgb, mask, iuv) = read_images(root, name)?;
-    let mut normals = read_normals(&root.join(dirs::PRED_NORMALS), name, mask.dim())?;
-    zero_off_mask(&mut normals, &mask);
-    Ok(VideoFrame { name: name.to_string(), image: white_background(&rgb, &mask), mask, iuv, normals })
+    let person = read_person(root, name)?;
+    let mut normals = read_normals(&root.join(dirs::PRED_NORMALS), name, person.size())?;
+    zero_off_mask(&mut normals, &person.mask);
+    Ok(VideoFrame { person, normals })
 }
 
 /// `correspondences/corr_mat.txt`: each row a frame and its partners (frame numbers).
@@ -475,17 +449,17 @@ pub(crate) mod tests {
             write_depth(&root.join("depth"), "0000000", &depth, form).unwrap();
             write_normals(&root.join("normal"), "0000000", &normals(), form).unwrap();
             let f = read_labelled(root, "0000000").unwrap();
-            assert_eq!(f.mask[(0, 0)], 0.0);
-            assert_eq!(f.mask[(1, 1)], 1.0);
-            assert_eq!(f.mask[(1, 4)], 0.0);
+            assert_eq!(f.person.mask[(0, 0)], 0.0);
+            assert_eq!(f.person.mask[(1, 1)], 1.0);
+            assert_eq!(f.person.mask[(1, 4)], 0.0);
             // on-mask depths (minus the 9.0): 11 values; median is the 6th smallest.
             let mut on: Vec<f32> =
-                depth.iter().zip(f.mask.iter()).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
+                depth.iter().zip(f.person.mask.iter()).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
             on.sort_by(f32::total_cmp);
             let med = on[on.len() / 2];
             assert!((f.depth[(1, 1)] - (depth[(1, 1)] + 4.0 - med)).abs() < 1e-4, "{form:?}");
             assert_eq!(f.depth[(1, 4)], 0.0);
-            assert_eq!(f.image[(1, 4, 0)], 255.0);
+            assert_eq!(f.person.image[(1, 4, 0)], 255.0);
             assert_eq!(f.normals[(1, 4, 2)], 0.0);
             assert_eq!(f.normals[(1, 1, 2)], -1.0);
         }

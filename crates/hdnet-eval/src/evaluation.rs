@@ -45,10 +45,11 @@ pub fn mean_depth(dir: &Path) -> Result<Array2<f32>, FileError> {
     let frames = frame_names(dir)?.into_iter().filter_map(|n| read_labelled(dir, &n).ok());
     let mut sums: Option<(Array2<f32>, Array2<f32>)> = None;
     for f in frames {
-        let (sum, count) = sums.get_or_insert_with(|| (Array2::zeros(f.mask.dim()), Array2::zeros(f.mask.dim())));
-        if f.mask.dim() == sum.dim() {
-            *sum += &(&f.depth * &f.mask);
-            *count += &f.mask;
+        let (sum, count) =
+            sums.get_or_insert_with(|| (Array2::zeros(f.person.mask.dim()), Array2::zeros(f.person.mask.dim())));
+        if f.person.mask.dim() == sum.dim() {
+            *sum += &(&f.depth * &f.person.mask);
+            *count += &f.person.mask;
         }
     }
     let Some((sum, count)) = sums else {
@@ -63,14 +64,14 @@ pub fn baseline_prediction(
     gt: &LabelledFrame,
     mean: Option<&Array2<f32>>,
 ) -> Result<(Array2<f32>, Array3<f32>), String> {
-    let (h, w) = gt.mask.dim();
-    let normals = Array3::from_shape_fn((h, w, 3), |(r, c, k)| if k == 2 { -gt.mask[(r, c)] } else { 0.0 });
+    let (h, w) = gt.person.mask.dim();
+    let normals = Array3::from_shape_fn((h, w, 3), |(r, c, k)| if k == 2 { -gt.person.mask[(r, c)] } else { 0.0 });
     let depth = match mean {
         Some(m) if m.dim() != (h, w) => {
             return Err(format!("{h}x{w}, the mean depth map is {}x{}", m.dim().0, m.dim().1));
         }
-        Some(m) => m * &gt.mask,
-        None => gt.mask.mapv(|m| m * DEPTH_MEDIAN),
+        Some(m) => m * &gt.person.mask,
+        None => gt.person.mask.mapv(|m| m * DEPTH_MEDIAN),
     };
     Ok((depth, normals))
 }
@@ -122,13 +123,13 @@ pub fn evaluate(
     normals: &Array3<f32>,
     camera: &Camera,
 ) -> ImageRow {
-    let parts = Iuv::decode(&gt.iuv).map(|iuv| iuv.part).unwrap_or_else(|_| Array2::zeros(gt.mask.dim()));
+    let parts = Iuv::decode(&gt.person.iuv).map(|iuv| iuv.part).unwrap_or_else(|_| Array2::zeros(gt.person.mask.dim()));
     ImageRow {
         name: name.to_string(),
-        depth: depth_metrics(depth, &gt.depth, &gt.mask),
-        normals: normal_metrics(normals, &gt.normals, &gt.mask),
-        depth_normals: normal_metrics(&depth_normals(depth, &gt.mask, camera), &gt.normals, &gt.mask),
-        parts: per_part(depth, &gt.depth, normals, &gt.normals, &gt.mask, &parts)
+        depth: depth_metrics(depth, &gt.depth, &gt.person.mask),
+        normals: normal_metrics(normals, &gt.normals, &gt.person.mask),
+        depth_normals: normal_metrics(&depth_normals(depth, &gt.person.mask, camera), &gt.normals, &gt.person.mask),
+        parts: per_part(depth, &gt.depth, normals, &gt.normals, &gt.person.mask, &parts)
             .into_iter()
             .map(|(part, depth, normals)| PartRow { part, depth, normals })
             .collect(),
@@ -205,11 +206,14 @@ mod tests {
 
     fn frame(depth: f32) -> LabelledFrame {
         let (h, w) = (6, 5);
+        let mask = Array2::from_shape_fn((h, w), |(r, _)| if r < 4 { 1.0 } else { 0.0 });
         LabelledFrame {
-            name: "f".into(),
-            image: Array3::zeros((h, w, 3)),
-            mask: Array2::from_shape_fn((h, w), |(r, _)| if r < 4 { 1.0 } else { 0.0 }),
-            iuv: Array3::zeros((h, w, 3)),
+            person: hdnet_formats::images::PersonImage::new(
+                "f",
+                &Array3::zeros((h, w, 3)),
+                mask,
+                Array3::zeros((h, w, 3)),
+            ),
             depth: Array2::from_shape_fn((h, w), |(r, c)| if r < 4 { depth + 0.01 * (r + c) as f32 } else { 0.0 }),
             normals: Array3::from_shape_fn((h, w, 3), |(r, _, k)| if r < 4 && k == 2 { -1.0 } else { 0.0 }),
         }
@@ -219,7 +223,7 @@ mod tests {
     fn flat_baseline_has_exact_normals_and_the_aggregate_is_the_mean() {
         let gt = frame(3.0);
         let (depth, normals) = baseline_prediction(&gt, None).unwrap();
-        assert!(depth.iter().zip(&gt.mask).all(|(d, m)| *d == m * DEPTH_MEDIAN));
+        assert!(depth.iter().zip(&gt.person.mask).all(|(d, m)| *d == m * DEPTH_MEDIAN));
         let row = evaluate("f", &gt, &depth, &normals, &Camera::original());
         assert_eq!(row.normals.unwrap().mean_deg, 0.0);
         // A flat depth map fits the tilted ground truth only by its shift: RMSE of a plane's residual.

@@ -107,9 +107,10 @@ pub fn read_mask(path: impl AsRef<Path>, size: Option<(usize, usize)>) -> Result
     Ok(mask)
 }
 
-/// One input of the original test-data layout, preprocessed as `read_test_data` does.
+/// A person's picture as the networks take it: the image, the mask and the DensePose IUV of one
+/// frame, whatever layout it came from (test samples, labelled and video frames, photos).
 #[derive(Debug, Clone)]
-pub struct TestSample {
+pub struct PersonImage {
     pub name: String,
     /// Normal-net input `X`: RGB 0..255 with every background pixel set to white (255).
     pub image: Array3<f32>,
@@ -119,19 +120,54 @@ pub struct TestSample {
     pub iuv: Array3<f32>,
 }
 
-impl TestSample {
-    /// The three file paths of sample `name` in `dir`.
-    pub fn paths(dir: &Path, name: &str) -> [PathBuf; 3] {
+impl PersonImage {
+    /// The person of `rgb` under `mask`, on white.
+    pub fn new(name: &str, rgb: &Array3<f32>, mask: Array2<f32>, iuv: Array3<f32>) -> Self {
+        Self { name: name.to_string(), image: white_background(rgb, &mask), mask, iuv }
+    }
+
+    /// Reads `[rgb, mask, iuv]` files. With a `size` (H, W) each must have it; without, the three
+    /// must agree and the odd one out is the file named.
+    pub fn read(name: &str, paths: &[PathBuf; 3], size: Option<(usize, usize)>) -> Result<Self, FileError> {
+        let rgb = read_rgb(&paths[0], size)?;
+        let mask = read_mask(&paths[1], size)?;
+        let iuv = read_iuv(&paths[2], size)?;
+        let sizes = [(rgb.dim().0, rgb.dim().1), mask.dim(), (iuv.dim().0, iuv.dim().1)];
+        let odd = match sizes {
+            [a, b, c] if a == b && b == c => return Ok(Self::new(name, &rgb, mask, iuv)),
+            [_, b, c] if b == c => 0,
+            [a, _, c] if a == c => 1,
+            _ => 2,
+        };
+        let [(h, w), (mh, mw)] = [sizes[odd], sizes[(odd + 1) % 3]];
+        let other = &paths[(odd + 1) % 3];
+        Err(FileError::new(&paths[odd], format!("image is {w}x{h}, but {} is {mw}x{mh}", other.display())))
+    }
+
+    /// The three file paths of sample `name` in a folder of the original test-data layout.
+    pub fn test_layout_paths(dir: &Path, name: &str) -> [PathBuf; 3] {
         ["img", "mask", "dp"].map(|kind| dir.join(format!("{name}_{kind}.png")))
     }
 
-    /// Reads and preprocesses sample `name`; all three images must be `size` (H, W).
-    pub fn load(dir: &Path, name: &str, size: (usize, usize)) -> Result<Self, FileError> {
-        let [img_path, mask_path, dp_path] = Self::paths(dir, name);
-        let rgb = read_rgb(&img_path, Some(size))?;
-        let mask = read_mask(&mask_path, Some(size))?;
-        let iuv = read_iuv(&dp_path, Some(size))?;
-        Ok(Self { name: name.to_string(), image: white_background(&rgb, &mask), mask, iuv })
+    /// Reads and preprocesses sample `name` of the test-data layout as `read_test_data` does; all
+    /// three images must be `size` (H, W).
+    pub fn read_test_layout(dir: &Path, name: &str, size: (usize, usize)) -> Result<Self, FileError> {
+        Self::read(name, &Self::test_layout_paths(dir, name), Some(size))
+    }
+
+    /// Leaves the person only where `keep` holds (white elsewhere).
+    pub fn restrict_mask(&mut self, keep: impl Fn((usize, usize)) -> bool) {
+        for (p, m) in self.mask.indexed_iter_mut() {
+            if !keep(p) {
+                *m = 0.0;
+            }
+        }
+        self.image = white_background(&self.image, &self.mask);
+    }
+
+    /// (H, W).
+    pub fn size(&self) -> (usize, usize) {
+        self.mask.dim()
     }
 }
 
@@ -204,7 +240,7 @@ mod tests {
     #[test]
     fn loads_and_whitens_background() {
         let dir = sample_dir(101, 3);
-        let s = TestSample::load(dir.path(), "s", (4, 4)).unwrap();
+        let s = PersonImage::read_test_layout(dir.path(), "s", (4, 4)).unwrap();
         assert_eq!(s.mask[(0, 0)], 1.0);
         assert_eq!(s.mask[(0, 3)], 0.0);
         assert_eq!(s.image[(1, 1, 2)], (10 + 40 + 2) as f32);
@@ -216,14 +252,14 @@ mod tests {
     #[test]
     fn mask_threshold_is_strict() {
         let dir = sample_dir(100, 3);
-        let err = TestSample::load(dir.path(), "s", (4, 4)).unwrap_err().to_string();
+        let err = PersonImage::read_test_layout(dir.path(), "s", (4, 4)).unwrap_err().to_string();
         assert!(err.contains("s_mask.png") && err.contains("empty mask"), "{err}");
     }
 
     #[test]
     fn wrong_size_names_file_and_sizes() {
         let dir = sample_dir(255, 3);
-        let err = TestSample::load(dir.path(), "s", (256, 256)).unwrap_err().to_string();
+        let err = PersonImage::read_test_layout(dir.path(), "s", (256, 256)).unwrap_err().to_string();
         assert!(err.contains("s_img.png") && err.contains("4x4, expected 256x256"), "{err}");
     }
 
@@ -231,17 +267,17 @@ mod tests {
     fn missing_dp_and_non_png() {
         let dir = sample_dir(255, 3);
         std::fs::remove_file(dir.path().join("s_dp.png")).unwrap();
-        let err = TestSample::load(dir.path(), "s", (4, 4)).unwrap_err().to_string();
+        let err = PersonImage::read_test_layout(dir.path(), "s", (4, 4)).unwrap_err().to_string();
         assert!(err.contains("s_dp.png") && err.contains("not found"), "{err}");
         std::fs::write(dir.path().join("s_img.png"), b"this is text, not a PNG").unwrap();
-        let err = TestSample::load(dir.path(), "s", (4, 4)).unwrap_err().to_string();
+        let err = PersonImage::read_test_layout(dir.path(), "s", (4, 4)).unwrap_err().to_string();
         assert!(err.contains("s_img.png") && err.contains("not a readable image"), "{err}");
     }
 
     #[test]
     fn part_index_above_24_is_rejected() {
         let dir = sample_dir(255, 25);
-        let err = TestSample::load(dir.path(), "s", (4, 4)).unwrap_err().to_string();
+        let err = PersonImage::read_test_layout(dir.path(), "s", (4, 4)).unwrap_err().to_string();
         assert!(err.contains("s_dp.png") && err.contains("part index 25"), "{err}");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use hdnet_formats::images::TestSample;
+use hdnet_formats::images::PersonImage;
 use hdnet_formats::tf_checkpoint::{CheckpointError, TfCheckpoint};
 use hdnet_formats::{mesh, npy, text, visual};
 use ndarray::{Array2, Array3, Axis, Ix4};
@@ -99,7 +99,7 @@ fn corrupted_and_truncated_checkpoints_are_reported() {
 
 #[test]
 fn preprocessing_matches_read_test_data_exactly() {
-    let sample = TestSample::load(&fixture("inference/input_png"), "0043", (256, 256)).unwrap();
+    let sample = PersonImage::read_test_layout(&fixture("inference/input_png"), "0043", (256, 256)).unwrap();
     assert_eq!(sample.image, hwc("inference/X.npy"));
     assert_eq!(sample.mask, hw("inference/Z.npy"));
     assert_eq!(sample.iuv, hwc("inference/DP.npy"));

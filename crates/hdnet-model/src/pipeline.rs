@@ -6,7 +6,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use hdnet_formats::FileError;
-use hdnet_formats::images::TestSample;
+use hdnet_formats::images::PersonImage;
 use ndarray::{Array2, Array3, Axis, concatenate};
 use rayon::prelude::*;
 
@@ -67,17 +67,17 @@ impl Hdnet {
     }
 
     /// Unit normals (0 off the mask) of a batch of same-sized images.
-    pub fn normals(&self, samples: &[&TestSample]) -> Vec<Array3<f32>> {
+    pub fn normals(&self, samples: &[&PersonImage]) -> Vec<Array3<f32>> {
         self.raw_normals(samples).iter().zip(samples).map(|(raw, s)| unit_normals(raw, &s.mask)).collect()
     }
 
-    fn raw_normals(&self, samples: &[&TestSample]) -> Vec<Array3<f32>> {
+    fn raw_normals(&self, samples: &[&PersonImage]) -> Vec<Array3<f32>> {
         let images: Vec<&Array3<f32>> = samples.iter().map(|s| &s.image).collect();
         from_nchw(self.normal_net.forward(to_nchw(&images, &self.device)))
     }
 
     /// Predicts a batch. Every image gets exactly the result it gets alone (per-image batch norm).
-    pub fn predict(&self, samples: &[&TestSample]) -> Vec<Prediction> {
+    pub fn predict(&self, samples: &[&PersonImage]) -> Vec<Prediction> {
         let normals_raw = self.raw_normals(samples);
         let normals: Vec<Array3<f32>> =
             normals_raw.iter().zip(samples).map(|(raw, s)| unit_normals(raw, &s.mask)).collect();
@@ -157,9 +157,9 @@ mod tests {
     use super::*;
     use crate::hourglass::HourglassConfig;
 
-    fn sample(iuv_value: f32) -> TestSample {
+    fn sample(iuv_value: f32) -> PersonImage {
         let (h, w) = (32, 32);
-        TestSample {
+        PersonImage {
             name: "t".into(),
             image: Array3::from_shape_fn((h, w, 3), |(r, c, k)| ((r * 7 + c * 3 + k * 11) % 255) as f32),
             mask: Array2::from_shape_fn(

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use hdnet_formats::images::TestSample;
+use hdnet_formats::images::PersonImage;
 use hdnet_formats::npy;
 use hdnet_formats::tf_checkpoint::TfCheckpoint;
 use hdnet_model::pipeline::{depth_net_input, from_nchw, to_nchw, unit_normals};
@@ -117,7 +117,7 @@ fn normalisation_and_depth_input_are_exact() {
     let mask = hw("inference/Z.npy");
     let normals = unit_normals(&hwc("inference/normal_pred_raw.npy"), &mask);
     assert_eq!(normals, hwc("inference/normal_pred.npy"));
-    let sample = TestSample::load(&fixture("inference/input_png"), "0043", (256, 256)).unwrap();
+    let sample = PersonImage::read_test_layout(&fixture("inference/input_png"), "0043", (256, 256)).unwrap();
     assert_eq!(depth_net_input(&sample.image, &normals, &sample.iuv), hwc("inference/X_1.npy"));
 }
 
@@ -140,7 +140,7 @@ fn pipeline_end_to_end_and_batching_is_per_image() {
     let root = tempfile::tempdir().unwrap();
     original_layout(root.path());
     let hdnet = Hdnet::load(root.path(), &device()).unwrap();
-    let sample = TestSample::load(&fixture("inference/input_png"), "0043", (256, 256)).unwrap();
+    let sample = PersonImage::read_test_layout(&fixture("inference/input_png"), "0043", (256, 256)).unwrap();
     let alone = hdnet.predict(&[&sample]).remove(0);
     let e = errors("pipeline depth", &alone.depth.clone().insert_axis(Axis(2)), &hwc("inference/depth_pred.npy"));
     assert!(e.within(output_tolerance()));

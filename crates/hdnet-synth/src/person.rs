@@ -451,8 +451,8 @@ mod tests {
         let (_, _, f) = render(&model, 5, 64);
         write_labelled(dir.path(), "0000000", &f, Form::Binary).unwrap();
         let back = hdnet_data::layout::read_labelled(dir.path(), "0000000").unwrap();
-        assert_eq!(back.mask, f.mask);
-        assert_eq!(back.iuv, f.iuv);
+        assert_eq!(back.person.mask, f.mask);
+        assert_eq!(back.person.iuv, f.iuv);
         // The reader shifts depth to median 4: the shape is kept.
         let (a, b) = ((10..54).find(|&r| f.mask[(r, 32)] > 0.0).unwrap(), 32);
         let shift = back.depth[(a, b)] - f.depth[(a, b)];

@@ -51,14 +51,15 @@ fn bool_maps(m: &[&Array2<f32>], device: &Device) -> Tensor<4, Bool> {
 
 /// Stacks labelled frames (all of one size) seen through `cameras` (one per frame).
 pub fn labelled_batch(frames: &[LabelledFrame], cameras: &[Camera], device: &Device) -> LabelledBatch {
-    let (h, w) = frames[0].mask.dim();
-    let inputs: Vec<Array3<f32>> = frames.iter().map(|f| depth_net_input(&f.image, &f.normals, &f.iuv)).collect();
+    let (h, w) = frames[0].person.mask.dim();
+    let inputs: Vec<Array3<f32>> =
+        frames.iter().map(|f| depth_net_input(&f.person.image, &f.normals, &f.person.iuv)).collect();
     LabelledBatch {
-        image: to_nchw(&frames.iter().map(|f| &f.image).collect::<Vec<_>>(), device),
+        image: to_nchw(&frames.iter().map(|f| &f.person.image).collect::<Vec<_>>(), device),
         depth_input: to_nchw(&inputs.iter().collect::<Vec<_>>(), device),
         depth: maps(&frames.iter().map(|f| &f.depth).collect::<Vec<_>>(), device),
         normals: to_nchw(&frames.iter().map(|f| &f.normals).collect::<Vec<_>>(), device),
-        mask: bool_maps(&frames.iter().map(|f| &f.mask).collect::<Vec<_>>(), device),
+        mask: bool_maps(&frames.iter().map(|f| &f.person.mask).collect::<Vec<_>>(), device),
         rays: ray_map(cameras, h, w, device),
     }
 }
@@ -74,14 +75,14 @@ pub struct VideoPair<'a> {
 
 /// Stacks video pairs (all frames of one size). Fails on correspondences outside the frames.
 pub fn pair_batch(pairs: &[VideoPair], device: &Device) -> Result<PairBatch, String> {
-    let (h, w) = pairs[0].frame_i.mask.dim();
-    let input = |f: &VideoFrame| depth_net_input(&f.image, &f.normals, &f.iuv);
+    let (h, w) = pairs[0].frame_i.person.mask.dim();
+    let input = |f: &VideoFrame| depth_net_input(&f.person.image, &f.normals, &f.person.iuv);
     let side = |pick: for<'p> fn(&'p VideoPair<'p>) -> &'p VideoFrame| {
         let inputs: Vec<Array3<f32>> = pairs.iter().map(|p| input(pick(p))).collect();
         (
             to_nchw(&inputs.iter().collect::<Vec<_>>(), device),
             to_nchw(&pairs.iter().map(|p| &pick(p).normals).collect::<Vec<_>>(), device),
-            bool_maps(&pairs.iter().map(|p| &pick(p).mask).collect::<Vec<_>>(), device),
+            bool_maps(&pairs.iter().map(|p| &pick(p).person.mask).collect::<Vec<_>>(), device),
         )
     };
     let (input_i, normals_i, mask_i) = side(|p| p.frame_i);
@@ -107,14 +108,17 @@ pub fn pair_batch(pairs: &[VideoPair], device: &Device) -> Result<PairBatch, Str
 mod tests {
     use super::*;
     use hdnet_data::augment::{AugmentChoice, augment_labelled};
+    use hdnet_formats::images::PersonImage;
 
     fn frame() -> LabelledFrame {
         let (h, w) = (4, 6);
         LabelledFrame {
-            name: "f".into(),
-            image: Array3::from_shape_fn((h, w, 3), |(r, c, k)| (r * 10 + c + k) as f32),
-            mask: Array2::from_shape_fn((h, w), |(_, c)| if c < 2 { 1.0 } else { 0.0 }),
-            iuv: Array3::from_shape_fn((h, w, 3), |(_, c, k)| if k == 2 && c < 2 { 3.0 } else { 0.0 }),
+            person: PersonImage {
+                name: "f".into(),
+                image: Array3::from_shape_fn((h, w, 3), |(r, c, k)| (r * 10 + c + k) as f32),
+                mask: Array2::from_shape_fn((h, w), |(_, c)| if c < 2 { 1.0 } else { 0.0 }),
+                iuv: Array3::from_shape_fn((h, w, 3), |(_, c, k)| if k == 2 && c < 2 { 3.0 } else { 0.0 }),
+            },
             depth: Array2::from_shape_fn((h, w), |(r, c)| if c < 2 { 4.0 + r as f32 } else { 0.0 }),
             normals: Array3::from_shape_fn((h, w, 3), |(_, c, k)| if c < 2 { [0.6, 0.0, -0.8][k] } else { 0.0 }),
         }

@@ -212,7 +212,7 @@ impl Trainer {
                 Ok(augment_labelled(&frame, &sampler.augmentation(&self.config.augment, self.step, slot)))
             })
             .collect::<Result<Vec<_>, FileError>>()?;
-        check_sizes(&self.labelled_root, frames.iter().map(|f| (&f.name, f.mask.dim())))?;
+        check_sizes(&self.labelled_root, frames.iter().map(|f| (&f.person.name, f.person.mask.dim())))?;
         let cameras = vec![self.camera; frames.len()];
         let batch = labelled_batch(&frames, &cameras, &self.device);
         let pairs = self.sample_pairs()?;
@@ -270,13 +270,13 @@ impl Trainer {
         let net = self.net.valid();
         let device = net.head_bias.val().device();
         let input = match self.stage {
-            Stage::Normal => frame.image.clone(),
-            Stage::Depth | Stage::Hdnet => depth_net_input(&frame.image, &frame.normals, &frame.iuv),
+            Stage::Normal => frame.person.image.clone(),
+            Stage::Depth | Stage::Hdnet => depth_net_input(&frame.person.image, &frame.normals, &frame.person.iuv),
         };
         let output = net.forward(net.take_inputs(to_nchw(&[&input], &device)));
         let normals_from_depth = (self.stage != Stage::Normal).then(|| {
-            let (h, w) = frame.mask.dim();
-            let mask = to_nchw(&[&frame.mask.clone().insert_axis(ndarray::Axis(2))], &device).greater_elem(0.0);
+            let (h, w) = frame.person.mask.dim();
+            let mask = to_nchw(&[&frame.person.mask.clone().insert_axis(ndarray::Axis(2))], &device).greater_elem(0.0);
             let rays = ray_map(&[self.camera], h, w, &device);
             from_nchw(depth_to_normals(output.clone(), mask, rays, self.config.normals_from_depth)).remove(0)
         });
@@ -296,12 +296,14 @@ impl Trainer {
             let (fi, fj) = &videos.pairs[k];
             let i = read_video_frame(&videos.root, fi)?;
             let j = read_video_frame(&videos.root, fj)?;
-            let c = read_correspondences(&videos.root, fi, fj, i.mask.dim())?;
+            let c = read_correspondences(&videos.root, fi, fj, i.person.mask.dim())?;
             loaded.push(augment_pair(&i, &j, &c, &sampler.augmentation(&self.config.augment, self.step, slot)));
         }
         check_sizes(
             &videos.root,
-            loaded.iter().flat_map(|(i, j, _)| [(&i.name, i.mask.dim()), (&j.name, j.mask.dim())]),
+            loaded
+                .iter()
+                .flat_map(|(i, j, _)| [(&i.person.name, i.person.mask.dim()), (&j.person.name, j.person.mask.dim())]),
         )?;
         let pairs: Vec<VideoPair> = loaded
             .iter()
