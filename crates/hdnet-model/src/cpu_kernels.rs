@@ -68,23 +68,30 @@ pub fn upsample_2x(x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// The forward operations, dispatched to the CPU kernels on Flex and recorded for the backward
+/// pass on Autodiff.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuKernels: Backend {
     fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn batch_norm_relu(x: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> FloatTensor<Self>;
+    fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn upsample_2x(x: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// Their gradients, which only Autodiff's backward pass calls, on the backend it wraps: a plain
+/// trait, never dispatched and never differentiated again.
+pub trait CpuKernelGrads: Backend {
     fn conv3x3_input_grad(grad_out: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
     fn conv3x3_weight_grad(x: FloatTensor<Self>, grad_out: FloatTensor<Self>) -> FloatTensor<Self>;
     fn conv3x3_bias_grad(grad_out: FloatTensor<Self>) -> FloatTensor<Self>;
-    fn batch_norm_relu(x: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> FloatTensor<Self>;
     /// Gradients with respect to x and beta.
     fn batch_norm_relu_backward(
         x: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         epsilon: f64,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>);
-    fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    ) -> [FloatTensor<Self>; 2];
     fn max_pool_2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
-    fn upsample_2x(x: FloatTensor<Self>) -> FloatTensor<Self>;
     fn upsample_2x_backward(grad: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
@@ -122,6 +129,23 @@ impl CpuKernels for Flex {
         flex_tensor(out, [shape.batch, shape.out_channels, shape.height, shape.width])
     }
 
+    fn batch_norm_relu(x: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> FloatTensor<Self> {
+        let y = hdnet_kernels::batch_norm_relu::forward(&values(&x), &values(&beta), planes(&x), epsilon);
+        flex_tensor(y, x.shape().dims::<4>())
+    }
+
+    fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let [n, c, h, w] = x.shape().dims::<4>();
+        flex_tensor(resample::max_pool_2x2(&values(&x), n * c, h, w), [n, c, h / 2, w / 2])
+    }
+
+    fn upsample_2x(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let [n, c, h, w] = x.shape().dims::<4>();
+        flex_tensor(resample::upsample_2x(&values(&x), n * c, h, w), [n, c, 2 * h, 2 * w])
+    }
+}
+
+impl CpuKernelGrads for Flex {
     fn conv3x3_input_grad(grad_out: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         let [cout, cin, _, _] = weight.shape().dims::<4>();
         let g = grad_out.shape().dims::<4>();
@@ -142,37 +166,24 @@ impl CpuKernels for Flex {
         Flex::float_from_data(TensorData::new(grad_b, [p.channels]), &Default::default())
     }
 
-    fn batch_norm_relu(x: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> FloatTensor<Self> {
-        let y = hdnet_kernels::batch_norm_relu::forward(&values(&x), &values(&beta), planes(&x), epsilon);
-        flex_tensor(y, x.shape().dims::<4>())
-    }
-
     fn batch_norm_relu_backward(
         x: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         epsilon: f64,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+    ) -> [FloatTensor<Self>; 2] {
         let p = planes(&x);
         let (gx, gb) =
             hdnet_kernels::batch_norm_relu::backward(&values(&x), &values(&beta), &values(&grad), p, epsilon);
-        let gb = Flex::float_from_data(TensorData::new(gb, [p.channels]), &Default::default());
-        (flex_tensor(gx, x.shape().dims::<4>()), gb)
-    }
-
-    fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let [n, c, h, w] = x.shape().dims::<4>();
-        flex_tensor(resample::max_pool_2x2(&values(&x), n * c, h, w), [n, c, h / 2, w / 2])
+        [
+            flex_tensor(gx, x.shape().dims::<4>()),
+            Flex::float_from_data(TensorData::new(gb, [p.channels]), &Default::default()),
+        ]
     }
 
     fn max_pool_2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         let [n, c, h, w] = x.shape().dims::<4>();
         flex_tensor(resample::max_pool_2x2_backward(&values(&x), &values(&grad), n * c, h, w), [n, c, h, w])
-    }
-
-    fn upsample_2x(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let [n, c, h, w] = x.shape().dims::<4>();
-        flex_tensor(resample::upsample_2x(&values(&x), n * c, h, w), [n, c, 2 * h, 2 * w])
     }
 
     fn upsample_2x_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -227,17 +238,7 @@ fn differentiable<B: Backend, C: CheckpointStrategy, const N: usize, const K: us
     }
 }
 
-/// Operations of the Autodiff backend that run on the inner backend untracked: each takes and
-/// returns float tensors, unwrapped on the way in and wrapped on the way out.
-macro_rules! on_inner_backend {
-    ($(fn $name:ident($($arg:ident),*);)*) => {
-        $(fn $name($($arg: FloatTensor<Self>),*) -> FloatTensor<Self> {
-            <FloatTensor<Self>>::new(B::$name($($arg.into_primitive()),*))
-        })*
-    };
-}
-
-impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
+impl<B: CpuKernels + CpuKernelGrads, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
     fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
         differentiable::<B, C, 3, 2>(
             [x, weight, bias],
@@ -258,10 +259,7 @@ impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
             [x, beta],
             [0, 1],
             |[x, beta]| B::batch_norm_relu(x, beta, epsilon),
-            Box::new(move |[x, beta], grad, _| {
-                let (grad_x, grad_beta) = B::batch_norm_relu_backward(x, beta, grad, epsilon);
-                [Some(grad_x), Some(grad_beta)]
-            }),
+            Box::new(move |[x, beta], grad, _| B::batch_norm_relu_backward(x, beta, grad, epsilon).map(Some)),
         )
     }
 
@@ -281,27 +279,6 @@ impl<B: CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
             |[x]| B::upsample_2x(x),
             Box::new(|[], grad, _| [Some(B::upsample_2x_backward(grad))]),
         )
-    }
-
-    // The gradients themselves are not differentiated again (no second-order training here):
-    // they are computed on the inner backend and enter the graph as constants.
-    on_inner_backend! {
-        fn max_pool_2x2_backward(x, grad);
-        fn upsample_2x_backward(grad);
-        fn conv3x3_input_grad(grad_out, weight);
-        fn conv3x3_weight_grad(x, grad_out);
-        fn conv3x3_bias_grad(grad_out);
-    }
-
-    fn batch_norm_relu_backward(
-        x: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        epsilon: f64,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let (gx, gb) =
-            B::batch_norm_relu_backward(x.into_primitive(), beta.into_primitive(), grad.into_primitive(), epsilon);
-        (<FloatTensor<Self>>::new(gx), <FloatTensor<Self>>::new(gb))
     }
 }
 

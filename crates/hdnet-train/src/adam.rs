@@ -4,7 +4,7 @@
 //! Its state is Burn's `AdamState`, so checkpoints keep their format.
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, Flex, backend_extension};
+use burn::backend::{Backend, Dispatch, ExtensionType, Flex, backend_extension};
 use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::prelude::*;
 use hdnet_kernels::adam::AdamStep;
@@ -58,13 +58,8 @@ fn adam_update<const D: usize>(
 ) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
     let dtypes = [param.dtype(), grad.dtype(), m.dtype(), v.dtype()];
     if on_cpu_kernels(&dtypes, &param.device()) {
-        let (param, m, v) = Dispatch::adam_update(
-            param.into_dispatch(),
-            grad.into_dispatch(),
-            m.into_dispatch(),
-            v.into_dispatch(),
-            step,
-        );
+        let state = AdamTensors { param: param.into_dispatch(), m: m.into_dispatch(), v: v.into_dispatch() };
+        let AdamTensors { param, m, v } = Dispatch::adam_update(state, grad.into_dispatch(), step);
         return (Tensor::from_dispatch(param), Tensor::from_dispatch(m), Tensor::from_dispatch(v));
     }
     let m = m.clone() + (grad.clone() - m).mul_scalar(1.0 - step.beta_1);
@@ -73,29 +68,29 @@ fn adam_update<const D: usize>(
     (param - delta, m, v)
 }
 
+/// A parameter with its first and second moments.
+#[derive(ExtensionType)]
+pub struct AdamTensors<B: Backend> {
+    pub param: FloatTensor<B>,
+    pub m: FloatTensor<B>,
+    pub v: FloatTensor<B>,
+}
+
 #[backend_extension(Flex)]
 pub trait FusedAdam: Backend {
     fn adam_update(
-        param: FloatTensor<Self>,
+        #[extension_type] state: AdamTensors<Self>,
         grad: FloatTensor<Self>,
-        m: FloatTensor<Self>,
-        v: FloatTensor<Self>,
         step: AdamStep,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    ) -> AdamTensors<Self>;
 }
 
 impl FusedAdam for Flex {
     /// In place where the parameter and moments are not shared (copied on write otherwise).
-    fn adam_update(
-        param: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        m: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        step: AdamStep,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (mut param, mut m, mut v) = (whole(param), whole(m), whole(v));
+    fn adam_update(state: AdamTensors<Self>, grad: FloatTensor<Self>, step: AdamStep) -> AdamTensors<Self> {
+        let [mut param, mut m, mut v] = [state.param, state.m, state.v].map(whole);
         hdnet_kernels::adam::update(param.storage_mut(), &values(&grad), m.storage_mut(), v.storage_mut(), step);
-        (param, m, v)
+        AdamTensors { param, m, v }
     }
 }
 
