@@ -7,6 +7,7 @@
 //! - [`visual`]: the original `_results.png` panel (input | "hot" depth | normal colours).
 //! - [`npy`]: NumPy arrays.
 //! - [`densepose`]: DensePose's body parts.
+//! - [`tflite`]: TensorFlow Lite models (MediaPipe's segmentation and pose models).
 
 pub mod correspondences;
 pub mod crop;
@@ -17,6 +18,7 @@ pub mod mesh;
 pub mod npy;
 pub mod text;
 pub mod tf_checkpoint;
+pub mod tflite;
 pub mod visual;
 
 use std::path::{Path, PathBuf};

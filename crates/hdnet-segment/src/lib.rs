@@ -1,0 +1,8 @@
+//! The person in a photo, found without any tool outside hdnet: MediaPipe's selfie segmentation
+//! and BlazePose landmark models (Apache-2.0, built into the binary) run as Burn graphs.
+//!
+//! - [`graph`]: a TFLite operator graph on Burn tensors.
+//! - [`models`]: the selfie segmentation and pose landmark models with their outputs named.
+
+pub mod graph;
+pub mod models;
