@@ -3,6 +3,8 @@
 //!
 //! - [`graph`]: a TFLite operator graph on Burn tensors.
 //! - [`models`]: the selfie segmentation and pose landmark models with their outputs named.
+//! - [`person`]: the most prominent person of a photo: mask and keypoints at its resolution.
 
 pub mod graph;
 pub mod models;
+pub mod person;

@@ -1,0 +1,395 @@
+//! One person in a photo: where they are (the selfie model's mask of the whole photo, its
+//! largest person), then the pose model on a square around them, twice: the second time on the
+//! region its own keypoints give (hips' centre, body scale and rotation, as MediaPipe tracks).
+//! Results come back at the photo's resolution.
+
+use burn::prelude::*;
+use ndarray::{Array2, Array3};
+use serde::Serialize;
+
+use crate::models::{INPUT_SIZE, PoseLandmarks, PoseOutput, SelfieSegmentation};
+
+/// BlazePose's 33 body keypoints, in the model's order.
+pub const KEYPOINT_NAMES: [&str; 33] = [
+    "nose",
+    "left_eye_inner",
+    "left_eye",
+    "left_eye_outer",
+    "right_eye_inner",
+    "right_eye",
+    "right_eye_outer",
+    "left_ear",
+    "right_ear",
+    "mouth_left",
+    "mouth_right",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_pinky",
+    "right_pinky",
+    "left_index",
+    "right_index",
+    "left_thumb",
+    "right_thumb",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_heel",
+    "right_heel",
+    "left_foot_index",
+    "right_foot_index",
+];
+
+/// The landmarks that place the next region: the hips' centre and a point whose distance from it
+/// is the body's radius and whose direction is the body's "up".
+const ALIGNMENT: (usize, usize) = (33, 34);
+/// A region is this much larger than the body's extent (MediaPipe's 1.25).
+const ROI_MARGIN: f32 = 1.25;
+/// The pose model's presence below which a region holds no person.
+const PRESENCE: f32 = 0.5;
+/// A selfie-mask region counts as another person when it is at least this share of the largest.
+const OTHER_PERSON: f32 = 0.2;
+/// Pieces of the selfie model's mask this close (input pixels) belong to one person.
+const JOIN: usize = 4;
+/// At most this many passes of the pose model after the first.
+const MAX_REFINEMENTS: usize = 4;
+/// A region has settled when its centre and side move by less than this share of its side.
+const SETTLED: f32 = 0.02;
+/// Regions smaller than this share of the selfie model's input are noise.
+const MIN_REGION: f32 = 0.002;
+
+/// A square region of a photo, possibly rotated: where a model's 256 x 256 input comes from.
+/// Input coordinates run over [0, 256] (pixel i's centre at i + 0.5).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Roi {
+    /// Centre (x, y) in photo pixels.
+    pub center: [f32; 2],
+    /// Side in photo pixels.
+    pub side: f32,
+    /// The turn of the region's axes against the photo's, in radians (clockwise on screen, as
+    /// y grows downwards).
+    pub rotation: f32,
+}
+
+impl Roi {
+    /// The square around a whole `h` x `w` photo (the rest padded).
+    pub fn whole(h: usize, w: usize) -> Self {
+        Self { center: [w as f32 / 2.0, h as f32 / 2.0], side: h.max(w) as f32, rotation: 0.0 }
+    }
+
+    /// The photo point at input coordinates (u, v).
+    pub fn to_photo(&self, u: f32, v: f32) -> [f32; 2] {
+        let scale = self.side / INPUT_SIZE as f32;
+        let (dx, dy) = ((u - INPUT_SIZE as f32 / 2.0) * scale, (v - INPUT_SIZE as f32 / 2.0) * scale);
+        let (s, c) = self.rotation.sin_cos();
+        [self.center[0] + c * dx - s * dy, self.center[1] + s * dx + c * dy]
+    }
+
+    /// The input coordinates of photo point (x, y).
+    pub fn to_input(&self, x: f32, y: f32) -> [f32; 2] {
+        let (dx, dy) = (x - self.center[0], y - self.center[1]);
+        let (s, c) = self.rotation.sin_cos();
+        let scale = INPUT_SIZE as f32 / self.side;
+        [(c * dx + s * dy) * scale + INPUT_SIZE as f32 / 2.0, (-s * dx + c * dy) * scale + INPUT_SIZE as f32 / 2.0]
+    }
+
+    /// The model input: the region of `rgb` (H x W x 3, 0..255) as 256 x 256 x 3 in [0, 1],
+    /// bilinear, black outside the photo.
+    pub fn sample(&self, rgb: &Array3<f32>) -> Array3<f32> {
+        let mut out = Array3::zeros((INPUT_SIZE, INPUT_SIZE, 3));
+        for v in 0..INPUT_SIZE {
+            for u in 0..INPUT_SIZE {
+                let [x, y] = self.to_photo(u as f32 + 0.5, v as f32 + 0.5);
+                for k in 0..3 {
+                    out[(v, u, k)] = bilinear(|r, c| rgb.get((r, c, k)).copied(), x - 0.5, y - 0.5) / 255.0;
+                }
+            }
+        }
+        out
+    }
+
+    /// `values` of the model's 256 x 256 frame at each pixel of an `h` x `w` photo (bilinear,
+    /// 0 outside the region).
+    pub fn paste(&self, values: &Array2<f32>, h: usize, w: usize) -> Array2<f32> {
+        Array2::from_shape_fn((h, w), |(r, c)| {
+            let [u, v] = self.to_input(c as f32 + 0.5, r as f32 + 0.5);
+            bilinear(|y, x| values.get((y, x)).copied(), u - 0.5, v - 0.5)
+        })
+    }
+
+    /// The square around the box (x0, y0)-(x1, y1) with [`ROI_MARGIN`].
+    fn around_box([x0, y0, x1, y1]: [f32; 4]) -> Self {
+        Self { center: [(x0 + x1) / 2.0, (y0 + y1) / 2.0], side: (x1 - x0).max(y1 - y0) * ROI_MARGIN, rotation: 0.0 }
+    }
+}
+
+/// Bilinear interpolation of `at(row, col)` at continuous (x, y) in pixel-index units; pixels
+/// outside (`None`) count as 0.
+fn bilinear(at: impl Fn(usize, usize) -> Option<f32>, x: f32, y: f32) -> f32 {
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let pixel = |r: f32, c: f32| if r < 0.0 || c < 0.0 { 0.0 } else { at(r as usize, c as usize).unwrap_or(0.0) };
+    let top = pixel(y0, x0) * (1.0 - fx) + pixel(y0, x0 + 1.0) * fx;
+    let bottom = pixel(y0 + 1.0, x0) * (1.0 - fx) + pixel(y0 + 1.0, x0 + 1.0) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// One of the 33 keypoints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Keypoint {
+    pub name: &'static str,
+    /// Photo pixels.
+    pub x: f32,
+    pub y: f32,
+    /// Depth relative to the hips, at the scale of x (smaller is nearer the camera).
+    pub z: f32,
+    /// Probability that the point is visible (not occluded) in the photo.
+    pub visibility: f32,
+    /// Probability that the point lies inside the photo.
+    pub presence: f32,
+    /// Metres around the hips' centre: x right, y down, z away from the camera.
+    pub world: [f32; 3],
+}
+
+/// The person found in a photo.
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// 1 on the person, 0 elsewhere, at the photo's resolution.
+    pub mask: Array2<f32>,
+    pub keypoints: Vec<Keypoint>,
+    /// The pose model's confidence that its region holds a person.
+    pub presence: f32,
+    /// How many people the selfie model saw (0 when the region came from the previous frame).
+    pub people: usize,
+    /// Where the next frame of a video should look.
+    pub next_roi: Roi,
+}
+
+/// Why no person was found.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NotFound {
+    #[error("no person found")]
+    Nobody,
+    #[error("no person found (the pose model's confidence is {0:.2})")]
+    Unsure(f32),
+}
+
+/// Both models, loaded once.
+#[derive(Debug)]
+pub struct Segmenter {
+    selfie: SelfieSegmentation,
+    pose: PoseLandmarks,
+    device: Device,
+}
+
+impl Segmenter {
+    pub fn new(device: &Device) -> Self {
+        Self { selfie: SelfieSegmentation::new(device), pose: PoseLandmarks::new(device), device: device.clone() }
+    }
+
+    /// The most prominent person of `rgb` (H x W x 3, 0..255). With `previous`, the region a
+    /// previous frame gave is tried first (videos), and the selfie model only when it holds nobody.
+    pub fn find(&self, rgb: &Array3<f32>, previous: Option<Roi>) -> Result<Person, NotFound> {
+        let (h, w, _) = rgb.dim();
+        let tracked = previous.map(|roi| (roi, self.pose.run(&roi.sample(rgb), &self.device)));
+        let (roi, first, people) = match tracked {
+            Some((roi, out)) if out.presence >= PRESENCE => (roi, out, 0),
+            _ => {
+                let (roi, people) = self.locate(rgb).ok_or(NotFound::Nobody)?;
+                (roi, self.pose.run(&roi.sample(rgb), &self.device), people)
+            }
+        };
+        if first.presence < PRESENCE {
+            return Err(NotFound::Unsure(first.presence));
+        }
+        let (roi, out) = self.refine(rgb, roi, first);
+        let probability = out.segmentation.mapv(|l| 1.0 / (1.0 + (-l).exp()));
+        let mask = roi.paste(&probability, h, w).mapv(|p| f32::from(u8::from(p > 0.5)));
+        if mask.iter().all(|&m| m == 0.0) {
+            return Err(NotFound::Nobody);
+        }
+        Ok(Person {
+            mask,
+            keypoints: keypoints(&out, &roi),
+            presence: out.presence,
+            people,
+            next_roi: aligned_roi(&out, &roi),
+        })
+    }
+
+    /// The pose model run again on the region its keypoints give until that region settles:
+    /// a first region cut around a mask misses the body's extent where the photo cuts it.
+    fn refine(&self, rgb: &Array3<f32>, mut roi: Roi, mut out: PoseOutput) -> (Roi, PoseOutput) {
+        for _ in 0..MAX_REFINEMENTS {
+            let next = aligned_roi(&out, &roi);
+            let moved = (next.center[0] - roi.center[0]).hypot(next.center[1] - roi.center[1]);
+            if moved < SETTLED * roi.side && (next.side - roi.side).abs() < SETTLED * roi.side {
+                break;
+            }
+            let again = self.pose.run(&next.sample(rgb), &self.device);
+            if again.presence < PRESENCE {
+                break;
+            }
+            (roi, out) = (next, again);
+        }
+        (roi, out)
+    }
+
+    /// The square around the largest person of the selfie model's mask, and how many people it saw.
+    fn locate(&self, rgb: &Array3<f32>) -> Option<(Roi, usize)> {
+        let (h, w, _) = rgb.dim();
+        let whole = Roi::whole(h, w);
+        let mask = self.selfie.run(&whole.sample(rgb), &self.device).mapv(|p| p > 0.5);
+        let regions = regions(&mask);
+        let largest = regions.iter().max_by_key(|r| r.area)?;
+        if (largest.area as f32) < MIN_REGION * (INPUT_SIZE * INPUT_SIZE) as f32 {
+            return None;
+        }
+        let people = regions.iter().filter(|r| r.area as f32 >= OTHER_PERSON * largest.area as f32).count();
+        let [u0, v0, u1, v1] = largest.bounds;
+        let ([x0, y0], [x1, y1]) = (whole.to_photo(u0, v0), whole.to_photo(u1, v1));
+        Some((Roi::around_box([x0, y0, x1, y1]), people))
+    }
+}
+
+/// The region MediaPipe tracks a body with: centred on the hips, its side 2 x 1.25 the body's
+/// radius, turned so that the body points up.
+fn aligned_roi(out: &PoseOutput, roi: &Roi) -> Roi {
+    let point = |i: usize| roi.to_photo(out.landmarks[(i, 0)], out.landmarks[(i, 1)]);
+    let (center, top) = (point(ALIGNMENT.0), point(ALIGNMENT.1));
+    let (dx, dy) = (top[0] - center[0], top[1] - center[1]);
+    let radius = dx.hypot(dy);
+    // The angle of centre -> top against the photo's up (y grows downwards), turned to 90 degrees.
+    let angle = (-dy).atan2(dx);
+    let rotation = normalize_angle(std::f32::consts::FRAC_PI_2 - angle);
+    Roi { center, side: 2.0 * radius * ROI_MARGIN, rotation }
+}
+
+fn normalize_angle(a: f32) -> f32 {
+    let tau = std::f32::consts::TAU;
+    a - tau * ((a + std::f32::consts::PI) / tau).floor()
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn keypoints(out: &PoseOutput, roi: &Roi) -> Vec<Keypoint> {
+    let (s, c) = roi.rotation.sin_cos();
+    KEYPOINT_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, &name)| {
+            let l = out.landmarks.row(i);
+            let [x, y] = roi.to_photo(l[0], l[1]);
+            let world = out.world.row(i);
+            Keypoint {
+                name,
+                x,
+                y,
+                z: l[2] * roi.side / INPUT_SIZE as f32,
+                visibility: sigmoid(l[3]),
+                presence: sigmoid(l[4]),
+                world: [c * world[0] - s * world[1], s * world[0] + c * world[1], world[2]],
+            }
+        })
+        .collect()
+}
+
+/// A 4-connected region of a mask: its pixel count and bounds (u0, v0, u1, v1) in input coordinates.
+struct Region {
+    area: usize,
+    bounds: [f32; 4],
+}
+
+/// The people of a mask: its 4-connected regions once each is grown by [`JOIN`] pixels, so that
+/// the pieces of one person (the selfie model often misses a small person's limbs) count as one.
+/// Areas and bounds are of the mask's own pixels.
+fn regions(mask: &Array2<bool>) -> Vec<Region> {
+    let (h, w) = mask.dim();
+    let grown = Array2::from_shape_fn((h, w), |(r, c)| {
+        let near = |a: usize, n: usize| a.saturating_sub(JOIN)..(a + JOIN + 1).min(n);
+        near(r, h).any(|y| near(c, w).any(|x| mask[(y, x)]))
+    });
+    let mut seen = Array2::from_elem((h, w), false);
+    let mut found = Vec::new();
+    for start in mask.indexed_iter().filter(|(_, m)| **m).map(|(p, _)| p) {
+        if seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        let (mut stack, mut area, mut bounds) = (vec![start], 0, [f32::MAX, f32::MAX, 0.0f32, 0.0f32]);
+        while let Some((r, c)) = stack.pop() {
+            if mask[(r, c)] {
+                area += 1;
+                let [u0, v0, u1, v1] = bounds;
+                bounds = [u0.min(c as f32), v0.min(r as f32), u1.max(c as f32 + 1.0), v1.max(r as f32 + 1.0)];
+            }
+            let neighbours = [(r.wrapping_sub(1), c), (r + 1, c), (r, c.wrapping_sub(1)), (r, c + 1)];
+            for n in neighbours {
+                if n.0 < h && n.1 < w && grown[n] && !seen[n] {
+                    seen[n] = true;
+                    stack.push(n);
+                }
+            }
+        }
+        found.push(Region { area, bounds });
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_region_maps_input_to_photo_and_back() {
+        let roi = Roi { center: [300.0, 200.0], side: 128.0, rotation: 0.4 };
+        let [x, y] = roi.to_photo(10.0, 250.0);
+        let [u, v] = roi.to_input(x, y);
+        assert!((u - 10.0).abs() < 1e-3 && (v - 250.0).abs() < 1e-3, "{u} {v}");
+        // The input's centre is the region's centre; its top-left corner is half a side away.
+        assert_eq!(roi.to_photo(128.0, 128.0), [300.0, 200.0]);
+        let unrotated = Roi { rotation: 0.0, ..roi };
+        assert_eq!(unrotated.to_photo(0.0, 0.0), [236.0, 136.0]);
+    }
+
+    #[test]
+    fn regions_are_counted_with_their_bounds() {
+        let mut mask = Array2::from_elem((20, 12), false);
+        // Two pieces 4 pixels apart are one person; a third 5 pixels further is another.
+        for (r, c) in [(1, 1), (1, 2), (2, 2), (2, 6), (17, 9), (18, 9), (18, 10), (19, 10)] {
+            mask[(r, c)] = true;
+        }
+        let found = regions(&mask);
+        let mut areas: Vec<_> = found.iter().map(|r| (r.area, r.bounds)).collect();
+        areas.sort_by_key(|a| a.0);
+        assert_eq!(areas, vec![(4, [1.0, 1.0, 7.0, 3.0]), (4, [9.0, 17.0, 11.0, 20.0])]);
+    }
+
+    /// A body pointing straight up needs no rotation; one lying with its head to the right needs
+    /// a quarter turn.
+    #[test]
+    fn the_tracked_region_is_turned_so_that_the_body_points_up() {
+        let roi = Roi { center: [128.0, 128.0], side: 256.0, rotation: 0.0 };
+        let out = |top: [f32; 2]| {
+            let mut landmarks = Array2::zeros((39, 5));
+            landmarks.row_mut(33).assign(&ndarray::arr1(&[128.0, 128.0, 0.0, 0.0, 0.0]));
+            landmarks.row_mut(34).assign(&ndarray::arr1(&[top[0], top[1], 0.0, 0.0, 0.0]));
+            PoseOutput { landmarks, presence: 1.0, segmentation: Array2::zeros((1, 1)), world: Array2::zeros((39, 3)) }
+        };
+        let up = aligned_roi(&out([128.0, 88.0]), &roi);
+        assert_eq!((up.center, up.side, up.rotation), ([128.0, 128.0], 100.0, 0.0));
+        let right = aligned_roi(&out([168.0, 128.0]), &roi);
+        // The region's "up" (input v decreasing) must point along the photo's +x.
+        let [x0, y0] = right.to_photo(128.0, 128.0);
+        let [x1, y1] = right.to_photo(128.0, 28.0);
+        assert!((x1 - x0 - 39.06).abs() < 0.1 && (y1 - y0).abs() < 1e-3, "{x0} {y0} -> {x1} {y1}");
+    }
+}
