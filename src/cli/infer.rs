@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use hdnet_formats::crop::Crop;
-use hdnet_formats::images::{PersonImage, list_samples, read_iuv, read_mask, read_rgb};
+use hdnet_formats::images::{PersonImage, list_photos, list_samples, read_iuv, read_mask, read_rgb};
 use hdnet_formats::item::ItemWriter;
 use hdnet_formats::{FileError, mesh, npy, text, visual};
 use hdnet_geometry::Camera;
@@ -22,8 +22,6 @@ const IMAGE_SIZE: (usize, usize) = (256, 256);
 /// Share of the crop's side a person spans when the weights do not say (the original's
 /// tiktok-style crops).
 const DEFAULT_FILL: f32 = 0.9;
-/// Photo extensions read from a folder of frames.
-const PHOTO_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -134,15 +132,7 @@ fn sources(args: &Args) -> anyhow::Result<(Vec<Source>, PathBuf)> {
             if !masks.is_dir() {
                 bail!("{}: frames in a folder need a folder of masks", masks.display());
             }
-            let mut frames: Vec<PathBuf> = std::fs::read_dir(input)
-                .with_context(|| format!("{}: cannot list the folder", input.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str()))
-                })
-                .collect();
-            frames.sort();
+            let frames = list_photos(input)?;
             if frames.is_empty() {
                 bail!("{}: no PNG or JPEG frames found", input.display());
             }

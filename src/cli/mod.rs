@@ -7,6 +7,7 @@ mod eval;
 mod infer;
 mod plot;
 mod render;
+mod segment;
 mod synth;
 mod train;
 
@@ -25,6 +26,8 @@ pub struct Cli {
 enum Command {
     /// Predict depth, normals and meshes for every NAME_img.png (+ NAME_mask.png, NAME_dp.png) in a folder.
     Infer(infer::Args),
+    /// Find the person in photos or video frames: NAME_mask.png and NAME_keypoints.json.
+    Segment(segment::Args),
     /// Convert the original TF1 checkpoints to one hdnet .safetensors file.
     Convert(convert::Args),
     /// Make correspondences between frames of a video folder from DensePose IUV.
@@ -69,6 +72,7 @@ enum DataCommand {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Infer(args) => infer::run(args),
+        Command::Segment(args) => segment::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Correspond(args) => data::correspond(args),
         Command::PredictNormals(args) => data::predict_normals(args),

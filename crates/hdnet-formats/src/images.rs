@@ -171,6 +171,16 @@ impl PersonImage {
     }
 }
 
+/// Writes `mask` as a grey PNG: 255 on the person (mask > 0), 0 elsewhere.
+pub fn save_mask(path: impl AsRef<Path>, mask: &Array2<f32>) -> Result<(), FileError> {
+    let path = path.as_ref();
+    let (h, w) = mask.dim();
+    let grey = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
+        image::Luma([if mask[(y as usize, x as usize)] > 0.0 { 255 } else { 0 }])
+    });
+    grey.save(path).map_err(|e| FileError::new(path, e))
+}
+
 /// `where(mask, rgb, 255)`: the person on a white background.
 pub fn white_background(rgb: &Array3<f32>, mask: &Array2<f32>) -> Array3<f32> {
     let mut out = rgb.clone();
@@ -180,6 +190,21 @@ pub fn white_background(rgb: &Array3<f32>, mask: &Array2<f32>) -> Array3<f32> {
         }
     }
     out
+}
+
+/// Extensions of the photos and video frames hdnet reads from a folder.
+pub const PHOTO_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+/// The photos (PNG or JPEG) of a folder, in name order.
+pub fn list_photos(dir: &Path) -> Result<Vec<PathBuf>, FileError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| FileError::new(dir, format!("cannot list the folder: {e}")))?;
+    let mut photos: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| p.extension().is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str())))
+        .collect();
+    photos.sort();
+    Ok(photos)
 }
 
 /// Names of every `NAME_img.png` in `dir`, sorted. Missing partner files are not checked here:
@@ -247,6 +272,14 @@ mod tests {
         assert_eq!(s.image[(1, 3, 0)], 255.0);
         assert_eq!(s.iuv[(0, 0, 2)], 3.0);
         assert_eq!(list_samples(dir.path()).unwrap(), vec!["s".to_string()]);
+    }
+
+    #[test]
+    fn a_saved_mask_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mask = Array2::from_shape_fn((3, 5), |(r, c)| f32::from(u8::from(r + c == 3)));
+        save_mask(dir.path().join("m.png"), &mask).unwrap();
+        assert_eq!(read_mask(dir.path().join("m.png"), Some((3, 5))).unwrap(), mask);
     }
 
     #[test]

@@ -3,7 +3,11 @@
 //! region its own keypoints give (hips' centre, body scale and rotation, as MediaPipe tracks).
 //! Results come back at the photo's resolution.
 
+use std::path::Path;
+
 use burn::prelude::*;
+use hdnet_formats::images::save_mask;
+use hdnet_formats::{FileError, write_atomic};
 use ndarray::{Array2, Array3};
 use serde::Serialize;
 
@@ -167,8 +171,40 @@ pub struct Person {
     pub presence: f32,
     /// How many people the selfie model saw (0 when the region came from the previous frame).
     pub people: usize,
+    /// The region the pose model looked at last.
+    pub region: Roi,
     /// Where the next frame of a video should look.
     pub next_roi: Roi,
+}
+
+impl Person {
+    /// Writes `NAME_mask.png` (grey, 255 on the person, at the photo's resolution) and
+    /// `NAME_keypoints.json` (the 33 keypoints) into `dir`.
+    pub fn write(&self, dir: &Path, name: &str) -> Result<(), FileError> {
+        save_mask(dir.join(format!("{name}_mask.png")), &self.mask)?;
+        /// The JSON file, its fields in this order.
+        #[derive(Serialize)]
+        struct KeypointsFile<'a> {
+            width: usize,
+            height: usize,
+            presence: f32,
+            people_seen: usize,
+            region: Roi,
+            keypoints: &'a [Keypoint],
+        }
+        let (height, width) = self.mask.dim();
+        let file = KeypointsFile {
+            width,
+            height,
+            presence: self.presence,
+            people_seen: self.people,
+            region: self.region,
+            keypoints: &self.keypoints,
+        };
+        let path = dir.join(format!("{name}_keypoints.json"));
+        let text = serde_json::to_string_pretty(&file).map_err(|e| FileError::new(&path, e))?;
+        write_atomic(&path, text.as_bytes())
+    }
 }
 
 /// Why no person was found.
@@ -209,7 +245,7 @@ impl Segmenter {
             return Err(NotFound::Unsure(first.presence));
         }
         let (roi, out) = self.refine(rgb, roi, first);
-        let probability = out.segmentation.mapv(|l| 1.0 / (1.0 + (-l).exp()));
+        let probability = out.segmentation.mapv(sigmoid);
         let mask = roi.paste(&probability, h, w).mapv(|p| f32::from(u8::from(p > 0.5)));
         if mask.iter().all(|&m| m == 0.0) {
             return Err(NotFound::Nobody);
@@ -219,6 +255,7 @@ impl Segmenter {
             keypoints: keypoints(&out, &roi),
             presence: out.presence,
             people,
+            region: roi,
             next_roi: aligned_roi(&out, &roi),
         })
     }
