@@ -568,22 +568,79 @@ fn convert_combines_trained_networks_for_infer() {
     ]);
 }
 
-#[test]
-fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
-    let dir = tempfile::tempdir().unwrap();
-    // The sample placed off-centre in a 240x320 JPEG (its mask likewise, PNG).
+/// The sample placed off-centre in a 240x320 JPEG `dancer.jpg` (its mask likewise,
+/// `dancer_mask.png`); returns both paths and the mask.
+fn dancer_photo(dir: &Path) -> (PathBuf, PathBuf, image::GrayImage) {
     let (img, mask) =
         (image::open(root_sample("img")).unwrap().to_rgb8(), image::open(root_sample("mask")).unwrap().to_luma8());
     let mut photo = image::RgbImage::from_pixel(320, 240, image::Rgb([90, 120, 60]));
     let mut photo_mask = image::GrayImage::new(320, 240);
     image::imageops::replace(&mut photo, &img, 50, -20);
     image::imageops::replace(&mut photo_mask, &mask, 50, -20);
-    let (photo_path, mask_path) = (dir.path().join("dancer.jpg"), dir.path().join("dancer_mask.png"));
+    let (photo_path, mask_path) = (dir.join("dancer.jpg"), dir.join("dancer_mask.png"));
     photo.save(&photo_path).unwrap();
     photo_mask.save(&mask_path).unwrap();
+    (photo_path, mask_path, photo_mask)
+}
 
-    let o = hdnet(&["infer", p(&photo_path)]);
-    assert!(!o.status.success() && stderr(&o).contains("needs its mask"), "{}", stderr(&o));
+#[test]
+fn infer_finds_the_person_of_a_photo_without_a_mask() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photo_path, _, reference) = dancer_photo(dir.path());
+    let out = dir.path().join("found");
+    hdnet_ok(&["infer", p(&photo_path), "--no-turntable", "--out", p(&out)]);
+    let found = image::open(out.join("dancer_mask.png")).unwrap().to_luma8();
+    let (mut both, mut either) = (0, 0);
+    for (a, b) in found.pixels().zip(reference.pixels()) {
+        both += usize::from(a[0] > 100 && b[0] > 100);
+        either += usize::from(a[0] > 100 || b[0] > 100);
+    }
+    let iou = both as f32 / either as f32;
+    println!("found mask: IoU {iou:.3} with the dataset's");
+    assert!(iou > 0.9, "{iou}");
+    let keypoints: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("dancer_keypoints.json")).unwrap()).unwrap();
+    assert_eq!(keypoints["keypoints"].as_array().unwrap().len(), 33);
+    assert_eq!((keypoints["width"].as_u64(), keypoints["height"].as_u64()), (Some(320), Some(240)));
+    let depth = hdnet_formats::npy::read::<f32>(&out.join("dancer_depth_full.npy")).unwrap();
+    for ((y, x), d) in depth.into_dimensionality::<ndarray::Ix2>().unwrap().indexed_iter() {
+        assert!(found.get_pixel(x as u32, y as u32)[0] > 100 || *d == 0.0, "depth off the found mask at ({y},{x})");
+    }
+}
+
+#[test]
+fn segment_reports_photos_without_a_person_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    dancer_photo(&photos);
+    std::fs::remove_file(photos.join("dancer_mask.png")).unwrap();
+    image::RgbImage::from_pixel(200, 100, image::Rgb([128, 128, 128])).save(photos.join("empty.png")).unwrap();
+    std::fs::write(photos.join("broken.png"), b"not a png").unwrap();
+    let sample = image::open(root_sample("img")).unwrap().to_rgb8();
+    let mut pair = image::RgbImage::from_pixel(600, 350, image::Rgb([128, 128, 128]));
+    image::imageops::replace(&mut pair, &sample, 20, 60);
+    image::imageops::replace(
+        &mut pair,
+        &image::imageops::resize(&sample, 200, 200, image::imageops::Nearest),
+        360,
+        120,
+    );
+    pair.save(photos.join("pair.png")).unwrap();
+    let out = dir.path().join("out");
+    let o = hdnet(&["segment", p(&photos), "--out", p(&out), "--independent"]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("skipped empty: ") && stderr(&o).contains("no person found"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("broken.png: not a readable image"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pair: 2 people seen; the most prominent one is used"), "{}", stderr(&o));
+    assert!(out.join("dancer_mask.png").exists() && out.join("dancer_keypoints.json").exists());
+    assert!(out.join("pair_mask.png").exists() && !out.join("empty_mask.png").exists());
+}
+
+#[test]
+fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photo_path, mask_path, photo_mask) = dancer_photo(dir.path());
     // No argument but the mask: the bundled model, and the turntable of a single photo.
     hdnet_ok(&["infer", p(&photo_path), "--mask", p(&mask_path)]);
     let out = dir.path().join("infer_out");

@@ -1,7 +1,8 @@
 //! `hdnet infer`: HDNet on a folder in the original test-data layout (256x256, the original's
-//! outputs plus npy arrays and a coloured PLY mesh), or on photos of any size (a photo with its
-//! mask, or a folder of video frames with a folder of masks): a square crop around the person is
-//! resized to 256, predicted, and the results are also pasted back at the photo's resolution.
+//! outputs plus npy arrays and a coloured PLY mesh), or on photos of any size (a photo, or a
+//! folder of photos or video frames, with masks or with the person found by hdnet-segment): a
+//! square crop around the person is resized to 256, predicted, and the results are also pasted
+//! back at the photo's resolution.
 //! Without `--weights` the model bundled in the binary is used.
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,9 @@ use hdnet_formats::images::{PersonImage, list_photos, list_samples, read_iuv, re
 use hdnet_formats::item::ItemWriter;
 use hdnet_formats::{FileError, mesh, npy, text, visual};
 use hdnet_geometry::Camera;
+use hdnet_model::device::Device;
 use hdnet_model::{Hdnet, Prediction};
+use hdnet_segment::person::{Person, Roi, Segmenter};
 use indicatif::ProgressBar;
 use ndarray::{Array2, Array3, Axis};
 
@@ -25,11 +28,12 @@ const DEFAULT_FILL: f32 = 0.9;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A folder with NAME_img.png, NAME_mask.png and NAME_dp.png files (256x256); or a photo
-    /// (PNG or JPEG, any size) with --mask; or a folder of video frames with --mask FOLDER.
+    /// A photo (PNG or JPEG, any size); or a folder of photos or video frames; or a folder with
+    /// NAME_img.png, NAME_mask.png and NAME_dp.png files (256x256, the original's test layout).
     input: PathBuf,
     /// The person's mask for a photo (grey, person > 100), or a folder of masks named as the
-    /// frames (same stem, PNG).
+    /// frames (same stem, PNG). Without it hdnet finds the person itself (`hdnet segment`) and
+    /// writes NAME_mask.png and NAME_keypoints.json with the results.
     #[arg(long)]
     mask: Option<PathBuf>,
     /// DensePose IUV for a photo, or a folder named as the frames; needed by depth nets with
@@ -69,8 +73,8 @@ pub struct Args {
 enum Source {
     /// NAME in a folder of the original test-data layout.
     Layout { dir: PathBuf, name: String },
-    /// A photo of any size with its mask and maybe DensePose.
-    Photo { image: PathBuf, mask: PathBuf, dp: Option<PathBuf> },
+    /// A photo of any size with its mask (found by hdnet when `None`) and maybe DensePose.
+    Photo { image: PathBuf, mask: Option<PathBuf>, dp: Option<PathBuf> },
 }
 
 impl Source {
@@ -88,6 +92,8 @@ impl Source {
 struct Loaded {
     sample: PersonImage,
     photo: Option<PhotoFrame>,
+    /// The person hdnet found, for photos without a mask.
+    found: Option<Person>,
 }
 
 struct PhotoFrame {
@@ -96,12 +102,15 @@ struct PhotoFrame {
 }
 
 /// Every file written for sample NAME.
-fn output_names(name: &str, photo: bool, turntable: bool) -> Vec<String> {
+fn output_names(name: &str, photo: bool, segmented: bool, turntable: bool) -> Vec<String> {
     let mut names = vec![format!("{name}.txt")];
     names.extend((1..=3).map(|k| format!("{name}_normal_{k}.txt")));
     names.extend(["_mesh.obj", "_results.png", "_depth.npy", "_normal.npy", ".ply"].map(|s| format!("{name}{s}")));
     if photo {
         names.extend(["_depth_full.npy", "_normal_full.npy", "_normal_full.png"].map(|s| format!("{name}{s}")));
+    }
+    if segmented {
+        names.extend(["_mask.png", "_keypoints.json"].map(|s| format!("{name}{s}")));
     }
     if turntable {
         names.push(format!("{name}_turntable.gif"));
@@ -111,45 +120,38 @@ fn output_names(name: &str, photo: bool, turntable: bool) -> Vec<String> {
 
 fn sources(args: &Args) -> anyhow::Result<(Vec<Source>, PathBuf)> {
     let input = &args.input;
-    match (&args.mask, input.is_dir()) {
-        (None, true) => {
-            let names = list_samples(input)?;
-            if names.is_empty() {
-                bail!("{}: no NAME_img.png files found (for photos pass --mask)", input.display());
-            }
-            let out = args.out.clone().unwrap_or_else(|| input.join("infer_out"));
-            Ok((names.into_iter().map(|name| Source::Layout { dir: input.clone(), name }).collect(), out))
-        }
-        (None, false) => bail!("{}: a photo needs its mask (--mask MASK.png)", input.display()),
-        (Some(mask), false) => {
-            if !input.exists() {
-                bail!("{}: file not found", input.display());
-            }
-            let out = args.out.clone().unwrap_or_else(|| input.parent().unwrap_or(Path::new(".")).join("infer_out"));
-            Ok((vec![Source::Photo { image: input.clone(), mask: mask.clone(), dp: args.dp.clone() }], out))
-        }
-        (Some(masks), true) => {
-            if !masks.is_dir() {
-                bail!("{}: frames in a folder need a folder of masks", masks.display());
-            }
-            let frames = list_photos(input)?;
-            if frames.is_empty() {
-                bail!("{}: no PNG or JPEG frames found", input.display());
-            }
-            let named =
-                |dir: &Path, frame: &Path| dir.join(frame.file_stem().unwrap_or_default()).with_extension("png");
-            let out = args.out.clone().unwrap_or_else(|| input.join("infer_out"));
-            let list = frames
-                .iter()
-                .map(|f| Source::Photo {
-                    image: f.clone(),
-                    mask: named(masks, f),
-                    dp: args.dp.as_ref().map(|d| named(d, f)),
-                })
-                .collect();
-            Ok((list, out))
-        }
+    if !input.exists() {
+        bail!("{}: file not found", input.display());
     }
+    if input.is_file() {
+        if args.mask.as_ref().is_some_and(|m| m.is_dir()) {
+            bail!("{}: a photo's --mask is a file", input.display());
+        }
+        let out = args.out.clone().unwrap_or_else(|| input.parent().unwrap_or(Path::new(".")).join("infer_out"));
+        return Ok((vec![Source::Photo { image: input.clone(), mask: args.mask.clone(), dp: args.dp.clone() }], out));
+    }
+    let out = args.out.clone().unwrap_or_else(|| input.join("infer_out"));
+    let samples = list_samples(input)?;
+    if args.mask.is_none() && !samples.is_empty() {
+        return Ok((samples.into_iter().map(|name| Source::Layout { dir: input.clone(), name }).collect(), out));
+    }
+    if let Some(masks) = args.mask.as_ref().filter(|m| !m.is_dir()) {
+        bail!("{}: frames in a folder need a folder of masks", masks.display());
+    }
+    let frames = list_photos(input)?;
+    if frames.is_empty() {
+        bail!("{}: no PNG or JPEG photos found", input.display());
+    }
+    let named = |dir: &Path, frame: &Path| dir.join(frame.file_stem().unwrap_or_default()).with_extension("png");
+    let list = frames
+        .iter()
+        .map(|f| Source::Photo {
+            image: f.clone(),
+            mask: args.mask.as_ref().map(|m| named(m, f)),
+            dp: args.dp.as_ref().map(|d| named(d, f)),
+        })
+        .collect();
+    Ok((list, out))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -169,10 +171,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let bar = super::data::progress(sources.len());
     let mut failed = 0;
+    let mut finder = Finder { segmenter: None, device: hdnet.device.clone(), previous: None };
     for chunk in sources.chunks(args.batch) {
         let mut loaded = Vec::new();
         for source in chunk {
-            match load_checked(source, &out, &hdnet, fill, turntable, args.overwrite) {
+            match load_checked(source, &out, &hdnet, fill, turntable, args.overwrite, &mut finder) {
                 Ok(l) => loaded.push(l),
                 Err(e) => {
                     report(&bar, format!("skipped {}: {e}", source.name()));
@@ -230,6 +233,9 @@ fn write_all(out: &Path, l: &Loaded, p: &Prediction, turntable: bool) -> Result<
     if let Some(photo) = &l.photo {
         write_photo_outputs(out, &l.sample.name, photo, p)?;
     }
+    if let Some(person) = &l.found {
+        person.write(out, &l.sample.name)?;
+    }
     if turntable {
         if mesh.faces.is_empty() {
             return Ok([warnings, vec!["no smooth surface to turn: _turntable.gif not written".to_string()]].concat());
@@ -257,6 +263,23 @@ fn report(bar: &ProgressBar, message: String) {
     bar.suspend(|| eprintln!("{message}"));
 }
 
+/// Finds the person of photos without masks (the models loaded at the first), following a
+/// video's frames as `hdnet segment` does.
+struct Finder {
+    segmenter: Option<Segmenter>,
+    device: Device,
+    previous: Option<Roi>,
+}
+
+impl Finder {
+    fn find(&mut self, rgb: &Array3<f32>, image: &Path) -> Result<Person, FileError> {
+        let segmenter = self.segmenter.get_or_insert_with(|| Segmenter::new(&self.device));
+        let found = segmenter.find(rgb, self.previous).map_err(|e| FileError::new(image, e));
+        self.previous = found.as_ref().ok().map(|p| p.next_roi);
+        found
+    }
+}
+
 fn load_checked(
     source: &Source,
     out: &Path,
@@ -264,36 +287,48 @@ fn load_checked(
     fill: f32,
     turntable: bool,
     overwrite: bool,
+    finder: &mut Finder,
 ) -> Result<Loaded, FileError> {
     let name = source.name();
     if !overwrite {
         let photo = matches!(source, Source::Photo { .. });
-        if let Some(existing) = output_names(&name, photo, turntable).iter().map(|f| out.join(f)).find(|p| p.exists()) {
+        let segmented = matches!(source, Source::Photo { mask: None, .. });
+        let names = output_names(&name, photo, segmented, turntable);
+        if let Some(existing) = names.iter().map(|f| out.join(f)).find(|p| p.exists()) {
             return Err(FileError::new(existing, "already exists (pass --overwrite to replace it)"));
         }
     }
     match source {
         Source::Layout { dir, name } => {
-            Ok(Loaded { sample: PersonImage::read_test_layout(dir, name, IMAGE_SIZE)?, photo: None })
+            Ok(Loaded { sample: PersonImage::read_test_layout(dir, name, IMAGE_SIZE)?, photo: None, found: None })
         }
         Source::Photo { image, mask, dp } => {
-            load_photo(&name, image, mask, dp.as_deref(), hdnet.uses_densepose(), fill)
+            load_photo(&name, image, mask.as_deref(), dp.as_deref(), hdnet.uses_densepose(), fill, finder)
         }
     }
 }
 
-/// A photo, its mask and maybe DensePose, cropped around the person and resized to 256.
+/// A photo, its mask (found when not given) and maybe DensePose, cropped around the person and
+/// resized to 256.
 fn load_photo(
     name: &str,
     image: &Path,
-    mask_path: &Path,
+    mask_path: Option<&Path>,
     dp: Option<&Path>,
     needs_dp: bool,
     fill: f32,
+    finder: &mut Finder,
 ) -> Result<Loaded, FileError> {
     let rgb = read_rgb(image, None)?;
     let size = (rgb.dim().0, rgb.dim().1);
-    let mask = read_mask(mask_path, Some(size))?;
+    let (mask, found) = match mask_path {
+        Some(path) => (read_mask(path, Some(size))?, None),
+        None => {
+            let person = finder.find(&rgb, image)?;
+            (person.mask.clone(), Some(person))
+        }
+    };
+    let mask_path = mask_path.unwrap_or(image);
     let iuv = match dp {
         Some(dp) => Some(read_iuv(dp, Some(size))?),
         None if needs_dp => {
@@ -309,7 +344,7 @@ fn load_photo(
     }
     let iuv = iuv.map_or_else(|| Array3::zeros((n, n, 3)), |i| crop.resample(&i, n, 0.0, false));
     let sample = PersonImage::new(name, &crop.resample(&rgb, n, 255.0, true), small_mask, iuv);
-    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask }) })
+    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask }), found })
 }
 
 /// Writes every output of one image (`depth` is the prediction times the mask); returns

@@ -201,7 +201,9 @@ pub fn list_photos(dir: &Path) -> Result<Vec<PathBuf>, FileError> {
     let mut photos: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
-        .filter(|p| p.extension().is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str())))
+        .filter(|p| {
+            p.extension().is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str()))
+        })
         .collect();
     photos.sort();
     Ok(photos)
