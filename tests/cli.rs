@@ -608,6 +608,24 @@ fn infer_finds_the_person_of_a_photo_without_a_mask() {
     }
 }
 
+/// The GLB of the bundled sample through the Khronos glTF validator (npm `gltf-validator`,
+/// installed by `npm ci --prefix tools/gltf-validator`): no errors, no warnings.
+#[test]
+fn glb_meshes_pass_the_khronos_gltf_validator() {
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/gltf-validator");
+    assert!(
+        tools.join("node_modules/gltf-validator").is_dir(),
+        "the glTF validator is not installed: run `npm ci --prefix tools/gltf-validator` (Node.js 18+)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    hdnet_ok(&["infer", p(&root().join("examples")), "--out", p(dir.path())]);
+    let glb = dir.path().join("0043.glb");
+    let o = Command::new("node").arg(tools.join("validate.mjs")).arg(&glb).output().expect("node runs");
+    let report = String::from_utf8_lossy(&o.stdout);
+    println!("{report}");
+    assert!(o.status.success() && report.contains("0 errors, 0 warnings"), "{report}{}", stderr(&o));
+}
+
 #[test]
 fn segment_reports_photos_without_a_person_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();

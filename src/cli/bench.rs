@@ -23,6 +23,8 @@ pub enum BenchCommand {
     /// The synthetic-data generator without writing files: labelled frames and video frames
     /// with their exact correspondences.
     Synth(SynthArgs),
+    /// Finding the person of a photo (`hdnet segment`) against the bundled model's two networks.
+    Segment(SegmentArgs),
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -31,6 +33,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Correspond(args) => correspond(args),
         BenchCommand::Train(args) => train(args),
         BenchCommand::Synth(args) => synth(args),
+        BenchCommand::Segment(args) => segment(args),
     }
 }
 
@@ -164,6 +167,75 @@ fn infer(args: Workload) -> anyhow::Result<ExitCode> {
     for (what, total, totals) in profiles {
         print_profile(what, total, &totals);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct SegmentArgs {
+    /// Timed runs (after one warm-up run); the median is reported.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// cpu, or wgpu[:ADAPTER] / vulkan[:ADAPTER] / cuda[:N] when built with those features.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+/// The bundled sample photo, carried in the binary so that the benchmark needs no files.
+const SAMPLE_PHOTO: &[u8] = include_bytes!("../../examples/0043_img.png");
+
+/// The median seconds of `runs` calls of `f` after one warm-up call.
+fn timed(runs: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    median(
+        (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
+    use hdnet_segment::models::{PoseLandmarks, SelfieSegmentation};
+    use hdnet_segment::person::{Roi, Segmenter};
+    if args.runs == 0 {
+        bail!("--runs must be positive");
+    }
+    let device = super::device(&args.device)?;
+    let photo = image::load_from_memory(SAMPLE_PHOTO).context("the built-in sample photo")?.to_rgb8();
+    let (w, h) = photo.dimensions();
+    let rgb = ndarray::Array3::from_shape_vec((h as usize, w as usize, 3), photo.into_raw())?.mapv(f32::from);
+    let input = Roi::whole(h as usize, w as usize).sample(&rgb);
+    let (selfie, pose, finder) =
+        (SelfieSegmentation::new(&device), PoseLandmarks::new(&device), Segmenter::new(&device));
+    let hdnet =
+        hdnet_model::Hdnet::from_safetensors(std::path::Path::new("bundled model"), super::BUNDLED_MODEL, &device)?;
+    let found = finder.find(&rgb, None).map_err(|e| anyhow::anyhow!("the sample photo: {e}"))?;
+    let (mask, tracked) = (found.mask, Some(found.next_roi));
+    let sample = hdnet_formats::images::PersonImage::new(
+        "sample",
+        &rgb,
+        mask,
+        ndarray::Array3::zeros((h as usize, w as usize, 3)),
+    );
+    let rows = [
+        ("selfie segmentation, one pass", timed(args.runs, || drop(selfie.run(&input, &device)))),
+        ("pose landmarks, one pass", timed(args.runs, || drop(pose.run(&input, &device)))),
+        ("finding the person (segment)", timed(args.runs, || drop(finder.find(&rgb, None)))),
+        ("the same, a tracked video frame", timed(args.runs, || drop(finder.find(&rgb, tracked)))),
+        ("bundled model, both networks", timed(args.runs, || drop(hdnet.predict(&[&sample])))),
+    ];
+    println!("hdnet bench segment: the bundled {w}x{h} photo, device {}, median of {} runs", args.device, args.runs);
+    for (what, seconds) in rows {
+        println!("{what:<32} {:>8.1} ms", seconds * 1e3);
+    }
+    println!(
+        "finding the person takes {:.2}x the bundled networks' time ({:.2}x in a video)",
+        rows[2].1 / rows[4].1,
+        rows[3].1 / rows[4].1
+    );
     Ok(ExitCode::SUCCESS)
 }
 

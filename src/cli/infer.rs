@@ -105,7 +105,9 @@ struct PhotoFrame {
 fn output_names(name: &str, photo: bool, segmented: bool, turntable: bool) -> Vec<String> {
     let mut names = vec![format!("{name}.txt")];
     names.extend((1..=3).map(|k| format!("{name}_normal_{k}.txt")));
-    names.extend(["_mesh.obj", "_results.png", "_depth.npy", "_normal.npy", ".ply"].map(|s| format!("{name}{s}")));
+    names.extend(
+        ["_mesh.obj", "_results.png", "_depth.npy", "_normal.npy", ".ply", ".glb"].map(|s| format!("{name}{s}")),
+    );
     if photo {
         names.extend(["_depth_full.npy", "_normal_full.npy", "_normal_full.png"].map(|s| format!("{name}{s}")));
     }
@@ -368,6 +370,7 @@ fn write_outputs(
     npy::write(out.join(format!("{name}_depth.npy")), &[h, w], depth.as_slice().expect("standard layout"))?;
     npy::write(out.join(format!("{name}_normal.npy")), &[h, w, 3], p.normals.as_slice().expect("standard layout"))?;
     mesh::write_ply(out.join(format!("{name}.ply")), &mesh.points, &mesh.colors, &mesh.faces)?;
+    mesh::write_glb(out.join(format!("{name}.glb")), &mesh.points, &mesh.colors, &mesh.faces)?;
     let mut warnings = Vec::new();
     match visual::results_panel(&sample.image, &p.depth, &p.normals, mask) {
         Some(panel) => visual::save_png(out.join(format!("{name}_results.png")), &panel)?,

@@ -66,6 +66,26 @@ pub fn write_depth2mesh_obj(path: impl AsRef<Path>, depth: &Array2<f32>, mask: &
     write_atomic(path.as_ref(), format_depth2mesh_obj(depth, mask).as_bytes())
 }
 
+/// The vertices `faces` use, in first-use order, and the faces renumbered over them: a mesh of a
+/// depth map keeps no background pixels.
+fn used_vertices(faces: &[[u32; 3]], vertices: usize, path: &Path) -> Result<(Vec<usize>, Vec<[u32; 3]>), FileError> {
+    let mut remap = vec![u32::MAX; vertices];
+    let mut used = Vec::new();
+    let mut renumber = |v: u32| -> Result<u32, FileError> {
+        let slot = remap
+            .get_mut(v as usize)
+            .ok_or_else(|| FileError::new(path, format!("face uses vertex {v} of {vertices}")))?;
+        if *slot == u32::MAX {
+            *slot = used.len() as u32;
+            used.push(v as usize);
+        }
+        Ok(*slot)
+    };
+    let faces =
+        faces.iter().map(|f| Ok([renumber(f[0])?, renumber(f[1])?, renumber(f[2])?])).collect::<Result<_, _>>()?;
+    Ok((used, faces))
+}
+
 /// A binary little-endian PLY mesh with per-vertex colours. Only the vertices used by `faces`
 /// are written, so background pixels do not pile up at the camera centre.
 pub fn write_ply(
@@ -78,17 +98,7 @@ pub fn write_ply(
     if points.len() != colors.len() {
         return Err(FileError::new(path, "points and colours differ in number"));
     }
-    let mut remap = vec![u32::MAX; points.len()];
-    let mut used = Vec::new();
-    for &v in faces.iter().flatten() {
-        let slot = remap
-            .get_mut(v as usize)
-            .ok_or_else(|| FileError::new(path, format!("face uses vertex {v} of {}", points.len())))?;
-        if *slot == u32::MAX {
-            *slot = used.len() as u32;
-            used.push(v as usize);
-        }
-    }
+    let (used, faces) = used_vertices(faces, points.len(), path)?;
     let header = format!(
         "ply\nformat binary_little_endian 1.0\ncomment written by hdnet\nelement vertex {}\n\
          property float x\nproperty float y\nproperty float z\n\
@@ -104,13 +114,108 @@ pub fn write_ply(
         }
         bytes.extend_from_slice(&colors[v]);
     }
-    for face in faces {
+    for face in &faces {
         bytes.push(3);
         for &v in face {
-            bytes.extend_from_slice(&remap[v as usize].to_le_bytes());
+            bytes.extend_from_slice(&v.to_le_bytes());
         }
     }
     write_atomic(path, &bytes)
+}
+
+/// A glTF 2.0 binary (`.glb`) of a coloured mesh in metres, for Blender, three.js and system
+/// viewers. Points are camera space (x right, y down, z forward); glTF's y is up and its z faces
+/// the viewer, so they are stored as (x, -y, -z) and the person faces whoever opens the file.
+/// Colours are sRGB bytes; glTF vertex colours are linear, so they are stored linearised (16-bit).
+/// Triangles show both sides. Only the vertices used by `faces` are written.
+pub fn write_glb(
+    path: impl AsRef<Path>,
+    points: &[[f32; 3]],
+    colors: &[[u8; 3]],
+    faces: &[[u32; 3]],
+) -> Result<(), FileError> {
+    let path = path.as_ref();
+    if points.len() != colors.len() {
+        return Err(FileError::new(path, "points and colours differ in number"));
+    }
+    let (used, faces) = used_vertices(faces, points.len(), path)?;
+    let positions: Vec<[f32; 3]> = used.iter().map(|&v| [points[v][0], -points[v][1], -points[v][2]]).collect();
+    let mut bin = Vec::new();
+    positions.iter().flatten().for_each(|c| bin.extend_from_slice(&c.to_le_bytes()));
+    let colors_at = bin.len();
+    for &v in &used {
+        for c in colors[v].map(srgb_to_linear_u16).into_iter().chain([u16::MAX]) {
+            bin.extend_from_slice(&c.to_le_bytes());
+        }
+    }
+    let indices_at = bin.len();
+    faces.iter().flatten().for_each(|i| bin.extend_from_slice(&i.to_le_bytes()));
+    let json = glb_json(&positions, faces.len(), [colors_at, indices_at, bin.len()]);
+    write_atomic(path, &glb_container(json.to_string().into_bytes(), bin))
+}
+
+/// The glTF document of [`write_glb`]: one node, one triangle mesh over three buffer views
+/// (positions, colours, indices ending at `ends`), or an empty scene without triangles (a
+/// glTF accessor may not be empty).
+fn glb_json(positions: &[[f32; 3]], faces: usize, ends: [usize; 3]) -> serde_json::Value {
+    use serde_json::json;
+    let asset = json!({ "version": "2.0", "generator": "hdnet" });
+    if faces == 0 {
+        return json!({ "asset": asset, "scene": 0, "scenes": [{ "nodes": [] }] });
+    }
+    let bound = |pick: fn(f32, f32) -> f32| {
+        (0..3).map(|k| positions.iter().map(|p| p[k]).fold(positions[0][k], pick)).collect::<Vec<_>>()
+    };
+    let [colors_at, indices_at, total] = ends;
+    json!({
+        "asset": asset,
+        "scene": 0,
+        "scenes": [{ "nodes": [0] }],
+        "nodes": [{ "mesh": 0, "name": "person" }],
+        "meshes": [{ "primitives": [{ "attributes": { "POSITION": 0, "COLOR_0": 1 }, "indices": 2, "material": 0 }] }],
+        "materials": [{
+            "pbrMetallicRoughness": { "baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0 },
+            "doubleSided": true
+        }],
+        "buffers": [{ "byteLength": total }],
+        "bufferViews": [
+            { "buffer": 0, "byteOffset": 0, "byteLength": colors_at, "target": 34962 },
+            { "buffer": 0, "byteOffset": colors_at, "byteLength": indices_at - colors_at, "target": 34962 },
+            { "buffer": 0, "byteOffset": indices_at, "byteLength": total - indices_at, "target": 34963 }
+        ],
+        "accessors": [
+            { "bufferView": 0, "componentType": 5126, "count": positions.len(), "type": "VEC3", "min": bound(f32::min), "max": bound(f32::max) },
+            { "bufferView": 1, "componentType": 5123, "normalized": true, "count": positions.len(), "type": "VEC4" },
+            { "bufferView": 2, "componentType": 5125, "count": 3 * faces, "type": "SCALAR" }
+        ]
+    })
+}
+
+/// The GLB container: a 12-byte header, the JSON chunk padded with spaces and the binary chunk
+/// padded with zeros to four bytes.
+fn glb_container(mut json: Vec<u8>, mut bin: Vec<u8>) -> Vec<u8> {
+    json.resize(json.len().next_multiple_of(4), b' ');
+    bin.resize(bin.len().next_multiple_of(4), 0);
+    let chunks: Vec<_> =
+        [(json, 0x4E4F_534Au32), (bin, 0x004E_4942)].into_iter().filter(|(c, _)| !c.is_empty()).collect();
+    let total = 12 + chunks.iter().map(|(c, _)| 8 + c.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(total);
+    for word in [0x4654_6C67u32, 2, total as u32] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    for (chunk, kind) in chunks {
+        out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&chunk);
+    }
+    out
+}
+
+/// An sRGB byte as a linear 16-bit value (the sRGB transfer function).
+fn srgb_to_linear_u16(c: u8) -> u16 {
+    let s = f32::from(c) / 255.0;
+    let linear = if s <= 0.04045 { s / 12.92 } else { ((s + 0.055) / 1.055).powf(2.4) };
+    (linear * 65535.0).round() as u16
 }
 
 /// A triangle mesh with per-vertex colours.
@@ -242,5 +347,37 @@ mod tests {
         let body = &bytes[text.find("end_header\n").unwrap() + 11..];
         assert_eq!(body.len(), 3 * 15 + 13);
         assert!(write_ply(&p, &points, &colors, &[[0, 1, 7]]).is_err());
+    }
+
+    /// The container's lengths, chunk types and the document's counts and bounds, read back by
+    /// hand; the Khronos validator checks the rest (tests/cli.rs).
+    #[test]
+    fn glb_holds_the_used_vertices_flipped_to_gltf_axes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.glb");
+        let points = [[0.0, 0.0, 4.0], [1.0, 0.5, 4.5], [9.0, 9.0, 9.0], [0.0, 1.0, 4.0]];
+        let colors = [[255, 0, 0], [0, 255, 0], [1, 2, 3], [128, 128, 128]];
+        write_glb(&path, &points, &colors, &[[0, 1, 3]]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        assert_eq!((&bytes[..4], word(4), word(8)), (&b"glTF"[..], 2, bytes.len()));
+        let json_len = word(12);
+        assert_eq!(&bytes[16..20], b"JSON");
+        let doc: serde_json::Value = serde_json::from_slice(&bytes[20..20 + json_len]).unwrap();
+        let bin_at = 20 + json_len;
+        assert_eq!((word(bin_at), &bytes[bin_at + 4..bin_at + 8]), (3 * 12 + 3 * 8 + 3 * 4, &b"BIN\0"[..]));
+        assert_eq!(doc["accessors"][0]["count"], 3);
+        assert_eq!(doc["accessors"][0]["min"], serde_json::json!([0.0, -1.0, -4.5]));
+        assert_eq!(doc["accessors"][0]["max"], serde_json::json!([1.0, 0.0, -4.0]));
+        assert_eq!(doc["accessors"][2]["count"], 3);
+        // The second vertex: (1, -0.5, -4.5), pure green linearised.
+        let float = |at: usize| f32::from_le_bytes(bytes[bin_at + 8 + at..bin_at + 12 + at].try_into().unwrap());
+        assert_eq!([float(12), float(16), float(20)], [1.0, -0.5, -4.5]);
+        // sRGB 128 is linear 0.2158605 (the standard's value).
+        assert_eq!((srgb_to_linear_u16(255), srgb_to_linear_u16(0)), (65535, 0));
+        assert!((f32::from(srgb_to_linear_u16(128)) - 0.215_860_5 * 65535.0).abs() < 1.0);
+        write_glb(&path, &points, &colors, &[]).unwrap();
+        let empty = std::fs::read(&path).unwrap();
+        assert_eq!(u32::from_le_bytes(empty[8..12].try_into().unwrap()) as usize, empty.len());
     }
 }

@@ -11,8 +11,10 @@ use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
-use burn::tensor::module::{avg_pool2d, conv_transpose2d, conv2d, max_pool2d};
-use burn::tensor::ops::{AvgPoolOptions, ConvOptions, ConvTransposeOptions, MaxPoolOptions};
+use burn::tensor::module::{avg_pool2d, conv_transpose2d, conv2d, interpolate, max_pool2d};
+use burn::tensor::ops::{
+    AvgPoolOptions, ConvOptions, ConvTransposeOptions, InterpolateMode, InterpolateOptions, MaxPoolOptions, PadMode,
+};
 use hdnet_formats::FileError;
 use hdnet_formats::tflite::{Activation, Conv, Model, Op, Padding, Pool};
 
@@ -26,7 +28,7 @@ enum Kernel {
     Pad([(usize, usize); 4]),
     MaxPool(MaxPoolOptions<2>, Activation),
     AvgPool(AvgPoolOptions<2>, Activation),
-    Resize { size: [usize; 2], align_corners: bool, half_pixel_centers: bool },
+    Resize { size: [usize; 2], align_corners: bool },
     Reshape(Vec<usize>),
     Logistic,
     Relu,
@@ -238,9 +240,10 @@ fn step(
             else {
                 return Err(format!("size {size:?}"));
             };
-            let kernel =
-                Kernel::Resize { size: [h, w], align_corners: *align_corners, half_pixel_centers: *half_pixel_centers };
-            (kernel, vec![data])
+            if align_corners == half_pixel_centers {
+                return Err("bilinear resizing by TFLite's legacy pixel rule is not supported".into());
+            }
+            (Kernel::Resize { size: [h, w], align_corners: *align_corners }, vec![data])
         }
         Op::Reshape { new_shape } => {
             let target = match new_shape {
@@ -379,13 +382,10 @@ fn run(kernel: &Kernel, mut args: Vec<Tensor<4>>) -> Tensor<4> {
         }
         Kernel::Add(activation) => activate(x + args.remove(0), *activation),
         Kernel::Mul(activation) => activate(x * args.remove(0), *activation),
-        Kernel::Pad(pads) => pad(x, pads),
+        Kernel::Pad(pads) => x.pad(*pads, PadMode::Constant(0.0)),
         Kernel::MaxPool(options, activation) => activate(max_pool2d(x, options.clone()), *activation),
         Kernel::AvgPool(options, activation) => activate(avg_pool2d(x, options.clone()), *activation),
-        Kernel::Resize { size, align_corners, half_pixel_centers } => {
-            let rule = Rule { align_corners: *align_corners, half_pixel_centers: *half_pixel_centers };
-            resize_axis(resize_axis(x, 2, size[0], rule), 3, size[1], rule)
-        }
+        Kernel::Resize { size, align_corners } => resize(x, *size, *align_corners),
         Kernel::Reshape(shape) => {
             let nhwc = x.permute([0, 2, 3, 1]);
             match shape[..] {
@@ -400,55 +400,14 @@ fn run(kernel: &Kernel, mut args: Vec<Tensor<4>>) -> Tensor<4> {
     }
 }
 
-/// Zero padding of an NCHW tensor, `(before, after)` per dimension.
-fn pad(mut x: Tensor<4>, pads: &[(usize, usize); 4]) -> Tensor<4> {
-    for (dim, &(before, after)) in pads.iter().enumerate() {
-        for (count, at_end) in [(before, false), (after, true)] {
-            if count == 0 {
-                continue;
-            }
-            let mut shape = x.dims();
-            shape[dim] = count;
-            let zeros = Tensor::zeros(shape, &x.device());
-            x = if at_end { Tensor::cat(vec![x, zeros], dim) } else { Tensor::cat(vec![zeros, x], dim) };
-        }
-    }
-    x
-}
-
-/// How TFLite maps an output pixel to input coordinates when resizing.
-#[derive(Debug, Clone, Copy)]
-struct Rule {
-    align_corners: bool,
-    half_pixel_centers: bool,
-}
-
-/// Bilinear resizing of one axis of an NCHW tensor to `out` pixels, as TFLite's reference kernel:
-/// the source coordinate of output pixel o is (o + 0.5) * scale - 0.5 with half-pixel centres
-/// (clamped at 0), o * scale otherwise; scale = (in - 1) / (out - 1) with aligned corners, in / out
-/// otherwise; its two neighbours are clamped to the last pixel.
-fn resize_axis(x: Tensor<4>, axis: usize, out: usize, rule: Rule) -> Tensor<4> {
-    let size = x.dims()[axis];
-    if size == out {
-        return x;
-    }
-    let scale =
-        if rule.align_corners && out > 1 { (size - 1) as f32 / (out - 1) as f32 } else { size as f32 / out as f32 };
-    let (mut low, mut high, mut frac) = (Vec::with_capacity(out), Vec::with_capacity(out), Vec::with_capacity(out));
-    for o in 0..out {
-        let source = if rule.half_pixel_centers { ((o as f32 + 0.5) * scale - 0.5).max(0.0) } else { o as f32 * scale };
-        let l = (source.floor() as usize).min(size - 1);
-        low.push(l as i64);
-        high.push((l + 1).min(size - 1) as i64);
-        frac.push(source - l as f32);
-    }
-    let device = x.device();
-    let index = |v: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(v, [out]), &device);
-    let mut weight_shape = [1, 1, 1, 1];
-    weight_shape[axis] = out;
-    let frac = Tensor::<4>::from_data(TensorData::new(frac, weight_shape), &device);
-    let (a, b) = (x.clone().select(axis, index(low)), x.select(axis, index(high)));
-    a.clone() + (b - a) * frac
+/// TFLite's bilinear resizing of an NCHW tensor to `size`. Its two rules are Burn's: half-pixel
+/// centres (source max(0, (o + 0.5) * in / out - 0.5)) and aligned corners (o * (in - 1) /
+/// (out - 1)), neighbours clamped to the last pixel.
+fn resize(x: Tensor<4>, size: [usize; 2], align_corners: bool) -> Tensor<4> {
+    interpolate(
+        x,
+        InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(align_corners).with_output_size(size),
+    )
 }
 
 #[cfg(test)]
@@ -474,8 +433,7 @@ mod tests {
     fn resize_follows_tflites_half_pixel_rule() {
         let device = Device::flex();
         let x = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 10.0, 20.0, 30.0], [1, 1, 1, 4]), &device);
-        let rule = Rule { align_corners: false, half_pixel_centers: true };
-        let y: Vec<f32> = resize_axis(x, 3, 8, rule).try_into_vec_as::<f32>().unwrap();
+        let y: Vec<f32> = resize(x, [1, 8], false).try_into_vec_as::<f32>().unwrap();
         assert_eq!(y, vec![0.0, 2.5, 7.5, 12.5, 17.5, 22.5, 27.5, 30.0]);
     }
 }

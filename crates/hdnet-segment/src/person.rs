@@ -62,7 +62,7 @@ const OTHER_PERSON: f32 = 0.2;
 /// Pieces of the selfie model's mask this close (input pixels) belong to one person.
 const JOIN: usize = 4;
 /// At most this many passes of the pose model after the first.
-const MAX_REFINEMENTS: usize = 4;
+const MAX_REFINEMENTS: usize = 2;
 /// A region has settled when its centre and side move by less than this share of its side.
 const SETTLED: f32 = 0.02;
 /// Regions smaller than this share of the selfie model's input are noise.
@@ -233,18 +233,19 @@ impl Segmenter {
     /// previous frame gave is tried first (videos), and the selfie model only when it holds nobody.
     pub fn find(&self, rgb: &Array3<f32>, previous: Option<Roi>) -> Result<Person, NotFound> {
         let (h, w, _) = rgb.dim();
+        // A tracked region comes from the previous frame's keypoints already: one pass is enough.
         let tracked = previous.map(|roi| (roi, self.pose.run(&roi.sample(rgb), &self.device)));
-        let (roi, first, people) = match tracked {
-            Some((roi, out)) if out.presence >= PRESENCE => (roi, out, 0),
+        let ((roi, out), people) = match tracked {
+            Some((roi, out)) if out.presence >= PRESENCE => ((roi, out), 0),
             _ => {
                 let (roi, people) = self.locate(rgb).ok_or(NotFound::Nobody)?;
-                (roi, self.pose.run(&roi.sample(rgb), &self.device), people)
+                let first = self.pose.run(&roi.sample(rgb), &self.device);
+                if first.presence < PRESENCE {
+                    return Err(NotFound::Unsure(first.presence));
+                }
+                (self.refine(rgb, roi, first), people)
             }
         };
-        if first.presence < PRESENCE {
-            return Err(NotFound::Unsure(first.presence));
-        }
-        let (roi, out) = self.refine(rgb, roi, first);
         let probability = out.segmentation.mapv(sigmoid);
         let mask = roi.paste(&probability, h, w).mapv(|p| f32::from(u8::from(p > 0.5)));
         if mask.iter().all(|&m| m == 0.0) {
