@@ -61,6 +61,8 @@ const PRESENCE: f32 = 0.5;
 const OTHER_PERSON: f32 = 0.2;
 /// Pieces of the selfie model's mask this close (input pixels) belong to one person.
 const JOIN: usize = 4;
+/// How many times the search looks closer (see [`tiles`]).
+const SEARCH_LEVELS: usize = 3;
 /// At most this many passes of the pose model after the first.
 const MAX_REFINEMENTS: usize = 2;
 /// A region has settled when its centre and side move by less than this share of its side.
@@ -230,21 +232,14 @@ impl Segmenter {
     }
 
     /// The most prominent person of `rgb` (H x W x 3, 0..255). With `previous`, the region a
-    /// previous frame gave is tried first (videos), and the selfie model only when it holds nobody.
+    /// previous frame gave is tried first (videos), and the search only when it holds nobody.
     pub fn find(&self, rgb: &Array3<f32>, previous: Option<Roi>) -> Result<Person, NotFound> {
         let (h, w, _) = rgb.dim();
         // A tracked region comes from the previous frame's keypoints already: one pass is enough.
         let tracked = previous.map(|roi| (roi, self.pose.run(&roi.sample(rgb), &self.device)));
         let ((roi, out), people) = match tracked {
             Some((roi, out)) if out.presence >= PRESENCE => ((roi, out), 0),
-            _ => {
-                let (roi, people) = self.locate(rgb).ok_or(NotFound::Nobody)?;
-                let first = self.pose.run(&roi.sample(rgb), &self.device);
-                if first.presence < PRESENCE {
-                    return Err(NotFound::Unsure(first.presence));
-                }
-                (self.refine(rgb, roi, first), people)
-            }
+            _ => self.search(rgb)?,
         };
         let probability = out.segmentation.mapv(sigmoid);
         let mask = roi.paste(&probability, h, w).mapv(|p| f32::from(u8::from(p > 0.5)));
@@ -259,6 +254,26 @@ impl Segmenter {
             region: roi,
             next_roi: aligned_roi(&out, &roi),
         })
+    }
+
+    /// The largest person the selfie model sees, looked for ever closer (the whole photo, then
+    /// overlapping halves, then quarters: a small person vanishes at 256 x 256) until the pose
+    /// model confirms one; with the pose model's refined region and output, and the people seen.
+    fn search(&self, rgb: &Array3<f32>) -> Result<((Roi, PoseOutput), usize), NotFound> {
+        let (h, w, _) = rgb.dim();
+        let mut failure = NotFound::Nobody;
+        for level in 0..SEARCH_LEVELS {
+            let seen = self.people_seen(rgb, &tiles(h, w, level));
+            let Some(largest) = seen.iter().max_by(|a, b| a.area.total_cmp(&b.area)) else { continue };
+            let roi = Roi::around_box(largest.bounds);
+            let first = self.pose.run(&roi.sample(rgb), &self.device);
+            if first.presence >= PRESENCE {
+                let people = seen.iter().filter(|p| p.area >= OTHER_PERSON * largest.area).count();
+                return Ok((self.refine(rgb, roi, first), people));
+            }
+            failure = NotFound::Unsure(first.presence);
+        }
+        Err(failure)
     }
 
     /// The pose model run again on the region its keypoints give until that region settles:
@@ -279,21 +294,74 @@ impl Segmenter {
         (roi, out)
     }
 
-    /// The square around the largest person of the selfie model's mask, and how many people it saw.
-    fn locate(&self, rgb: &Array3<f32>) -> Option<(Roi, usize)> {
-        let (h, w, _) = rgb.dim();
-        let whole = Roi::whole(h, w);
-        let mask = self.selfie.run(&whole.sample(rgb), &self.device).mapv(|p| p > 0.5);
-        let regions = regions(&mask);
-        let largest = regions.iter().max_by_key(|r| r.area)?;
-        if (largest.area as f32) < MIN_REGION * (INPUT_SIZE * INPUT_SIZE) as f32 {
-            return None;
+    /// The people the selfie model sees in `tiles`, in photo pixels; pieces of one person seen
+    /// in overlapping tiles are joined.
+    fn people_seen(&self, rgb: &Array3<f32>, tiles: &[Roi]) -> Vec<Seen> {
+        let mut seen: Vec<Seen> = Vec::new();
+        for tile in tiles {
+            let mask = self.selfie.run(&tile.sample(rgb), &self.device).mapv(|p| p > 0.5);
+            let pixel_area = (tile.side / INPUT_SIZE as f32).powi(2);
+            for region in
+                regions(&mask).into_iter().filter(|r| r.area as f32 >= MIN_REGION * (INPUT_SIZE * INPUT_SIZE) as f32)
+            {
+                let [u0, v0, u1, v1] = region.bounds;
+                let ([x0, y0], [x1, y1]) = (tile.to_photo(u0, v0), tile.to_photo(u1, v1));
+                let found = Seen { bounds: [x0, y0, x1, y1], area: region.area as f32 * pixel_area };
+                // Pieces of a person cut by a tile's edge meet there.
+                let near = JOIN as f32 * tile.side / INPUT_SIZE as f32;
+                match seen.iter_mut().find(|s| s.near(&found, near)) {
+                    Some(s) => s.join(&found),
+                    None => seen.push(found),
+                }
+            }
         }
-        let people = regions.iter().filter(|r| r.area as f32 >= OTHER_PERSON * largest.area as f32).count();
-        let [u0, v0, u1, v1] = largest.bounds;
-        let ([x0, y0], [x1, y1]) = (whole.to_photo(u0, v0), whole.to_photo(u1, v1));
-        Some((Roi::around_box([x0, y0, x1, y1]), people))
+        seen
     }
+}
+
+/// A person the selfie model saw: bounds (x0, y0, x1, y1) and area in photo pixels.
+struct Seen {
+    bounds: [f32; 4],
+    area: f32,
+}
+
+impl Seen {
+    /// Whether the two boxes overlap or come within `distance` of each other.
+    fn near(&self, other: &Seen, distance: f32) -> bool {
+        let [a, b] = [self.bounds, other.bounds];
+        a[0] <= b[2] + distance && b[0] <= a[2] + distance && a[1] <= b[3] + distance && b[1] <= a[3] + distance
+    }
+
+    /// The same person seen again: the union of the bounds and, as tiles overlap, the larger
+    /// area unless the two pieces lie side by side.
+    fn join(&mut self, other: &Seen) {
+        let [a, b] = [self.bounds, other.bounds];
+        let apart = a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1];
+        self.bounds = [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])];
+        self.area = if apart { self.area + other.area } else { self.area.max(other.area) };
+    }
+}
+
+/// The squares the selfie model looks at on search level `level`: the whole photo, then squares
+/// of half its longer side, then a quarter, each overlapping its neighbours by half; none once a
+/// square would be under half the models' input (looking closer only blurs).
+fn tiles(h: usize, w: usize, level: usize) -> Vec<Roi> {
+    if level == 0 {
+        return vec![Roi::whole(h, w)];
+    }
+    let side = h.max(w) as f32 / (1 << level) as f32;
+    if side < INPUT_SIZE as f32 / 2.0 {
+        return Vec::new();
+    }
+    let centres = |extent: f32| -> Vec<f32> {
+        if extent <= side {
+            return vec![extent / 2.0];
+        }
+        let steps = ((extent - side) / (side / 2.0)).ceil() as usize;
+        (0..=steps).map(|i| side / 2.0 + (extent - side) * i as f32 / steps as f32).collect()
+    };
+    let (xs, ys) = (centres(w as f32), centres(h as f32));
+    ys.iter().flat_map(|&y| xs.iter().map(move |&x| Roi { center: [x, y], side, rotation: 0.0 })).collect()
 }
 
 /// The region MediaPipe tracks a body with: centred on the hips, its side 2 x 1.25 the body's

@@ -90,6 +90,19 @@ fn finds_a_small_person_in_a_large_picture() {
     assert!(distance <= 4.0, "{distance}");
 }
 
+/// At 1500 x 1000 a person 100 px high is 17 px in the selfie model's view of the whole photo:
+/// found by looking closer.
+#[test]
+fn finds_a_person_a_tenth_of_the_photo_high() {
+    let mut canvas = Array3::from_elem((1000, 1500, 3), 128.0);
+    paste(&mut canvas, &photo(), 400, 700, 100);
+    let person = segmenter().find(&canvas, None).unwrap();
+    let distance = mean_distance(&person, [700.0, 400.0], 100.0 / 256.0);
+    println!("a person 100 px high: keypoints {distance:.2} px from MediaPipe's (scaled)");
+    assert!(distance <= 3.0, "{distance}");
+    assert_eq!(person.people, 1);
+}
+
 #[test]
 fn takes_the_most_prominent_of_two_people_and_counts_them() {
     let mut canvas = Array3::from_elem((350, 600, 3), 128.0);
