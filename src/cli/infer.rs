@@ -369,8 +369,8 @@ fn write_outputs(
     let (h, w) = depth.dim();
     npy::write(out.join(format!("{name}_depth.npy")), &[h, w], depth.as_slice().expect("standard layout"))?;
     npy::write(out.join(format!("{name}_normal.npy")), &[h, w, 3], p.normals.as_slice().expect("standard layout"))?;
-    mesh::write_ply(out.join(format!("{name}.ply")), &mesh.points, &mesh.colors, &mesh.faces)?;
-    mesh::write_glb(out.join(format!("{name}.glb")), &mesh.points, &mesh.colors, &mesh.faces)?;
+    mesh::write_ply(out.join(format!("{name}.ply")), mesh)?;
+    mesh::write_glb(out.join(format!("{name}.glb")), mesh)?;
     let mut warnings = Vec::new();
     match visual::results_panel(&sample.image, &p.depth, &p.normals, mask) {
         Some(panel) => visual::save_png(out.join(format!("{name}_results.png")), &panel)?,

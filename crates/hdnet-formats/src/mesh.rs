@@ -66,39 +66,12 @@ pub fn write_depth2mesh_obj(path: impl AsRef<Path>, depth: &Array2<f32>, mask: &
     write_atomic(path.as_ref(), format_depth2mesh_obj(depth, mask).as_bytes())
 }
 
-/// The vertices `faces` use, in first-use order, and the faces renumbered over them: a mesh of a
-/// depth map keeps no background pixels.
-fn used_vertices(faces: &[[u32; 3]], vertices: usize, path: &Path) -> Result<(Vec<usize>, Vec<[u32; 3]>), FileError> {
-    let mut remap = vec![u32::MAX; vertices];
-    let mut used = Vec::new();
-    let mut renumber = |v: u32| -> Result<u32, FileError> {
-        let slot = remap
-            .get_mut(v as usize)
-            .ok_or_else(|| FileError::new(path, format!("face uses vertex {v} of {vertices}")))?;
-        if *slot == u32::MAX {
-            *slot = used.len() as u32;
-            used.push(v as usize);
-        }
-        Ok(*slot)
-    };
-    let faces =
-        faces.iter().map(|f| Ok([renumber(f[0])?, renumber(f[1])?, renumber(f[2])?])).collect::<Result<_, _>>()?;
-    Ok((used, faces))
-}
-
 /// A binary little-endian PLY mesh with per-vertex colours. Only the vertices used by `faces`
 /// are written, so background pixels do not pile up at the camera centre.
-pub fn write_ply(
-    path: impl AsRef<Path>,
-    points: &[[f32; 3]],
-    colors: &[[u8; 3]],
-    faces: &[[u32; 3]],
-) -> Result<(), FileError> {
+pub fn write_ply(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileError> {
     let path = path.as_ref();
-    if points.len() != colors.len() {
-        return Err(FileError::new(path, "points and colours differ in number"));
-    }
-    let (used, faces) = used_vertices(faces, points.len(), path)?;
+    let (used, faces) = mesh.used_vertices(path)?;
+    let (points, colors) = (&mesh.points, &mesh.colors);
     let header = format!(
         "ply\nformat binary_little_endian 1.0\ncomment written by hdnet\nelement vertex {}\n\
          property float x\nproperty float y\nproperty float z\n\
@@ -128,17 +101,10 @@ pub fn write_ply(
 /// the viewer, so they are stored as (x, -y, -z) and the person faces whoever opens the file.
 /// Colours are sRGB bytes; glTF vertex colours are linear, so they are stored linearised (16-bit).
 /// Triangles show both sides. Only the vertices used by `faces` are written.
-pub fn write_glb(
-    path: impl AsRef<Path>,
-    points: &[[f32; 3]],
-    colors: &[[u8; 3]],
-    faces: &[[u32; 3]],
-) -> Result<(), FileError> {
+pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileError> {
     let path = path.as_ref();
-    if points.len() != colors.len() {
-        return Err(FileError::new(path, "points and colours differ in number"));
-    }
-    let (used, faces) = used_vertices(faces, points.len(), path)?;
+    let (used, faces) = mesh.used_vertices(path)?;
+    let (points, colors) = (&mesh.points, &mesh.colors);
     let positions: Vec<[f32; 3]> = used.iter().map(|&v| [points[v][0], -points[v][1], -points[v][2]]).collect();
     let mut bin = Vec::new();
     positions.iter().flatten().for_each(|c| bin.extend_from_slice(&c.to_le_bytes()));
@@ -226,6 +192,35 @@ pub struct ColoredMesh {
     pub faces: Vec<[u32; 3]>,
 }
 
+impl ColoredMesh {
+    /// The vertices the faces use, in first-use order, and the faces renumbered over them: a mesh of a
+    /// depth map keeps no background pixels.
+    fn used_vertices(&self, path: &Path) -> Result<(Vec<usize>, Vec<[u32; 3]>), FileError> {
+        if self.points.len() != self.colors.len() {
+            return Err(FileError::new(path, "points and colours differ in number"));
+        }
+        let vertices = self.points.len();
+        let mut remap = vec![u32::MAX; vertices];
+        let mut used = Vec::new();
+        let mut renumber = |v: u32| -> Result<u32, FileError> {
+            let slot = remap
+                .get_mut(v as usize)
+                .ok_or_else(|| FileError::new(path, format!("face uses vertex {v} of {vertices}")))?;
+            if *slot == u32::MAX {
+                *slot = used.len() as u32;
+                used.push(v as usize);
+            }
+            Ok(*slot)
+        };
+        let faces = self
+            .faces
+            .iter()
+            .map(|f| Ok([renumber(f[0])?, renumber(f[1])?, renumber(f[2])?]))
+            .collect::<Result<_, _>>()?;
+        Ok((used, faces))
+    }
+}
+
 /// Reads a mesh written by [`write_ply`] (binary little-endian: float x, y, z, uchar r, g, b;
 /// triangles as a uchar-counted uint list).
 pub fn read_ply(path: impl AsRef<Path>) -> Result<ColoredMesh, FileError> {
@@ -293,7 +288,8 @@ mod tests {
         let path = dir.path().join("m.ply");
         let points = vec![[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.5], [9.0, 9.0, 9.0]];
         let colors = vec![[1, 2, 3], [4, 5, 6], [7, 8, 9], [0, 0, 0]];
-        write_ply(&path, &points, &colors, &[[0, 2, 1]]).unwrap();
+        write_ply(&path, &ColoredMesh { points: points.clone(), colors: colors.clone(), faces: vec![[0, 2, 1]] })
+            .unwrap();
         // The unused vertex is dropped; the others are numbered in order of first use.
         let mesh = read_ply(&path).unwrap();
         let order = [0, 2, 1];
@@ -340,13 +336,17 @@ mod tests {
         let p = dir.path().join("m.ply");
         let points = [[0.0, 0.0, 1.0], [1.0, 0.0, 1.0], [9.0, 9.0, 9.0], [0.0, 1.0, 1.0]];
         let colors = [[255, 0, 0], [0, 255, 0], [1, 2, 3], [0, 0, 255]];
-        write_ply(&p, &points, &colors, &[[0, 1, 3]]).unwrap();
+        write_ply(&p, &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![[0, 1, 3]] })
+            .unwrap();
         let bytes = std::fs::read(&p).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.contains("element vertex 3\n") && text.contains("element face 1\n"));
         let body = &bytes[text.find("end_header\n").unwrap() + 11..];
         assert_eq!(body.len(), 3 * 15 + 13);
-        assert!(write_ply(&p, &points, &colors, &[[0, 1, 7]]).is_err());
+        assert!(
+            write_ply(&p, &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![[0, 1, 7]] })
+                .is_err()
+        );
     }
 
     /// The container's lengths, chunk types and the document's counts and bounds, read back by
@@ -357,7 +357,8 @@ mod tests {
         let path = dir.path().join("m.glb");
         let points = [[0.0, 0.0, 4.0], [1.0, 0.5, 4.5], [9.0, 9.0, 9.0], [0.0, 1.0, 4.0]];
         let colors = [[255, 0, 0], [0, 255, 0], [1, 2, 3], [128, 128, 128]];
-        write_glb(&path, &points, &colors, &[[0, 1, 3]]).unwrap();
+        write_glb(&path, &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![[0, 1, 3]] })
+            .unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
         assert_eq!((&bytes[..4], word(4), word(8)), (&b"glTF"[..], 2, bytes.len()));
@@ -376,7 +377,7 @@ mod tests {
         // sRGB 128 is linear 0.2158605 (the standard's value).
         assert_eq!((srgb_to_linear_u16(255), srgb_to_linear_u16(0)), (65535, 0));
         assert!((f32::from(srgb_to_linear_u16(128)) - 0.215_860_5 * 65535.0).abs() < 1.0);
-        write_glb(&path, &points, &colors, &[]).unwrap();
+        write_glb(&path, &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![] }).unwrap();
         let empty = std::fs::read(&path).unwrap();
         assert_eq!(u32::from_le_bytes(empty[8..12].try_into().unwrap()) as usize, empty.len());
     }
