@@ -335,6 +335,7 @@ fn synthetic_frame(size: usize) -> hdnet_data::layout::LabelledFrame {
         if k == 2 && mask[(y, x)] > 0.0 { 1.0 + (4 * y / size) as f32 } else { 0.0 }
     });
     hdnet_data::layout::LabelledFrame {
+        camera: hdnet_geometry::Camera::original(),
         depth: Array2::from_shape_fn((size, size), |(y, x)| {
             if mask[(y, x)] > 0.0 { 4.0 - 0.3 * (1.0 - r2(y, x)).sqrt() } else { 0.0 }
         }),
@@ -355,14 +356,13 @@ fn train(args: Workload) -> anyhow::Result<ExitCode> {
     let mut net = HourglassConfig::new(NetKind::Depth, args.width).init(&device, 0);
     let mut optimizer = hdnet_train::trainer::optimizer(&config);
     let frames = vec![synthetic_frame(args.size); args.batch];
-    let cameras = vec![hdnet_geometry::Camera::original(); args.batch];
     let mut times = Vec::new();
     // Phases of the last run: the device computes eagerly on the CPU, so each is its own cost.
     let watch = Stopwatch::on();
     for run in 0..=args.runs {
         let watch = if run == args.runs && args.profile { &watch } else { &Stopwatch::off() };
         let start = Instant::now();
-        let batch = hdnet_train::batch::labelled_batch(&frames, &cameras, &device);
+        let batch = hdnet_train::batch::labelled_batch(&frames, &device);
         let total = watch.time("forward and losses", || {
             hdnet_train::stage_loss::stage_loss(Stage::Depth, &config, &net, batch, None).total
         });
@@ -403,7 +403,7 @@ pub struct SynthArgs {
 /// with files written).
 fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     use hdnet_data::correspond::find_partners;
-    use hdnet_synth::video::{exact_correspondences, render_video_frame, sample_video};
+    use hdnet_synth::video::{exact_correspondences, sample_video};
     use rayon::prelude::*;
     if args.frames == 0 || args.size == 0 || !args.size.is_multiple_of(16) {
         bail!("--frames must be positive and --size a positive multiple of 16");
@@ -420,14 +420,18 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     let mut pairs = 0;
     for v in 0..args.frames.div_ceil(per_video) {
         let frames = per_video.min(args.frames - v * per_video);
-        let (look, motion) = sample_video(&model, v as u64, frames);
-        let rendered: Vec<_> = motion.par_iter().map(|m| render_video_frame(&model, &look, m, args.size)).collect();
+        let video = sample_video(&model, v as u64, frames);
+        let camera = video.camera(&model, args.size);
+        let rendered: Vec<_> =
+            (0..frames).into_par_iter().map(|f| video.render_frame(&model, f, &camera, args.size)).collect();
         pairs += (0..frames)
             .into_par_iter()
             .map(|f| {
-                find_partners(f, frames, &params, |j| exact_correspondences(&look, &rendered[f], &rendered[j], &params))
-                    .0
-                    .len()
+                find_partners(f, frames, &params, |j| {
+                    exact_correspondences(&video.look, &rendered[f], &rendered[j], &params)
+                })
+                .0
+                .len()
             })
             .sum::<usize>();
     }

@@ -9,7 +9,6 @@ use hdnet_eval::evaluation::{
     Baseline, baseline_prediction, evaluate, mean_depth, read_prediction, table, write_reports,
 };
 use hdnet_formats::FileError;
-use hdnet_geometry::Camera;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -115,7 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
                 Predictions::Folder(dir) => read_prediction(dir, name, gt.person.mask.dim())?,
             };
-            Ok(evaluate(name, &gt, &depth, &normals, &Camera::original()))
+            Ok(evaluate(name, &gt, &depth, &normals))
         });
         match result {
             Ok(row) => rows.push(row),

@@ -185,7 +185,7 @@ pub struct VideoArgs {
 pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
     use hdnet_data::correspond::{MatchParams, Partnering, write_partners};
     use hdnet_data::layout::write_corr_mat;
-    use hdnet_synth::video::{PosedFrame, exact_correspondences, render_video_frame, sample_video};
+    use hdnet_synth::video::{PosedFrame, exact_correspondences, sample_video};
     use hdnet_synth::{write_ground_truth, write_images};
     if args.videos == 0 || args.frames < 2 {
         bail!("--videos must be positive and --frames at least 2");
@@ -199,13 +199,13 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let mut partnering = Partnering::default();
     for v in 0..args.videos {
-        let (look, motion) = sample_video(&model, person_seed(*seed, v), args.frames);
+        let video = sample_video(&model, person_seed(*seed, v), args.frames);
+        let camera = video.camera(&model, *size);
         let name = |f: usize| frame_name((v * args.frames + f) as u64);
-        let frames: Vec<PosedFrame> = motion
-            .par_iter()
-            .enumerate()
-            .map(|(f, m)| {
-                let frame = render_video_frame(&model, &look, m, *size);
+        let frames: Vec<PosedFrame> = (0..args.frames)
+            .into_par_iter()
+            .map(|f| {
+                let frame = video.render_frame(&model, f, &camera, *size);
                 write_images(out, &name(f), &frame.frame)?;
                 write_ground_truth(&out.join(dirs::GROUND_TRUTH), &name(f), &frame.frame, form)?;
                 bar.set_position(done.fetch_add(1, Ordering::Relaxed) as u64 + 1);
@@ -219,7 +219,7 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
             &names,
             &params,
             form,
-            |i, j| exact_correspondences(&look, &frames[i], &frames[j], &params),
+            |i, j| exact_correspondences(&video.look, &frames[i], &frames[j], &params),
             || {},
         )
         .context("writing correspondences")?;

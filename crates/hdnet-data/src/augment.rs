@@ -9,6 +9,7 @@
 use hdnet_formats::correspondences::Correspondences;
 use hdnet_formats::densepose::{MIRRORED_PART, NUM_PARTS};
 use hdnet_formats::images::PersonImage;
+use hdnet_geometry::Camera;
 use ndarray::{Array2, Array3, Axis};
 
 use crate::layout::{LabelledFrame, VideoFrame};
@@ -115,10 +116,15 @@ fn augment_person(p: &PersonImage, choice: &AugmentChoice) -> PersonImage {
     }
 }
 
+fn mirror_camera_if(flip: bool, camera: &Camera, width: usize) -> Camera {
+    if flip { camera.mirrored(width) } else { *camera }
+}
+
 /// Applies `choice` to a labelled frame.
 pub fn augment_labelled(f: &LabelledFrame, choice: &AugmentChoice) -> LabelledFrame {
     LabelledFrame {
         person: augment_person(&f.person, choice),
+        camera: mirror_camera_if(choice.flip, &f.camera, f.person.size().1),
         depth: flip_map_if(choice.flip, &f.depth),
         normals: flip_if(choice.flip, &f.normals, flip_normals),
     }
@@ -133,6 +139,7 @@ pub fn augment_pair(
 ) -> (VideoFrame, VideoFrame, Correspondences) {
     let one = |f: &VideoFrame| VideoFrame {
         person: augment_person(&f.person, choice),
+        camera: mirror_camera_if(choice.flip, &f.camera, f.person.size().1),
         normals: flip_if(choice.flip, &f.normals, flip_normals),
     };
     let width = i.person.size().1 as u32;

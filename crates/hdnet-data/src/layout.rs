@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 use hdnet_formats::correspondences::Correspondences;
 use hdnet_formats::images::PersonImage;
-use hdnet_formats::{FileError, npy, text};
+use hdnet_formats::{FileError, npy, text, write_atomic};
+use hdnet_geometry::Camera;
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
 
 use crate::iuv::NUM_PARTS;
@@ -37,6 +38,9 @@ pub mod dirs {
     pub const CORRESPONDENCES: &str = "correspondences";
     /// Synthetic videos keep their depth and normals here, aside from the unlabelled layout.
     pub const GROUND_TRUTH: &str = "ground_truth";
+    /// Each frame's camera (`NAME.json`, see [`hdnet_geometry::Camera`]); frames without one
+    /// were taken by the original's camera.
+    pub const CAMERA: &str = "camera";
 }
 
 /// The PNG of frame `name` in folder `dir` of `root` (`ROOT/DIR/NAME.png`).
@@ -75,6 +79,7 @@ impl Form {
 pub struct LabelledFrame {
     /// The mask is 1 where mask > 100 and the depth lies in [1, 8].
     pub person: PersonImage,
+    pub camera: Camera,
     /// Depth shifted to median 4 on the mask, 0 elsewhere.
     pub depth: Array2<f32>,
     /// Ground-truth normals, 0 off the mask.
@@ -85,6 +90,7 @@ pub struct LabelledFrame {
 #[derive(Debug, Clone)]
 pub struct VideoFrame {
     pub person: PersonImage,
+    pub camera: Camera,
     /// Normals predicted by the normal net (`hdnet predict-normals`), 0 off the mask.
     pub normals: Array3<f32>,
 }
@@ -223,7 +229,7 @@ pub fn read_labelled(root: &Path, name: &str) -> Result<LabelledFrame, FileError
     let depth = Array2::from_shape_fn(size, |p| if mask[p] > 0.0 { raw_depth[p] + DEPTH_MEDIAN - shift } else { 0.0 });
     let mut normals = read_normals(&labels.join(dirs::NORMAL), name, size)?;
     zero_off_mask(&mut normals, mask);
-    Ok(LabelledFrame { person, depth, normals })
+    Ok(LabelledFrame { person, camera: read_camera(root, name)?, depth, normals })
 }
 
 /// Reads and preprocesses video frame `name` as the original `read_tiktok` does.
@@ -231,7 +237,7 @@ pub fn read_video_frame(root: &Path, name: &str) -> Result<VideoFrame, FileError
     let person = read_person(root, name)?;
     let mut normals = read_normals(&root.join(dirs::PRED_NORMALS), name, person.size())?;
     zero_off_mask(&mut normals, &person.mask);
-    Ok(VideoFrame { person, normals })
+    Ok(VideoFrame { person, camera: read_camera(root, name)?, normals })
 }
 
 /// `correspondences/corr_mat.txt`: each row a frame and its partners (frame numbers).
@@ -384,6 +390,31 @@ pub fn write_normals(dir: &Path, name: &str, normals: &Array3<f32>, form: Form) 
         )?;
     }
     Ok(())
+}
+
+/// The camera of frame `name`: `camera/NAME.json` where the folder has one, else the original's.
+pub fn read_camera(root: &Path, name: &str) -> Result<Camera, FileError> {
+    let path = root.join(dirs::CAMERA).join(format!("{name}.json"));
+    if !path.exists() {
+        return Ok(Camera::original());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| FileError::new(&path, e))?;
+    let camera: Camera =
+        serde_json::from_str(&text).map_err(|e| FileError::new(&path, format!("not a camera: {e}")))?;
+    let values = [camera.fx, camera.fy, camera.cx, camera.cy, camera.origin[0], camera.origin[1], camera.scaling];
+    if values.iter().any(|v| !v.is_finite()) || camera.fx <= 0.0 || camera.fy <= 0.0 || camera.scaling <= 0.0 {
+        return Err(FileError::new(&path, "a camera needs finite values and positive focal lengths and scaling"));
+    }
+    Ok(camera)
+}
+
+/// Writes `camera` as `camera/NAME.json` under `root`.
+pub fn write_camera(root: &Path, name: &str, camera: &Camera) -> Result<(), FileError> {
+    let dir = root.join(dirs::CAMERA);
+    std::fs::create_dir_all(&dir).map_err(|e| FileError::new(&dir, e))?;
+    let path = dir.join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(camera).map_err(|e| FileError::new(&path, e))?;
+    write_atomic(&path, text.as_bytes())
 }
 
 /// Writes a depth map (H, W) of frame `name` into `DIR` as `NAME.txt` (comma separated, as the

@@ -115,20 +115,14 @@ fn depth_normals(depth: &Array2<f32>, mask: &Array2<f32>, camera: &Camera) -> Ar
     Array3::from_shape_fn((h, w, 3), |(r, c, k)| normals[r * w + c][k])
 }
 
-/// Scores one image's prediction against its ground truth seen through `camera`.
-pub fn evaluate(
-    name: &str,
-    gt: &LabelledFrame,
-    depth: &Array2<f32>,
-    normals: &Array3<f32>,
-    camera: &Camera,
-) -> ImageRow {
+/// Scores one image's prediction against its ground truth (seen through its own camera).
+pub fn evaluate(name: &str, gt: &LabelledFrame, depth: &Array2<f32>, normals: &Array3<f32>) -> ImageRow {
     let parts = Iuv::decode(&gt.person.iuv).map(|iuv| iuv.part).unwrap_or_else(|_| Array2::zeros(gt.person.mask.dim()));
     ImageRow {
         name: name.to_string(),
         depth: depth_metrics(depth, &gt.depth, &gt.person.mask),
         normals: normal_metrics(normals, &gt.normals, &gt.person.mask),
-        depth_normals: normal_metrics(&depth_normals(depth, &gt.person.mask, camera), &gt.normals, &gt.person.mask),
+        depth_normals: normal_metrics(&depth_normals(depth, &gt.person.mask, &gt.camera), &gt.normals, &gt.person.mask),
         parts: per_part(depth, &gt.depth, normals, &gt.normals, &gt.person.mask, &parts)
             .into_iter()
             .map(|(part, depth, normals)| PartRow { part, depth, normals })
@@ -208,6 +202,7 @@ mod tests {
         let (h, w) = (6, 5);
         let mask = Array2::from_shape_fn((h, w), |(r, _)| if r < 4 { 1.0 } else { 0.0 });
         LabelledFrame {
+            camera: Camera::original(),
             person: hdnet_formats::images::PersonImage::new(
                 "f",
                 &Array3::zeros((h, w, 3)),
@@ -224,10 +219,10 @@ mod tests {
         let gt = frame(3.0);
         let (depth, normals) = baseline_prediction(&gt, None).unwrap();
         assert!(depth.iter().zip(&gt.person.mask).all(|(d, m)| *d == m * DEPTH_MEDIAN));
-        let row = evaluate("f", &gt, &depth, &normals, &Camera::original());
+        let row = evaluate("f", &gt, &depth, &normals);
         assert_eq!(row.normals.unwrap().mean_deg, 0.0);
         // A flat depth map fits the tilted ground truth only by its shift: RMSE of a plane's residual.
-        let second = evaluate("g", &frame(5.0), &depth, &normals, &Camera::original());
+        let second = evaluate("g", &frame(5.0), &depth, &normals);
         let means = aggregate(&[row, second]);
         assert_eq!(means[3], 0.0);
         assert!(means[0] > 0.0 && means[0] < 0.05, "{}", means[0]);
@@ -239,7 +234,7 @@ mod tests {
     fn reports_hold_every_image_and_the_mean() {
         let gt = frame(3.0);
         let (depth, normals) = baseline_prediction(&gt, None).unwrap();
-        let rows = vec![evaluate("a", &gt, &depth, &normals, &Camera::original())];
+        let rows = vec![evaluate("a", &gt, &depth, &normals)];
         let dir = tempfile::tempdir().unwrap();
         write_reports(dir.path(), &rows).unwrap();
         let csv = std::fs::read_to_string(dir.path().join("eval.csv")).unwrap();

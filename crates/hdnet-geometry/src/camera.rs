@@ -4,7 +4,8 @@
 //! point at depth D is D * K^-1 [x, y, 1].
 
 /// Intrinsics plus the crop's origin (in frame pixels) and scale (frame pixels per crop pixel).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Stored with synthetic frames as `camera/NAME.json` with these field names.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Camera {
     pub fx: f32,
     pub fy: f32,
@@ -35,6 +36,24 @@ impl Camera {
         let origin = [2.0 * (b[1][0] - b[3][0]), 2.0 * (b[0][0] - b[2][0])];
         let square = (b[0][1] - b[0][0] + 1.0).max(b[1][1] - b[1][0] + 1.0);
         Self { fx: focal, fy: focal, cx: centre[0], cy: centre[1], origin, scaling: 2.0 * square / image_size as f32 }
+    }
+
+    /// A `size` x `size` crop of a photo taken with focal length `focal` (pixels) and principal
+    /// point `centre`: its top-left corner at `origin`, `side` photo pixels wide.
+    pub fn photo_crop(focal: f32, centre: [f32; 2], origin: [f32; 2], side: f32, size: usize) -> Self {
+        Self { fx: focal, fy: focal, cx: centre[0], cy: centre[1], origin, scaling: side / size as f32 }
+    }
+
+    /// The same crop at `factor` times the resolution (for supersampling).
+    pub fn finer(&self, factor: usize) -> Self {
+        Self { scaling: self.scaling / factor as f32, ..*self }
+    }
+
+    /// The camera of the crop mirrored left to right (`width` pixels wide): pixel column
+    /// `width - 1 - c` sees the mirror image of what column `c` saw, its ray's x negated.
+    pub fn mirrored(&self, width: usize) -> Self {
+        let origin_x = 2.0 * self.cx - self.origin[0] - (width - 1) as f32 * self.scaling;
+        Self { origin: [origin_x, self.origin[1]], ..*self }
     }
 
     /// The ray K^-1 [x, y, 1] through crop pixel (row, col); multiply by depth for the point.
@@ -71,6 +90,17 @@ mod tests {
         let r = c.ray(0.0, 0.0);
         assert!((r[0] - (8.996_042e-4 * 838.0 - 0.863_620_04)).abs() < 1e-6);
         assert!((r[1] - (8.996_042e-4 * 48.0 - 0.485_786_26)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_mirrored_crop_sees_the_mirror_image() {
+        let c = Camera::photo_crop(900.0, [540.0, 720.0], [300.0, 200.0], 512.0, 128);
+        let m = c.mirrored(128);
+        for (row, col) in [(0.0, 0.0), (17.0, 100.0), (127.0, 127.0)] {
+            let (a, b) = (c.ray(row, col), m.ray(row, 127.0 - col));
+            assert!((a[0] + b[0]).abs() < 1e-5 && (a[1] - b[1]).abs() < 1e-6, "{a:?} {b:?}");
+        }
+        assert_eq!(m.mirrored(128), c);
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! Synthetic dressed people with exact ground truth: a random Anny body (phenotype), clothes
 //! offset from the skin with folds and pose-dependent bunching, printed fabrics, lights and
-//! backgrounds, anatomical poses or dance-like motions, seen by the original camera at about
-//! 4 m and rasterised into HDNet's labelled layout (depth, normals, mask, DensePose-style IUV)
-//! or into its video layout with exact correspondences between frames.
+//! backgrounds, anatomical poses or dance-like motions, photographed as people are (any
+//! distance, lens, height and heading; whole or cut by the border: [`shot`]) and rasterised into
+//! HDNet's labelled layout (depth, normals, mask, DensePose-style IUV, the crop's camera) or into
+//! its video layout with exact correspondences between frames.
 
 pub mod appearance;
 pub mod garment;
 pub mod person;
 pub mod pose;
+pub mod shot;
 pub mod video;
 
 pub use person::{
     Frame, Look, Person, check_body, labelled_frame, pose_look, render_person, sample_labelled, sample_look,
     write_ground_truth, write_images, write_labelled,
 };
+pub use shot::{Framing, Shot};

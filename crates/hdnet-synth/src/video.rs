@@ -5,12 +5,14 @@ use hdnet_body::BodyModel;
 use hdnet_data::correspond::{MatchParams, push_evenly};
 use hdnet_formats::correspondences::Correspondences;
 use hdnet_formats::densepose::NUM_PARTS;
+use hdnet_geometry::Camera;
 use hdnet_render::raster::{BACKGROUND, to_pixel};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::person::{CHECKED, Frame, Look, crop_camera, pose_look, render_person, sample_look};
+use crate::person::{CHECKED, Frame, Look, pose_look, render_person, sample_look};
 use crate::pose::{MotionFrame, dance};
+use crate::shot::{Framing, Shot};
 
 /// A point seen at a pixel counts as visible in the other frame when its depth there is within
 /// this of the other frame's depth (metres): a pixel spans 1.3 cm at 4 m, so a surface sloped
@@ -23,19 +25,43 @@ pub struct PosedFrame {
     pub frame: Frame,
 }
 
-/// A video's look and motion from `seed` (for a body that passed [`crate::person::check_body`]).
-pub fn sample_video(model: &BodyModel, seed: u64, frames: usize) -> (Look, Vec<MotionFrame>) {
+/// A video: who dances, how, and the shot that films them; the crop is set on the first frame
+/// and kept (a camera on a tripod), so the dancer moves within it.
+pub struct Video {
+    pub look: Look,
+    pub motion: Vec<MotionFrame>,
+    pub shot: Shot,
+}
+
+/// Whole-body videos leave the dancer this much room at least (their extent at most this share
+/// of the crop in the first frame).
+const VIDEO_FILL: f64 = 0.8;
+
+/// A video from `seed` (for a body that passed [`crate::person::check_body`]).
+pub fn sample_video(model: &BodyModel, seed: u64, frames: usize) -> Video {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let look = sample_look(model, &mut rng).expect(CHECKED);
     let motion = dance(model, look.rest(), look.skeleton(), frames, &mut rng);
-    (look, motion)
+    let mut shot = Shot::sample(&mut rng);
+    if let Framing::Whole { fill, .. } = &mut shot.framing {
+        *fill = fill.min(VIDEO_FILL);
+    }
+    Video { look, motion, shot }
 }
 
-/// Renders one frame of a motion.
-pub fn render_video_frame(model: &BodyModel, look: &Look, motion: &MotionFrame, size: usize) -> PosedFrame {
-    let person = pose_look(model, look, motion);
-    let frame = render_person(model, &person, size);
-    PosedFrame { vertices: person.vertices, frame }
+impl Video {
+    /// The crop camera of the video at `size`: framing the first frame as the shot says.
+    pub fn camera(&self, model: &BodyModel, size: usize) -> Camera {
+        let first = pose_look(model, &self.look, &self.motion[0], &self.shot);
+        self.shot.crop(&first.vertices, size)
+    }
+
+    /// Renders frame `f` through `camera` (see [`Video::camera`]).
+    pub fn render_frame(&self, model: &BodyModel, f: usize, camera: &Camera, size: usize) -> PosedFrame {
+        let person = pose_look(model, &self.look, &self.motion[f], &self.shot);
+        let frame = render_person(model, &person, camera, size);
+        PosedFrame { vertices: person.vertices, frame }
+    }
 }
 
 /// Pixels of `a` matched to the pixels of `b` where the same surface point is seen, grouped by
@@ -43,7 +69,7 @@ pub fn render_video_frame(model: &BodyModel, look: &Look, motion: &MotionFrame, 
 /// `params.max_matches_per_part` per part, evenly spaced.
 pub fn exact_correspondences(look: &Look, a: &PosedFrame, b: &PosedFrame, params: &MatchParams) -> Correspondences {
     let (size, _) = a.frame.mask.dim();
-    let camera = crop_camera(size);
+    let camera = a.frame.camera;
     let mut by_part: Vec<Vec<([u32; 2], [u32; 2])>> = vec![Vec::new(); usize::from(NUM_PARTS)];
     for ((r, c), &t) in a.frame.raster.triangle.indexed_iter() {
         if t == BACKGROUND {
@@ -94,9 +120,10 @@ mod tests {
     #[test]
     fn correspondences_join_the_same_surface_point() {
         let model = model();
-        let (look, motion) = sample_video(&model, 2, 9);
-        let frames: Vec<PosedFrame> =
-            [0, 8].iter().map(|&f| render_video_frame(&model, &look, &motion[f], 256)).collect();
+        let video = sample_video(&model, 2, 9);
+        let camera = video.camera(&model, 256);
+        let frames: Vec<PosedFrame> = [0, 8].iter().map(|&f| video.render_frame(&model, f, &camera, 256)).collect();
+        let look = &video.look;
         // The motion moves the body a lot between these frames.
         let moved = frames[0]
             .vertices
@@ -106,13 +133,13 @@ mod tests {
             .fold(0.0, f32::max);
         assert!(moved > 0.15, "largest vertex motion {moved} m");
         let params = MatchParams { max_matches_per_part: usize::MAX, ..MatchParams::default() };
-        let c = exact_correspondences(&look, &frames[0], &frames[1], &params);
+        let c = exact_correspondences(look, &frames[0], &frames[1], &params);
         assert!(c.len() > 1000, "{} matches", c.len());
         let errors: Vec<f32> = (0..c.len())
             .map(|k| {
                 let (pa, pb) = (
-                    surface_point(&look, &frames[0].frame.raster, c.pixel_i[k]),
-                    surface_point(&look, &frames[1].frame.raster, c.pixel_j[k]),
+                    surface_point(look, &frames[0].frame.raster, c.pixel_i[k]),
+                    surface_point(look, &frames[1].frame.raster, c.pixel_j[k]),
                 );
                 (0..3).map(|i| (pa[i] - pb[i]).powi(2)).sum::<f32>().sqrt()
             })

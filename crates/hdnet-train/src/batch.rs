@@ -6,7 +6,6 @@
 use burn::prelude::*;
 use hdnet_data::layout::{LabelledFrame, VideoFrame};
 use hdnet_formats::correspondences::Correspondences;
-use hdnet_geometry::Camera;
 use ndarray::{Array2, Array3, Axis};
 
 use hdnet_model::geometry::ray_map;
@@ -49,8 +48,8 @@ fn bool_maps(m: &[&Array2<f32>], device: &Device) -> Tensor<4, Bool> {
     maps(m, device).greater_elem(0.0)
 }
 
-/// Stacks labelled frames (all of one size) seen through `cameras` (one per frame).
-pub fn labelled_batch(frames: &[LabelledFrame], cameras: &[Camera], device: &Device) -> LabelledBatch {
+/// Stacks labelled frames (all of one size), each seen through its own camera.
+pub fn labelled_batch(frames: &[LabelledFrame], device: &Device) -> LabelledBatch {
     let (h, w) = frames[0].person.mask.dim();
     let inputs: Vec<Array3<f32>> =
         frames.iter().map(|f| depth_net_input(&f.person.image, &f.normals, &f.person.iuv)).collect();
@@ -60,7 +59,7 @@ pub fn labelled_batch(frames: &[LabelledFrame], cameras: &[Camera], device: &Dev
         depth: maps(&frames.iter().map(|f| &f.depth).collect::<Vec<_>>(), device),
         normals: to_nchw(&frames.iter().map(|f| &f.normals).collect::<Vec<_>>(), device),
         mask: bool_maps(&frames.iter().map(|f| &f.person.mask).collect::<Vec<_>>(), device),
-        rays: ray_map(cameras, h, w, device),
+        rays: ray_map(&frames.iter().map(|f| f.camera).collect::<Vec<_>>(), h, w, device),
     }
 }
 
@@ -69,8 +68,6 @@ pub struct VideoPair<'a> {
     pub frame_i: &'a VideoFrame,
     pub frame_j: &'a VideoFrame,
     pub correspondences: &'a Correspondences,
-    pub camera_i: Camera,
-    pub camera_j: Camera,
 }
 
 /// Stacks video pairs (all frames of one size). Fails on correspondences outside the frames.
@@ -89,7 +86,11 @@ pub fn pair_batch(pairs: &[VideoPair], device: &Device) -> Result<PairBatch, Str
     let (input_j, normals_j, mask_j) = side(|p| p.frame_j);
     let warp_pairs: Vec<WarpPair> = pairs
         .iter()
-        .map(|p| WarpPair { correspondences: p.correspondences, camera_i: p.camera_i, camera_j: p.camera_j })
+        .map(|p| WarpPair {
+            correspondences: p.correspondences,
+            camera_i: p.frame_i.camera,
+            camera_j: p.frame_j.camera,
+        })
         .collect();
     Ok(PairBatch {
         input_i,
@@ -98,8 +99,8 @@ pub fn pair_batch(pairs: &[VideoPair], device: &Device) -> Result<PairBatch, Str
         normals_j,
         mask_i,
         mask_j,
-        rays_i: ray_map(&pairs.iter().map(|p| p.camera_i).collect::<Vec<_>>(), h, w, device),
-        rays_j: ray_map(&pairs.iter().map(|p| p.camera_j).collect::<Vec<_>>(), h, w, device),
+        rays_i: ray_map(&pairs.iter().map(|p| p.frame_i.camera).collect::<Vec<_>>(), h, w, device),
+        rays_j: ray_map(&pairs.iter().map(|p| p.frame_j.camera).collect::<Vec<_>>(), h, w, device),
         warp: WarpBatch::new(&warp_pairs, h, w, device)?,
     })
 }
@@ -113,6 +114,7 @@ mod tests {
     fn frame() -> LabelledFrame {
         let (h, w) = (4, 6);
         LabelledFrame {
+            camera: hdnet_geometry::Camera::original(),
             person: PersonImage {
                 name: "f".into(),
                 image: Array3::from_shape_fn((h, w, 3), |(r, c, k)| (r * 10 + c + k) as f32),
@@ -129,7 +131,7 @@ mod tests {
         let device = Device::flex();
         let choice = AugmentChoice { flip: true, ..AugmentChoice::NONE };
         let f = augment_labelled(&frame(), &choice);
-        let b = labelled_batch(&[f], &[Camera::original()], &device);
+        let b = labelled_batch(&[f], &device);
         assert_eq!(b.depth_input.dims(), [1, 9, 4, 6]);
         let mask = b.mask.clone().float().try_into_vec_as::<f32>().unwrap();
         assert_eq!(&mask[..6], &[0.0, 0.0, 0.0, 0.0, 1.0, 1.0]);

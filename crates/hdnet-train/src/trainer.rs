@@ -13,7 +13,6 @@ use hdnet_data::layout::{
 };
 use hdnet_data::sampler::Sampler;
 use hdnet_formats::FileError;
-use hdnet_geometry::Camera;
 use hdnet_model::geometry::{depth_to_normals, ray_map};
 use hdnet_model::pipeline::{check_network_size, depth_net_input, from_nchw, to_nchw};
 use hdnet_model::{Hourglass, HourglassConfig, NetKind};
@@ -109,7 +108,6 @@ pub struct Trainer {
     labelled_root: PathBuf,
     labelled: Vec<String>,
     videos: Option<Videos>,
-    camera: Camera,
 }
 
 /// The original's Adam with the run's settings.
@@ -186,7 +184,6 @@ impl Trainer {
             labelled_root: labelled.to_path_buf(),
             labelled: names,
             videos,
-            camera: Camera::original(),
         })
     }
 
@@ -213,8 +210,7 @@ impl Trainer {
             })
             .collect::<Result<Vec<_>, FileError>>()?;
         check_sizes(&self.labelled_root, frames.iter().map(|f| (&f.person.name, f.person.mask.dim())))?;
-        let cameras = vec![self.camera; frames.len()];
-        let batch = labelled_batch(&frames, &cameras, &self.device);
+        let batch = labelled_batch(&frames, &self.device);
         let pairs = self.sample_pairs()?;
         let loss = stage_loss(self.stage, &self.config, &self.net, batch.clone(), pairs.clone());
         let total = loss.total.clone().into_scalar::<f32>();
@@ -277,7 +273,7 @@ impl Trainer {
         let normals_from_depth = (self.stage != Stage::Normal).then(|| {
             let (h, w) = frame.person.mask.dim();
             let mask = to_nchw(&[&frame.person.mask.clone().insert_axis(ndarray::Axis(2))], &device).greater_elem(0.0);
-            let rays = ray_map(&[self.camera], h, w, &device);
+            let rays = ray_map(&[frame.camera], h, w, &device);
             from_nchw(depth_to_normals(output.clone(), mask, rays, self.config.normals_from_depth)).remove(0)
         });
         Ok(Preview { prediction: from_nchw(output).remove(0), normals_from_depth, frame })
@@ -305,16 +301,8 @@ impl Trainer {
                 .iter()
                 .flat_map(|(i, j, _)| [(&i.person.name, i.person.mask.dim()), (&j.person.name, j.person.mask.dim())]),
         )?;
-        let pairs: Vec<VideoPair> = loaded
-            .iter()
-            .map(|(i, j, c)| VideoPair {
-                frame_i: i,
-                frame_j: j,
-                correspondences: c,
-                camera_i: self.camera,
-                camera_j: self.camera,
-            })
-            .collect();
+        let pairs: Vec<VideoPair> =
+            loaded.iter().map(|(i, j, c)| VideoPair { frame_i: i, frame_j: j, correspondences: c }).collect();
         pair_batch(&pairs, &self.device).map(Some).map_err(|e| FileError::new(&videos.root, e))
     }
 }
