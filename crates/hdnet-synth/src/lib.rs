@@ -8,6 +8,7 @@
 pub mod appearance;
 pub mod garment;
 pub mod person;
+pub mod photo;
 pub mod pose;
 pub mod shot;
 pub mod video;

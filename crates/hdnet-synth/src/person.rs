@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::appearance::Appearance;
 use crate::garment::{Dressing, Region};
+use crate::photo::Effects;
 use crate::pose::{MotionFrame, Skeleton};
 use crate::shot::Shot;
 
@@ -143,15 +144,14 @@ pub fn sample_labelled(model: &BodyModel, seed: u64) -> (Look, MotionFrame, Shot
 pub fn labelled_frame(model: &BodyModel, seed: u64, size: usize) -> Frame {
     let (look, pose, shot) = sample_labelled(model, seed);
     let person = pose_look(model, &look, &pose, &shot);
-    render_person(model, &person, &shot.crop(&person.vertices, size), size)
+    render_person(model, &person, &shot.crop(&person.vertices, size), &shot.effects, size)
 }
 
 /// Everything one rendered frame holds (all H x W).
 pub struct Frame {
-    /// Anti-aliased image over the person's background (`color/`).
+    /// The photo: the anti-aliased person over their background, through the camera's effects
+    /// (`color/`; masked, the networks' input `color_WO_bg/`).
     pub rgb: Array3<f32>,
-    /// The same over white (edges blend into it; `color_WO_bg/` after masking).
-    pub rgb_on_white: Array3<f32>,
     pub mask: Array2<f32>,
     pub depth: Array2<f32>,
     pub normals: Array3<f32>,
@@ -202,9 +202,10 @@ fn colour_at(person: &Person, point: &SurfacePoint) -> [f32; 3] {
     appearance.shade(appearance.albedo(person.region(point.dominant), point.texture_point), point.normal)
 }
 
-/// Renders a person into the `size` x `size` crop `camera` sees. Labels (depth, normals, mask,
-/// IUV) are exact per pixel; the images are anti-aliased by 2x2 supersampling.
-pub fn render_person(model: &BodyModel, person: &Person, camera: &Camera, size: usize) -> Frame {
+/// Photographs a person: the `size` x `size` crop `camera` sees, through the camera's `effects`.
+/// Labels (depth, normals, mask, IUV) are exact per pixel; the picture is anti-aliased by 2x2
+/// supersampling.
+pub fn render_person(model: &BodyModel, person: &Person, camera: &Camera, effects: &Effects, size: usize) -> Frame {
     let faces = &person.look.faces;
     let normals = vertex_normals(&person.vertices, faces);
     let raster = rasterize(&person.vertices, faces, camera, size, size);
@@ -221,33 +222,24 @@ pub fn render_person(model: &BodyModel, person: &Person, camera: &Camera, size: 
     }
     let fine = rasterize(&person.vertices, faces, &camera.finer(2), 2 * size, 2 * size);
     let mut rgb = Array3::zeros((size, size, 3));
-    let mut rgb_on_white = Array3::zeros((size, size, 3));
     for r in 0..size {
         for c in 0..size {
             let background = person.look.appearance.background(r as f32 / size as f32, c as f32 / size as f32);
-            let mut sum = [[0.0f32; 3]; 2];
+            let mut sum = [0.0f32; 3];
             for q in 0..4 {
                 let (fr, fc) = (2 * r + q / 2, 2 * c + q % 2);
-                let (over_bg, over_white) = if fine.triangle[(fr, fc)] == BACKGROUND {
-                    (background, [255.0; 3])
+                let colour = if fine.triangle[(fr, fc)] == BACKGROUND {
+                    background
                 } else {
-                    let colour = colour_at(person, &surface_point(person, &normals, &fine, fr, fc));
-                    (colour, colour)
+                    colour_at(person, &surface_point(person, &normals, &fine, fr, fc))
                 };
-                for k in 0..3 {
-                    sum[0][k] += over_bg[k];
-                    sum[1][k] += over_white[k];
-                }
+                (0..3).for_each(|k| sum[k] += colour[k]);
             }
-            for k in 0..3 {
-                rgb[(r, c, k)] = (sum[0][k] / 4.0).round();
-                rgb_on_white[(r, c, k)] = (sum[1][k] / 4.0).round();
-            }
+            (0..3).for_each(|k| rgb[(r, c, k)] = sum[k] / 4.0);
         }
     }
     Frame {
-        rgb,
-        rgb_on_white,
+        rgb: effects.apply(&rgb),
         mask: raster.mask(),
         depth: raster.depth.clone(),
         normals: labels.0,
@@ -279,8 +271,8 @@ pub fn write_images(root: &Path, name: &str, f: &Frame) -> Result<(), FileError>
         RgbImage::from_fn(w as u32, h as u32, |x, y| Rgb([0, 1, 2].map(|k| a[(y as usize, x as usize, k)] as u8)))
     };
     save_image(&frame_png(root, dirs::COLOR_WITH_BACKGROUND, name), &rgb(&f.rgb))?;
-    // The anti-aliased fringe just outside the mask is background in color_WO_bg.
-    save_image(&frame_png(root, dirs::COLOR, name), &rgb(&white_background(&f.rgb_on_white, &f.mask)))?;
+    // As a photo's person is cut out by a mask: white off the mask, the edges as photographed.
+    save_image(&frame_png(root, dirs::COLOR, name), &rgb(&white_background(&f.rgb, &f.mask)))?;
     save_image(&frame_png(root, dirs::DENSEPOSE, name), &rgb(&f.iuv))?;
     let mask = GrayImage::from_fn(w as u32, h as u32, |x, y| {
         Luma([if f.mask[(y as usize, x as usize)] > 0.0 { 255 } else { 0 }])
@@ -320,13 +312,14 @@ mod tests {
             photo: [1080.0, 1440.0],
             heading: 0.0,
             framing: Framing::Whole { fill: 0.8, offset: [0.0; 2] },
+            effects: Effects::none(),
         }
     }
 
     fn render(model: &BodyModel, seed: u64, size: usize) -> (Look, MotionFrame, Shot, Frame) {
         let (look, pose, shot) = sample_labelled(model, seed);
         let person = pose_look(model, &look, &pose, &shot);
-        let frame = render_person(model, &person, &shot.crop(&person.vertices, size), size);
+        let frame = render_person(model, &person, &shot.crop(&person.vertices, size), &shot.effects, size);
         (look, pose, shot, frame)
     }
 
@@ -456,7 +449,7 @@ mod tests {
             .map(|seed| {
                 let (look, pose, shot) = sample_labelled(&model, seed);
                 let person = pose_look(&model, &look, &pose, &shot);
-                let f = render_person(&model, &person, &shot.crop(&person.vertices, size), size);
+                let f = render_person(&model, &person, &shot.crop(&person.vertices, size), &shot.effects, size);
                 let on: Vec<(usize, usize)> =
                     f.mask.indexed_iter().filter(|(_, m)| **m > 0.0).map(|(p, _)| p).collect();
                 let span = |axis: fn(&(usize, usize)) -> usize| {

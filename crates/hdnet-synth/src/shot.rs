@@ -7,6 +7,7 @@ use hdnet_geometry::Camera;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::photo::Effects;
 use crate::pose::MotionFrame;
 
 /// Camera distance from the person's vertical axis (metres), drawn log-uniformly.
@@ -45,6 +46,8 @@ pub struct Shot {
     /// The person's heading: 0 faces the camera; a motion's turns add to it.
     pub heading: f64,
     pub framing: Framing,
+    /// What the camera does to the picture.
+    pub effects: Effects,
 }
 
 impl Shot {
@@ -60,7 +63,7 @@ impl Shot {
         } else {
             (Framing::Whole { fill: u(FILL), offset: [u([-1.0, 1.0]), u([-1.0, 1.0])] }, u([0.35, 0.75]))
         };
-        Self { distance, camera_height, aim, focal_mm, photo, heading, framing }
+        Self { distance, camera_height, aim, focal_mm, photo, heading, framing, effects: Effects::sample(rng) }
     }
 
     /// The photo's focal length in pixels (36 mm across its longer side).
@@ -151,6 +154,7 @@ mod tests {
             photo: [1080.0, 1440.0],
             heading: 0.0,
             framing: Framing::Whole { fill: 0.8, offset: [0.0, 0.0] },
+            effects: Effects::none(),
         };
         let frame = MotionFrame { pose: crate::pose::Pose(vec![]), turn: 0.0, step: [0.0; 2] };
         let pole = shot.to_camera(&[[0.0, 0.0, 0.0], [0.0, 0.0, 2.0]], [0.0, 2.0], &frame);

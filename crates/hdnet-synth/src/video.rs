@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::person::{CHECKED, Frame, Look, pose_look, render_person, sample_look};
+use crate::photo::Effects;
 use crate::pose::{MotionFrame, dance};
 use crate::shot::{Framing, Shot};
 
@@ -56,10 +57,12 @@ impl Video {
         self.shot.crop(&first.vertices, size)
     }
 
-    /// Renders frame `f` through `camera` (see [`Video::camera`]).
+    /// Renders frame `f` through `camera` (see [`Video::camera`]): the shot's effects, with the
+    /// frame's own sensor noise.
     pub fn render_frame(&self, model: &BodyModel, f: usize, camera: &Camera, size: usize) -> PosedFrame {
         let person = pose_look(model, &self.look, &self.motion[f], &self.shot);
-        let frame = render_person(model, &person, camera, size);
+        let effects = Effects { noise_seed: self.shot.effects.noise_seed ^ f as u64, ..self.shot.effects };
+        let frame = render_person(model, &person, camera, &effects, size);
         PosedFrame { vertices: person.vertices, frame }
     }
 }
