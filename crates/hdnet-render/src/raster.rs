@@ -49,24 +49,23 @@ pub fn to_pixel(camera: &Camera, p: [f32; 3]) -> [f32; 2] {
 }
 
 /// Draws `faces` of the camera-space `positions` into an `height` x `width` crop: nearest surface
-/// wins; triangles are drawn from both sides (cloth has no inside to cull).
+/// wins; triangles are drawn from both sides (cloth has no inside to cull). Depth is tested per
+/// triangle; the winner's barycentric weights are computed once per pixel at the end.
 pub fn rasterize(positions: &[[f32; 3]], faces: &[[u32; 3]], camera: &Camera, height: usize, width: usize) -> Raster {
-    let mut raster = Raster {
-        depth: Array2::zeros((height, width)),
-        triangle: Array2::from_elem((height, width), BACKGROUND),
-        barycentric: Array3::zeros((height, width, 3)),
-    };
-    let mut zbuffer = Array2::from_elem((height, width), f32::INFINITY);
+    let screen: Vec<[f32; 2]> = positions.iter().map(|&p| to_pixel(camera, p)).collect();
+    let mut depth = vec![f32::INFINITY; height * width];
+    let mut triangle = vec![BACKGROUND; height * width];
     for (t, face) in faces.iter().enumerate() {
         let p = face.map(|i| positions[i as usize]);
         if p.iter().any(|v| v[2] < NEAR) {
             continue;
         }
-        let s = p.map(|v| to_pixel(camera, v));
+        let s = face.map(|i| screen[i as usize]);
         let area = edge(s[0], s[1], s[2]);
         if area.abs() < 1e-12 {
             continue;
         }
+        let inv_z = p.map(|v| 1.0 / v[2]);
         let rows = s.iter().map(|v| v[0]);
         let cols = s.iter().map(|v| v[1]);
         let r0 = rows.clone().fold(f32::INFINITY, f32::min).ceil().max(0.0) as usize;
@@ -76,29 +75,57 @@ pub fn rasterize(positions: &[[f32; 3]], faces: &[[u32; 3]], camera: &Camera, he
         if r1 < 0.0 || c1 < 0.0 {
             continue;
         }
+        // Each weight is linear along a row: start it at c0 and step it per column.
+        let step = [s[2][0] - s[1][0], s[0][0] - s[2][0], s[1][0] - s[0][0]].map(|d| d / area);
         for r in r0..=r1 as usize {
+            let (depth_row, triangle_row) = (&mut depth[r * width..][..width], &mut triangle[r * width..][..width]);
+            let mut b = weights(&s, area, [r as f32, c0 as f32]);
             for c in c0..=c1 as usize {
-                let q = [r as f32, c as f32];
-                // Screen-space barycentrics; inside when all share the triangle's orientation.
-                let b = [edge(s[1], s[2], q) / area, edge(s[2], s[0], q) / area, edge(s[0], s[1], q) / area];
-                if b.iter().any(|&x| x < -1e-6) {
+                let inside = b.iter().all(|&x| x >= -1e-6);
+                let current = b;
+                b = [b[0] + step[0], b[1] + step[1], b[2] + step[2]];
+                if !inside {
                     continue;
                 }
-                // Perspective correction: interpolate 1/z linearly in screen space.
-                let inv_z: f32 = (0..3).map(|i| b[i] / p[i][2]).sum();
-                let z = 1.0 / inv_z;
-                if z < zbuffer[(r, c)] {
-                    zbuffer[(r, c)] = z;
-                    raster.depth[(r, c)] = z;
-                    raster.triangle[(r, c)] = t as u32;
-                    for i in 0..3 {
-                        raster.barycentric[(r, c, i)] = b[i] / p[i][2] * z;
-                    }
+                let b = current;
+                // Perspective correction: 1/z is linear in screen space.
+                let z = 1.0 / (b[0] * inv_z[0] + b[1] * inv_z[1] + b[2] * inv_z[2]);
+                if z < depth_row[c] {
+                    depth_row[c] = z;
+                    triangle_row[c] = t as u32;
                 }
             }
         }
     }
-    raster
+    let mut barycentric = Array3::zeros((height, width, 3));
+    for (i, &t) in triangle.iter().enumerate().filter(|(_, t)| **t != BACKGROUND) {
+        let face = faces[t as usize];
+        let b = weights(&face.map(|v| screen[v as usize]), edge_of(&screen, face), [(i / width) as f32, (i % width) as f32]);
+        for k in 0..3 {
+            barycentric[(i / width, i % width, k)] = b[k] / positions[face[k] as usize][2] * depth[i];
+        }
+    }
+    depth.iter_mut().for_each(|d| {
+        if d.is_infinite() {
+            *d = 0.0;
+        }
+    });
+    Raster {
+        depth: Array2::from_shape_vec((height, width), depth).expect("height x width"),
+        triangle: Array2::from_shape_vec((height, width), triangle).expect("height x width"),
+        barycentric,
+    }
+}
+
+/// Screen-space barycentric weights of `q` in the triangle `s` of doubled signed area `area`.
+fn weights(s: &[[f32; 2]; 3], area: f32, q: [f32; 2]) -> [f32; 3] {
+    [edge(s[1], s[2], q) / area, edge(s[2], s[0], q) / area, edge(s[0], s[1], q) / area]
+}
+
+/// The doubled signed area of `face` on the screen.
+fn edge_of(screen: &[[f32; 2]], face: [u32; 3]) -> f32 {
+    let s = face.map(|i| screen[i as usize]);
+    edge(s[0], s[1], s[2])
 }
 
 /// Twice the signed area of (a, b, q) in (row, col) coordinates.

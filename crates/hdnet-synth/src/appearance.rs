@@ -1,5 +1,7 @@
 //! How a person looks: skin and hair tones, fabrics with prints laid on the rest-shape surface
-//! (so a print stays on the same cloth in every frame of a video), lights and a background.
+//! (so a print stays on the same cloth in every frame of a video) and materials (matte denim to
+//! satin), lit by a coloured low-frequency environment (spherical harmonics of order 1) and a key
+//! light with a specular highlight; and a background.
 
 use nalgebra::Vector3;
 use rand::Rng;
@@ -24,11 +26,29 @@ enum Pattern {
     },
 }
 
+/// How a surface reflects the key light: Blinn-Phong strength and sharpness.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Material {
+    pub specular: f32,
+    pub shininess: f32,
+}
+
+const SKIN: Material = Material { specular: 0.12, shininess: 16.0 };
+const HAIR: Material = Material { specular: 0.3, shininess: 40.0 };
+/// Matte denim, cotton, leather, satin.
+const FABRICS: [Material; 4] = [
+    Material { specular: 0.02, shininess: 4.0 },
+    Material { specular: 0.06, shininess: 8.0 },
+    Material { specular: 0.25, shininess: 25.0 },
+    Material { specular: 0.45, shininess: 60.0 },
+];
+
 #[derive(Debug, Clone, Copy)]
 struct Fabric {
     base: [f32; 3],
     second: [f32; 3],
     pattern: Pattern,
+    material: Material,
 }
 
 impl Fabric {
@@ -41,7 +61,7 @@ impl Fabric {
             3 => Pattern::Dots { period },
             _ => Pattern::Plain,
         };
-        Self { base: colour(rng), second: colour(rng), pattern }
+        Self { base: colour(rng), second: colour(rng), pattern, material: FABRICS[rng.random_range(0..FABRICS.len())] }
     }
 
     fn at(&self, p: [f32; 3]) -> [f32; 3] {
@@ -80,15 +100,49 @@ enum Background {
     },
 }
 
+/// The light of a scene, in camera space.
+#[derive(Debug, Clone, Copy)]
+pub struct Lighting {
+    /// Irradiance of the environment per channel: order-1 spherical harmonics, E(n) = e0 + e . n.
+    environment: [[f32; 4]; 3],
+    /// Direction towards the key light (unit) and its colour.
+    pub towards_key: [f32; 3],
+    key: [f32; 3],
+}
+
+impl Lighting {
+    fn sample(rng: &mut ChaCha8Rng) -> Self {
+        let ambient = rng.random_range(0.12..0.45);
+        let tint = |rng: &mut ChaCha8Rng, spread: f32| [0; 3].map(|_| 1.0 + rng.random_range(-spread..spread));
+        let (sky, ground) = (tint(rng, 0.2), tint(rng, 0.2));
+        // Brighter from above (camera -y) than from below, with a random sideways part.
+        let side = [rng.random_range(-0.3..0.3), rng.random_range(-0.2..0.2)];
+        let environment = [0, 1, 2].map(|k| {
+            let (top, bottom) = (ambient * sky[k] * 1.3, ambient * ground[k] * 0.6);
+            [(top + bottom) / 2.0, side[0] * ambient, -(top - bottom) / 2.0, side[1] * ambient]
+        });
+        let towards_key =
+            Vector3::new(rng.random_range(-0.9..0.9), rng.random_range(-0.9..-0.05), rng.random_range(-1.0..0.2))
+                .normalize()
+                .into();
+        let strength = rng.random_range(0.5..1.1);
+        let warmth = rng.random_range(-0.15..0.15);
+        Self { environment, towards_key, key: [strength * (1.0 + warmth), strength, strength * (1.0 - warmth)] }
+    }
+
+    /// The environment's irradiance on a surface facing `normal`.
+    fn environment(&self, normal: [f32; 3]) -> [f32; 3] {
+        self.environment.map(|e| (e[0] + e[1] * normal[0] + e[2] * normal[1] + e[3] * normal[2]).max(0.0))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Appearance {
     top: Fabric,
     bottom: Fabric,
     skin: [f32; 3],
     hair: [f32; 3],
-    /// Direction towards the key light (camera space, unit) and the ambient share.
-    light: [f32; 3],
-    ambient: f32,
+    pub lighting: Lighting,
     background: Background,
 }
 
@@ -107,32 +161,47 @@ impl Appearance {
             bottom: Fabric::sample(rng),
             skin: [0, 1, 2].map(|k| dark[k] + tone * (light[k] - dark[k])),
             hair: [0.05 + 0.6 * hair, 0.04 + 0.45 * hair, 0.03 + 0.25 * hair],
-            light: Vector3::new(
-                rng.random_range(-0.7..0.7),
-                rng.random_range(-0.8..-0.1),
-                rng.random_range(-1.0..-0.4),
-            )
-            .normalize()
-            .into(),
-            ambient: rng.random_range(0.15..0.4),
+            lighting: Lighting::sample(rng),
             background,
         }
     }
 
-    /// Reflectance of `region` at rest-shape point `p`.
-    pub fn albedo(&self, region: Region, p: [f32; 3]) -> [f32; 3] {
+    /// Reflectance and material of `region` at rest-shape point `p`.
+    pub fn surface(&self, region: Region, p: [f32; 3]) -> ([f32; 3], Material) {
         match region {
-            Region::Skin => self.skin,
-            Region::Hair => self.hair,
-            Region::Top | Region::Skirt => self.top.at(p),
-            Region::Bottom => self.bottom.at(p),
+            Region::Skin => (self.skin, SKIN),
+            Region::Hair => (self.hair, HAIR),
+            Region::Top | Region::Skirt => (self.top.at(p), self.top.material),
+            Region::Bottom => (self.bottom.at(p), self.bottom.material),
         }
     }
 
-    /// Lambertian reflection with ambient light, 0..255.
-    pub fn shade(&self, albedo: [f32; 3], normal: [f32; 3]) -> [f32; 3] {
-        let lambert = (0..3).map(|k| normal[k] * self.light[k]).sum::<f32>().max(0.0);
-        albedo.map(|a| (255.0 * a * (self.ambient + (1.0 - self.ambient) * lambert)).clamp(0.0, 255.0))
+    /// The colour (0..255) of a surface of `albedo` and `material` facing `normal`, seen from
+    /// `view` (unit, towards the camera), which receives `key_light` of the key light (0..1, its
+    /// shadow) and `ambient` of the environment (0..1, its occlusion).
+    pub fn shade(
+        &self,
+        (albedo, material): ([f32; 3], Material),
+        normal: [f32; 3],
+        view: [f32; 3],
+        key_light: f32,
+        ambient: f32,
+    ) -> [f32; 3] {
+        let l = &self.lighting;
+        let dot = |a: [f32; 3], b: [f32; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+        let lambert = dot(normal, l.towards_key).max(0.0) * key_light;
+        let half = Vector3::from(l.towards_key) + Vector3::from(view);
+        let half: [f32; 3] = half.try_normalize(1e-6).map_or([0.0; 3], Into::into);
+        let highlight = if lambert > 0.0 {
+            material.specular * dot(normal, half).max(0.0).powf(material.shininess) * key_light
+        } else {
+            0.0
+        };
+        let environment = l.environment(normal);
+        [0, 1, 2].map(|k| {
+            (255.0 * (albedo[k] * (environment[k] * ambient + l.key[k] * lambert) + l.key[k] * highlight))
+                .clamp(0.0, 255.0)
+        })
     }
 
     /// The background at relative image position (row, col) in 0..1, 0..255.

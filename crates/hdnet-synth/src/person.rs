@@ -7,6 +7,7 @@ use hdnet_data::layout::{Form, dirs, frame_png, write_camera, write_depth, write
 use hdnet_formats::FileError;
 use hdnet_formats::images::white_background;
 use hdnet_geometry::Camera;
+use hdnet_render::light::{ShadowMap, ambient_occlusion};
 use hdnet_render::raster::BACKGROUND;
 use hdnet_render::{Raster, rasterize, vertex_normals};
 use image::{GrayImage, Luma, Rgb, RgbImage};
@@ -170,6 +171,8 @@ struct SurfacePoint {
     /// Vertex of the triangle with the largest weight.
     dominant: usize,
     texture_point: [f32; 3],
+    /// Camera space.
+    position: [f32; 3],
 }
 
 fn surface_point(person: &Person, normals: &[[f32; 3]], raster: &Raster, r: usize, c: usize) -> SurfacePoint {
@@ -181,7 +184,12 @@ fn surface_point(person: &Person, normals: &[[f32; 3]], raster: &Raster, r: usiz
     let sign = if n[0] * p[0] + n[1] * p[1] + n[2] * p[2] > 0.0 { -1.0 } else { 1.0 };
     let length = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
     let dominant = face[(0..3).max_by(|&i, &j| b[i].total_cmp(&b[j])).expect("three vertices")];
-    SurfacePoint { normal: n.map(|v| sign * v / length), dominant, texture_point: mix(&person.look.texture_points) }
+    SurfacePoint {
+        normal: n.map(|v| sign * v / length),
+        dominant,
+        texture_point: mix(&person.look.texture_points),
+        position: p,
+    }
 }
 
 /// Part and per-part (u, v) at a pixel: the part of the dominant vertex, (u, v) interpolated
@@ -197,15 +205,54 @@ fn iuv_at(model: &BodyModel, person: &Person, raster: &Raster, r: usize, c: usiz
     [(uv[1] * 255.0).round(), (uv[0] * 255.0).round(), f32::from(part)]
 }
 
-fn colour_at(person: &Person, point: &SurfacePoint) -> [f32; 3] {
+/// Where the light reaches a frame's surface: the key light's shadow map and the ambient
+/// occlusion of the frame's depth (at the frame's resolution; the 2x2 supersamples share it).
+struct Occlusion {
+    shadows: ShadowMap,
+    ambient: Array2<f32>,
+}
+
+/// Ambient occlusion reaches this far (metres) and darkens at most this much.
+const OCCLUSION_REACH: f32 = 0.05;
+const OCCLUSION_STRENGTH: f32 = 0.7;
+
+impl Occlusion {
+    fn of(person: &Person, raster: &Raster, camera: &Camera, size: usize) -> Self {
+        let shadows =
+            ShadowMap::new(&person.vertices, &person.look.faces, person.look.appearance.lighting.towards_key, size);
+        let on: Vec<f32> = raster.depth.iter().copied().filter(|&d| d > 0.0).collect();
+        let depth = on.iter().sum::<f32>() / on.len().max(1) as f32;
+        let radius = OCCLUSION_REACH * camera.fx / (camera.scaling * depth.max(0.1));
+        Self { shadows, ambient: ambient_occlusion(&raster.depth, &raster.mask(), radius, OCCLUSION_STRENGTH) }
+    }
+}
+
+fn colour_at(person: &Person, point: &SurfacePoint, light: Option<(&Occlusion, (usize, usize))>) -> [f32; 3] {
     let appearance = &person.look.appearance;
-    appearance.shade(appearance.albedo(person.region(point.dominant), point.texture_point), point.normal)
+    let p = point.position;
+    let distance = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
+    let view = p.map(|v| -v / distance);
+    let (key, ambient) = light.map_or((1.0, 1.0), |(o, pixel)| (o.shadows.light_at(p), o.ambient[pixel]));
+    let surface = appearance.surface(person.region(point.dominant), point.texture_point);
+    appearance.shade(surface, point.normal, view, key, ambient)
 }
 
 /// Photographs a person: the `size` x `size` crop `camera` sees, through the camera's `effects`.
 /// Labels (depth, normals, mask, IUV) are exact per pixel; the picture is anti-aliased by 2x2
 /// supersampling.
 pub fn render_person(model: &BodyModel, person: &Person, camera: &Camera, effects: &Effects, size: usize) -> Frame {
+    render(model, person, camera, effects, size, true)
+}
+
+/// [`render_person`], with or without shadows and ambient occlusion.
+fn render(
+    model: &BodyModel,
+    person: &Person,
+    camera: &Camera,
+    effects: &Effects,
+    size: usize,
+    occluded: bool,
+) -> Frame {
     let faces = &person.look.faces;
     let normals = vertex_normals(&person.vertices, faces);
     let raster = rasterize(&person.vertices, faces, camera, size, size);
@@ -221,6 +268,7 @@ pub fn render_person(model: &BodyModel, person: &Person, camera: &Camera, effect
         }
     }
     let fine = rasterize(&person.vertices, faces, &camera.finer(2), 2 * size, 2 * size);
+    let occlusion = occluded.then(|| Occlusion::of(person, &raster, camera, size));
     let mut rgb = Array3::zeros((size, size, 3));
     for r in 0..size {
         for c in 0..size {
@@ -231,7 +279,8 @@ pub fn render_person(model: &BodyModel, person: &Person, camera: &Camera, effect
                 let colour = if fine.triangle[(fr, fc)] == BACKGROUND {
                     background
                 } else {
-                    colour_at(person, &surface_point(person, &normals, &fine, fr, fc))
+                    let light = occlusion.as_ref().map(|o| (o, (r, c)));
+                    colour_at(person, &surface_point(person, &normals, &fine, fr, fc), light)
                 };
                 (0..3).for_each(|k| sum[k] += colour[k]);
             }
@@ -472,6 +521,21 @@ mod tests {
         assert!(in_range as f32 >= 0.95 * whole.len() as f32);
         assert!((0.25..0.6).contains(&cut), "{cut}");
         assert!((0.35..0.65).contains(&backs), "{backs}");
+    }
+
+    /// Shadows and ambient occlusion take light away and never add any: every pixel of a frame
+    /// is at most as bright as without them, and some are darker.
+    #[test]
+    fn shadows_and_occlusion_only_darken() {
+        let model = model();
+        let (look, pose, shot) = sample_labelled(&model, 6);
+        let person = pose_look(&model, &look, &pose, &shot);
+        let camera = shot.crop(&person.vertices, 128);
+        let [lit, plain] = [true, false].map(|o| super::render(&model, &person, &camera, &Effects::none(), 128, o).rgb);
+        assert!(lit.iter().zip(&plain).all(|(a, b)| a <= b));
+        let darker = lit.iter().zip(&plain).filter(|(a, b)| a < b).count();
+        println!("{darker} of {} values darker", lit.len());
+        assert!(darker > 100);
     }
 
     #[test]
