@@ -100,7 +100,11 @@ pub fn rasterize(positions: &[[f32; 3]], faces: &[[u32; 3]], camera: &Camera, he
     let mut barycentric = Array3::zeros((height, width, 3));
     for (i, &t) in triangle.iter().enumerate().filter(|(_, t)| **t != BACKGROUND) {
         let face = faces[t as usize];
-        let b = weights(&face.map(|v| screen[v as usize]), edge_of(&screen, face), [(i / width) as f32, (i % width) as f32]);
+        let b = weights(
+            &face.map(|v| screen[v as usize]),
+            edge_of(&screen, face),
+            [(i / width) as f32, (i % width) as f32],
+        );
         for k in 0..3 {
             barycentric[(i / width, i % width, k)] = b[k] / positions[face[k] as usize][2] * depth[i];
         }

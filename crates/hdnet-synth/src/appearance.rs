@@ -1,13 +1,14 @@
 //! How a person looks: skin and hair tones, fabrics with prints laid on the rest-shape surface
 //! (so a print stays on the same cloth in every frame of a video) and materials (matte denim to
 //! satin), lit by a coloured low-frequency environment (spherical harmonics of order 1) and a key
-//! light with a specular highlight; and a background.
+//! light with a specular highlight; and the scene they stand in.
 
 use nalgebra::Vector3;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::garment::Region;
+use crate::scene::Scene;
 
 /// A print on a fabric, over rest-shape coordinates (metres).
 #[derive(Debug, Clone, Copy)]
@@ -86,20 +87,6 @@ fn colour(rng: &mut ChaCha8Rng) -> [f32; 3] {
     [0; 3].map(|_| (brightness * (0.5 + rng.random::<f32>())).clamp(0.03, 0.97))
 }
 
-/// Behind the person in `color/` (the network reads `color_WO_bg/`, white behind the mask).
-#[derive(Debug, Clone, Copy)]
-enum Background {
-    Flat([f32; 3]),
-    /// Top to bottom.
-    Gradient([f32; 3], [f32; 3]),
-    /// A floor (lower third) under a wall.
-    Room {
-        wall: [f32; 3],
-        floor: [f32; 3],
-        horizon: f32,
-    },
-}
-
 /// The light of a scene, in camera space.
 #[derive(Debug, Clone, Copy)]
 pub struct Lighting {
@@ -130,6 +117,14 @@ impl Lighting {
         Self { environment, towards_key, key: [strength * (1.0 + warmth), strength, strength * (1.0 - warmth)] }
     }
 
+    /// A matte surface's colour (0..255): reflectance `albedo` facing `normal`, receiving `key`
+    /// of the key light.
+    pub fn diffuse(&self, albedo: [f32; 3], normal: [f32; 3], key: f32) -> [f32; 3] {
+        let lambert = (0..3).map(|k| normal[k] * self.towards_key[k]).sum::<f32>().max(0.0) * key;
+        let environment = self.environment(normal);
+        [0, 1, 2].map(|k| (255.0 * albedo[k] * (environment[k] + self.key[k] * lambert)).clamp(0.0, 255.0))
+    }
+
     /// The environment's irradiance on a surface facing `normal`.
     fn environment(&self, normal: [f32; 3]) -> [f32; 3] {
         self.environment.map(|e| (e[0] + e[1] * normal[0] + e[2] * normal[1] + e[3] * normal[2]).max(0.0))
@@ -143,7 +138,8 @@ pub struct Appearance {
     skin: [f32; 3],
     hair: [f32; 3],
     pub lighting: Lighting,
-    background: Background,
+    /// Where they stand.
+    pub scene: Scene,
 }
 
 impl Appearance {
@@ -151,18 +147,13 @@ impl Appearance {
         let tone = rng.random::<f32>();
         let (dark, light) = ([0.36, 0.22, 0.15], [0.95, 0.78, 0.66]);
         let hair = rng.random::<f32>();
-        let background = match rng.random_range(0..3) {
-            0 => Background::Flat(colour(rng)),
-            1 => Background::Gradient(colour(rng), colour(rng)),
-            _ => Background::Room { wall: colour(rng), floor: colour(rng), horizon: 0.55 + 0.3 * rng.random::<f32>() },
-        };
         Self {
             top: Fabric::sample(rng),
             bottom: Fabric::sample(rng),
             skin: [0, 1, 2].map(|k| dark[k] + tone * (light[k] - dark[k])),
             hair: [0.05 + 0.6 * hair, 0.04 + 0.45 * hair, 0.03 + 0.25 * hair],
             lighting: Lighting::sample(rng),
-            background,
+            scene: Scene::sample(rng),
         }
     }
 
@@ -202,22 +193,5 @@ impl Appearance {
             (255.0 * (albedo[k] * (environment[k] * ambient + l.key[k] * lambert) + l.key[k] * highlight))
                 .clamp(0.0, 255.0)
         })
-    }
-
-    /// The background at relative image position (row, col) in 0..1, 0..255.
-    pub fn background(&self, row: f32, col: f32) -> [f32; 3] {
-        let c = match self.background {
-            Background::Flat(c) => c,
-            Background::Gradient(a, b) => [0, 1, 2].map(|k| a[k] + row * (b[k] - a[k])),
-            Background::Room { wall, floor, horizon } => {
-                if row < horizon {
-                    wall
-                } else {
-                    // The floor darkens towards the sides.
-                    floor.map(|v| v * (1.0 - 0.3 * (2.0 * col - 1.0).abs()))
-                }
-            }
-        };
-        c.map(|v| 255.0 * v)
     }
 }

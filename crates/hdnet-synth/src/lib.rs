@@ -10,6 +10,7 @@ pub mod garment;
 pub mod person;
 pub mod photo;
 pub mod pose;
+pub mod scene;
 pub mod shot;
 pub mod video;
 

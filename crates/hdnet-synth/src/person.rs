@@ -19,6 +19,7 @@ use crate::appearance::Appearance;
 use crate::garment::{Dressing, Region};
 use crate::photo::Effects;
 use crate::pose::{MotionFrame, Skeleton};
+use crate::scene::Stage;
 use crate::shot::Shot;
 
 /// Who a person is, what they wear and how they are lit: everything but the pose.
@@ -104,6 +105,8 @@ pub(crate) const CHECKED: &str = "the body passed check_body";
 pub struct Person<'a> {
     pub look: &'a Look,
     pub vertices: Vec<[f32; 3]>,
+    /// Where the camera stands (for the floor and the wall behind).
+    pub stage: Stage,
 }
 
 impl Person<'_> {
@@ -120,7 +123,7 @@ pub fn pose_look<'a>(model: &BodyModel, look: &'a Look, frame: &MotionFrame, sho
     let (mut world, joints) = model.pose_with_joints(&look.rest, &rotvecs, [0.0; 3]);
     let bare: Vec<[f32; 3]> = world.iter().map(|p| p.map(|v| v as f32)).collect();
     look.dressing.dress(&mut world, &vertex_normals(&bare, &look.faces), &joints);
-    Person { look, vertices: shot.to_camera(&world, look.heights, frame) }
+    Person { look, vertices: shot.to_camera(&world, look.heights, frame), stage: shot.stage(look.heights) }
 }
 
 /// A labelled sample from `seed` (for a body that passed [`check_body`]): a random look in an
@@ -205,10 +208,11 @@ fn iuv_at(model: &BodyModel, person: &Person, raster: &Raster, r: usize, c: usiz
     [(uv[1] * 255.0).round(), (uv[0] * 255.0).round(), f32::from(part)]
 }
 
-/// Where the light reaches a frame's surface: the key light's shadow map and the ambient
-/// occlusion of the frame's depth (at the frame's resolution; the 2x2 supersamples share it).
+/// Where the light reaches a frame's surface: the key light's shadow map, the share of the key
+/// light and the ambient occlusion at each pixel (the 2x2 supersamples share them).
 struct Occlusion {
     shadows: ShadowMap,
+    key: Array2<f32>,
     ambient: Array2<f32>,
 }
 
@@ -223,7 +227,12 @@ impl Occlusion {
         let on: Vec<f32> = raster.depth.iter().copied().filter(|&d| d > 0.0).collect();
         let depth = on.iter().sum::<f32>() / on.len().max(1) as f32;
         let radius = OCCLUSION_REACH * camera.fx / (camera.scaling * depth.max(0.1));
-        Self { shadows, ambient: ambient_occlusion(&raster.depth, &raster.mask(), radius, OCCLUSION_STRENGTH) }
+        let key = Array2::from_shape_fn(raster.depth.dim(), |(r, c)| match raster.depth[(r, c)] {
+            0.0 => 1.0,
+            d => shadows.light_at(camera.backproject(r as f32, c as f32, d)),
+        });
+        let ambient = ambient_occlusion(&raster.depth, &raster.mask(), radius, OCCLUSION_STRENGTH);
+        Self { shadows, key, ambient }
     }
 }
 
@@ -232,7 +241,7 @@ fn colour_at(person: &Person, point: &SurfacePoint, light: Option<(&Occlusion, (
     let p = point.position;
     let distance = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
     let view = p.map(|v| -v / distance);
-    let (key, ambient) = light.map_or((1.0, 1.0), |(o, pixel)| (o.shadows.light_at(p), o.ambient[pixel]));
+    let (key, ambient) = light.map_or((1.0, 1.0), |(o, pixel)| (o.key[pixel], o.ambient[pixel]));
     let surface = appearance.surface(person.region(point.dominant), point.texture_point);
     appearance.shade(surface, point.normal, view, key, ambient)
 }
@@ -269,10 +278,13 @@ fn render(
     }
     let fine = rasterize(&person.vertices, faces, &camera.finer(2), 2 * size, 2 * size);
     let occlusion = occluded.then(|| Occlusion::of(person, &raster, camera, size));
+    let appearance = &person.look.appearance;
+    let shadows = occlusion.as_ref().map(|o| &o.shadows);
+    let backdrop = appearance.scene.render(&person.stage, camera, &appearance.lighting, shadows, size);
     let mut rgb = Array3::zeros((size, size, 3));
     for r in 0..size {
         for c in 0..size {
-            let background = person.look.appearance.background(r as f32 / size as f32, c as f32 / size as f32);
+            let background = [0, 1, 2].map(|k| backdrop[(r, c, k)]);
             let mut sum = [0.0f32; 3];
             for q in 0..4 {
                 let (fr, fc) = (2 * r + q / 2, 2 * c + q % 2);

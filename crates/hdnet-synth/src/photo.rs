@@ -153,7 +153,7 @@ fn add_shifted(img: &Array3<f32>, acc: &mut Array3<f32>, [dy, dx]: [f32; 2], wei
 
 /// Separable Gaussian blur with standard deviation `sigma` pixels (edges clamped): the sum of
 /// the picture shifted by each tap, along rows then columns.
-fn gaussian_blur(img: &Array3<f32>, sigma: f32) -> Array3<f32> {
+pub(crate) fn gaussian_blur(img: &Array3<f32>, sigma: f32) -> Array3<f32> {
     let radius = (3.0 * sigma).ceil() as i64;
     let weights: Vec<f32> = (-radius..=radius).map(|d| (-(d * d) as f32 / (2.0 * sigma * sigma)).exp()).collect();
     let total: f32 = weights.iter().sum();
@@ -181,13 +181,19 @@ fn smear(img: &Array3<f32>, path: [f32; 2]) -> Array3<f32> {
 
 /// Down to `share` of the size and back up (triangle filter both ways): a small photo enlarged.
 fn rescaled(img: &Array3<f32>, share: f32) -> Array3<f32> {
-    use image::imageops::{FilterType, resize};
     let (h, w, _) = img.dim();
+    let (sh, sw) = (((h as f32 * share).round() as usize).max(1), ((w as f32 * share).round() as usize).max(1));
+    resized(&resized(img, sh, sw), h, w)
+}
+
+/// `img` (H x W x 3, 0..255) resized to `h` x `w` with a triangle filter.
+pub(crate) fn resized(img: &Array3<f32>, h: usize, w: usize) -> Array3<f32> {
+    use image::imageops::{FilterType, resize};
+    let (ih, iw, _) = img.dim();
     let picture: image::Rgb32FImage =
-        image::ImageBuffer::from_raw(w as u32, h as u32, img.iter().map(|v| v / 255.0).collect()).expect("H x W x 3");
-    let (sw, sh) = (((w as f32 * share).round() as u32).max(1), ((h as f32 * share).round() as u32).max(1));
-    let back = resize(&resize(&picture, sw, sh, FilterType::Triangle), w as u32, h as u32, FilterType::Triangle);
-    Array3::from_shape_vec((h, w, 3), back.into_raw().into_iter().map(|v| v * 255.0).collect()).expect("H x W x 3")
+        image::ImageBuffer::from_raw(iw as u32, ih as u32, img.iter().map(|v| v / 255.0).collect()).expect("H x W x 3");
+    let out = resize(&picture, w as u32, h as u32, FilterType::Triangle);
+    Array3::from_shape_vec((h, w, 3), out.into_raw().into_iter().map(|v| v * 255.0).collect()).expect("h x w x 3")
 }
 
 /// The picture compressed as a JPEG of `quality` and decoded again.

@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::photo::Effects;
 use crate::pose::MotionFrame;
+use crate::scene::Stage;
 
 /// Camera distance from the person's vertical axis (metres), drawn log-uniformly.
 pub const DISTANCE: [f64; 2] = [1.5, 6.0];
@@ -77,19 +78,21 @@ impl Shot {
     /// the camera in front at `distance`, `camera_height` above the feet, aiming at `aim`.
     pub fn to_camera(&self, world: &[[f64; 3]], heights: [f64; 2], frame: &MotionFrame) -> Vec<[f32; 3]> {
         let (s, c) = (self.heading + frame.turn).sin_cos();
+        let stage = self.stage(heights);
+        world
+            .iter()
+            .map(|p| stage.to_camera([c * p[0] - s * p[1] + frame.step[0], s * p[0] + c * p[1] + frame.step[1], p[2]]))
+            .collect()
+    }
+
+    /// The camera's place for a person whose rest body spans `heights` (feet, top) above the root.
+    pub fn stage(&self, heights: [f64; 2]) -> Stage {
         let eye = [0.0, -self.distance, heights[0] + self.camera_height];
         let target = [0.0, 0.0, heights[0] + self.aim * (heights[1] - heights[0])];
         let forward = normalize(sub(target, eye));
         let right = normalize(cross(forward, [0.0, 0.0, 1.0]));
         let down = cross(forward, right);
-        world
-            .iter()
-            .map(|p| {
-                let q = [c * p[0] - s * p[1] + frame.step[0], s * p[0] + c * p[1] + frame.step[1], p[2]];
-                let d = sub(q, eye);
-                [dot(right, d), dot(down, d), dot(forward, d)].map(|v| v as f32)
-            })
-            .collect()
+        Stage { eye, axes: [right, down, forward], ground: heights[0] }
     }
 
     /// The camera of the `size` x `size` crop that frames the person at `vertices` (camera space)
