@@ -15,15 +15,24 @@ pub struct Crop {
 
 impl Crop {
     /// The square centred on the mask's bounding box whose side makes the box's longer side
-    /// `fill` of it. None for an empty mask.
+    /// `fill` of it, except where the person is cut by the photo's border: that side of the
+    /// square is then the photo's border too, so that a close-up stays a close-up (cut at the
+    /// crop's border, as photos of people and hdnet's synthetic training crops are) rather than a
+    /// body ending in blank padding. None for an empty mask.
     pub fn around(mask: &Array2<f32>, fill: f32) -> Option<Self> {
         let on: Vec<(usize, usize)> = mask.indexed_iter().filter(|(_, m)| **m > 0.0).map(|(p, _)| p).collect();
         let (r0, r1) = (on.iter().map(|p| p.0).min()?, on.iter().map(|p| p.0).max()?);
         let (c0, c1) = (on.iter().map(|p| p.1).min()?, on.iter().map(|p| p.1).max()?);
         let extent = (r1 - r0 + 1).max(c1 - c0 + 1) as f32;
         let side = (extent / fill.clamp(0.05, 1.0)).ceil() as usize;
-        let centre = |a: usize, b: usize| (a + b + 1) as i64 / 2;
-        Some(Self { top: centre(r0, r1) - side as i64 / 2, left: centre(c0, c1) - side as i64 / 2, side })
+        let (h, w) = mask.dim();
+        // Centred, or flush with the one photo border the person touches on this axis.
+        let place = |lo: usize, hi: usize, size: usize| match (lo == 0, hi + 1 == size) {
+            (true, false) => 0,
+            (false, true) => size as i64 - side as i64,
+            _ => (lo + hi + 1) as i64 / 2 - side as i64 / 2,
+        };
+        Some(Self { top: place(r0, r1, h), left: place(c0, c1, w), side })
     }
 
     /// The crop of `image` (H x W x C, any channels, integer values 0..255), padded with `pad`, resized
@@ -87,10 +96,14 @@ mod tests {
         // Pasting the network-frame mask back reproduces the photo's mask.
         let back = crop.paste_back(&m, 100, 200);
         assert!(back.indexed_iter().all(|((r, c, _), v)| *v == mask[(r, c)]));
-        // Past the photo's border the crop is padded.
+        // A person cut by the photo's top and left borders stays cut at the crop's.
         let corner = Array2::from_shape_fn((50, 50), |(r, c)| if r < 10 && c < 10 { 1.0 } else { 0.0 });
-        let crop = Crop::around(&corner, 0.5).unwrap();
-        assert_eq!((crop.top, crop.left, crop.side), (-5, -5, 20));
+        assert_eq!(Crop::around(&corner, 0.5).unwrap(), Crop { top: 0, left: 0, side: 20 });
+        // A person cut at the bottom: the crop ends at the photo's bottom; centred across.
+        let bust = Array2::from_shape_fn((60, 50), |(r, c)| if r >= 40 && (20..30).contains(&c) { 1.0 } else { 0.0 });
+        assert_eq!(Crop::around(&bust, 0.5).unwrap(), Crop { top: 20, left: 5, side: 40 });
+        // Past the photo's border the crop is padded.
+        let crop = Crop { top: -5, left: -5, side: 20 };
         let img = Array3::from_elem((50, 50, 3), 10.0);
         let r = crop.resample(&img, 16, 255.0, true);
         assert_eq!((r[(0, 0, 0)], r[(15, 15, 1)]), (255.0, 10.0));
