@@ -1,4 +1,4 @@
-//! What a camera and its processing do to a rendered picture: exposure and white balance,
+//! What a camera and its processing do to a rendered picture: automatic exposure and white balance,
 //! vignetting, defocus and motion blur, chromatic shift, down- and up-scaling, sensor noise and
 //! JPEG compression. Only the picture changes; the labels stay exact.
 
@@ -11,8 +11,9 @@ use rand_chacha::ChaCha8Rng;
 /// One photo's camera effects.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Effects {
-    /// Brightness factor (exposure) and per-channel gains (white balance).
-    pub exposure: f32,
+    /// Automatic exposure: the picture's mean brightness (0..255) is scaled to this (None: left
+    /// as rendered); and per-channel gains (white balance).
+    pub exposure: Option<f32>,
     pub white_balance: [f32; 3],
     /// Darkening at the corners: 0 none, 0.4 strong.
     pub vignette: f32,
@@ -41,7 +42,7 @@ impl Effects {
         let angle = rng.random::<f32>() * std::f32::consts::TAU;
         let smear = if moving { rng.random_range(1.0..5.0) } else { 0.0 };
         Self {
-            exposure: rng.random_range(0.7..1.3),
+            exposure: Some(rng.random_range(70.0..160.0)),
             white_balance: [rng.random_range(0.85..1.15), 1.0, rng.random_range(0.85..1.15)],
             vignette: rng.random_range(0.0..0.4),
             defocus: if blurred { rng.random_range(0.3..1.5) } else { 0.0 },
@@ -57,7 +58,7 @@ impl Effects {
     /// No effect at all.
     pub fn none() -> Self {
         Self {
-            exposure: 1.0,
+            exposure: None,
             white_balance: [1.0; 3],
             vignette: 0.0,
             defocus: 0.0,
@@ -75,9 +76,11 @@ impl Effects {
         let (h, w, _) = rgb.dim();
         let (cy, cx) = ((h as f32 - 1.0) / 2.0, (w as f32 - 1.0) / 2.0);
         let corner = (cx * cx + cy * cy).max(1.0);
+        let mean = rgb.mean().unwrap_or(0.0);
+        let gain = self.exposure.map_or(1.0, |target| if mean > 1.0 { target / mean } else { 1.0 });
         let mut out = Array3::from_shape_fn((h, w, 3), |(r, c, k)| {
             let d2 = ((r as f32 - cy).powi(2) + (c as f32 - cx).powi(2)) / corner;
-            rgb[(r, c, k)] * self.exposure * self.white_balance[k] * (1.0 - self.vignette * d2)
+            rgb[(r, c, k)] * gain * self.white_balance[k] * (1.0 - self.vignette * d2)
         });
         if self.defocus > 0.0 {
             out = gaussian_blur(&out, self.defocus);
