@@ -5,6 +5,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -12,7 +13,7 @@ use hdnet_formats::visual::{depth_heat_map, normal_colors, save_png, side_by_sid
 use hdnet_model::pipeline::unit_normals;
 use hdnet_model::weights::load_hourglass;
 use hdnet_train::checkpoint;
-use hdnet_train::trainer::{Preview, StepReport};
+use hdnet_train::trainer::{Labelled, Preview, StepReport};
 use hdnet_train::{Stage, TrainConfig, Trainer};
 use ndarray::{Array3, Axis};
 
@@ -34,8 +35,12 @@ pub struct Args {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Labelled data folder (color_WO_bg/, mask/, densepose/, depth/, normal/).
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required_unless_present_any = ["synthetic", "resume"])]
+    data: Option<PathBuf>,
+    /// Draw synthetic people v2 of this size on the fly instead of reading --data (kept in the
+    /// run's configuration as `synthetic = SIZE`; a resumed run draws the same people).
+    #[arg(long, conflicts_with_all = ["data", "resume"])]
+    synthetic: Option<usize>,
     /// Unlabelled video folder (hdnet stage): pred_normals/ and correspondences/ made.
     #[arg(long)]
     videos: Option<PathBuf>,
@@ -55,6 +60,14 @@ pub struct Args {
     device: String,
 }
 
+/// The run's labelled frames: `--data`, or synthetic people drawn from the built-in body.
+fn labelled(args: &Args) -> anyhow::Result<Labelled> {
+    Ok(match &args.data {
+        Some(data) => Labelled::Folder(data.clone()),
+        None => Labelled::Synthetic(Arc::new(super::synth::load_body(None)?)),
+    })
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stage = match args.stage {
         StageArg::Normal => Stage::Normal,
@@ -66,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut trainer = if args.resume {
         let latest = checkpoint::latest(&checkpoints)
             .with_context(|| format!("{}: no checkpoint to resume from", checkpoints.display()))?;
-        let trainer = Trainer::resume(&latest, &args.data, args.videos.as_deref(), &device)?;
+        let trainer = Trainer::resume(&latest, labelled(&args)?, args.videos.as_deref(), &device)?;
         if trainer.stage != stage {
             bail!("{}: a {} run, not {}", latest.display(), trainer.stage.name(), stage.name());
         }
@@ -86,6 +99,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(steps) = args.steps {
             config.steps = steps;
         }
+        if args.synthetic.is_some() {
+            config.synthetic = args.synthetic;
+            config.validate().map_err(anyhow::Error::msg).context("--synthetic")?;
+        }
         let kind = stage.net_kind();
         let init = args.init.as_deref().map(|p| load_hourglass(p, kind, &device)).transpose()?;
         if let Some(net) = &init {
@@ -94,7 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if args.device == "cpu" {
             check_memory(&config, stage, args.config.as_deref())?;
         }
-        Trainer::new(stage, config, &args.data, args.videos.as_deref(), init, &device)?
+        Trainer::new(stage, config, labelled(&args)?, args.videos.as_deref(), init, &device)?
     };
     if let Some(steps) = args.steps {
         trainer.config.steps = steps;

@@ -215,21 +215,40 @@ pub fn ground_truth_root(root: &Path) -> PathBuf {
 /// Reads and preprocesses labelled frame `name` as the original `read_renderpeople` does (the
 /// depth and normals of a synthetic video's frame from its `ground_truth/` folder).
 pub fn read_labelled(root: &Path, name: &str) -> Result<LabelledFrame, FileError> {
-    let mut person = read_person(root, name)?;
+    let person = read_person(root, name)?;
     let size = person.size();
     let labels = ground_truth_root(root);
     let raw_depth = read_matrix(&labels.join(dirs::DEPTH), name, size)?;
-    person.restrict_mask(|p| (DEPTH_RANGE.0..=DEPTH_RANGE.1).contains(&raw_depth[p]));
-    let mask = &person.mask;
-    let on: Vec<f32> = raw_depth.iter().zip(mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
-    if on.is_empty() {
-        return Err(FileError::new(labels.join(dirs::DEPTH).join(name), "no mask pixel has a depth in [1, 8] m"));
+    let normals = read_normals(&labels.join(dirs::NORMAL), name, size)?;
+    LabelledFrame::preprocessed(person, read_camera(root, name)?, &raw_depth, normals)
+        .map_err(|e| FileError::new(labels.join(dirs::DEPTH).join(name), e))
+}
+
+impl LabelledFrame {
+    /// A labelled frame as the original's `read_renderpeople` prepares it: the mask kept where
+    /// the depth lies in [1, 8] m, the depth shifted to median 4 there and zero elsewhere, the
+    /// normals zero off the mask. Fails when no mask pixel has a valid depth.
+    pub fn preprocessed(
+        mut person: PersonImage,
+        camera: Camera,
+        raw_depth: &Array2<f32>,
+        mut normals: Array3<f32>,
+    ) -> Result<Self, &'static str> {
+        person.restrict_mask(|p| (DEPTH_RANGE.0..=DEPTH_RANGE.1).contains(&raw_depth[p]));
+        let mask = &person.mask;
+        let on: Vec<f32> = raw_depth.iter().zip(mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
+        if on.is_empty() {
+            return Err("no mask pixel has a depth in [1, 8] m");
+        }
+        let shift = median(on);
+        let depth =
+            Array2::from_shape_fn(
+                mask.dim(),
+                |p| if mask[p] > 0.0 { raw_depth[p] + DEPTH_MEDIAN - shift } else { 0.0 },
+            );
+        zero_off_mask(&mut normals, mask);
+        Ok(Self { person, camera, depth, normals })
     }
-    let shift = median(on);
-    let depth = Array2::from_shape_fn(size, |p| if mask[p] > 0.0 { raw_depth[p] + DEPTH_MEDIAN - shift } else { 0.0 });
-    let mut normals = read_normals(&labels.join(dirs::NORMAL), name, size)?;
-    zero_off_mask(&mut normals, mask);
-    Ok(LabelledFrame { person, camera: read_camera(root, name)?, depth, normals })
 }
 
 /// Reads and preprocesses video frame `name` as the original `read_tiktok` does.

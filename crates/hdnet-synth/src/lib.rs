@@ -15,7 +15,7 @@ pub mod shot;
 pub mod video;
 
 pub use person::{
-    Frame, Look, Person, check_body, labelled_frame, pose_look, render_person, sample_labelled, sample_look,
+    Frame, Look, Person, check_body, labelled, labelled_frame, pose_look, render_person, sample_labelled, sample_look,
     write_ground_truth, write_images, write_labelled,
 };
 pub use shot::{Framing, Shot};

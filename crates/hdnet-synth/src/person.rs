@@ -3,9 +3,10 @@
 use std::path::Path;
 
 use hdnet_body::{BodyModel, Phenotype, RestShape};
+use hdnet_data::layout::LabelledFrame;
 use hdnet_data::layout::{Form, dirs, frame_png, write_camera, write_depth, write_normals};
 use hdnet_formats::FileError;
-use hdnet_formats::images::white_background;
+use hdnet_formats::images::{PersonImage, white_background};
 use hdnet_geometry::Camera;
 use hdnet_render::light::{ShadowMap, ambient_occlusion};
 use hdnet_render::raster::BACKGROUND;
@@ -347,6 +348,13 @@ pub fn write_ground_truth(root: &Path, name: &str, f: &Frame, form: Form) -> Res
     write_normals(&root.join(dirs::NORMAL), name, &f.normals, form)
 }
 
+/// The labelled frame training reads for `f` named `name`: exactly what writing it with
+/// [`write_labelled`] and reading it back gives, without the files.
+pub fn labelled(f: &Frame, name: &str) -> Result<LabelledFrame, &'static str> {
+    let person = PersonImage::new(name, &f.rgb, f.mask.clone(), f.iuv.clone());
+    LabelledFrame::preprocessed(person, f.camera, &f.depth, f.normals.clone())
+}
+
 /// Writes a frame as `NAME` in the labelled layout (images as PNG, depth and normals in `form`).
 pub fn write_labelled(root: &Path, name: &str, f: &Frame, form: Form) -> Result<(), FileError> {
     write_images(root, name, f)?;
@@ -557,6 +565,12 @@ mod tests {
         let (_, _, _, f) = render(&model, 5, 64);
         write_labelled(dir.path(), "0000000", &f, Form::Binary).unwrap();
         let back = hdnet_data::layout::read_labelled(dir.path(), "0000000").unwrap();
+        let in_memory = labelled(&f, "0000000").unwrap();
+        assert_eq!(
+            (&in_memory.person.image, &in_memory.person.mask, &in_memory.person.iuv),
+            (&back.person.image, &back.person.mask, &back.person.iuv)
+        );
+        assert_eq!((&in_memory.depth, &in_memory.normals, in_memory.camera), (&back.depth, &back.normals, back.camera));
         assert_eq!(back.person.mask, f.mask);
         assert_eq!(back.person.iuv, f.iuv);
         assert_eq!(back.camera, f.camera);

@@ -74,6 +74,9 @@ pub struct TrainConfig {
     /// normals (6 inputs, for users without DensePose). A resumed or `--init` network keeps its own.
     #[serde(default = "uses_densepose")]
     pub densepose: bool,
+    /// Draw synthetic people v2 of this size (pixels) on the fly instead of reading `--data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<usize>,
 }
 
 fn uses_densepose() -> bool {
@@ -103,6 +106,7 @@ impl TrainConfig {
             angular_loss: AngularLoss::Acos,
             rotation_fit: RotationFit::Original,
             densepose: true,
+            synthetic: None,
         }
     }
 
@@ -123,6 +127,9 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.width == 0 || self.batch_size == 0 || self.pair_batch_size == 0 {
             return Err("width, batch_size and pair_batch_size must be positive".into());
+        }
+        if self.synthetic.is_some_and(|s| s == 0 || !s.is_multiple_of(16) || s > 1024) {
+            return Err("synthetic (the synthetic people's size) must be a multiple of 16 up to 1024".into());
         }
         if self.checkpoint_every == 0 || self.log_every == 0 || self.visualize_every == 0 || self.keep_checkpoints == 0
         {

@@ -1,12 +1,15 @@
 //! One training run of a stage: data sampling, the stage's loss, Adam steps, checkpoints.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Gradients;
+use hdnet_body::BodyModel;
 use hdnet_data::augment::{augment_labelled, augment_pair};
+use hdnet_data::layout::LabelledFrame;
 use hdnet_data::layout::{
     dirs, frame_names, frame_png, frames_without_color, missing_color, read_corr_mat, read_correspondences,
     read_labelled, read_video_frame,
@@ -96,6 +99,96 @@ impl Videos {
     }
 }
 
+/// Where a run's labelled frames come from.
+pub enum Labelled {
+    /// A folder in the labelled layout (`--data`).
+    Folder(PathBuf),
+    /// Synthetic people v2 drawn on the fly from this body (the config's `synthetic` size).
+    Synthetic(Arc<BodyModel>),
+}
+
+/// The labelled frames of a run.
+enum Source {
+    Folder {
+        root: PathBuf,
+        names: Vec<String>,
+    },
+    /// Slot k of step s is the person of [`synthetic_seed`]: every batch is a pure function of
+    /// (seed, step), so a resumed run draws the same people.
+    Synthetic {
+        body: Arc<BodyModel>,
+        size: usize,
+    },
+}
+
+/// Separates the synthetic people's stream from the samplers' under one seed.
+const SYNTHETIC_STREAM: u64 = 0x5359_4e54;
+
+/// The seed of the synthetic person in slot `slot` of step `step` (SplitMix64 of the position).
+fn synthetic_seed(seed: u64, step: u64, slot: usize, batch_size: usize) -> u64 {
+    let mut z = (seed ^ SYNTHETIC_STREAM)
+        .wrapping_add((step * batch_size as u64 + slot as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Source {
+    fn open(labelled: Labelled, config: &TrainConfig) -> Result<Self, FileError> {
+        match (labelled, config.synthetic) {
+            (Labelled::Folder(root), None) => {
+                let names = frame_names(&root)?;
+                if let Some(orphan) = frames_without_color(&root).first() {
+                    return Err(missing_color(orphan));
+                }
+                if names.is_empty() {
+                    return Err(FileError::new(root.join(dirs::COLOR), "no labelled frames"));
+                }
+                Ok(Source::Folder { root, names })
+            }
+            (Labelled::Synthetic(body), Some(size)) => Ok(Source::Synthetic { body, size }),
+            (Labelled::Folder(root), Some(_)) => {
+                Err(FileError::new(root, "this run draws synthetic people (synthetic = SIZE): no --data"))
+            }
+            (Labelled::Synthetic(_), None) => {
+                Err(FileError::new("--data", "a run without synthetic = SIZE in its configuration reads --data"))
+            }
+        }
+    }
+
+    /// What errors about the frames name.
+    fn root(&self) -> &Path {
+        match self {
+            Source::Folder { root, .. } => root,
+            Source::Synthetic { .. } => Path::new("synthetic people"),
+        }
+    }
+
+    /// The frames of `step` (`batch_size` of them, drawn with `sampler`), unaugmented.
+    fn batch(&self, sampler: &Sampler, step: u64, seed: u64) -> Result<Vec<LabelledFrame>, FileError> {
+        match self {
+            Source::Folder { root, names } => {
+                sampler.batch(step).into_iter().map(|i| read_labelled(root, &names[i])).collect()
+            }
+            Source::Synthetic { body, size } => (0..sampler.batch_size)
+                .map(|slot| {
+                    let person = synthetic_seed(seed, step, slot, sampler.batch_size);
+                    let frame = hdnet_synth::labelled_frame(body, person, *size);
+                    hdnet_synth::labelled(&frame, &format!("synthetic {person}"))
+                        .map_err(|e| FileError::new(format!("synthetic person {person}"), e))
+                })
+                .collect(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Source::Folder { names, .. } => names.len(),
+            Source::Synthetic { .. } => 1,
+        }
+    }
+}
+
 /// A training run in progress.
 pub struct Trainer {
     pub stage: Stage,
@@ -105,8 +198,7 @@ pub struct Trainer {
     net: Hourglass,
     optimizer: ModuleOptimizer,
     device: Device,
-    labelled_root: PathBuf,
-    labelled: Vec<String>,
+    labelled: Source,
     videos: Option<Videos>,
 }
 
@@ -121,12 +213,12 @@ impl Trainer {
     pub fn new(
         stage: Stage,
         config: TrainConfig,
-        labelled: &Path,
+        labelled: Labelled,
         videos: Option<&Path>,
         init: Option<Hourglass>,
         device: &Device,
     ) -> Result<Self, FileError> {
-        config.validate().map_err(|e| FileError::new(labelled, e))?;
+        config.validate().map_err(|e| FileError::new("the training configuration", e))?;
         let kind = stage.net_kind();
         let net = match init {
             Some(net) => net.to_device(device),
@@ -139,7 +231,7 @@ impl Trainer {
     }
 
     /// Continues the run saved in checkpoint folder `dir`.
-    pub fn resume(dir: &Path, labelled: &Path, videos: Option<&Path>, device: &Device) -> Result<Self, FileError> {
+    pub fn resume(dir: &Path, labelled: Labelled, videos: Option<&Path>, device: &Device) -> Result<Self, FileError> {
         let loaded = checkpoint::load(dir, device)?;
         let TrainState { stage, step, config } = loaded.state;
         let optim = optimizer(&config).load_record(loaded.optimizer_record);
@@ -153,38 +245,23 @@ impl Trainer {
         step: u64,
         net: Hourglass,
         optim: Option<ModuleOptimizer>,
-        labelled: &Path,
+        labelled: Labelled,
         videos: Option<&Path>,
         device: &Device,
     ) -> Result<Self, FileError> {
-        let names = frame_names(labelled)?;
-        for root in std::iter::once(labelled).chain(videos) {
-            if let Some(orphan) = frames_without_color(root).first() {
-                return Err(missing_color(orphan));
-            }
-        }
-        if names.is_empty() {
-            return Err(FileError::new(labelled.join(dirs::COLOR), "no labelled frames"));
+        let labelled = Source::open(labelled, &config)?;
+        if let Some(orphan) = videos.and_then(|root| frames_without_color(root).first().cloned()) {
+            return Err(missing_color(&orphan));
         }
         let videos = match (stage, videos) {
             (Stage::Hdnet, Some(root)) => Some(Videos::open(root)?),
             (Stage::Hdnet, None) => {
-                return Err(FileError::new(labelled, "the hdnet stage needs a video folder (--videos)"));
+                return Err(FileError::new(labelled.root(), "the hdnet stage needs a video folder (--videos)"));
             }
             _ => None,
         };
         let optimizer = optim.unwrap_or_else(|| optimizer(&config));
-        Ok(Self {
-            stage,
-            config,
-            step,
-            net,
-            optimizer,
-            device: device.clone(),
-            labelled_root: labelled.to_path_buf(),
-            labelled: names,
-            videos,
-        })
+        Ok(Self { stage, config, step, net, optimizer, device: device.clone(), labelled, videos })
     }
 
     pub fn net(&self) -> &Hourglass {
@@ -200,16 +277,14 @@ impl Trainer {
     /// One optimisation step.
     pub fn step(&mut self) -> Result<StepReport, FileError> {
         let sampler = Sampler { len: self.labelled.len(), batch_size: self.config.batch_size, seed: self.config.seed };
-        let frames = sampler
-            .batch(self.step)
-            .into_iter()
+        let frames: Vec<LabelledFrame> = self
+            .labelled
+            .batch(&sampler, self.step, self.config.seed)?
+            .iter()
             .enumerate()
-            .map(|(slot, i)| {
-                let frame = read_labelled(&self.labelled_root, &self.labelled[i])?;
-                Ok(augment_labelled(&frame, &sampler.augmentation(&self.config.augment, self.step, slot)))
-            })
-            .collect::<Result<Vec<_>, FileError>>()?;
-        check_sizes(&self.labelled_root, frames.iter().map(|f| (&f.person.name, f.person.mask.dim())))?;
+            .map(|(slot, frame)| augment_labelled(frame, &sampler.augmentation(&self.config.augment, self.step, slot)))
+            .collect();
+        check_sizes(self.labelled.root(), frames.iter().map(|f| (&f.person.name, f.person.mask.dim())))?;
         let batch = labelled_batch(&frames, &self.device);
         let pairs = self.sample_pairs()?;
         let loss = stage_loss(self.stage, &self.config, &self.net, batch.clone(), pairs.clone());
@@ -239,7 +314,7 @@ impl Trainer {
 
     fn stopped(&self, why: String) -> FileError {
         FileError::new(
-            &self.labelled_root,
+            self.labelled.root(),
             format!(
                 "step {}: {why}; training stopped before applying it (try a lower learning_rate or a larger epsilon, and --resume from the last checkpoint)",
                 self.step + 1
@@ -262,7 +337,7 @@ impl Trainer {
     /// augmentation), for progress panels.
     pub fn preview(&self) -> Result<Preview, FileError> {
         let sampler = Sampler { len: self.labelled.len(), batch_size: 1, seed: self.config.seed };
-        let frame = read_labelled(&self.labelled_root, &self.labelled[sampler.batch(self.step)[0]])?;
+        let frame = self.labelled.batch(&sampler, self.step, self.config.seed)?.remove(0);
         let net = self.net.valid();
         let device = net.head_bias.val().device();
         let input = match self.stage {

