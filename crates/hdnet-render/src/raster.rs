@@ -24,6 +24,19 @@ impl Raster {
         self.triangle.mapv(|t| if t == BACKGROUND { 0.0 } else { 1.0 })
     }
 
+    /// Every `factor`-th pixel of each row and column: the raster of the same view at 1/`factor`
+    /// of the resolution (a camera's `finer(factor)` puts its pixel (f r, f c) where the coarser
+    /// camera's (r, c) is), so supersampled pictures and their exact labels share one pass.
+    pub fn subsampled(&self, factor: usize) -> Self {
+        let (h, w) = self.triangle.dim();
+        let (ch, cw) = (h / factor, w / factor);
+        Self {
+            depth: Array2::from_shape_fn((ch, cw), |(r, c)| self.depth[(factor * r, factor * c)]),
+            triangle: Array2::from_shape_fn((ch, cw), |(r, c)| self.triangle[(factor * r, factor * c)]),
+            barycentric: Array3::from_shape_fn((ch, cw, 3), |(r, c, k)| self.barycentric[(factor * r, factor * c, k)]),
+        }
+    }
+
     /// Interpolates a per-vertex attribute of `N` components over the visible surface (zero on
     /// the background).
     pub fn interpolate<const N: usize>(&self, faces: &[[u32; 3]], attribute: &[[f32; N]]) -> Array3<f32> {

@@ -265,7 +265,8 @@ fn render(
 ) -> Frame {
     let faces = &person.look.faces;
     let normals = vertex_normals(&person.vertices, faces);
-    let raster = rasterize(&person.vertices, faces, camera, size, size);
+    let fine = rasterize(&person.vertices, faces, &camera.finer(2), 2 * size, 2 * size);
+    let raster = fine.subsampled(2);
     let mut labels = (Array3::zeros((size, size, 3)), Array3::zeros((size, size, 3)));
     for ((r, c), &t) in raster.triangle.indexed_iter() {
         if t != BACKGROUND {
@@ -277,7 +278,6 @@ fn render(
             }
         }
     }
-    let fine = rasterize(&person.vertices, faces, &camera.finer(2), 2 * size, 2 * size);
     let occlusion = occluded.then(|| Occlusion::of(person, &raster, camera, size));
     let appearance = &person.look.appearance;
     let shadows = occlusion.as_ref().map(|o| &o.shadows);
