@@ -4,6 +4,7 @@
 //! border (upper body, three-quarter shots, cut at the knees).
 
 use hdnet_geometry::Camera;
+use nalgebra::Vector3;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -89,9 +90,10 @@ impl Shot {
     pub fn stage(&self, heights: [f64; 2]) -> Stage {
         let eye = [0.0, -self.distance, heights[0] + self.camera_height];
         let target = [0.0, 0.0, heights[0] + self.aim * (heights[1] - heights[0])];
-        let forward = normalize(sub(target, eye));
-        let right = normalize(cross(forward, [0.0, 0.0, 1.0]));
-        let down = cross(forward, right);
+        let forward = (Vector3::from(target) - Vector3::from(eye)).normalize();
+        let right = forward.cross(&Vector3::z()).normalize();
+        let down = forward.cross(&right);
+        let [forward, right, down] = [forward, right, down].map(Into::into);
         Stage { eye, axes: [right, down, forward], ground: heights[0] }
     }
 
@@ -121,23 +123,6 @@ impl Shot {
         };
         Camera::photo_crop(focal as f32, centre.map(|v| v as f32), origin.map(|v| v as f32), side as f32, size)
     }
-}
-
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
-}
-
-fn normalize(a: [f64; 3]) -> [f64; 3] {
-    let n = dot(a, a).sqrt();
-    a.map(|v| v / n)
 }
 
 #[cfg(test)]
