@@ -622,6 +622,20 @@ fn glb_meshes_pass_the_khronos_gltf_validator() {
     assert!(o.status.success() && report.contains("0 errors, 0 warnings"), "{report}{}", stderr(&o));
 }
 
+/// `eval --photos` on the shipped photos: a flat depth map ties every joint pair (exactly 50%);
+/// the report counts the pairs of both photos.
+#[test]
+fn eval_photos_scores_a_flat_depth_at_one_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = root().join("examples/photos");
+    let o = hdnet_ok(&["eval", "--photos", p(&photos), "--baseline", "flat", "--out", p(dir.path())]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("eval_photos.json")).unwrap()).unwrap();
+    assert_eq!(report["agreement"].as_f64(), Some(0.5), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(report["photos"].as_array().unwrap().len(), 2);
+    assert!(report["pairs"].as_u64().unwrap() > 100);
+}
+
 #[test]
 fn segment_reports_photos_without_a_person_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,4 +1,6 @@
-//! `hdnet eval`: accuracy of depth and normal predictions against a labelled folder.
+//! `hdnet eval`: accuracy of depth and normal predictions against a labelled folder, or, for a
+//! folder of real photos (`--photos`), the joints' front-to-back agreement with MediaPipe's 3D
+//! keypoints.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,8 +15,13 @@ use hdnet_formats::FileError;
 #[derive(clap::Args)]
 pub struct Args {
     /// Labelled folder with the ground truth (color_WO_bg/, mask/, densepose/, depth/, normal/).
-    #[arg(long)]
-    gt: PathBuf,
+    #[arg(long, required_unless_present = "photos")]
+    gt: Option<PathBuf>,
+    /// Real photos of people (PNG or JPEG) instead: each photo's predicted depth must order the
+    /// body's visible joints front-to-back as MediaPipe's 3D pose model does (pairs over 8 cm
+    /// apart); writes eval_photos.json.
+    #[arg(long, conflicts_with_all = ["gt", "pred", "mean_of"])]
+    photos: Option<PathBuf>,
     /// Folder of predictions named like the ground truth: NAME_depth.npy or NAME.txt, and
     /// NAME_normal.npy or NAME_normal_{1,2,3}.txt (what `hdnet infer` writes).
     #[arg(long, conflicts_with_all = ["weights", "baseline"])]
@@ -41,6 +48,76 @@ pub struct Args {
     overwrite: bool,
 }
 
+/// One photo's joint-order agreement.
+#[derive(serde::Serialize)]
+struct PhotoRow {
+    photo: String,
+    pairs: usize,
+    agreement: Option<f32>,
+}
+
+fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
+    use hdnet_eval::joints::{Agreement, Joint, joint_order_agreement};
+    let photos = hdnet_formats::images::list_photos(dir)?;
+    if photos.is_empty() {
+        bail!("{}: no PNG or JPEG photos found", dir.display());
+    }
+    let out = args.out.clone().unwrap_or_else(|| dir.join("eval_photos"));
+    if out.join("eval_photos.json").exists() && !args.overwrite {
+        bail!("{}: already exists (pass --overwrite to replace it)", out.join("eval_photos.json").display());
+    }
+    let model = match args.baseline {
+        Some(BaselineArg::Flat) => None,
+        Some(BaselineArg::MeanDepth) => bail!("--photos scores --baseline flat only (photos have no mean depth)"),
+        None => Some(super::load_model(args.weights.as_deref(), &args.device)?),
+    };
+    let segmenter = hdnet_segment::person::Segmenter::new(&super::device(&args.device)?);
+    let (mut rows, mut total, mut failed) = (Vec::new(), Agreement::default(), 0);
+    for photo in &photos {
+        let scored = (|| -> Result<Agreement, FileError> {
+            let rgb = hdnet_formats::images::read_rgb(photo, None)?;
+            let person = segmenter.find(&rgb, None).map_err(|e| FileError::new(photo, e))?;
+            let depth = match &model {
+                Some(hdnet) => super::infer::photo_depth(hdnet, photo, &rgb, &person.mask)?,
+                None => person.mask.mapv(|m| m * 4.0),
+            };
+            let joints: Vec<Joint> = person
+                .keypoints
+                .iter()
+                .map(|k| Joint { x: k.x, y: k.y, visibility: k.visibility, depth: k.world[2] })
+                .collect();
+            Ok(joint_order_agreement(&depth, &person.mask, &joints))
+        })();
+        let name = photo.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        match scored {
+            Ok(a) => {
+                println!(
+                    "{name:<32} {:>4} pairs  {}",
+                    a.pairs,
+                    a.share().map_or("-".into(), |s| format!("{:.1}%", 100.0 * s))
+                );
+                total = total + a;
+                rows.push(PhotoRow { photo: name, pairs: a.pairs, agreement: a.share() });
+            }
+            Err(e) => {
+                eprintln!("skipped {name}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    let overall = total.share();
+    println!(
+        "joints ordered as the 3D pose model orders them: {} of {} pairs over {} photos",
+        overall.map_or("-".into(), |s| format!("{:.1}%", 100.0 * s)),
+        total.pairs,
+        rows.len()
+    );
+    std::fs::create_dir_all(&out).map_err(|e| FileError::new(&out, e))?;
+    let report = serde_json::json!({ "agreement": overall, "pairs": total.pairs, "photos": rows });
+    hdnet_formats::write_atomic(&out.join("eval_photos.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 /// Where the scored depth and normals come from.
 enum Predictions<'a> {
     Baseline,
@@ -64,14 +141,19 @@ impl From<BaselineArg> for Baseline {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let gt_root = match (&args.gt, &args.photos) {
+        (_, Some(photos)) => return eval_photos(&args, photos),
+        (Some(gt), None) => gt.clone(),
+        (None, None) => bail!("--gt or --photos is needed"),
+    };
     let baseline = args.baseline.map(Baseline::from);
-    let names = frame_names(&args.gt)?;
+    let names = frame_names(&gt_root)?;
     if names.is_empty() {
-        bail!("{}: no ground-truth frames (color_WO_bg/*.png)", args.gt.display());
+        bail!("{}: no ground-truth frames (color_WO_bg/*.png)", gt_root.display());
     }
     let out = args.out.clone().unwrap_or_else(|| {
         args.pred.clone().unwrap_or_else(|| {
-            args.gt.join(match baseline {
+            gt_root.join(match baseline {
                 Some(Baseline::Flat) => "eval_flat",
                 Some(Baseline::MeanDepth) => "eval_mean_depth",
                 None => "eval",
@@ -89,26 +171,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, None) => Predictions::Model(Box::new(super::load_model(args.weights.as_deref(), &args.device)?)),
     };
     let mean = match (baseline, &args.mean_of) {
-        (Some(Baseline::MeanDepth), mean_of) => Some(mean_depth(mean_of.as_ref().unwrap_or(&args.gt))?),
+        (Some(Baseline::MeanDepth), mean_of) => Some(mean_depth(mean_of.as_ref().unwrap_or(&gt_root))?),
         (_, Some(_)) => bail!("--mean-of is for --baseline mean-depth only"),
         _ => None,
     };
     let bar = super::data::progress(names.len());
     let mut rows = Vec::new();
-    let orphans = frames_without_color(&args.gt);
+    let orphans = frames_without_color(&gt_root);
     for orphan in &orphans {
         eprintln!("skipped: {}", missing_color(orphan));
     }
     let mut failed = orphans.len();
     for name in &names {
-        let result = read_labelled(&args.gt, name).and_then(|gt| {
+        let result = read_labelled(&gt_root, name).and_then(|gt| {
             let (depth, normals) = match &predictions {
                 Predictions::Baseline => baseline_prediction(&gt, mean.as_ref())
-                    .map_err(|e| FileError::new(frame_png(&args.gt, dirs::MASK, name), e))?,
+                    .map_err(|e| FileError::new(frame_png(&gt_root, dirs::MASK, name), e))?,
                 Predictions::Model(net) => {
                     let (h, w) = gt.person.mask.dim();
                     hdnet_model::pipeline::check_network_size(h, w)
-                        .map_err(|e| FileError::new(frame_png(&args.gt, dirs::COLOR, name), e))?;
+                        .map_err(|e| FileError::new(frame_png(&gt_root, dirs::COLOR, name), e))?;
                     let p = net.predict(&[&gt.person]).remove(0);
                     (p.depth * &gt.person.mask, p.normals)
                 }

@@ -167,8 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
     ItemWriter::remove_stale(&out);
     let hdnet = super::load_model(args.weights.as_deref(), &args.device)?;
-    let fill =
-        args.fill.or_else(|| hdnet.notes.get("person_fill").and_then(|f| f.parse().ok())).unwrap_or(DEFAULT_FILL);
+    let fill = person_fill(&hdnet, args.fill);
     let turntable = args.turntable || (!args.no_turntable && args.input.is_file());
 
     let bar = super::data::progress(sources.len());
@@ -338,15 +337,50 @@ fn load_photo(
         }
         None => None,
     };
-    let crop = Crop::around(&mask, fill).ok_or_else(|| FileError::new(mask_path, "empty mask"))?;
+    let (sample, crop) = network_input(name, &rgb, &mask, iuv.as_ref(), fill, mask_path)?;
+    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask }), found })
+}
+
+/// The networks' 256x256 input of a photo: the square around the person (see [`Crop::around`])
+/// resized, and that square. `mask_path` names the mask in errors.
+fn network_input(
+    name: &str,
+    rgb: &Array3<f32>,
+    mask: &Array2<f32>,
+    iuv: Option<&Array3<f32>>,
+    fill: f32,
+    mask_path: &Path,
+) -> Result<(PersonImage, Crop), FileError> {
+    let crop = Crop::around(mask, fill).ok_or_else(|| FileError::new(mask_path, "empty mask"))?;
     let n = IMAGE_SIZE.0;
     let small_mask = crop.resample(&mask.clone().insert_axis(Axis(2)), n, 0.0, false).index_axis_move(Axis(2), 0);
     if small_mask.iter().all(|&m| m == 0.0) {
         return Err(FileError::new(mask_path, "the person is too small to see at 256x256"));
     }
-    let iuv = iuv.map_or_else(|| Array3::zeros((n, n, 3)), |i| crop.resample(&i, n, 0.0, false));
-    let sample = PersonImage::new(name, &crop.resample(&rgb, n, 255.0, true), small_mask, iuv);
-    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask }), found })
+    let iuv = iuv.map_or_else(|| Array3::zeros((n, n, 3)), |i| crop.resample(i, n, 0.0, false));
+    Ok((PersonImage::new(name, &crop.resample(rgb, n, 255.0, true), small_mask, iuv), crop))
+}
+
+/// The depth `hdnet` predicts for a photo's person (`mask`), at the photo's resolution, zero off
+/// the mask (`image` names the photo in errors).
+pub(super) fn photo_depth(
+    hdnet: &Hdnet,
+    image: &Path,
+    rgb: &Array3<f32>,
+    mask: &Array2<f32>,
+) -> Result<Array2<f32>, FileError> {
+    if hdnet.uses_densepose() {
+        return Err(FileError::new(image, "this depth net needs DensePose IUV, which photos here do not have"));
+    }
+    let (sample, crop) = network_input("photo", rgb, mask, None, person_fill(hdnet, None), image)?;
+    let depth = hdnet.predict(&[&sample]).remove(0).depth;
+    let (h, w) = mask.dim();
+    Ok(crop.paste_back(&depth.insert_axis(Axis(2)), h, w).index_axis_move(Axis(2), 0) * mask)
+}
+
+/// The share of the crop's side a person spans: `--fill`, else what the weights state, else 0.9.
+pub(super) fn person_fill(hdnet: &Hdnet, fill: Option<f32>) -> f32 {
+    fill.or_else(|| hdnet.notes.get("person_fill").and_then(|f| f.parse().ok())).unwrap_or(DEFAULT_FILL)
 }
 
 /// Writes every output of one image (`depth` is the prediction times the mask); returns
