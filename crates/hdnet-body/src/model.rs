@@ -280,17 +280,15 @@ impl BodyModel {
 
     /// The rest shape for shape coefficients `c`.
     pub fn shape(&self, c: &[f64]) -> RestShape {
-        let mut vertices = self.template_vertices.clone();
+        // One flat pass per blendshape (each coordinate sums in the same order as before).
+        let mut flat: Vec<f64> = self.template_vertices.iter().flatten().copied().collect();
         for (basis, &ck) in self.blendshapes.iter().zip(c) {
             if ck == 0.0 {
                 continue;
             }
-            for (v, d) in vertices.iter_mut().zip(basis.chunks_exact(3)) {
-                for a in 0..3 {
-                    v[a] += ck * f64::from(d[a]);
-                }
-            }
+            flat.iter_mut().zip(basis.iter()).for_each(|(v, &d)| *v += ck * f64::from(d));
         }
+        let vertices: Vec<[f64; 3]> = flat.chunks_exact(3).map(|v| [v[0], v[1], v[2]]).collect();
         let b = self.num_bones();
         let mut bone_heads = self.template_bone_heads.clone();
         let mut orientations: Vec<f64> = self.bone_template_orientations.iter().map(|&x| f64::from(x)).collect();

@@ -36,7 +36,6 @@ impl Agreement {
     pub fn share(&self) -> Option<f32> {
         (self.pairs > 0).then(|| self.score / self.pairs as f32)
     }
-
 }
 
 impl std::ops::Add for Agreement {

@@ -57,7 +57,15 @@ struct Cut {
     waist: f64,
     thickness_top: f64,
     thickness_bottom: f64,
+    /// How far a loose top (a jacket, a hoodie) stands off the body beyond its thickness.
+    loose_top: f64,
+    /// How far wide trousers flare out at the ankle (growing from the hip).
+    flare: f64,
 }
+
+/// Shares of people in loose tops and in wide trousers.
+const LOOSE_TOP: f64 = 0.35;
+const WIDE_TROUSERS: f64 = 0.35;
 
 fn sample_cut(rng: &mut ChaCha8Rng) -> Cut {
     let pick = |rng: &mut ChaCha8Rng, options: &[f64]| options[rng.random_range(0..options.len())];
@@ -67,6 +75,8 @@ fn sample_cut(rng: &mut ChaCha8Rng) -> Cut {
         waist: 0.15 + 0.2 * rng.random::<f64>(),
         thickness_top: 0.004 + 0.008 * rng.random::<f64>(),
         thickness_bottom: 0.005 + 0.01 * rng.random::<f64>(),
+        loose_top: if rng.random::<f64>() < LOOSE_TOP { 0.01 + 0.025 * rng.random::<f64>() } else { 0.0 },
+        flare: if rng.random::<f64>() < WIDE_TROUSERS { 0.02 + 0.05 * rng.random::<f64>() } else { 0.0 },
     }
 }
 
@@ -176,7 +186,7 @@ impl Dressing {
                 _ => landmarks.region(vertices[v], model.vertex_part[v], &cut),
             })
             .collect();
-        let rest_offset = rest_offsets(&vertices, &region, &cut, rng);
+        let rest_offset = rest_offsets(&vertices, &region, (&cut, &landmarks), rng);
         let bunching = bunching(&vertices, &joints, &region, &bend_bones, rng);
         Ok(Self {
             region,
@@ -216,19 +226,30 @@ fn vertex_set(faces: &[[u32; 3]], n: usize) -> Vec<bool> {
     set
 }
 
-/// Offset along the normal at rest of each vertex: the cloth's thickness plus static folds
-/// (random waves over the rest shape; vertical ones on skirts).
-fn rest_offsets(vertices: &[Vector3<f64>], region: &[Region], cut: &Cut, rng: &mut ChaCha8Rng) -> Vec<f32> {
+/// Offset along the normal at rest of each vertex: the cloth's thickness, how loose it is (a
+/// loose top stands off evenly, wide trousers flare towards the ankle) and static folds (random
+/// waves over the rest shape, deeper on loose cloth; vertical ones on skirts).
+fn rest_offsets(
+    vertices: &[Vector3<f64>],
+    region: &[Region],
+    (cut, landmarks): (&Cut, &Landmarks),
+    rng: &mut ChaCha8Rng,
+) -> Vec<f32> {
     let fold_depth = 0.006 + 0.006 * rng.random::<f64>();
     let folds = Waves::new(rng, 4, [0.06, 0.16], fold_depth);
+    let loose_folds = Waves::new(rng, 4, [0.08, 0.2], 0.25);
     let skirt_folds = Waves::new(rng, 3, [0.08, 0.14], 0.02);
     vertices
         .iter()
         .zip(region)
         .map(|(&p, region)| {
             (match region {
-                Region::Top => cut.thickness_top + folds.at(p),
-                Region::Bottom => cut.thickness_bottom + folds.at(p),
+                Region::Top => cut.thickness_top + cut.loose_top * (1.0 + loose_folds.at(p)) + folds.at(p),
+                Region::Bottom => {
+                    let [_, _, hip, ankle] = landmarks.limbs[usize::from(p.x < 0.0)];
+                    let t = along(p, hip, ankle).0.clamp(0.0, 1.0);
+                    cut.thickness_bottom + cut.flare * t * t * (1.0 + loose_folds.at(p)) + folds.at(p)
+                }
                 // Vertical folds: waves over the horizontal position only.
                 Region::Skirt => skirt_folds.at(Vector3::new(p.x, p.y, 0.0)).abs(),
                 Region::Skin | Region::Hair => 0.0,
