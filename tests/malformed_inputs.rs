@@ -181,6 +181,29 @@ fn readers_of_every_format_survive_damaged_files() {
         feed(&at("train.toml"), &toml_cases, |p| hdnet_train::TrainConfig::load(p, hdnet_train::Stage::Depth));
     check("training settings", toml_cases.len(), rejected, 13);
 
+    // A frame's camera (camera/NAME.json): damage, and values without a meaning.
+    let camera_root = at("cameras");
+    let camera = hdnet_geometry::Camera::photo_crop(1800.0, [540.0, 720.0], [100.0, 200.0], 600.0, 256);
+    hdnet_data::layout::write_camera(&camera_root, "f", &camera).unwrap();
+    let camera_path = camera_root.join("camera/f.json");
+    let good = std::fs::read(&camera_path).unwrap();
+    let mut camera_cases = damaged(&good, 30, 11);
+    for (field, value) in [
+        ("\"fx\": 1800.0", "\"fx\": -1.0"),
+        ("\"scaling\": 2.34375", "\"scaling\": 0.0"),
+        ("\"cx\": 540.0", "\"cx\": \"540\""),
+    ] {
+        camera_cases.push(String::from_utf8_lossy(&good).replacen(field, value, 1).into_bytes());
+    }
+    let rejected = feed(&camera_path, &camera_cases, |_| hdnet_data::layout::read_camera(&camera_root, "f"));
+    check("camera", camera_cases.len(), rejected, 15);
+
+    // TFLite models: damage at the start (tables) and in the weights.
+    let model = std::fs::read(root().join("crates/hdnet-segment/models/selfie_segmentation.tflite")).unwrap();
+    let model_cases = damaged(&model[..8192], 20, 12);
+    let rejected = feed(&at("model.tflite"), &model_cases, |p| hdnet_formats::tflite::Model::read(p));
+    check("tflite model", model_cases.len(), rejected, 10);
+
     println!("{cases} malformed inputs in all");
     assert!(cases >= 300, "{cases} cases");
 }
