@@ -201,7 +201,7 @@ fn readers_of_every_format_survive_damaged_files() {
     // TFLite models: damage at the start (tables) and in the weights.
     let model = std::fs::read(root().join("crates/hdnet-segment/models/selfie_segmentation.tflite")).unwrap();
     let model_cases = damaged(&model[..8192], 20, 12);
-    let rejected = feed(&at("model.tflite"), &model_cases, |p| hdnet_formats::tflite::Model::read(p));
+    let rejected = feed(&at("model.tflite"), &model_cases, hdnet_formats::tflite::Model::read);
     check("tflite model", model_cases.len(), rejected, 10);
 
     println!("{cases} malformed inputs in all");
