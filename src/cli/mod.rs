@@ -51,6 +51,9 @@ enum Command {
     /// Measure speed.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Opens a device and runs a small network on it (used to try Vulkan drivers safely).
+    #[command(hide = true)]
+    ProbeDevice { name: String },
 }
 
 #[derive(Subcommand)]
@@ -85,12 +88,47 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Synth(SynthCommand::Video(args)) => synth::video(args),
         Command::Render(args) => render::run(args),
         Command::Bench(command) => bench::run(command),
+        Command::ProbeDevice { name } => probe_device(&name),
     }
 }
 
-/// `--device` as a Burn device, with the list of built-in backends on error.
+/// `--device` as a Burn device, with the list of built-in backends on error. A Vulkan device is
+/// first tried in a child process (`hdnet probe-device`): a driver that crashes while compiling
+/// hdnet's kernels, as Mesa's lavapipe does, then ends the child with a signal, and this command
+/// with a one-line error instead of a segmentation fault.
 fn device(name: &str) -> anyhow::Result<hdnet_model::device::Device> {
+    if cfg!(feature = "vulkan") && (name.starts_with("vulkan") || name == "gpu") {
+        probe_in_child(name)?;
+    }
     hdnet_model::device::open(name).map_err(anyhow::Error::msg)
+}
+
+/// Runs `hdnet probe-device NAME` and turns a crash or failure into an error.
+fn probe_in_child(name: &str) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let out = std::process::Command::new(exe).args(["probe-device", name]).output()?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim_start_matches("error: ");
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&out.status) {
+        anyhow::bail!(
+            "device '{name}': the Vulkan driver crashed (signal {signal}) while compiling hdnet's kernels (Mesa's lavapipe does); try --device wgpu"
+        );
+    }
+    anyhow::bail!("{last}")
+}
+
+/// The child of [`probe_in_child`]: opens the device and runs a small hourglass on it.
+fn probe_device(name: &str) -> anyhow::Result<ExitCode> {
+    use burn::tensor::Distribution;
+    let device = hdnet_model::device::open(name).map_err(anyhow::Error::msg)?;
+    let net = hdnet_model::HourglassConfig::new(hdnet_model::NetKind::Normal, 4).init(&device, 0);
+    let x = burn::tensor::Tensor::<4>::random([1, 3, 32, 32], Distribution::Default, &device);
+    let _ = net.forward(x).try_into_vec_as::<f32>();
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The model trained by hdnet on its synthetic people (see MODEL.md), inside the binary so that
