@@ -20,6 +20,18 @@ pub enum AngularLoss {
     Taylor,
 }
 
+/// The sum of all elements in an order fixed by the shape. Burn's whole-tensor `sum` on GPU
+/// backends may accumulate with atomics, whose order (and so the float result) changes from run
+/// to run; a reduction along one axis does not, which keeps a resumed GPU run bit-exact.
+pub fn total<const D: usize>(x: Tensor<D>) -> Tensor<1> {
+    x.reshape([-1]).sum_dim(0)
+}
+
+/// The mean of a per-sample loss, in a fixed order (see [`total`]).
+fn batch_mean<const D: usize>(x: Tensor<D>) -> Tensor<1> {
+    x.reshape([-1]).mean_dim(0)
+}
+
 fn per_sample_sum(x: Tensor<4>) -> Tensor<1> {
     let [b, _, _, _] = x.dims();
     x.reshape([b as i32, -1]).sum_dim(1).reshape([b])
@@ -37,7 +49,7 @@ fn masked(x: Tensor<4>, mask: &Tensor<4, Bool>) -> Tensor<4> {
 pub fn depth_l2(pred: Tensor<4>, gt: Tensor<4>, mask: &Tensor<4, Bool>) -> Tensor<1> {
     let count = per_sample_sum(mask.clone().float());
     let d = masked(pred, mask) - masked(gt, mask);
-    (per_sample_sum(d.square()) / count).mean()
+    batch_mean(per_sample_sum(d.square()) / count)
 }
 
 /// `calc_loss_d_refined_mask`: the scale-invariant depth loss after min-max normalisation.
@@ -56,7 +68,7 @@ pub fn scale_invariant_depth(pred: Tensor<4>, gt: Tensor<4>, mask: &Tensor<4, Bo
     let n = m.sum_dim(1);
     let a1 = d.clone().square().sum_dim(1);
     let a2 = d.sum_dim(1).square();
-    (a1 / n.clone() - a2 / n.square() * 0.5).mean()
+    batch_mean(a1 / n.clone() - a2 / n.square() * 0.5)
 }
 
 /// Products of squared normal lengths below this count as the original's 0/0.
@@ -90,7 +102,7 @@ pub fn normal_angular(pred: Tensor<4>, reference: Tensor<4>, mask: &Tensor<4, Bo
         }
     };
     let angle = angle.mask_fill(off, 0.0);
-    angle.sum() / mask.clone().float().sum()
+    total(angle) / total(mask.clone().float())
 }
 
 /// The supervised depth stage: 2 * L2 + scale-invariant + angle(normals from depth, GT normals).

@@ -16,6 +16,7 @@
 //! (Horn's quaternion method), see [`RotationFit`]; distances and norms get a 1e-12 m^2 floor
 //! under their square roots so that a part fitted exactly has a finite gradient.
 
+use crate::losses::total;
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 use hdnet_formats::correspondences::Correspondences;
@@ -177,7 +178,7 @@ pub struct WarpLoss {
 pub fn warp_loss(depth_i: Tensor<4>, depth_j: Tensor<4>, batch: &WarpBatch, fit: RotationFit) -> WarpLoss {
     if batch.rows == 0 {
         // Nothing to compare: a zero that still belongs to the graph of both depths.
-        let zero = (depth_i.sum() + depth_j.sum()) * 0.0;
+        let zero = (total(depth_i) + total(depth_j)) * 0.0;
         let empty = Tensor::zeros([0, 3], &zero.device());
         return WarpLoss { loss3d: zero.clone(), loss2d: zero, points_j: empty.clone(), points_i_fitted: empty };
     }
@@ -207,10 +208,10 @@ pub fn warp_loss(depth_i: Tensor<4>, depth_j: Tensor<4>, batch: &WarpBatch, fit:
         rotate(rotation.select(0, batch.segment.clone()), p1) + translation.select(0, batch.segment.clone());
     let distance =
         |x: Tensor<2>, y: Tensor<2>| (x - y).square().sum_dim(1).add_scalar(SQUARED_DISTANCE_FLOOR).sqrt().reshape([n]);
-    let loss3d = (distance(p2.clone(), p1_fitted.clone()) * batch.row_weight.clone()).sum();
-    let loss2d = (distance(project(&p2, &batch.projection), project(&p1_fitted, &batch.projection))
-        * batch.row_weight.clone())
-    .sum();
+    let loss3d = total(distance(p2.clone(), p1_fitted.clone()) * batch.row_weight.clone());
+    let loss2d = total(
+        distance(project(&p2, &batch.projection), project(&p1_fitted, &batch.projection)) * batch.row_weight.clone(),
+    );
     WarpLoss { loss3d, loss2d, points_j: p2, points_i_fitted: p1_fitted }
 }
 

@@ -62,7 +62,7 @@ fn gradient_norm(net: &Hourglass, grads: &Gradients) -> f32 {
     impl ModuleVisitor for SquaredSum<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(g) = param.val().grad(self.grads) {
-                let s = g.square().sum();
+                let s = hdnet_model::losses::total(g.square());
                 self.sum = Some(match self.sum.take() {
                     Some(total) => total + s,
                     None => s,
