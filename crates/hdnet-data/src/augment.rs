@@ -74,10 +74,12 @@ pub struct AugmentChoice {
     /// Per-channel colour gain and bias (identity: 1 and 0).
     pub gain: [f32; 3],
     pub bias: [f32; 3],
+    /// The IUV replaced by zeros, as for a photo without DensePose.
+    pub drop_iuv: bool,
 }
 
 impl AugmentChoice {
-    pub const NONE: Self = Self { flip: false, gain: [1.0; 3], bias: [0.0; 3] };
+    pub const NONE: Self = Self { flip: false, gain: [1.0; 3], bias: [0.0; 3], drop_iuv: false };
 }
 
 /// Augmentation settings.
@@ -87,11 +89,14 @@ pub struct AugmentConfig {
     pub flip_probability: f32,
     /// Gains are drawn from [1 - jitter, 1 + jitter], biases from +-(jitter * 100).
     pub color_jitter: f32,
+    /// The probability that a frame's IUV is dropped (zeros), so that the depth net also learns
+    /// photos without DensePose, which is what `hdnet infer` gives it for a photo alone.
+    pub iuv_dropout: f32,
 }
 
 impl Default for AugmentConfig {
     fn default() -> Self {
-        Self { flip_probability: 0.0, color_jitter: 0.0 }
+        Self { flip_probability: 0.0, color_jitter: 0.0, iuv_dropout: 0.0 }
     }
 }
 
@@ -104,16 +109,12 @@ fn flip_map_if(flip: bool, m: &Array2<f32>) -> Array2<f32> {
 }
 
 /// A frame's person after `choice`: image flipped, then jittered on the mask; mask and IUV
-/// flipped with it.
+/// flipped with it, or the IUV dropped.
 fn augment_person(p: &PersonImage, choice: &AugmentChoice) -> PersonImage {
     let mask = flip_map_if(choice.flip, &p.mask);
     let image = flip_if(choice.flip, &p.image, flip_image);
-    PersonImage {
-        name: p.name.clone(),
-        image: jitter_colors(&image, &mask, choice.gain, choice.bias),
-        iuv: flip_if(choice.flip, &p.iuv, flip_iuv),
-        mask,
-    }
+    let iuv = if choice.drop_iuv { Array3::zeros(p.iuv.dim()) } else { flip_if(choice.flip, &p.iuv, flip_iuv) };
+    PersonImage { name: p.name.clone(), image: jitter_colors(&image, &mask, choice.gain, choice.bias), iuv, mask }
 }
 
 fn mirror_camera_if(flip: bool, camera: &Camera, width: usize) -> Camera {
@@ -173,6 +174,20 @@ mod tests {
         let fnorm = flip_normals(&n);
         assert_eq!([fnorm[(0, 1, 0)], fnorm[(0, 1, 2)]], [-0.6, -0.8]);
         assert_eq!(fnorm[(0, 0, 0)], -0.3);
+    }
+
+    #[test]
+    fn a_dropped_iuv_is_zero_and_the_rest_of_the_frame_unchanged() {
+        let person = PersonImage {
+            name: "p".into(),
+            image: Array3::from_elem((2, 2, 3), 100.0),
+            mask: Array2::ones((2, 2)),
+            iuv: Array3::from_elem((2, 2, 3), 7.0),
+        };
+        let dropped = augment_person(&person, &AugmentChoice { drop_iuv: true, ..AugmentChoice::NONE });
+        assert!(dropped.iuv.iter().all(|&v| v == 0.0));
+        assert_eq!((dropped.image, dropped.mask), (person.image.clone(), person.mask.clone()));
+        assert_eq!(augment_person(&person, &AugmentChoice::NONE).iuv, person.iuv);
     }
 
     #[test]

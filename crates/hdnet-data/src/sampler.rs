@@ -57,6 +57,8 @@ impl Sampler {
             flip: r.random::<f32>() < config.flip_probability,
             gain: [0; 3].map(|_| 1.0 + j * (2.0 * r.random::<f32>() - 1.0)),
             bias: [0; 3].map(|_| 100.0 * j * (2.0 * r.random::<f32>() - 1.0)),
+            // Drawn last, so that the draws above are those of runs made before it existed.
+            drop_iuv: r.random::<f32>() < config.iuv_dropout,
         }
     }
 }
@@ -83,10 +85,19 @@ mod tests {
     fn augmentation_respects_its_settings() {
         let s = Sampler { len: 10, batch_size: 4, seed: 1 };
         assert_eq!(s.augmentation(&AugmentConfig::default(), 5, 1), AugmentChoice::NONE);
-        let config = AugmentConfig { flip_probability: 0.5, color_jitter: 0.2 };
+        let config = AugmentConfig { flip_probability: 0.5, color_jitter: 0.2, iuv_dropout: 0.0 };
         let choices: Vec<_> = (0..200).map(|k| s.augmentation(&config, k, 0)).collect();
         let flips = choices.iter().filter(|c| c.flip).count();
         assert!((60..140).contains(&flips), "{flips}");
+        assert!(choices.iter().all(|c| !c.drop_iuv));
+        // IUV dropout is drawn after the other choices: they stay those of a run without it.
+        let dropping = AugmentConfig { iuv_dropout: 0.25, ..config };
+        let with_dropout: Vec<_> = (0..200).map(|k| s.augmentation(&dropping, k, 0)).collect();
+        let drops = with_dropout.iter().filter(|c| c.drop_iuv).count();
+        assert!((30..70).contains(&drops), "{drops}");
+        for (a, b) in choices.iter().zip(&with_dropout) {
+            assert_eq!((a.flip, a.gain, a.bias), (b.flip, b.gain, b.bias));
+        }
         assert!(choices.iter().all(|c| c.gain.iter().all(|g| (0.8..=1.2).contains(g))));
         assert_eq!(s.augmentation(&config, 7, 2), s.augmentation(&config, 7, 2));
     }

@@ -144,8 +144,11 @@ impl TrainConfig {
                 return Err(format!("{name} = {value} is outside [0, 1)"));
             }
         }
-        let augment =
-            [("flip_probability", self.augment.flip_probability), ("color_jitter", self.augment.color_jitter)];
+        let augment = [
+            ("flip_probability", self.augment.flip_probability),
+            ("color_jitter", self.augment.color_jitter),
+            ("iuv_dropout", self.augment.iuv_dropout),
+        ];
         for (name, value) in augment {
             if !(0.0..=1.0).contains(&value) {
                 return Err(format!("augment.{name} = {value} is outside [0, 1]"));
