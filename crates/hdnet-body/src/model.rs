@@ -91,8 +91,9 @@ impl Phenotype {
 /// The body model's arrays.
 pub struct BodyModel {
     pub template_vertices: Vec<[f64; 3]>,
-    /// Shape basis, [K][V*3] already scaled to metres.
-    blendshapes: Vec<Vec<f32>>,
+    /// Per shape coefficient, the vertex offsets as the asset stores them: 16-bit integers
+    /// times the shape's scale (reading half the bytes of float32 is most of `shape`'s time).
+    blendshapes: Vec<(f32, Vec<i16>)>,
     phenotype_mask: Vec<u8>,
     phenotype_projection: Vec<f32>,
     template_bone_heads: Vec<[f64; 3]>,
@@ -179,7 +180,7 @@ impl BodyModel {
         let blendshapes = raw
             .chunks_exact(v * 3 * 2)
             .zip(&scale)
-            .map(|(chunk, &s)| chunk.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) * s).collect())
+            .map(|(chunk, &s)| (s, chunk.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()))
             .collect();
         let indices = t("vertex_bone_indices", Dtype::U8, &[v, INFLUENCES])?;
         let weights = t("vertex_bone_weights", Dtype::F16, &[v, INFLUENCES])?;
@@ -280,13 +281,14 @@ impl BodyModel {
 
     /// The rest shape for shape coefficients `c`.
     pub fn shape(&self, c: &[f64]) -> RestShape {
-        // One flat pass per blendshape (each coordinate sums in the same order as before).
+        // One flat pass per blendshape.
         let mut flat: Vec<f64> = self.template_vertices.iter().flatten().copied().collect();
-        for (basis, &ck) in self.blendshapes.iter().zip(c) {
+        for ((scale, basis), &ck) in self.blendshapes.iter().zip(c) {
             if ck == 0.0 {
                 continue;
             }
-            flat.iter_mut().zip(basis.iter()).for_each(|(v, &d)| *v += ck * f64::from(d));
+            let step = ck * f64::from(*scale);
+            flat.iter_mut().zip(basis.iter()).for_each(|(v, &d)| *v += step * f64::from(d));
         }
         let vertices: Vec<[f64; 3]> = flat.chunks_exact(3).map(|v| [v[0], v[1], v[2]]).collect();
         let b = self.num_bones();

@@ -19,6 +19,9 @@ pub struct ShadowMap {
     camera: Camera,
     depth: Array2<f32>,
     mask: Array2<bool>,
+    /// Map rows and columns (first, last) holding any surface: most points a frame asks about
+    /// (the background) lie outside them and are lit without a lookup.
+    occupied: [[f32; 2]; 2],
 }
 
 fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
@@ -35,9 +38,15 @@ fn normalize(a: [f32; 3]) -> [f32; 3] {
 }
 
 impl ShadowMap {
-    /// The map of `faces` over camera-space `positions` for light arriving from `towards_light`
-    /// (unit, camera space), `resolution` pixels across the scene's larger extent.
-    pub fn new(positions: &[[f32; 3]], faces: &[[u32; 3]], towards_light: [f32; 3], resolution: usize) -> Self {
+    /// The map of `faces` over camera-space `positions` (the first `closed` of them closed
+    /// surfaces, as [`rasterize`] takes them) for light arriving from `towards_light` (unit,
+    /// camera space), `resolution` pixels across the scene's larger extent.
+    pub fn new(
+        positions: &[[f32; 3]],
+        faces: (&[[u32; 3]], usize),
+        towards_light: [f32; 3],
+        resolution: usize,
+    ) -> Self {
         let along = towards_light.map(|v| -v);
         let helper = if along[1].abs() < 0.9 { [0.0, 1.0, 0.0] } else { [1.0, 0.0, 0.0] };
         let right = normalize(cross(helper, along));
@@ -56,14 +65,27 @@ impl ShadowMap {
         let extent = (hi[0] - lo[0]).max(hi[1] - lo[1]) + 2.0 * margin;
         let camera = Camera::photo_crop(FAR, [0.0, 0.0], [lo[0] - margin, lo[1] - margin], extent, resolution);
         let raster = rasterize(&view, faces, &camera, resolution, resolution);
-        Self { axes, camera, mask: raster.triangle.mapv(|t| t != BACKGROUND), depth: raster.depth }
+        let mask = raster.triangle.mapv(|t| t != BACKGROUND);
+        let mut occupied = [[f32::MAX, f32::MIN]; 2];
+        for ((r, c), _) in mask.indexed_iter().filter(|(_, on)| **on) {
+            for (range, at) in occupied.iter_mut().zip([r, c]) {
+                range[0] = range[0].min(at as f32);
+                range[1] = range[1].max(at as f32);
+            }
+        }
+        Self { axes, camera, mask, depth: raster.depth, occupied }
     }
 
     /// How much of the key light reaches camera-space point `p`: the share of the 3x3 map
     /// pixels around its position where it is the nearest surface (1 outside the map).
     pub fn light_at(&self, p: [f32; 3]) -> f32 {
         let q = [dot(self.axes[0], p), dot(self.axes[1], p), dot(self.axes[2], p) + FAR];
-        let [row, col] = to_pixel(&self.camera, q).map(f32::round);
+        let pixel = to_pixel(&self.camera, q);
+        // The 3x3 pixels around the rounded position reach 1.5 pixels from it.
+        if pixel.iter().zip(&self.occupied).any(|(&x, range)| x < range[0] - 1.5 || x > range[1] + 1.5) {
+            return 1.0;
+        }
+        let [row, col] = pixel.map(f32::round);
         let (h, w) = self.depth.dim();
         let mut lit = 0;
         for (dr, dc) in (-1..=1).flat_map(|dr| (-1..=1).map(move |dc| (dr, dc))) {
@@ -120,7 +142,7 @@ mod tests {
         let square = |half: f32, z: f32| [[-half, -half, z], [half, -half, z], [half, half, z], [-half, half, z]];
         let positions: Vec<[f32; 3]> = square(0.2, 3.0).into_iter().chain(square(2.0, 4.0)).collect();
         let faces = [[0, 1, 2], [0, 2, 3], [4, 5, 6], [4, 6, 7]];
-        let map = ShadowMap::new(&positions, &faces, [0.0, 0.0, -1.0], 256);
+        let map = ShadowMap::new(&positions, (&faces, 0), [0.0, 0.0, -1.0], 256);
         assert_eq!(map.light_at([0.0, 0.0, 3.0]), 1.0);
         assert_eq!(map.light_at([0.0, 0.0, 4.0]), 0.0);
         assert_eq!(map.light_at([1.0, 1.0, 4.0]), 1.0);

@@ -62,15 +62,23 @@ pub fn to_pixel(camera: &Camera, p: [f32; 3]) -> [f32; 2] {
 }
 
 /// Draws `faces` of the camera-space `positions` into an `height` x `width` crop: nearest surface
-/// wins; triangles are drawn from both sides (cloth has no inside to cull). Depth is tested per
+/// wins. The first `closed` faces form closed surfaces wound outward (a body): those facing away
+/// from the camera are skipped, as a ray always enters a closed surface through a face turned
+/// towards it; the rest (cloth, hair cards) are drawn from both sides. Depth is tested per
 /// triangle; the winner's barycentric weights are computed once per pixel at the end.
-pub fn rasterize(positions: &[[f32; 3]], faces: &[[u32; 3]], camera: &Camera, height: usize, width: usize) -> Raster {
+pub fn rasterize(
+    positions: &[[f32; 3]],
+    (faces, closed): (&[[u32; 3]], usize),
+    camera: &Camera,
+    height: usize,
+    width: usize,
+) -> Raster {
     let screen: Vec<[f32; 2]> = positions.iter().map(|&p| to_pixel(camera, p)).collect();
     let mut depth = vec![f32::INFINITY; height * width];
     let mut triangle = vec![BACKGROUND; height * width];
     for (t, face) in faces.iter().enumerate() {
         let p = face.map(|i| positions[i as usize]);
-        if p.iter().any(|v| v[2] < NEAR) {
+        if p.iter().any(|v| v[2] < NEAR) || (t < closed && faces_away(p)) {
             continue;
         }
         let s = face.map(|i| screen[i as usize]);
@@ -132,6 +140,14 @@ pub fn rasterize(positions: &[[f32; 3]], faces: &[[u32; 3]], camera: &Camera, he
         triangle: Array2::from_shape_vec((height, width), triangle).expect("height x width"),
         barycentric,
     }
+}
+
+/// Whether the triangle `p` (camera space, wound counter-clockwise seen from outside) turns its
+/// back on the camera at the origin.
+fn faces_away(p: [[f32; 3]; 3]) -> bool {
+    let (a, b) = ([0, 1, 2].map(|k| p[1][k] - p[0][k]), [0, 1, 2].map(|k| p[2][k] - p[0][k]));
+    let n = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+    n[0] * p[0][0] + n[1] * p[0][1] + n[2] * p[0][2] >= 0.0
 }
 
 /// Screen-space barycentric weights of `q` in the triangle `s` of doubled signed area `area`.
@@ -196,7 +212,7 @@ mod tests {
     fn depth_is_perspective_correct_on_a_tilted_plane() {
         let camera = Camera::original();
         let (positions, faces) = tilted_quad(&camera);
-        let raster = rasterize(&positions, &faces, &camera, 256, 256);
+        let raster = rasterize(&positions, (&faces, 0), &camera, 256, 256);
         let mut max_err = 0f32;
         let mut covered = 0;
         for ((r, c), &d) in raster.depth.indexed_iter() {
@@ -220,7 +236,7 @@ mod tests {
     fn interpolated_attributes_and_normals() {
         let camera = Camera::original();
         let (positions, faces) = tilted_quad(&camera);
-        let raster = rasterize(&positions, &faces, &camera, 256, 256);
+        let raster = rasterize(&positions, (&faces, 0), &camera, 256, 256);
         // Interpolating the positions themselves gives the camera-space point of each pixel.
         let points = raster.interpolate(&faces, &positions);
         let (r, c) = (100, 120);
@@ -247,7 +263,7 @@ mod tests {
             at(10.0, 100.0, 3.0),
             at(100.0, 10.0, 3.0),
         ];
-        let raster = rasterize(&positions, &[[0, 1, 2], [3, 4, 5]], &camera, 128, 128);
+        let raster = rasterize(&positions, (&[[0, 1, 2], [3, 4, 5]], 0), &camera, 128, 128);
         assert_eq!(raster.triangle[(30, 30)], 1);
         assert!((raster.depth[(30, 30)] - 3.0).abs() < 1e-4);
         assert_eq!(raster.mask()[(120, 120)], 0.0);

@@ -56,7 +56,7 @@ pub fn turntable(
 }
 
 fn shade(points: &[[f32; 3]], colors: &[[u8; 3]], faces: &[[u32; 3]], camera: &Camera, size: usize) -> Array3<u8> {
-    let raster = rasterize(points, faces, camera, size, size);
+    let raster = rasterize(points, (faces, 0), camera, size, size);
     let normals = vertex_normals(points, faces);
     let mut out = Array3::from_elem((size, size, 3), 255u8);
     for ((r, col), &t) in raster.triangle.indexed_iter() {

@@ -31,17 +31,18 @@ enum Pattern {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Material {
     pub specular: f32,
-    pub shininess: f32,
+    /// A whole exponent: a few multiplications where `powf` was a tenth of shading.
+    pub shininess: i32,
 }
 
-const SKIN: Material = Material { specular: 0.12, shininess: 16.0 };
-const HAIR: Material = Material { specular: 0.3, shininess: 40.0 };
+const SKIN: Material = Material { specular: 0.12, shininess: 16 };
+const HAIR: Material = Material { specular: 0.3, shininess: 40 };
 /// Matte denim, cotton, leather, satin.
 const FABRICS: [Material; 4] = [
-    Material { specular: 0.02, shininess: 4.0 },
-    Material { specular: 0.06, shininess: 8.0 },
-    Material { specular: 0.25, shininess: 25.0 },
-    Material { specular: 0.45, shininess: 60.0 },
+    Material { specular: 0.02, shininess: 4 },
+    Material { specular: 0.06, shininess: 8 },
+    Material { specular: 0.25, shininess: 25 },
+    Material { specular: 0.45, shininess: 60 },
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -184,7 +185,7 @@ impl Appearance {
         let half = Vector3::from(l.towards_key) + Vector3::from(view);
         let half: [f32; 3] = half.try_normalize(1e-6).map_or([0.0; 3], Into::into);
         let highlight = if lambert > 0.0 {
-            material.specular * dot(normal, half).max(0.0).powf(material.shininess) * key_light
+            material.specular * dot(normal, half).max(0.0).powi(material.shininess) * key_light
         } else {
             0.0
         };

@@ -19,3 +19,11 @@ pub use person::{
     write_ground_truth, write_images, write_labelled,
 };
 pub use shot::{Framing, Shot};
+
+/// SplitMix64's finaliser: a well-mixed 64-bit value of any position (seeds of streams, lattice
+/// hashes), bit for bit the same on every platform.
+pub fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -27,8 +27,10 @@ use crate::shot::Shot;
 pub struct Look {
     rest: RestShape,
     skeleton: Skeleton,
-    /// The triangles to draw: the body and the asset garments this person wears.
+    /// The triangles to draw: the body (closed, the first `body_faces`) and the asset garments
+    /// this person wears.
     pub faces: Vec<[u32; 3]>,
+    body_faces: usize,
     pub dressing: Dressing,
     appearance: Appearance,
     /// Rest-pose vertex positions: where prints are laid on the cloth.
@@ -39,6 +41,11 @@ pub struct Look {
 }
 
 impl Look {
+    /// The faces to rasterise and how many of them (the body's) form a closed surface.
+    pub fn mesh(&self) -> (&[[u32; 3]], usize) {
+        (&self.faces, self.body_faces)
+    }
+
     pub fn skeleton(&self) -> &Skeleton {
         &self.skeleton
     }
@@ -87,6 +94,7 @@ pub fn sample_look(model: &BodyModel, rng: &mut ChaCha8Rng) -> Result<Look, Stri
         texture_points: at_rest.iter().map(|p| p.map(|v| v as f32)).collect(),
         heights: [lo, hi],
         rest,
+        body_faces: model.faces.len(),
         faces,
         dressing,
         appearance,
@@ -201,12 +209,13 @@ fn surface_point(person: &Person, normals: &[[f32; 3]], raster: &Raster, r: usiz
 fn iuv_at(model: &BodyModel, person: &Person, raster: &Raster, r: usize, c: usize, dominant: usize) -> [f32; 3] {
     let face = person.look.faces[raster.triangle[(r, c)] as usize].map(|i| i as usize);
     let part = model.vertex_part[dominant];
-    let same: Vec<usize> = (0..3).filter(|&i| model.vertex_part[face[i]] == part).collect();
-    let weight: f32 = same.iter().map(|&i| raster.barycentric[(r, c, i)]).sum();
-    let uv = [0, 1].map(|k| {
-        same.iter().map(|&i| raster.barycentric[(r, c, i)] * model.vertex_part_uv[face[i]][k]).sum::<f32>() / weight
-    });
-    [(uv[1] * 255.0).round(), (uv[0] * 255.0).round(), f32::from(part)]
+    let weight =
+        [0, 1, 2].map(|i| if model.vertex_part[face[i]] == part { raster.barycentric[(r, c, i)] } else { 0.0 });
+    let total: f32 = weight.iter().sum();
+    let uv = [0, 1].map(|k| (0..3).map(|i| weight[i] * model.vertex_part_uv[face[i]][k]).sum::<f32>() / total);
+    // Rounded to the nearest of 256 levels (uv lies in [0, 1], so truncating x + 0.5 does).
+    let level = |x: f32| (x * 255.0 + 0.5) as u8 as f32;
+    [level(uv[1]), level(uv[0]), f32::from(part)]
 }
 
 /// Where the light reaches a frame's surface: the key light's shadow map, the share of the key
@@ -224,7 +233,7 @@ const OCCLUSION_STRENGTH: f32 = 0.7;
 impl Occlusion {
     fn of(person: &Person, raster: &Raster, camera: &Camera, size: usize) -> Self {
         let shadows =
-            ShadowMap::new(&person.vertices, &person.look.faces, person.look.appearance.lighting.towards_key, size);
+            ShadowMap::new(&person.vertices, person.look.mesh(), person.look.appearance.lighting.towards_key, size);
         let on: Vec<f32> = raster.depth.iter().copied().filter(|&d| d > 0.0).collect();
         let depth = on.iter().sum::<f32>() / on.len().max(1) as f32;
         let radius = OCCLUSION_REACH * camera.fx / (camera.scaling * depth.max(0.1));
@@ -265,7 +274,7 @@ fn render(
 ) -> Frame {
     let faces = &person.look.faces;
     let normals = vertex_normals(&person.vertices, faces);
-    let fine = rasterize(&person.vertices, faces, &camera.finer(2), 2 * size, 2 * size);
+    let fine = rasterize(&person.vertices, person.look.mesh(), &camera.finer(2), 2 * size, 2 * size);
     let raster = fine.subsampled(2);
     let mut labels = (Array3::zeros((size, size, 3)), Array3::zeros((size, size, 3)));
     for ((r, c), &t) in raster.triangle.indexed_iter() {
@@ -456,7 +465,7 @@ mod tests {
             // Seen from the front, whole.
             let shot = Shot { heading: 0.0, framing: Framing::Whole { fill: 0.8, offset: [0.0; 2] }, ..test_shot() };
             let person = pose_look(&model, look, pose, &shot);
-            let raster = rasterize(&person.vertices, &look.faces, &shot.crop(&person.vertices, 128), 128, 128);
+            let raster = rasterize(&person.vertices, look.mesh(), &shot.crop(&person.vertices, 128), 128, 128);
             let visible = raster
                 .triangle
                 .indexed_iter()
@@ -505,6 +514,30 @@ mod tests {
         // Thickness 4-12 mm plus folds of up to about 1.8 cm.
         assert!((0.002..0.03).contains(&mean), "mean cloth offset {mean} m");
         assert!(top.iter().cloned().fold(0.0, f32::max) > mean + 0.002, "folds vary the offset");
+    }
+
+    /// Skipping the body's faces turned away from the camera changes almost nothing seen, over
+    /// 24 people in every pose and view: a back face is nearest only where dressed skin folds
+    /// over itself (seen: 4 pixels of 104,087, by up to 2.5 mm; 5 pixels see another triangle).
+    #[test]
+    fn culling_the_bodys_back_faces_changes_almost_nothing_seen() {
+        let model = model();
+        let (mut pixels, mut changed, mut deeper) = (0, 0, 0);
+        for seed in 0..24u64 {
+            let (look, pose, shot) = sample_labelled(&model, seed);
+            let person = pose_look(&model, &look, &pose, &shot);
+            let camera = shot.crop(&person.vertices, 128);
+            let culled = rasterize(&person.vertices, look.mesh(), &camera, 128, 128);
+            let all = rasterize(&person.vertices, (&look.faces, 0), &camera, 128, 128);
+            for (a, b) in culled.depth.iter().zip(&all.depth) {
+                assert!((a - b).abs() < 0.01, "seed {seed}: depth {a} against {b}");
+                deeper += usize::from((a - b).abs() > 1e-4);
+            }
+            pixels += all.triangle.iter().filter(|&&t| t != hdnet_render::raster::BACKGROUND).count();
+            changed += culled.triangle.iter().zip(&all.triangle).filter(|(a, b)| a != b).count();
+        }
+        println!("of {pixels} person pixels, {deeper} see another depth, {changed} another triangle");
+        assert!(deeper * 10_000 <= pixels && changed * 10_000 <= pixels, "{deeper}, {changed} of {pixels}");
     }
 
     /// Over 240 labelled frames: the people not cut by the border span 0.5 to 1.0 of the crop

@@ -103,7 +103,8 @@ impl Effects {
             let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(self.noise_seed);
             out.iter_mut().for_each(|v| *v += self.noise * roughly_gaussian(&mut rng));
         }
-        out.mapv_inplace(|v| v.clamp(0.0, 255.0).round());
+        // Rounds to the nearest level (non-negative after the clamp, so truncating v + 0.5 does).
+        out.mapv_inplace(|v| (v.clamp(0.0, 255.0) + 0.5) as u8 as f32);
         match self.jpeg {
             Some(quality) => jpeg_round_trip(&out, quality),
             None => out,

@@ -77,7 +77,11 @@ impl Texture {
 
 /// Smooth value noise in [0, 1] (hashed lattice, smoothstep interpolation).
 fn value_noise(x: f64, y: f64) -> f64 {
-    let hash = |i: f64, j: f64| ((i * 127.1 + j * 311.7).sin() * 43_758.545).rem_euclid(1.0);
+    // An integer hash of the lattice point, to [0, 1].
+    let hash = |i: f64, j: f64| {
+        crate::splitmix64((i as i64 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (j as i64 as u64)) as f64
+            / u64::MAX as f64
+    };
     let (i, j) = (x.floor(), y.floor());
     let (fx, fy) = (x - i, y - j);
     let smooth = |t: f64| t * t * (3.0 - 2.0 * t);

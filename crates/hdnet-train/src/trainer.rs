@@ -126,11 +126,10 @@ const SYNTHETIC_STREAM: u64 = 0x5359_4e54;
 
 /// The seed of the synthetic person in slot `slot` of step `step` (SplitMix64 of the position).
 fn synthetic_seed(seed: u64, step: u64, slot: usize, batch_size: usize) -> u64 {
-    let mut z = (seed ^ SYNTHETIC_STREAM)
-        .wrapping_add((step * batch_size as u64 + slot as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    hdnet_synth::splitmix64(
+        (seed ^ SYNTHETIC_STREAM)
+            .wrapping_add((step * batch_size as u64 + slot as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+    )
 }
 
 impl Source {
