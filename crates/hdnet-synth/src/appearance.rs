@@ -37,6 +37,7 @@ pub struct Material {
 
 const SKIN: Material = Material { specular: 0.12, shininess: 16 };
 const HAIR: Material = Material { specular: 0.3, shininess: 40 };
+const LEATHER: Material = FABRICS[2];
 /// Matte denim, cotton, leather, satin.
 const FABRICS: [Material; 4] = [
     Material { specular: 0.02, shininess: 4 },
@@ -138,6 +139,7 @@ pub struct Appearance {
     bottom: Fabric,
     skin: [f32; 3],
     hair: [f32; 3],
+    shoes: ([f32; 3], Material),
     pub lighting: Lighting,
     /// Where they stand.
     pub scene: Scene,
@@ -155,6 +157,7 @@ impl Appearance {
             hair: [0.05 + 0.6 * hair, 0.04 + 0.45 * hair, 0.03 + 0.25 * hair],
             lighting: Lighting::sample(rng),
             scene: Scene::sample(rng),
+            shoes: (colour(rng), if rng.random() { LEATHER } else { FABRICS[0] }),
         }
     }
 
@@ -163,6 +166,7 @@ impl Appearance {
         match region {
             Region::Skin => (self.skin, SKIN),
             Region::Hair => (self.hair, HAIR),
+            Region::Shoe => self.shoes,
             Region::Top | Region::Skirt => (self.top.at(p), self.top.material),
             Region::Bottom => (self.bottom.at(p), self.bottom.material),
         }

@@ -2,7 +2,8 @@
 //! (sleeve and leg lengths, waist line, neckline), how far the cloth stands off, and its
 //! wrinkles: static folds from a few random waves over the rest shape, rings bunching at elbows
 //! and knees whose depth grows with how far the joint is bent, and vertical folds on
-//! skirts. Geometry only; colours and prints are in `appearance`.
+//! skirts; shoes with soles; hair given volume away from the head. Geometry only; colours and
+//! prints are in `appearance`.
 
 use hdnet_body::BodyModel;
 use hdnet_formats::densepose::{self, BodyRegion};
@@ -18,6 +19,7 @@ pub enum Region {
     Skin,
     Top,
     Bottom,
+    Shoe,
     /// The asset's skirt or hair meshes (drawn only on people who wear them).
     Skirt,
     Hair,
@@ -45,6 +47,10 @@ pub struct Dressing {
     bend_bones: [[usize; 3]; 4],
     /// Depth of bunching rings at a fully bent joint (metres).
     bunch_depth: f32,
+    /// How far hair stands off the head (metres): it moves away from the head bone, as a normal
+    /// offset would tear the asset's hair strips apart.
+    hair_volume: f32,
+    head_bone: usize,
 }
 
 /// Lengths and style drawn per person.
@@ -61,11 +67,18 @@ struct Cut {
     loose_top: f64,
     /// How far wide trousers flare out at the ankle (growing from the hip).
     flare: f64,
+    shoes: bool,
+    shoe_thickness: f64,
+    /// How much thicker the shoe is at its sole.
+    sole: f64,
 }
 
-/// Shares of people in loose tops and in wide trousers.
+/// Shares of people in loose tops, in wide trousers and in shoes.
 const LOOSE_TOP: f64 = 0.35;
 const WIDE_TROUSERS: f64 = 0.35;
+const SHOES: f64 = 0.85;
+/// The sole's offset fades out this far (metres) above the lowest point of the feet at rest.
+const SOLE_HEIGHT: f64 = 0.03;
 
 fn sample_cut(rng: &mut ChaCha8Rng) -> Cut {
     let pick = |rng: &mut ChaCha8Rng, options: &[f64]| options[rng.random_range(0..options.len())];
@@ -77,6 +90,9 @@ fn sample_cut(rng: &mut ChaCha8Rng) -> Cut {
         thickness_bottom: 0.005 + 0.01 * rng.random::<f64>(),
         loose_top: if rng.random::<f64>() < LOOSE_TOP { 0.01 + 0.025 * rng.random::<f64>() } else { 0.0 },
         flare: if rng.random::<f64>() < WIDE_TROUSERS { 0.02 + 0.05 * rng.random::<f64>() } else { 0.0 },
+        shoes: rng.random::<f64>() < SHOES,
+        shoe_thickness: 0.004 + 0.008 * rng.random::<f64>(),
+        sole: 0.01 + 0.02 * rng.random::<f64>(),
     }
 }
 
@@ -152,6 +168,7 @@ impl Landmarks {
                 _ => Region::Bottom,
             },
             BodyRegion::Arm if along(p, shoulder, wrist).0 <= cut.sleeve => Region::Top,
+            BodyRegion::Foot if cut.shoes => Region::Shoe,
             BodyRegion::Leg | BodyRegion::Foot if along(p, hip, ankle).0 <= cut.leg => Region::Bottom,
             _ => Region::Skin,
         }
@@ -196,12 +213,16 @@ impl Dressing {
             bunching,
             bend_bones,
             bunch_depth: (0.006 + 0.008 * rng.random::<f64>()) as f32,
+            hair_volume: (0.005 + 0.025 * rng.random::<f64>()) as f32,
+            head_bone: bone(model, "head")?,
         })
     }
 
     /// Moves posed `vertices` (with unit `normals` of the bare body, same frame) off the skin by
-    /// the cloth's offset; bunching follows how far each elbow and knee is bent in `joints`.
+    /// the cloth's offset; bunching follows how far each elbow and knee is bent in `joints`; hair
+    /// moves away from the head.
     pub fn dress(&self, vertices: &mut [[f64; 3]], normals: &[[f32; 3]], joints: &[[f64; 3]]) {
+        let head = Vector3::from(joints[self.head_bone]);
         let bends = self.bend_bones.map(|[joint, above, below]| {
             let j = |b: usize| Vector3::from(joints[b]);
             let (upper, lower) = (j(joint) - j(above), j(below) - j(joint));
@@ -209,6 +230,11 @@ impl Dressing {
             (upper.angle(&lower) / std::f64::consts::FRAC_PI_2).min(1.0) as f32
         });
         for (v, p) in vertices.iter_mut().enumerate() {
+            if self.region[v] == Region::Hair {
+                let away = (Vector3::from(*p) - head).try_normalize(1e-9).unwrap_or_default();
+                *p = (Vector3::from(*p) + f64::from(self.hair_volume) * away).into();
+                continue;
+            }
             let mut offset = self.rest_offset[v];
             if let Some((k, phase, weight)) = self.bunching[v] {
                 offset += self.bunch_depth * weight * bends[k] * (0.5 + 0.5 * phase.sin());
@@ -230,7 +256,8 @@ fn vertex_set(faces: &[[u32; 3]], n: usize) -> Vec<bool> {
 
 /// Offset along the normal at rest of each vertex: the cloth's thickness, how loose it is (a
 /// loose top stands off evenly, wide trousers flare towards the ankle) and static folds (random
-/// waves over the rest shape, deeper on loose cloth; vertical ones on skirts).
+/// waves over the rest shape, deeper on loose cloth; vertical ones on skirts); shoes thicken
+/// towards their soles.
 fn rest_offsets(
     vertices: &[Vector3<f64>],
     region: &[Region],
@@ -241,6 +268,7 @@ fn rest_offsets(
     let folds = Waves::new(rng, 4, [0.06, 0.16], fold_depth);
     let loose_folds = Waves::new(rng, 4, [0.08, 0.2], 0.25);
     let skirt_folds = Waves::new(rng, 3, [0.08, 0.14], 0.02);
+    let ground = vertices.iter().map(|p| p.z).fold(f64::INFINITY, f64::min);
     vertices
         .iter()
         .zip(region)
@@ -252,6 +280,7 @@ fn rest_offsets(
                     let t = along(p, hip, ankle).0.clamp(0.0, 1.0);
                     cut.thickness_bottom + cut.flare * t * t * (1.0 + loose_folds.at(p)) + folds.at(p)
                 }
+                Region::Shoe => cut.shoe_thickness + cut.sole * (1.0 - (p.z - ground) / SOLE_HEIGHT).clamp(0.0, 1.0),
                 // Vertical folds: waves over the horizontal position only.
                 Region::Skirt => skirt_folds.at(Vector3::new(p.x, p.y, 0.0)).abs(),
                 Region::Skin | Region::Hair => 0.0,
