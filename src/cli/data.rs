@@ -12,7 +12,8 @@ use hdnet_formats::FileError;
 use hdnet_formats::images::{PersonImage, read_mask, read_rgb};
 use hdnet_formats::item::ItemWriter;
 use hdnet_model::Hdnet;
-use indicatif::{ProgressBar, ProgressStyle};
+
+use super::batch::{Batch, progress};
 
 /// Which files to write.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -33,14 +34,6 @@ impl From<FormArg> for Form {
             FormArg::Both => Form::Both,
         }
     }
-}
-
-pub fn progress(len: usize) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed} < {eta}]").expect("valid template"),
-    );
-    bar
 }
 
 #[derive(clap::Args)]
@@ -154,17 +147,13 @@ pub fn predict_normals(args: PredictNormalsArgs) -> anyhow::Result<ExitCode> {
     }
     let hdnet = Hdnet::load(&args.weights, &super::device(&args.device)?)?;
     ItemWriter::remove_stale(&out);
-    let bar = progress(todo.len());
-    let mut failed = 0;
+    let mut batch = Batch::new(todo.len());
     for chunk in todo.chunks(args.batch) {
         let mut frames = Vec::new();
         for name in chunk {
             match read_frame(&args.dir, name) {
                 Ok(f) => frames.push(f),
-                Err(e) => {
-                    bar.suspend(|| eprintln!("skipped {name}: {e}"));
-                    failed += 1;
-                }
+                Err(e) => batch.fail(format!("skipped {name}: {e}")),
             }
         }
         // Frames of different sizes cannot share a forward pass.
@@ -172,16 +161,14 @@ pub fn predict_normals(args: PredictNormalsArgs) -> anyhow::Result<ExitCode> {
             let normals = hdnet.normals(&group.iter().collect::<Vec<_>>());
             for (frame, n) in group.iter().zip(normals) {
                 if let Err(e) = write_frame_normals(&out, &frame.name, &n, form, args.overwrite) {
-                    bar.suspend(|| eprintln!("failed {}: {e}", frame.name));
-                    failed += 1;
+                    batch.fail(format!("failed {}: {e}", frame.name));
                 }
             }
         }
-        bar.inc(chunk.len() as u64);
+        batch.advance(chunk.len());
     }
-    bar.finish();
-    println!("{} of {} frames predicted into {}", todo.len() - failed, todo.len(), out.display());
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!("{} of {} frames predicted into {}", todo.len() - batch.failed(), todo.len(), out.display());
+    Ok(batch.finish())
 }
 
 #[derive(clap::Args)]

@@ -12,6 +12,8 @@ use hdnet_eval::evaluation::{
 };
 use hdnet_formats::FileError;
 
+use super::batch::Batch;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Labelled folder with the ground truth (color_WO_bg/, mask/, densepose/, depth/, normal/).
@@ -72,7 +74,8 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         None => Some(super::load_model(args.weights.as_deref(), &args.device)?),
     };
     let segmenter = hdnet_segment::person::Segmenter::new(&super::device(&args.device)?);
-    let (mut rows, mut total, mut failed) = (Vec::new(), Agreement::default(), 0);
+    let (mut rows, mut total) = (Vec::new(), Agreement::default());
+    let mut batch = Batch::new(photos.len());
     for photo in &photos {
         let scored = (|| -> Result<Agreement, FileError> {
             let rgb = hdnet_formats::images::read_rgb(photo, None)?;
@@ -91,20 +94,16 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         let name = photo.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
         match scored {
             Ok(a) => {
-                println!(
-                    "{name:<32} {:>4} pairs  {}",
-                    a.pairs,
-                    a.share().map_or("-".into(), |s| format!("{:.1}%", 100.0 * s))
-                );
+                let share = a.share().map_or("-".into(), |s| format!("{:.1}%", 100.0 * s));
+                batch.row(format!("{name:<32} {:>4} pairs  {share}", a.pairs));
                 total = total + a;
                 rows.push(PhotoRow { photo: name, pairs: a.pairs, agreement: a.share() });
             }
-            Err(e) => {
-                eprintln!("skipped {name}: {e}");
-                failed += 1;
-            }
+            Err(e) => batch.fail(format!("skipped {name}: {e}")),
         }
+        batch.advance(1);
     }
+    let status = batch.finish();
     let overall = total.share();
     println!(
         "joints ordered as the 3D pose model orders them: {} of {} pairs over {} photos",
@@ -115,7 +114,7 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&out).map_err(|e| FileError::new(&out, e))?;
     let report = serde_json::json!({ "agreement": overall, "pairs": total.pairs, "photos": rows });
     hdnet_formats::write_atomic(&out.join("eval_photos.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(status)
 }
 
 /// Where the scored depth and normals come from.
@@ -175,13 +174,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (_, Some(_)) => bail!("--mean-of is for --baseline mean-depth only"),
         _ => None,
     };
-    let bar = super::data::progress(names.len());
+    let mut batch = Batch::new(names.len());
     let mut rows = Vec::new();
-    let orphans = frames_without_color(&gt_root);
-    for orphan in &orphans {
-        eprintln!("skipped: {}", missing_color(orphan));
+    for orphan in frames_without_color(&gt_root) {
+        batch.fail(format!("skipped: {}", missing_color(&orphan)));
     }
-    let mut failed = orphans.len();
     for name in &names {
         let result = read_labelled(&gt_root, name).and_then(|gt| {
             let (depth, normals) = match &predictions {
@@ -200,16 +197,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
         match result {
             Ok(row) => rows.push(row),
-            Err(e) => {
-                bar.suspend(|| eprintln!("skipped {name}: {e}"));
-                failed += 1;
-            }
+            Err(e) => batch.fail(format!("skipped {name}: {e}")),
         }
-        bar.inc(1);
+        batch.advance(1);
     }
-    bar.finish_and_clear();
+    let skipped = batch.failed();
+    let status = batch.finish();
     print!("{}", table(&rows));
     write_reports(&out, &rows)?;
-    println!("{} images evaluated, {failed} skipped; wrote {}", rows.len(), out.join("eval.json").display());
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!("{} images evaluated, {skipped} skipped; wrote {}", rows.len(), out.join("eval.json").display());
+    Ok(status)
 }

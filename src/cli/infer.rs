@@ -17,8 +17,9 @@ use hdnet_geometry::Camera;
 use hdnet_model::device::Device;
 use hdnet_model::{Hdnet, Prediction};
 use hdnet_segment::person::{Person, Roi, Segmenter};
-use indicatif::ProgressBar;
 use ndarray::{Array2, Array3, Axis};
+
+use super::batch::Batch;
 
 /// The networks take 256x256 crops.
 const IMAGE_SIZE: (usize, usize) = (256, 256);
@@ -170,8 +171,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let fill = person_fill(&hdnet, args.fill);
     let turntable = args.turntable || (!args.no_turntable && args.input.is_file());
 
-    let bar = super::data::progress(sources.len());
-    let mut failed = 0;
+    let mut batch = Batch::new(sources.len());
     let mut finder = Finder { segmenter: None, device: hdnet.device.clone(), previous: None };
     for chunk in sources.chunks(args.batch) {
         let mut loaded = Vec::new();
@@ -179,9 +179,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             match load_checked(source, &out, &hdnet, fill, turntable, args.overwrite, &mut finder) {
                 Ok(l) => loaded.push(l),
                 Err(e) => {
-                    report(&bar, format!("skipped {}: {e}", source.name()));
-                    failed += 1;
-                    bar.inc(1);
+                    batch.fail(format!("skipped {}: {e}", source.name()));
+                    batch.advance(1);
                 }
             }
         }
@@ -190,20 +189,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         let predictions = hdnet.predict(&loaded.iter().map(|l| &l.sample).collect::<Vec<_>>());
         for (l, prediction) in loaded.iter().zip(&predictions) {
-            bar.set_message(l.sample.name.clone());
+            batch.working_on(&l.sample.name);
             match write_item(&out, l, prediction, turntable, args.overwrite) {
-                Ok(warnings) => warnings.iter().for_each(|w| report(&bar, format!("warning: {}: {w}", l.sample.name))),
-                Err(e) => {
-                    report(&bar, format!("failed {}: {e}", l.sample.name));
-                    failed += 1;
-                }
+                Ok(warnings) => warnings.iter().for_each(|w| batch.say(format!("warning: {}: {w}", l.sample.name))),
+                Err(e) => batch.fail(format!("failed {}: {e}", l.sample.name)),
             }
-            bar.inc(1);
+            batch.advance(1);
         }
     }
-    bar.finish_with_message("done");
-    println!("{} of {} images written to {}", sources.len() - failed, sources.len(), out.display());
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!("{} of {} images written to {}", sources.len() - batch.failed(), sources.len(), out.display());
+    Ok(batch.finish())
 }
 
 /// Writes an image's outputs as one item: all of them, or none if anything fails (a full disk,
@@ -257,11 +252,6 @@ fn write_photo_outputs(out: &Path, name: &str, photo: &PhotoFrame, p: &Predictio
     npy::write(out.join(format!("{name}_normal_full.npy")), &[h, w, 3], normals.as_slice().expect("standard layout"))?;
     let colours = visual::white_off_mask(visual::normal_colors(&normals, &photo.mask), &photo.mask);
     visual::save_png(out.join(format!("{name}_normal_full.png")), &visual::side_by_side(&[colours]))
-}
-
-/// Prints above the progress bar (also when the bar is hidden, e.g. output not a terminal).
-fn report(bar: &ProgressBar, message: String) {
-    bar.suspend(|| eprintln!("{message}"));
 }
 
 /// Finds the person of photos without masks (the models loaded at the first), following a

@@ -1,5 +1,6 @@
 //! The `hdnet` subcommands.
 
+mod batch;
 mod bench;
 mod convert;
 mod data;

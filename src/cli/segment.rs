@@ -9,6 +9,8 @@ use hdnet_formats::images::{list_photos, read_rgb};
 use hdnet_formats::item::ItemWriter;
 use hdnet_segment::person::{Roi, Segmenter};
 
+use super::batch::Batch;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// A photo (PNG or JPEG), or a folder of photos or video frames (in name order; each frame
@@ -43,30 +45,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", out.display()))?;
     ItemWriter::remove_stale(&out);
     let segmenter = Segmenter::new(&super::device(&args.device)?);
-    let bar = super::data::progress(photos.len());
-    let (mut failed, mut previous) = (0, None);
+    let mut batch = Batch::new(photos.len());
+    let mut previous = None;
     for photo in &photos {
         let name = photo.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-        bar.set_message(name.clone());
+        batch.working_on(&name);
         let tracked = if args.independent { None } else { previous };
         match segment(&segmenter, photo, &name, &out, tracked, args.overwrite) {
             Ok((people, next)) => {
                 if people > 1 {
-                    bar.suspend(|| eprintln!("{name}: {people} people seen; the most prominent one is used"));
+                    batch.say(format!("{name}: {people} people seen; the most prominent one is used"));
                 }
                 previous = Some(next);
             }
             Err(e) => {
-                bar.suspend(|| eprintln!("skipped {name}: {e}"));
-                failed += 1;
+                batch.fail(format!("skipped {name}: {e}"));
                 previous = None;
             }
         }
-        bar.inc(1);
+        batch.advance(1);
     }
-    bar.finish_with_message("done");
-    println!("{} of {} photos segmented into {}", photos.len() - failed, photos.len(), out.display());
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!("{} of {} photos segmented into {}", photos.len() - batch.failed(), photos.len(), out.display());
+    Ok(batch.finish())
 }
 
 /// Finds and writes one photo's person; returns how many people were seen and where to look next.

@@ -80,7 +80,7 @@ pub fn labelled(args: LabelledArgs) -> anyhow::Result<ExitCode> {
     }
     let model = args.output.prepare()?;
     let OutputArgs { out, seed, size, format, .. } = &args.output;
-    let bar = super::data::progress(args.n);
+    let bar = super::batch::progress(args.n);
     let done = AtomicUsize::new(0);
     let start = Instant::now();
     (0..args.n)
@@ -194,7 +194,7 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
     let OutputArgs { out, seed, size, format, .. } = &args.output;
     let params = MatchParams::default();
     let form = (*format).into();
-    let bar = super::data::progress(args.videos * args.frames);
+    let bar = super::batch::progress(args.videos * args.frames);
     let done = AtomicUsize::new(0);
     let start = Instant::now();
     let mut partnering = Partnering::default();

@@ -127,7 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{}: cannot open", log_path.display()))?;
 
     let config = trainer.config.clone();
-    let bar = super::data::progress(config.steps as usize);
+    let bar = super::batch::progress(config.steps as usize);
     bar.set_position(trainer.step);
     let start = Instant::now();
     let first_step = trainer.step;

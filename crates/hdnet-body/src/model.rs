@@ -281,16 +281,17 @@ impl BodyModel {
 
     /// The rest shape for shape coefficients `c`.
     pub fn shape(&self, c: &[f64]) -> RestShape {
-        // One flat pass per blendshape.
-        let mut flat: Vec<f64> = self.template_vertices.iter().flatten().copied().collect();
+        // One flat pass per blendshape, summed in single precision (8 lanes a vector instruction;
+        // the offsets are 16-bit to begin with): a micrometre at most on a body's metres.
+        let mut flat: Vec<f32> = self.template_vertices.iter().flatten().map(|&x| x as f32).collect();
         for ((scale, basis), &ck) in self.blendshapes.iter().zip(c) {
             if ck == 0.0 {
                 continue;
             }
-            let step = ck * f64::from(*scale);
-            flat.iter_mut().zip(basis.iter()).for_each(|(v, &d)| *v += step * f64::from(d));
+            let step = (ck * f64::from(*scale)) as f32;
+            flat.iter_mut().zip(basis.iter()).for_each(|(v, &d)| *v += step * f32::from(d));
         }
-        let vertices: Vec<[f64; 3]> = flat.chunks_exact(3).map(|v| [v[0], v[1], v[2]]).collect();
+        let vertices: Vec<[f64; 3]> = flat.chunks_exact(3).map(|v| [0, 1, 2].map(|k| f64::from(v[k]))).collect();
         let b = self.num_bones();
         let mut bone_heads = self.template_bone_heads.clone();
         let mut orientations: Vec<f64> = self.bone_template_orientations.iter().map(|&x| f64::from(x)).collect();

@@ -2,8 +2,8 @@
 //! (sleeve and leg lengths, waist line, neckline), how far the cloth stands off, and its
 //! wrinkles: static folds from a few random waves over the rest shape, rings bunching at elbows
 //! and knees whose depth grows with how far the joint is bent, and vertical folds on
-//! skirts; shoes with soles; hair given volume away from the head. Geometry only; colours and
-//! prints are in `appearance`.
+//! skirts; shoes with soles; hair given volume away from the head; and fine wrinkles, which the
+//! renderer lays on the cloth per pixel. Geometry only; colours and prints are in `appearance`.
 
 use hdnet_body::BodyModel;
 use hdnet_formats::densepose::{self, BodyRegion};
@@ -23,6 +23,13 @@ pub enum Region {
     /// The asset's skirt or hair meshes (drawn only on people who wear them).
     Skirt,
     Hair,
+}
+
+impl Region {
+    /// Woven cloth, which wrinkles (not skin, hair or shoes).
+    pub fn is_cloth(self) -> bool {
+        matches!(self, Region::Top | Region::Bottom | Region::Skirt)
+    }
 }
 
 /// Joints where cloth bunches: (bone of the joint, bone above it, bone below it).
@@ -51,6 +58,81 @@ pub struct Dressing {
     /// offset would tear the asset's hair strips apart.
     hair_volume: f32,
     head_bone: usize,
+    pub wrinkles: Wrinkles,
+}
+
+/// Fine wrinkles of the cloth, 0.8 to 2.5 cm long and 1 to 2.5 mm deep in all: a displacement
+/// along the surface's normal, a sum of short waves over the rest shape, in patches (a long wave,
+/// 15 to 40 cm, sets how deep they are where). The body's mesh (about 1 cm between vertices)
+/// cannot carry them, so the renderer applies them per pixel, to the depth and normals it writes
+/// as to its shading. A wave shorter than four pixels fades out, and one shorter than two is gone:
+/// the ground truth holds what its pixels resolve.
+pub struct Wrinkles {
+    waves: Vec<Wave>,
+    patches: Wave,
+}
+
+struct Wave {
+    /// Wave vector (radians per metre of the rest shape).
+    k: Vector3<f32>,
+    phase: f32,
+    amplitude: f32,
+    wavelength: f32,
+}
+
+impl Wave {
+    fn sample(rng: &mut ChaCha8Rng, wavelengths: [f32; 2], amplitude: f32) -> Self {
+        let d =
+            Vector3::new(rng.random::<f32>() - 0.5, rng.random::<f32>() - 0.5, rng.random::<f32>() - 0.5).normalize();
+        let wavelength = wavelengths[0] + (wavelengths[1] - wavelengths[0]) * rng.random::<f32>();
+        Wave {
+            k: d * std::f32::consts::TAU / wavelength,
+            phase: std::f32::consts::TAU * rng.random::<f32>(),
+            amplitude,
+            wavelength,
+        }
+    }
+
+    /// Value and gradient at `t`, faded out as `footprint` nears half the wavelength.
+    fn at(&self, t: &Vector3<f32>, footprint: f32) -> (f32, Vector3<f32>) {
+        let fade = (self.wavelength / footprint / 2.0 - 1.0).clamp(0.0, 1.0);
+        if fade == 0.0 {
+            return (0.0, Vector3::zeros());
+        }
+        let (sin, cos) = (self.k.dot(t) + self.phase).sin_cos();
+        (fade * self.amplitude * sin, self.k * (fade * self.amplitude * cos))
+    }
+}
+
+impl Wrinkles {
+    fn sample(rng: &mut ChaCha8Rng) -> Self {
+        let depth = 0.001 + 0.0015 * rng.random::<f32>();
+        let waves = (0..WRINKLE_WAVES)
+            .map(|_| {
+                let amplitude = depth * (0.5 + rng.random::<f32>()) / WRINKLE_WAVES as f32;
+                Wave::sample(rng, [0.008, 0.025], amplitude)
+            })
+            .collect();
+        Self { waves, patches: Wave::sample(rng, [0.15, 0.4], 0.5) }
+    }
+
+    /// Height (metres, out of the cloth) and its gradient over the rest shape at rest point `t`,
+    /// seen by a pixel `footprint` metres across.
+    pub fn at(&self, t: [f32; 3], footprint: f32) -> (f32, Vector3<f32>) {
+        let t = Vector3::from(t);
+        let (mut height, mut gradient) = (0.0, Vector3::zeros());
+        for wave in &self.waves {
+            let (h, g) = wave.at(&t, footprint);
+            height += h;
+            gradient += g;
+        }
+        if height == 0.0 {
+            return (0.0, gradient);
+        }
+        // Depth in patches: h * (0.5 + p), p the patch wave in [-0.5, 0.5].
+        let (p, dp) = self.patches.at(&t, footprint);
+        (height * (0.5 + p), gradient * (0.5 + p) + dp * height)
+    }
 }
 
 /// Lengths and style drawn per person.
@@ -77,6 +159,8 @@ struct Cut {
 const LOOSE_TOP: f64 = 0.35;
 const WIDE_TROUSERS: f64 = 0.35;
 const SHOES: f64 = 0.85;
+/// Waves summed into a person's fine wrinkles.
+const WRINKLE_WAVES: usize = 3;
 /// The sole's offset fades out this far (metres) above the lowest point of the feet at rest.
 const SOLE_HEIGHT: f64 = 0.03;
 
@@ -215,6 +299,7 @@ impl Dressing {
             bunch_depth: (0.006 + 0.008 * rng.random::<f64>()) as f32,
             hair_volume: (0.005 + 0.025 * rng.random::<f64>()) as f32,
             head_bone: bone(model, "head")?,
+            wrinkles: Wrinkles::sample(rng),
         })
     }
 
