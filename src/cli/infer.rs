@@ -294,7 +294,7 @@ fn load_checked(
             Ok(Loaded { sample: PersonImage::read_test_layout(dir, name, IMAGE_SIZE)?, photo: None, found: None })
         }
         Source::Photo { image, mask, dp } => {
-            load_photo(&name, image, mask.as_deref(), dp.as_deref(), hdnet.uses_densepose(), fill, finder)
+            load_photo(&name, image, mask.as_deref(), dp.as_deref(), hdnet.needs_densepose(), fill, finder)
         }
     }
 }
@@ -359,7 +359,7 @@ pub(super) fn photo_depth(
     rgb: &Array3<f32>,
     mask: &Array2<f32>,
 ) -> Result<Array2<f32>, FileError> {
-    if hdnet.uses_densepose() {
+    if hdnet.needs_densepose() {
         return Err(FileError::new(image, "this depth net needs DensePose IUV, which photos here do not have"));
     }
     let (sample, crop) = network_input("photo", rgb, mask, None, person_fill(hdnet, None), image)?;

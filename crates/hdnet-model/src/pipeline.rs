@@ -66,6 +66,13 @@ impl Hdnet {
         self.depth_net.in_channels() > crate::hourglass::DEPTH_INPUTS_WITHOUT_DENSEPOSE
     }
 
+    /// Whether the depth net cannot do without IUV: it reads it and was not trained to see it
+    /// missing (weights noted `densepose=optional`, trained with `augment.iuv_dropout`, take
+    /// zeros where a photo has none).
+    pub fn needs_densepose(&self) -> bool {
+        self.uses_densepose() && self.notes.get("densepose").map(String::as_str) != Some("optional")
+    }
+
     /// Unit normals (0 off the mask) of a batch of same-sized images.
     pub fn normals(&self, samples: &[&PersonImage]) -> Vec<Array3<f32>> {
         self.raw_normals(samples).iter().zip(samples).map(|(raw, s)| unit_normals(raw, &s.mask)).collect()
@@ -178,13 +185,15 @@ mod tests {
             (false, HourglassConfig::new(NetKind::Depth, 2).without_densepose()),
             (true, HourglassConfig::new(NetKind::Depth, 2)),
         ] {
-            let hdnet = Hdnet {
+            let mut hdnet = Hdnet {
                 normal_net: normal_net.clone(),
                 depth_net: config.init(&device, 2),
                 device: device.clone(),
                 notes: HashMap::new(),
             };
-            assert_eq!(hdnet.uses_densepose(), densepose);
+            assert_eq!((hdnet.uses_densepose(), hdnet.needs_densepose()), (densepose, densepose));
+            hdnet.notes.insert("densepose".into(), "optional".into());
+            assert_eq!((hdnet.uses_densepose(), hdnet.needs_densepose()), (densepose, false));
             let (a, b) = (sample(0.0), sample(200.0));
             let p = hdnet.predict(&[&a, &b]);
             let differs = p[0].depth.iter().zip(&p[1].depth).any(|(x, y)| (x - y).abs() > 1e-6);
