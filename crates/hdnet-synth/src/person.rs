@@ -463,6 +463,28 @@ mod tests {
         (look, pose, shot, frame)
     }
 
+    /// Calls `visit` with every person pixel of the people of `seeds` rendered at `size`: the
+    /// person, its frame, the pixel and the vertex of the pixel's triangle with the largest weight.
+    fn visit_person_pixels(
+        model: &BodyModel,
+        seeds: std::ops::Range<u64>,
+        size: usize,
+        mut visit: impl FnMut(&Person, &Frame, (usize, usize), usize),
+    ) {
+        for seed in seeds {
+            let (look, pose, shot, f) = render(model, seed, size);
+            let person = pose_look(model, &look, &pose, &shot);
+            for ((r, c), &t) in f.raster.triangle.indexed_iter() {
+                if t != BACKGROUND {
+                    let b = |i: usize| f.raster.barycentric[(r, c, i)];
+                    let face = look.faces[t as usize];
+                    let dominant = face[(0..3).max_by(|&i, &j| b(i).total_cmp(&b(j))).expect("three")] as usize;
+                    visit(&person, &f, (r, c), dominant);
+                }
+            }
+        }
+    }
+
     /// The wrinkles are in the ground truth: at 512x512 the written depth of cloth departs from
     /// the mesh's (by at most 3.75 mm along the normal, up to 4x that along grazing rays), of
     /// skin, hair and shoes not at all (rounding aside); seen by pixels wider than their waves,
@@ -472,28 +494,19 @@ mod tests {
     fn wrinkles_move_the_cloth_in_the_ground_truth() {
         let model = model();
         let (mut cloth, mut moved, mut deepest, mut off_cloth) = (0, 0, 0.0f32, 0.0f32);
-        for seed in 0..4 {
-            let (look, pose, shot, f) = render(&model, seed, 512);
-            let person = pose_look(&model, &look, &pose, &shot);
-            for ((r, c), &t) in f.raster.triangle.indexed_iter() {
-                if t == BACKGROUND {
-                    continue;
-                }
-                let b = |i: usize| f.raster.barycentric[(r, c, i)];
-                let face = look.faces[t as usize];
-                let dominant = face[(0..3).max_by(|&i, &j| b(i).total_cmp(&b(j))).unwrap()] as usize;
-                let change = (f.depth[(r, c)] - f.raster.depth[(r, c)]).abs();
-                if person.region(dominant).is_cloth() {
-                    cloth += 1;
-                    moved += usize::from(change > 3e-4);
-                    deepest = deepest.max(change);
-                } else {
-                    off_cloth = off_cloth.max(change);
-                }
+        visit_person_pixels(&model, 0..4, 512, |person, f, (r, c), dominant| {
+            let change = (f.depth[(r, c)] - f.raster.depth[(r, c)]).abs();
+            if person.region(dominant).is_cloth() {
+                cloth += 1;
+                moved += usize::from(change > 3e-4);
+                deepest = deepest.max(change);
+            } else {
+                off_cloth = off_cloth.max(change);
             }
-            let far = look.dressing.wrinkles.at([0.1, 0.2, 1.0], 0.05);
-            assert_eq!((far.0, far.1.norm()), (0.0, 0.0));
-        }
+        });
+        let (look, _, _) = sample_labelled(&model, 0);
+        let far = look.dressing.wrinkles.at([0.1, 0.2, 1.0], 0.05);
+        assert_eq!((far.0, far.1.norm()), (0.0, 0.0));
         println!(
             "{moved} of {cloth} cloth pixels moved by over 0.3 mm, at most {:.2} mm; others by at most {:.3} mm",
             1000.0 * deepest,
@@ -537,27 +550,14 @@ mod tests {
         let model = model();
         // (pixels, near their vertex's (u, v)) for the body and the hair.
         let mut counts = [(0, 0); 2];
-        for seed in 10..22 {
-            let (look, pose, shot, f) = render(&model, seed, 256);
-            let person = pose_look(&model, &look, &pose, &shot);
-            for ((r, c), &t) in f.raster.triangle.indexed_iter() {
-                if t == BACKGROUND {
-                    continue;
-                }
-                // The vertex of the visible triangle nearest to the pixel (largest weight).
-                let face = person.look.faces[t as usize];
-                let i = (0..3)
-                    .max_by(|&a, &b| f.raster.barycentric[(r, c, a)].total_cmp(&f.raster.barycentric[(r, c, b)]))
-                    .unwrap();
-                let v = face[i] as usize;
-                assert_eq!(f.iuv[(r, c, 2)], f32::from(model.vertex_part[v]), "part at ({r},{c})");
-                let (u, vv) = (f.iuv[(r, c, 1)] / 255.0, f.iuv[(r, c, 0)] / 255.0);
-                let [vu, vvv] = model.vertex_part_uv[v];
-                let count = &mut counts[usize::from(person.region(v) == Region::Hair)];
-                count.0 += 1;
-                count.1 += usize::from((u - vu).abs() < 0.05 && (vv - vvv).abs() < 0.05);
-            }
-        }
+        visit_person_pixels(&model, 10..22, 256, |person, f, (r, c), v| {
+            assert_eq!(f.iuv[(r, c, 2)], f32::from(model.vertex_part[v]), "part at ({r},{c})");
+            let (u, vv) = (f.iuv[(r, c, 1)] / 255.0, f.iuv[(r, c, 0)] / 255.0);
+            let [vu, vvv] = model.vertex_part_uv[v];
+            let count = &mut counts[usize::from(person.region(v) == Region::Hair)];
+            count.0 += 1;
+            count.1 += usize::from((u - vu).abs() < 0.05 && (vv - vvv).abs() < 0.05);
+        });
         let [body, hair] = counts;
         println!(
             "IUV (u, v) within 0.05 of the nearest vertex: body {} of {}, hair {} of {}",
