@@ -5,7 +5,7 @@
 use hdnet_geometry::Camera;
 use ndarray::Array2;
 
-use crate::raster::{BACKGROUND, rasterize, to_pixel};
+use crate::raster::{BACKGROUND, cross, dot, rasterize, to_pixel};
 
 /// The light's view sits this far away, so that its perspective is nearly orthographic.
 const FAR: f32 = 1000.0;
@@ -22,14 +22,6 @@ pub struct ShadowMap {
     /// Map rows and columns (first, last) holding any surface: most points a frame asks about
     /// (the background) lie outside them and are lit without a lookup.
     occupied: [[f32; 2]; 2],
-}
-
-fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
 }
 
 fn normalize(a: [f32; 3]) -> [f32; 3] {

@@ -145,9 +145,16 @@ pub fn rasterize(
 /// Whether the triangle `p` (camera space, wound counter-clockwise seen from outside) turns its
 /// back on the camera at the origin.
 fn faces_away(p: [[f32; 3]; 3]) -> bool {
-    let (a, b) = ([0, 1, 2].map(|k| p[1][k] - p[0][k]), [0, 1, 2].map(|k| p[2][k] - p[0][k]));
-    let n = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
-    n[0] * p[0][0] + n[1] * p[0][1] + n[2] * p[0][2] >= 0.0
+    let edge = |to: usize| [0, 1, 2].map(|k| p[to][k] - p[0][k]);
+    dot(cross(edge(1), edge(2)), p[0]) >= 0.0
+}
+
+pub(crate) fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+pub(crate) fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
 }
 
 /// Screen-space barycentric weights of `q` in the triangle `s` of doubled signed area `area`.

@@ -179,6 +179,8 @@ pub struct Frame {
 
 /// The visible surface at one covered pixel.
 struct SurfacePoint {
+    /// The vertices of the pixel's triangle.
+    face: [usize; 3],
     /// Unit normal facing the camera.
     normal: [f32; 3],
     /// Vertex of the triangle with the largest weight.
@@ -199,6 +201,7 @@ fn surface_point(person: &Person, normals: &[[f32; 3]], raster: &Raster, (r, c):
     let length = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
     let dominant = face[(0..3).max_by(|&i, &j| b[i].total_cmp(&b[j])).expect("three vertices")];
     SurfacePoint {
+        face,
         normal: n.map(|v| sign * v / length),
         dominant,
         texture_point: mix(&person.look.texture_points),
@@ -206,28 +209,24 @@ fn surface_point(person: &Person, normals: &[[f32; 3]], raster: &Raster, (r, c):
     }
 }
 
-/// The person's wrinkles at `point`, a cloth pixel of `raster` `footprint` metres across: the
+/// The person's wrinkles at `point`, a cloth pixel `footprint` metres across: the
 /// point moved along its normal (the pixel's ray meets the moved surface nearer or farther) and
 /// the height's gradient on the posed surface, carried from the rest shape (where the wrinkles
 /// lie) onto the posed triangle; None off the cloth.
-fn wrinkle(
-    person: &Person,
-    raster: &Raster,
-    (r, c): (usize, usize),
-    point: &SurfacePoint,
-    footprint: f32,
-) -> Option<([f32; 3], Vector3<f32>)> {
+fn wrinkle(person: &Person, point: &SurfacePoint, footprint: f32) -> Option<([f32; 3], Vector3<f32>)> {
     if !person.region(point.dominant).is_cloth() {
         return None;
     }
     let (height, gradient) = person.look.dressing.wrinkles.at(point.texture_point, footprint);
-    let face = person.look.faces[raster.triangle[(r, c)] as usize].map(|i| i as usize);
-    let rest = face.map(|v| Vector3::from(person.look.texture_points[v]));
-    let posed = face.map(|v| Vector3::from(person.vertices[v]));
+    if height == 0.0 {
+        return None;
+    }
+    let rest = point.face.map(|v| Vector3::from(person.look.texture_points[v]));
+    let posed = point.face.map(|v| Vector3::from(person.vertices[v]));
     let (e1, e2) = (posed[1] - posed[0], posed[2] - posed[0]);
     let (a, b, c) = (e1.dot(&e1), e1.dot(&e2), e2.dot(&e2));
     let det = a * c - b * b;
-    if height == 0.0 || det <= f32::EPSILON * a * c {
+    if det <= f32::EPSILON * a * c {
         return None;
     }
     // The posed gradient lies in the triangle and changes along each edge as the rest one does.
@@ -251,9 +250,9 @@ fn tilted(normal: [f32; 3], position: [f32; 3], gradient: &Vector3<f32>) -> [f32
 
 /// Part and per-part (u, v) at a pixel: the part of the dominant vertex, (u, v) interpolated
 /// over the face's vertices of that part only, so charts never blend across a seam.
-fn iuv_at(model: &BodyModel, person: &Person, raster: &Raster, r: usize, c: usize, dominant: usize) -> [f32; 3] {
-    let face = person.look.faces[raster.triangle[(r, c)] as usize].map(|i| i as usize);
-    let part = model.vertex_part[dominant];
+fn iuv_at(model: &BodyModel, raster: &Raster, (r, c): (usize, usize), point: &SurfacePoint) -> [f32; 3] {
+    let face = point.face;
+    let part = model.vertex_part[point.dominant];
     let weight =
         [0, 1, 2].map(|i| if model.vertex_part[face[i]] == part { raster.barycentric[(r, c, i)] } else { 0.0 });
     let total: f32 = weight.iter().sum();
@@ -331,13 +330,13 @@ fn render(
         if t != BACKGROUND {
             let mut point = surface_point(person, &normals, &raster, (r, c));
             let footprint = point.position[2] * camera.scaling / camera.fx;
-            if let Some((moved, gradient)) = wrinkle(person, &raster, (r, c), &point, footprint) {
+            if let Some((moved, gradient)) = wrinkle(person, &point, footprint) {
                 point.normal = tilted(point.normal, point.position, &gradient);
                 point.position = moved;
                 wrinkle_gradients[(r, c)] = Some(gradient);
             }
             depth[(r, c)] = point.position[2];
-            let iuv = iuv_at(model, person, &raster, r, c, point.dominant);
+            let iuv = iuv_at(model, &raster, (r, c), &point);
             for (k, (n, i)) in point.normal.iter().zip(iuv).enumerate() {
                 labels.0[(r, c, k)] = *n;
                 labels.1[(r, c, k)] = i;
