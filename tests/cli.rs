@@ -284,21 +284,28 @@ fn train_writes_checkpoints_logs_panels_and_resumes() {
     std::fs::write(out.join("train_log.jsonl"), log).unwrap();
     let stale = out.join(format!("checkpoints/.tmp-step-00000004-{}", u32::MAX - 1));
     std::fs::create_dir_all(&stale).unwrap();
-    let o = train(&["--resume", "--steps", "4"]);
+    let o = train(&["--resume", "--steps", "4", "--heldout", p(&data)]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("resuming"));
     assert!(!stale.exists(), "the killed run's temporary checkpoint is removed");
     let log = std::fs::read_to_string(out.join("train_log.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.iter().map(|l| l["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    // Step 4's checkpoint scored the held-out folder (the training frame, here): depth scores only.
+    assert_eq!(lines.iter().map(|l| l["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![1, 2, 3, 4, 4]);
     for key in ["total", "l2", "scale_invariant", "normal"] {
         assert!(lines[3][key].as_f64().unwrap().is_finite(), "{key}");
     }
+    let held_out = lines[4]["heldout"].as_object().unwrap();
+    assert_eq!(
+        held_out.keys().collect::<Vec<_>>(),
+        ["depth_abs_rel", "depth_normal_mean_deg", "depth_rmse", "depth_rmse_raw"]
+    );
+    assert!(held_out.values().all(|v| v.as_f64().unwrap().is_finite() && v.as_f64().unwrap() > 0.0));
     assert!(out.join("checkpoints/step-00000004/optimizer.bpk").exists());
 
     hdnet_ok(&["plot", p(&out.join("train_log.jsonl"))]);
     let plot = image::open(out.join("convergence.png")).unwrap();
-    assert_eq!((plot.width(), plot.height()), (1000, 600));
+    assert_eq!((plot.width(), plot.height()), (1000, 1000), "losses above, held-out scores below");
     let o = hdnet(&["plot", p(&out.join("train_log.jsonl"))]);
     assert!(!o.status.success() && stderr(&o).contains("convergence.png: already exists"), "{}", stderr(&o));
     hdnet_ok(&["plot", p(&out.join("train_log.jsonl")), "--overwrite"]);

@@ -24,10 +24,13 @@ pub struct Args {
     overwrite: bool,
 }
 
-/// Every numeric field but the bookkeeping ones, as (step, value) series.
-fn read_series(args: &Args) -> anyhow::Result<BTreeMap<String, Vec<(f64, f64)>>> {
+type Series = BTreeMap<String, Vec<(f64, f64)>>;
+
+/// The training losses (every numeric field but the bookkeeping ones) and the held-out scores
+/// (the fields of "heldout"), as (step, value) series.
+fn read_series(args: &Args) -> anyhow::Result<(Series, Series)> {
     let text = std::fs::read_to_string(&args.log).with_context(|| format!("{}: cannot read", args.log.display()))?;
-    let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let (mut losses, mut held_out) = (Series::new(), Series::new());
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let value: serde_json::Value =
             serde_json::from_str(line).with_context(|| format!("{}: line {}: not JSON", args.log.display(), i + 1))?;
@@ -35,65 +38,84 @@ fn read_series(args: &Args) -> anyhow::Result<BTreeMap<String, Vec<(f64, f64)>>>
             value["step"].as_f64().with_context(|| format!("{}: line {}: no step", args.log.display(), i + 1))?;
         for (key, v) in value.as_object().into_iter().flatten() {
             if let (Some(v), false) = (v.as_f64(), ["step", "seconds"].contains(&key.as_str())) {
-                series.entry(key.clone()).or_default().push((step, v));
+                losses.entry(key.clone()).or_default().push((step, v));
+            }
+        }
+        for (key, v) in value["heldout"].as_object().into_iter().flatten() {
+            if let Some(v) = v.as_f64() {
+                held_out.entry(key.clone()).or_default().push((step, v));
             }
         }
     }
-    if series.is_empty() {
+    if losses.is_empty() {
         bail!("{}: no loss values", args.log.display());
     }
-    Ok(series)
+    Ok((losses, held_out))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let series = read_series(&args)?;
+    let (losses, held_out) = read_series(&args)?;
     let out = args.out.clone().unwrap_or_else(|| args.log.with_file_name("convergence.png"));
     if out.exists() && !args.overwrite {
         bail!("{}: already exists (pass --overwrite to replace it)", out.display());
     }
     register_font("sans-serif", FontStyle::Normal, FONT)
         .map_err(|_| anyhow::anyhow!("the bundled font cannot be read"))?;
-    let (w, h) = (1000u32, 600u32);
+    let w = 1000u32;
+    let h = if held_out.is_empty() { 600u32 } else { 1000 };
     let mut pixels = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
-        let points = series.values().flatten();
-        let (x_max, y_min, y_max) = points.fold((1.0f64, f64::INFINITY, 0.0f64), |(x, lo, hi), &(s, v)| {
-            (x.max(s), if v > 0.0 { lo.min(v) } else { lo }, hi.max(v))
-        });
-        let y_min = if y_min.is_finite() { y_min * 0.8 } else { 1e-6 };
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("hdnet training: {}", args.log.display()), ("sans-serif", 20))
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..x_max, (y_min..(y_max * 1.2).max(y_min * 10.0)).log_scale())
-            .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .y_desc("loss (log scale)")
-            .draw()
-            .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
-        for (k, (name, values)) in series.iter().enumerate() {
-            let color = Palette99::pick(k).to_rgba();
-            let positive = values.iter().copied().filter(|&(_, v)| v > 0.0);
-            chart
-                .draw_series(LineSeries::new(positive, color.stroke_width(2)))
-                .map_err(|e| anyhow::anyhow!("plot: {e}"))?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        let caption = format!("hdnet training: {}", args.log.display());
+        if held_out.is_empty() {
+            draw_chart(&root, &caption, "loss (log scale)", &losses)?;
+        } else {
+            let (top, bottom) = root.split_vertically(500);
+            draw_chart(&top, &caption, "loss (log scale)", &losses)?;
+            draw_chart(&bottom, "held-out scores (eval.json's keys)", "score (log scale)", &held_out)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
         root.present().map_err(|e| anyhow::anyhow!("plot: {e}"))?;
     }
     let img = image::RgbImage::from_raw(w, h, pixels).context("plot buffer")?;
     hdnet_formats::visual::save_png(&out, &img)?;
     println!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// One log-scale chart of `series` against the step.
+fn draw_chart(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    caption: &str,
+    y_desc: &str,
+    series: &Series,
+) -> anyhow::Result<()> {
+    let points = series.values().flatten();
+    let (x_max, y_min, y_max) = points.fold((1.0f64, f64::INFINITY, 0.0f64), |(x, lo, hi), &(s, v)| {
+        (x.max(s), if v > 0.0 { lo.min(v) } else { lo }, hi.max(v))
+    });
+    let y_min = if y_min.is_finite() { y_min * 0.8 } else { 1e-6 };
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..x_max, (y_min..(y_max * 1.2).max(y_min * 10.0)).log_scale())
+        .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
+    chart.configure_mesh().x_desc("step").y_desc(y_desc).draw().map_err(|e| anyhow::anyhow!("plot: {e}"))?;
+    for (k, (name, values)) in series.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        let positive = values.iter().copied().filter(|&(_, v)| v > 0.0);
+        chart
+            .draw_series(LineSeries::new(positive, color.stroke_width(2)))
+            .map_err(|e| anyhow::anyhow!("plot: {e}"))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
+    Ok(())
 }

@@ -13,7 +13,7 @@ use hdnet_formats::visual::{depth_heat_map, normal_colors, save_png, side_by_sid
 use hdnet_model::pipeline::unit_normals;
 use hdnet_model::weights::load_hourglass;
 use hdnet_train::checkpoint;
-use hdnet_train::trainer::{Labelled, Preview, StepReport};
+use hdnet_train::trainer::{HeldOut, Labelled, Preview, StepReport};
 use hdnet_train::{Stage, TrainConfig, Trainer};
 use ndarray::{Array3, Axis};
 
@@ -53,6 +53,11 @@ pub struct Args {
     /// Start from these weights (hdnet .safetensors or the original TF1 checkpoint folder).
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
+    /// Labelled folder scored at every checkpoint; its mean scores (eval.json's keys) go to the
+    /// log under "heldout" and `hdnet plot` draws them. Depth stages are fed the ground-truth
+    /// normals, as they train.
+    #[arg(long)]
+    heldout: Option<PathBuf>,
     /// Override the config's total number of steps.
     #[arg(long)]
     steps: Option<u64>,
@@ -126,6 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .open(&log_path)
         .with_context(|| format!("{}: cannot open", log_path.display()))?;
 
+    let held_out = args.heldout.as_deref().map(HeldOut::open).transpose()?;
     let config = trainer.config.clone();
     let bar = super::batch::progress(config.steps as usize);
     bar.set_position(trainer.step);
@@ -135,7 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let losses = trainer.step()?;
         let step = trainer.step;
         let rate = (step - first_step) as f64 / start.elapsed().as_secs_f64();
-        bar.set_message(format!("{} | {rate:.2} steps/s", summary(&losses)));
+        bar.set_message(format!("{} | {rate:.2} steps/s", summary(&losses.named())));
         bar.set_position(step);
         if step % config.log_every == 0 || step == config.steps {
             writeln!(log, "{}", log_line(stage, step, start.elapsed().as_secs_f64(), &losses))
@@ -148,6 +154,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if step % config.checkpoint_every == 0 || step == config.steps {
             let dir = trainer.save(&checkpoints)?;
             bar.suspend(|| println!("checkpoint {}", dir.display()));
+            if let Some(held_out) = &held_out {
+                let scores = trainer.validate(held_out)?;
+                writeln!(log, "{}", held_out_line(stage, step, start.elapsed().as_secs_f64(), &scores))
+                    .with_context(|| format!("{}: cannot write", log_path.display()))?;
+                bar.suspend(|| println!("held-out {}", summary(&scores)));
+            }
         }
     }
     bar.finish();
@@ -199,18 +211,31 @@ fn available_memory() -> Option<f64> {
     Some(kib * 1024.0)
 }
 
-fn summary(losses: &StepReport) -> String {
-    losses.named().iter().map(|(n, v)| format!("{n} {v:.4}")).collect::<Vec<_>>().join(" ")
+fn summary<V: Into<f64> + Copy>(values: &[(&str, V)]) -> String {
+    values.iter().map(|&(n, v)| format!("{n} {:.4}", v.into())).collect::<Vec<_>>().join(" ")
+}
+
+/// The fields every log line starts with.
+fn log_fields(stage: Stage, step: u64, seconds: f64) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::Map::from_iter([
+        ("stage".into(), stage.name().into()),
+        ("step".into(), step.into()),
+        ("seconds".into(), seconds.into()),
+    ])
 }
 
 fn log_line(stage: Stage, step: u64, seconds: f64, losses: &StepReport) -> String {
-    let mut fields = serde_json::Map::new();
-    fields.insert("stage".into(), stage.name().into());
-    fields.insert("step".into(), step.into());
-    fields.insert("seconds".into(), seconds.into());
+    let mut fields = log_fields(stage, step, seconds);
     for (name, value) in losses.named() {
         fields.insert(name.into(), f64::from(value).into());
     }
+    serde_json::Value::Object(fields).to_string()
+}
+
+fn held_out_line(stage: Stage, step: u64, seconds: f64, scores: &[(&str, f64)]) -> String {
+    let mut fields = log_fields(stage, step, seconds);
+    let scores = scores.iter().map(|&(name, value)| (name.to_string(), value.into()));
+    fields.insert("heldout".into(), serde_json::Map::from_iter(scores).into());
     serde_json::Value::Object(fields).to_string()
 }
 

@@ -130,6 +130,30 @@ pub fn evaluate(name: &str, gt: &LabelledFrame, depth: &Array2<f32>, normals: &A
     }
 }
 
+/// What one network alone outputs, for scoring a training stage on held-out frames.
+#[derive(Debug, Clone, Copy)]
+pub enum StageOutput<'a> {
+    /// The normal net's normals (H, W, 3).
+    Normals(&'a Array3<f32>),
+    /// The depth net's depth (H, W).
+    Depth(&'a Array2<f32>),
+}
+
+/// Scores one network's output for `gt`: the normals' errors, or the depth's and those of its
+/// normals; the other scores and the per-part rows stay empty.
+pub fn evaluate_output(name: &str, gt: &LabelledFrame, output: StageOutput) -> ImageRow {
+    let mask = &gt.person.mask;
+    let (depth, normals, depth_normals_metrics) = match output {
+        StageOutput::Normals(n) => (None, normal_metrics(n, &gt.normals, mask), None),
+        StageOutput::Depth(d) => (
+            depth_metrics(d, &gt.depth, mask),
+            None,
+            normal_metrics(&depth_normals(d, mask, &gt.camera), &gt.normals, mask),
+        ),
+    };
+    ImageRow { name: name.to_string(), depth, normals, depth_normals: depth_normals_metrics, parts: Vec::new() }
+}
+
 /// One score of an image: its column in the printed table and eval.csv, its key in eval.json's
 /// aggregate (the mean over the images that have it).
 struct Column {
@@ -160,6 +184,11 @@ pub fn aggregate(rows: &[ImageRow]) -> [f64; 9] {
         let v: Vec<f64> = rows.iter().filter_map(c.value).collect();
         if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
     })
+}
+
+/// The aggregate by eval.json's keys, leaving out the scores no image has.
+pub fn aggregate_named(rows: &[ImageRow]) -> Vec<(&'static str, f64)> {
+    COLUMNS.iter().zip(aggregate(rows)).filter(|(_, v)| v.is_finite()).map(|(c, v)| (c.key, v)).collect()
 }
 
 fn header() -> impl Iterator<Item = &'static str> + Clone {
@@ -228,6 +257,39 @@ mod tests {
         assert!(means[0] > 0.0 && means[0] < 0.05, "{}", means[0]);
         let mean = Array2::<f32>::zeros((2, 2));
         assert_eq!(baseline_prediction(&gt, Some(&mean)).unwrap_err(), "6x5, the mean depth map is 2x2");
+    }
+
+    #[test]
+    fn a_stage_output_gets_only_its_own_scores() {
+        let gt = frame(3.0);
+        let (depth, normals) = baseline_prediction(&gt, None).unwrap();
+        let normal_row = evaluate_output("n", &gt, StageOutput::Normals(&normals));
+        assert_eq!(normal_row.normals.unwrap().mean_deg, 0.0);
+        assert!(normal_row.depth.is_none() && normal_row.depth_normals.is_none());
+        // The ground truth's own depth: no depth error, and its normals are the plane's
+        // (x + y tilt of 0.01 m per pixel), not the frame's flat ground-truth normals.
+        let depth_row = evaluate_output("d", &gt, StageOutput::Depth(&gt.depth));
+        assert!(depth_row.depth.unwrap().rmse < 1e-6);
+        assert!(depth_row.depth_normals.unwrap().mean_deg > 1.0);
+        let named = aggregate_named(&[normal_row, evaluate_output("f", &gt, StageOutput::Depth(&depth))]);
+        let keys: Vec<&str> = named.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            keys,
+            [
+                "depth_rmse",
+                "depth_abs_rel",
+                "depth_rmse_raw",
+                "normal_mean_deg",
+                "normal_median_deg",
+                "within_11_25",
+                "within_22_5",
+                "within_30",
+                "depth_normal_mean_deg"
+            ]
+        );
+        let only_normals = aggregate_named(&[evaluate_output("n", &gt, StageOutput::Normals(&normals))]);
+        assert_eq!(only_normals.len(), 5);
+        assert_eq!(only_normals[0], ("normal_mean_deg", 0.0));
     }
 
     #[test]

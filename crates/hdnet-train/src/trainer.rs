@@ -15,6 +15,7 @@ use hdnet_data::layout::{
     read_labelled, read_video_frame,
 };
 use hdnet_data::sampler::Sampler;
+use hdnet_eval::evaluation::{StageOutput, aggregate_named, evaluate_output};
 use hdnet_formats::FileError;
 use hdnet_model::geometry::{depth_to_normals, ray_map};
 use hdnet_model::pipeline::{check_network_size, depth_net_input, from_nchw, to_nchw};
@@ -135,16 +136,7 @@ fn synthetic_seed(seed: u64, step: u64, slot: usize, batch_size: usize) -> u64 {
 impl Source {
     fn open(labelled: Labelled, config: &TrainConfig) -> Result<Self, FileError> {
         match (labelled, config.synthetic) {
-            (Labelled::Folder(root), None) => {
-                let names = frame_names(&root)?;
-                if let Some(orphan) = frames_without_color(&root).first() {
-                    return Err(missing_color(orphan));
-                }
-                if names.is_empty() {
-                    return Err(FileError::new(root.join(dirs::COLOR), "no labelled frames"));
-                }
-                Ok(Source::Folder { root, names })
-            }
+            (Labelled::Folder(root), None) => Ok(Source::Folder { names: labelled_names(&root)?, root }),
             (Labelled::Synthetic(body), Some(size)) => Ok(Source::Synthetic { body, size }),
             (Labelled::Folder(root), Some(_)) => {
                 Err(FileError::new(root, "this run draws synthetic people (synthetic = SIZE): no --data"))
@@ -337,20 +329,48 @@ impl Trainer {
     pub fn preview(&self) -> Result<Preview, FileError> {
         let sampler = Sampler { len: self.labelled.len(), batch_size: 1, seed: self.config.seed };
         let frame = self.labelled.batch(&sampler, self.step, self.config.seed)?.remove(0);
-        let net = self.net.valid();
-        let device = net.head_bias.val().device();
-        let input = match self.stage {
-            Stage::Normal => frame.person.image.clone(),
-            Stage::Depth | Stage::Hdnet => depth_net_input(&frame.person.image, &frame.normals, &frame.person.iuv),
-        };
-        let output = net.forward(net.take_inputs(to_nchw(&[&input], &device)));
+        let output = self.predict(&frame);
         let normals_from_depth = (self.stage != Stage::Normal).then(|| {
+            let device = output.device();
             let (h, w) = frame.person.mask.dim();
             let mask = to_nchw(&[&frame.person.mask.clone().insert_axis(ndarray::Axis(2))], &device).greater_elem(0.0);
             let rays = ray_map(&[frame.camera], h, w, &device);
             from_nchw(depth_to_normals(output.clone(), mask, rays, self.config.normals_from_depth)).remove(0)
         });
         Ok(Preview { prediction: from_nchw(output).remove(0), normals_from_depth, frame })
+    }
+
+    /// The network's output (1, C, H, W) for one unaugmented frame, given what its stage trains
+    /// on: the image, and for depth the ground-truth normals and IUV.
+    fn predict(&self, frame: &LabelledFrame) -> Tensor<4> {
+        let net = self.net.valid();
+        let device = net.head_bias.val().device();
+        let input = match self.stage {
+            Stage::Normal => frame.person.image.clone(),
+            Stage::Depth | Stage::Hdnet => depth_net_input(&frame.person.image, &frame.normals, &frame.person.iuv),
+        };
+        net.forward(net.take_inputs(to_nchw(&[&input], &device)))
+    }
+
+    /// The mean scores of the network on the held-out frames (eval.json's keys), each frame fed
+    /// as in [`Self::predict`].
+    pub fn validate(&self, held_out: &HeldOut) -> Result<Vec<(&'static str, f64)>, FileError> {
+        let mut rows = Vec::with_capacity(held_out.names.len());
+        for name in &held_out.names {
+            let frame = read_labelled(&held_out.root, name)?;
+            check_sizes(&held_out.root, std::iter::once((name, frame.person.mask.dim())))?;
+            let output = from_nchw(self.predict(&frame)).remove(0);
+            let depth;
+            let scored = match self.stage {
+                Stage::Normal => StageOutput::Normals(&output),
+                Stage::Depth | Stage::Hdnet => {
+                    depth = output.index_axis(ndarray::Axis(2), 0).to_owned();
+                    StageOutput::Depth(&depth)
+                }
+            };
+            rows.push(evaluate_output(name, &frame, scored));
+        }
+        Ok(aggregate_named(&rows))
     }
 
     /// The video pairs of this step (HDNet stage only).
@@ -379,6 +399,30 @@ impl Trainer {
             loaded.iter().map(|(i, j, c)| VideoPair { frame_i: i, frame_j: j, correspondences: c }).collect();
         pair_batch(&pairs, &self.device).map(Some).map_err(|e| FileError::new(&videos.root, e))
     }
+}
+
+/// A labelled folder whose frames a run scores at every checkpoint (read then, one at a time).
+pub struct HeldOut {
+    root: PathBuf,
+    names: Vec<String>,
+}
+
+impl HeldOut {
+    pub fn open(root: &Path) -> Result<Self, FileError> {
+        Ok(Self { root: root.to_path_buf(), names: labelled_names(root)? })
+    }
+}
+
+/// The frames of a labelled folder; an error if it has none or a frame lacks its image.
+fn labelled_names(root: &Path) -> Result<Vec<String>, FileError> {
+    let names = frame_names(root)?;
+    if let Some(orphan) = frames_without_color(root).first() {
+        return Err(missing_color(orphan));
+    }
+    if names.is_empty() {
+        return Err(FileError::new(root.join(dirs::COLOR), "no labelled frames"));
+    }
+    Ok(names)
 }
 
 /// Frames of one step must share one size that the network accepts.

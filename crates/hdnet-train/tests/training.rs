@@ -8,7 +8,7 @@ use burn::prelude::*;
 use hdnet_data::layout::{Form, write_corr_mat, write_correspondences, write_depth, write_normals};
 use hdnet_formats::correspondences::Correspondences;
 use hdnet_train::checkpoint;
-use hdnet_train::trainer::Labelled;
+use hdnet_train::trainer::{HeldOut, Labelled};
 use hdnet_train::{Stage, TrainConfig, Trainer};
 use ndarray::{Array2, Array3};
 
@@ -217,6 +217,56 @@ fn resumed_run_is_identical_and_interrupted_writes_leave_the_last_checkpoint() {
     let max_diff = max_abs_diff(&weights(&straight), &weights(&resumed));
     println!("max |straight - resumed| weight difference: {max_diff:e} (required: 0)");
     assert_eq!(max_diff, 0.0);
+}
+
+/// A network of `stage` whose output is `bias` everywhere (a zero head).
+fn constant_network(stage: Stage, bias: &[f32], device: &Device) -> hdnet_model::Hourglass {
+    let mut net = hdnet_model::HourglassConfig::new(stage.net_kind(), 4).init(device, 0);
+    net.head_weight = burn::module::Param::from_tensor(net.head_weight.val().zeros_like());
+    net.head_bias = burn::module::Param::from_tensor(Tensor::<1>::from_floats(bias, device));
+    net
+}
+
+/// Held-out scores against the ellipsoids' ground truth computed here: a network whose normals all
+/// face the camera errs by acos(z) at each pixel of normal (x, y, -z); a constant depth map has
+/// those normals too, and after the shift alignment its RMSE is the ground truth's spread.
+#[test]
+fn held_out_scores_of_a_constant_network_are_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = dir.path().join("labelled");
+    labelled_dataset(&labelled);
+    let frames: Vec<Frame> =
+        (0..6).map(|t| frame(14.0 + t as f32, 13.0 + (t % 3) as f32 * 2.0, 0.5 + t as f32 * 0.1)).collect();
+    let per_frame = |score: &dyn Fn(&Frame, &[(usize, usize)]) -> f64| {
+        frames
+            .iter()
+            .map(|f| score(f, &f.mask.indexed_iter().filter(|(_, m)| **m > 0.0).map(|(i, _)| i).collect::<Vec<_>>()))
+            .sum::<f64>()
+            / frames.len() as f64
+    };
+    let facing_error = per_frame(&|f, px| {
+        px.iter().map(|&(r, c)| f64::from(-f.normals[(r, c, 2)]).acos().to_degrees()).sum::<f64>() / px.len() as f64
+    });
+    let spread = per_frame(&|f, px| {
+        let d: Vec<f64> = px.iter().map(|&i| f64::from(f.depth[i])).collect();
+        let mean = d.iter().sum::<f64>() / d.len() as f64;
+        (d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d.len() as f64).sqrt()
+    });
+    let device = device().autodiff();
+    let held_out = HeldOut::open(&labelled).unwrap();
+    let score = |stage: Stage, bias: &[f32]| {
+        let net = constant_network(stage, bias, &device);
+        let trainer = Trainer::new(stage, config(stage, 1), folder(&labelled), None, Some(net), &device).unwrap();
+        trainer.validate(&held_out).unwrap().into_iter().collect::<std::collections::HashMap<_, _>>()
+    };
+    let normal = score(Stage::Normal, &[0.0, 0.0, -1.0]);
+    let depth = score(Stage::Depth, &[hdnet_data::layout::DEPTH_MEDIAN]);
+    println!("normal stage {normal:?}\ndepth stage {depth:?}\nexpected: facing {facing_error}, spread {spread}");
+    assert_eq!(normal.len(), 5, "the normal stage has only normal scores");
+    assert!((normal["normal_mean_deg"] - facing_error).abs() < 1e-3);
+    assert!((depth["depth_normal_mean_deg"] - facing_error).abs() < 0.05, "float rounding of a flat surface's normals");
+    assert!((depth["depth_rmse"] - spread).abs() < 1e-6);
+    assert!(!depth.contains_key("normal_mean_deg"));
 }
 
 #[test]
