@@ -713,12 +713,32 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     ]);
     assert!(!o.status.success() && stderr(&o).contains("DensePose"), "{}", stderr(&o));
     let plain = dir.path().join("plain");
-    let o = hdnet(&["infer", p(&photo_path), "--mask", p(&mask_path), "--no-turntable", "--out", p(&plain)]);
+    let o = hdnet(&[
+        "infer",
+        p(&photo_path),
+        "--mask",
+        p(&mask_path),
+        "--no-turntable",
+        "--extent",
+        "2.5",
+        "--out",
+        p(&plain),
+    ]);
     assert!(
         o.status.success() && plain.join("dancer.ply").exists() && !plain.join("dancer_turntable.gif").exists(),
         "{}",
         stderr(&o)
     );
+    // The mesh is as large as --extent says: the person's larger side spans 2.5 m (up to the
+    // relief's perspective, a few percent at 4 m).
+    let mesh = hdnet_formats::mesh::read_ply(plain.join("dancer.ply")).unwrap();
+    let on: Vec<[f32; 3]> = mesh.points.iter().copied().filter(|q| q[2] > 0.0).collect();
+    let span = |k: usize| {
+        let (lo, hi) = on.iter().fold((f32::MAX, f32::MIN), |(lo, hi), q| (lo.min(q[k]), hi.max(q[k])));
+        hi - lo
+    };
+    let larger = span(0).max(span(1));
+    assert!((larger / 2.5 - 1.0).abs() < 0.1, "the mesh spans {larger} m");
     // The mesh renders on its own as PNG frames.
     let frames = dir.path().join("frames");
     hdnet_ok(&["render", p(&out.join("dancer.ply")), "--turntable", "--frames", "8", "--out", p(&frames)]);

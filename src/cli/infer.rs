@@ -52,6 +52,11 @@ pub struct Args {
     /// weights state, else 0.9).
     #[arg(long)]
     fill: Option<f32>,
+    /// The real size in metres of the person's larger extent in a photo (default 1.75, a
+    /// standing adult; give it for a child, a seated person or a half-body shot): the meshes'
+    /// width against their depth.
+    #[arg(long, default_value_t = 1.75)]
+    extent: f32,
     /// Render each predicted mesh turning around (NAME_turntable.gif): done by default for a
     /// single photo; this asks for it for every image of a folder too.
     #[arg(long, conflicts_with = "no_turntable")]
@@ -100,6 +105,17 @@ struct Loaded {
 struct PhotoFrame {
     crop: Crop,
     mask: Array2<f32>,
+    /// Metres per pixel of the network's input at the person.
+    footprint: f32,
+}
+
+/// How a photo's person is framed for the networks and how large they really are.
+#[derive(Clone, Copy)]
+struct Framing {
+    /// Share of the crop's side the person's larger extent spans.
+    fill: f32,
+    /// That extent in metres.
+    extent: f32,
 }
 
 /// Every file written for sample NAME.
@@ -164,11 +180,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.fill.is_some_and(|f| !(f > 0.05 && f <= 1.0)) {
         bail!("--fill must be in (0.05, 1]");
     }
+    if !(args.extent > 0.01 && args.extent < 100.0) {
+        bail!("--extent must be in metres, between 0.01 and 100");
+    }
     let (sources, out) = sources(&args)?;
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
     ItemWriter::remove_stale(&out);
     let hdnet = super::load_model(args.weights.as_deref(), &args.device)?;
-    let fill = person_fill(&hdnet, args.fill);
+    let framing = Framing { fill: person_fill(&hdnet, args.fill), extent: args.extent };
     let turntable = args.turntable || (!args.no_turntable && args.input.is_file());
 
     let mut batch = Batch::new(sources.len());
@@ -176,7 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for chunk in sources.chunks(args.batch) {
         let mut loaded = Vec::new();
         for source in chunk {
-            match load_checked(source, &out, &hdnet, fill, turntable, args.overwrite, &mut finder) {
+            match load_checked(source, &out, &hdnet, framing, turntable, args.overwrite, &mut finder) {
                 Ok(l) => loaded.push(l),
                 Err(e) => {
                     batch.fail(format!("skipped {}: {e}", source.name()));
@@ -224,7 +243,11 @@ fn write_all(out: &Path, l: &Loaded, p: &Prediction, turntable: bool) -> Result<
             format!("the network produced a non-finite depth ({bad})"),
         ));
     }
-    let mesh = colored_mesh(&l.sample, &depth);
+    let camera = match &l.photo {
+        Some(photo) => photo_camera(&depth, &l.sample.mask, photo.footprint),
+        None => Camera::original(),
+    };
+    let mesh = colored_mesh(&l.sample, &depth, &camera);
     let warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
     if let Some(photo) = &l.photo {
         write_photo_outputs(out, &l.sample.name, photo, p)?;
@@ -275,7 +298,7 @@ fn load_checked(
     source: &Source,
     out: &Path,
     hdnet: &Hdnet,
-    fill: f32,
+    framing: Framing,
     turntable: bool,
     overwrite: bool,
     finder: &mut Finder,
@@ -294,7 +317,7 @@ fn load_checked(
             Ok(Loaded { sample: PersonImage::read_test_layout(dir, name, IMAGE_SIZE)?, photo: None, found: None })
         }
         Source::Photo { image, mask, dp } => {
-            load_photo(&name, image, mask.as_deref(), dp.as_deref(), hdnet.needs_densepose(), fill, finder)
+            load_photo(&name, image, mask.as_deref(), dp.as_deref(), hdnet.needs_densepose(), framing, finder)
         }
     }
 }
@@ -307,7 +330,7 @@ fn load_photo(
     mask_path: Option<&Path>,
     dp: Option<&Path>,
     needs_dp: bool,
-    fill: f32,
+    framing: Framing,
     finder: &mut Finder,
 ) -> Result<Loaded, FileError> {
     let rgb = read_rgb(image, None)?;
@@ -327,8 +350,9 @@ fn load_photo(
         }
         None => None,
     };
-    let (sample, crop) = network_input(name, &rgb, &mask, iuv.as_ref(), fill, mask_path)?;
-    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask }), found })
+    let (sample, crop) = network_input(name, &rgb, &mask, iuv.as_ref(), framing.fill, mask_path)?;
+    let footprint = framing.extent / (framing.fill * IMAGE_SIZE.0 as f32);
+    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask, footprint }), found })
 }
 
 /// The networks' 256x256 input of a photo: the square around the person (see [`Crop::around`])
@@ -403,9 +427,22 @@ fn write_outputs(
     Ok(warnings)
 }
 
-/// The depth2mesh faces over camera-space points (metres, original camera), coloured by the input.
-fn colored_mesh(sample: &PersonImage, depth: &Array2<f32>) -> mesh::ColoredMesh {
-    let camera = Camera::original();
+/// The camera that meshes a photo's crop: the person's pixels span `footprint` metres each at
+/// the median of the predicted depth (the networks see a crop, not the photo's lens; their depth
+/// is metric in relief, at about 4 m).
+fn photo_camera(depth: &Array2<f32>, mask: &Array2<f32>, footprint: f32) -> Camera {
+    let mut on: Vec<f32> = depth.iter().zip(mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
+    let median = if on.is_empty() {
+        hdnet_data::layout::DEPTH_MEDIAN
+    } else {
+        let k = on.len() / 2;
+        *on.select_nth_unstable_by(k, f32::total_cmp).1
+    };
+    Camera::with_footprint(1.0, footprint, median, IMAGE_SIZE.0)
+}
+
+/// The depth2mesh faces over camera-space points (metres, through `camera`), coloured by the input.
+fn colored_mesh(sample: &PersonImage, depth: &Array2<f32>, camera: &Camera) -> mesh::ColoredMesh {
     let (points, colors) = depth
         .indexed_iter()
         .map(|((r, c), &d)| {

@@ -39,7 +39,7 @@ pub mod dirs {
     /// Synthetic videos keep their depth and normals here, aside from the unlabelled layout.
     pub const GROUND_TRUTH: &str = "ground_truth";
     /// Each frame's camera (`NAME.json`, see [`hdnet_geometry::Camera`]); frames without one
-    /// were taken by the original's camera.
+    /// were taken by the original's camera (the original's data, people at about 4 m).
     pub const CAMERA: &str = "camera";
 }
 
@@ -220,7 +220,7 @@ pub fn read_labelled(root: &Path, name: &str) -> Result<LabelledFrame, FileError
     let labels = ground_truth_root(root);
     let raw_depth = read_matrix(&labels.join(dirs::DEPTH), name, size)?;
     let normals = read_normals(&labels.join(dirs::NORMAL), name, size)?;
-    LabelledFrame::preprocessed(person, read_camera(root, name)?, &raw_depth, normals)
+    LabelledFrame::preprocessed(person, camera_file(root, name)?, &raw_depth, normals)
         .map_err(|e| FileError::new(labels.join(dirs::DEPTH).join(name), e))
 }
 
@@ -228,9 +228,14 @@ impl LabelledFrame {
     /// A labelled frame as the original's `read_renderpeople` prepares it: the mask kept where
     /// the depth lies in [1, 8] m, the depth shifted to median 4 there and zero elsewhere, the
     /// normals zero off the mask. Fails when no mask pixel has a valid depth.
+    ///
+    /// A frame with its own `camera` (taken from any distance) gets that camera moved to the
+    /// shifted depth ([`Camera::moved_to_depth`]), so that the shifted depth still describes
+    /// the person's shape and size; without one (the original's data) the original's camera
+    /// is kept, as the original trains.
     pub fn preprocessed(
         mut person: PersonImage,
-        camera: Camera,
+        camera: Option<Camera>,
         raw_depth: &Array2<f32>,
         mut normals: Array3<f32>,
     ) -> Result<Self, &'static str> {
@@ -247,6 +252,7 @@ impl LabelledFrame {
                 |p| if mask[p] > 0.0 { raw_depth[p] + DEPTH_MEDIAN - shift } else { 0.0 },
             );
         zero_off_mask(&mut normals, mask);
+        let camera = camera.map_or_else(Camera::original, |c| c.moved_to_depth(shift, DEPTH_MEDIAN));
         Ok(Self { person, camera, depth, normals })
     }
 }
@@ -413,9 +419,14 @@ pub fn write_normals(dir: &Path, name: &str, normals: &Array3<f32>, form: Form) 
 
 /// The camera of frame `name`: `camera/NAME.json` where the folder has one, else the original's.
 pub fn read_camera(root: &Path, name: &str) -> Result<Camera, FileError> {
+    Ok(camera_file(root, name)?.unwrap_or_else(Camera::original))
+}
+
+/// Frame `name`'s own camera (`camera/NAME.json`), if it has one.
+fn camera_file(root: &Path, name: &str) -> Result<Option<Camera>, FileError> {
     let path = root.join(dirs::CAMERA).join(format!("{name}.json"));
     if !path.exists() {
-        return Ok(Camera::original());
+        return Ok(None);
     }
     let text = std::fs::read_to_string(&path).map_err(|e| FileError::new(&path, e))?;
     let camera: Camera =
@@ -424,7 +435,7 @@ pub fn read_camera(root: &Path, name: &str) -> Result<Camera, FileError> {
     if values.iter().any(|v| !v.is_finite()) || camera.fx <= 0.0 || camera.fy <= 0.0 || camera.scaling <= 0.0 {
         return Err(FileError::new(&path, "a camera needs finite values and positive focal lengths and scaling"));
     }
-    Ok(camera)
+    Ok(Some(camera))
 }
 
 /// Writes `camera` as `camera/NAME.json` under `root`.
@@ -485,6 +496,77 @@ pub(crate) mod tests {
 
     fn normals() -> Array3<f32> {
         Array3::from_shape_fn((4, 5, 3), |(_, _, k)| if k == 2 { -1.0 } else { 0.0 })
+    }
+
+    /// A ball of radius 0.3 m, 1.8 m in front of a 64x64 photo crop: its depth and its exact
+    /// normals, where the rays hit it.
+    fn ball(camera: &Camera) -> (Array2<f32>, Array3<f32>) {
+        let (centre, radius) = ([0.05f64, -0.03, 1.8], 0.3f64);
+        let mut depth = Array2::zeros((64, 64));
+        let mut normals = Array3::zeros((64, 64, 3));
+        for ((r, c), d) in depth.indexed_iter_mut() {
+            let ray = camera.ray(r as f32, c as f32).map(f64::from);
+            // |t ray - centre|^2 = radius^2, the nearer root; ray z = 1, so t is the depth.
+            let (a, b) =
+                (ray.iter().map(|v| v * v).sum::<f64>(), ray.iter().zip(centre).map(|(v, c)| v * c).sum::<f64>());
+            let q = b * b - a * (centre.iter().map(|v| v * v).sum::<f64>() - radius * radius);
+            if q > 0.0 {
+                let t = (b - q.sqrt()) / a;
+                *d = t as f32;
+                for k in 0..3 {
+                    normals[(r, c, k)] = ((t * ray[k] - centre[k]) / radius) as f32;
+                }
+            }
+        }
+        (depth, normals)
+    }
+
+    /// The mean angle (degrees) between the normals of `frame`'s depth through its camera and its
+    /// ground-truth normals.
+    fn depth_normal_error(frame: &LabelledFrame) -> f64 {
+        let flat = |a: &Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
+        let from_depth =
+            hdnet_geometry::normals_of_depth(&flat(&frame.depth), &flat(&frame.person.mask), 64, 64, &frame.camera);
+        let angles: Vec<f64> = frame
+            .person
+            .mask
+            .indexed_iter()
+            .filter(|(_, m)| **m > 0.0)
+            .map(|((r, c), _)| {
+                let n = from_depth[r * 64 + c];
+                let dot: f32 = (0..3).map(|k| n[k] * frame.normals[(r, c, k)]).sum();
+                f64::from(dot.clamp(-1.0, 1.0)).acos().to_degrees()
+            })
+            .collect();
+        angles.iter().sum::<f64>() / angles.len() as f64
+    }
+
+    #[test]
+    fn a_frame_with_its_own_camera_keeps_its_shape_when_shifted_to_4_m() {
+        let camera = Camera::photo_crop(700.0, [500.0, 400.0], [460.0, 370.0], 96.0, 64);
+        let (depth, normals) = ball(&camera);
+        let mask = depth.mapv(|d| if d > 0.0 { 1.0 } else { 0.0 });
+        let person = PersonImage::new("ball", &Array3::zeros((64, 64, 3)), mask.clone(), Array3::zeros((64, 64, 3)));
+        let own = LabelledFrame::preprocessed(person.clone(), Some(camera), &depth, normals.clone()).unwrap();
+        let kept = LabelledFrame { camera, ..own.clone() };
+        let unshifted = LabelledFrame { depth: depth.clone(), camera, ..own.clone() };
+        let (moved, stale, truth) =
+            (depth_normal_error(&own), depth_normal_error(&kept), depth_normal_error(&unshifted));
+        println!(
+            "depth normals vs the ball's: unshifted {truth:.2}, shifted with the moved camera {moved:.2}, with the photo's {stale:.2} deg"
+        );
+        // The finite differences alone err by `truth` (the rim); moving the camera adds little,
+        // keeping the photo's camera at twice the distance flattens the ball.
+        assert!(moved < truth + 1.0, "{moved} vs {truth}");
+        assert!(stale > moved + 5.0, "{stale} vs {moved}");
+        let (p, _) = mask.indexed_iter().find(|(_, m)| **m > 0.0).unwrap();
+        let median = DEPTH_MEDIAN - (own.depth[p] - depth[p]);
+        assert!(
+            (own.camera.fx / camera.fx - DEPTH_MEDIAN / median).abs() < 1e-4,
+            "moved from the median depth {median}"
+        );
+        let original = LabelledFrame::preprocessed(person, None, &depth, normals).unwrap();
+        assert_eq!(original.camera, Camera::original());
     }
 
     #[test]

@@ -44,6 +44,22 @@ impl Camera {
         Self { fx: focal, fy: focal, cx: centre[0], cy: centre[1], origin, scaling: side / size as f32 }
     }
 
+    /// This camera with its focal length scaled by `to / from`: a surface seen at depth `from`
+    /// and moved to depth `to` keeps its metric size and shape through it (to first order in its
+    /// relief over the distance), as the original's shift of every depth map to median 4 m needs.
+    pub fn moved_to_depth(&self, from: f32, to: f32) -> Self {
+        let k = to / from;
+        Self { fx: self.fx * k, fy: self.fy * k, ..*self }
+    }
+
+    /// A `size` x `size` image centred on the optical axis in which `pixels` pixels at depth
+    /// `depth` span `metres`.
+    pub fn with_footprint(pixels: f32, metres: f32, depth: f32, size: usize) -> Self {
+        let focal = depth * pixels / metres;
+        let centre = (size as f32 - 1.0) / 2.0;
+        Self { fx: focal, fy: focal, cx: centre, cy: centre, origin: [0.0, 0.0], scaling: 1.0 }
+    }
+
     /// The same crop at `factor` times the resolution (for supersampling).
     pub fn finer(&self, factor: usize) -> Self {
         Self { scaling: self.scaling / factor as f32, ..*self }

@@ -422,7 +422,7 @@ pub fn write_ground_truth(root: &Path, name: &str, f: &Frame, form: Form) -> Res
 /// [`write_labelled`] and reading it back gives, without the files.
 pub fn labelled(f: &Frame, name: &str) -> Result<LabelledFrame, &'static str> {
     let person = PersonImage::new(name, &f.rgb, f.mask.clone(), f.iuv.clone());
-    LabelledFrame::preprocessed(person, f.camera, &f.depth, f.normals.clone())
+    LabelledFrame::preprocessed(person, Some(f.camera), &f.depth, f.normals.clone())
 }
 
 /// Writes a frame as `NAME` in the labelled layout (images as PNG, depth and normals in `form`).
@@ -756,10 +756,10 @@ mod tests {
         assert_eq!((&in_memory.depth, &in_memory.normals, in_memory.camera), (&back.depth, &back.normals, back.camera));
         assert_eq!(back.person.mask, f.mask);
         assert_eq!(back.person.iuv, f.iuv);
-        assert_eq!(back.camera, f.camera);
-        // The reader shifts depth to median 4: the shape is kept.
+        // The reader shifts depth to median 4 and moves the camera with it: the shape is kept.
         let (at, _) = f.mask.indexed_iter().find(|(_, m)| **m > 0.0).unwrap();
         let shift = back.depth[at] - f.depth[at];
+        assert_eq!(back.camera, f.camera.moved_to_depth(4.0 - shift, 4.0));
         assert!(
             f.mask
                 .indexed_iter()
