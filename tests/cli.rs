@@ -295,6 +295,9 @@ fn train_writes_checkpoints_logs_panels_and_resumes() {
     for key in ["total", "l2", "scale_invariant", "normal"] {
         assert!(lines[3][key].as_f64().unwrap().is_finite(), "{key}");
     }
+    // CPU time accumulates over the run's processes (the resumed one starts from step 2's).
+    let cpu: Vec<f64> = lines.iter().map(|l| l["cpu_seconds"].as_f64().unwrap()).collect();
+    assert!(cpu[0] > 0.0 && cpu.windows(2).all(|w| w[1] >= w[0]), "{cpu:?}");
     let held_out = lines[4]["heldout"].as_object().unwrap();
     assert_eq!(
         held_out.keys().collect::<Vec<_>>(),
@@ -309,6 +312,18 @@ fn train_writes_checkpoints_logs_panels_and_resumes() {
     let o = hdnet(&["plot", p(&out.join("train_log.jsonl"))]);
     assert!(!o.status.success() && stderr(&o).contains("convergence.png: already exists"), "{}", stderr(&o));
     hdnet_ok(&["plot", p(&out.join("train_log.jsonl")), "--overwrite"]);
+    // Two runs against their CPU time: one chart, curves named by run.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(out.join("train_log.jsonl"), other.join("train_log.jsonl")).unwrap();
+    let both = dir.path().join("both.png");
+    let (first_log, other_log) = (out.join("train_log.jsonl"), other.join("train_log.jsonl"));
+    let logs = [p(&first_log), p(&other_log)];
+    hdnet_ok(&["plot", logs[0], logs[1], "--x", "cpu-seconds", "--out", p(&both)]);
+    assert_eq!(image::open(&both).unwrap().height(), 1000);
+    std::fs::write(out.join("old.jsonl"), "{\"step\": 1, \"total\": 2.0}\n").unwrap();
+    let o = hdnet(&["plot", p(&out.join("old.jsonl")), "--x", "cpu-seconds"]);
+    assert!(!o.status.success() && stderr(&o).contains("no loss values with a \"cpu_seconds\""), "{}", stderr(&o));
     std::fs::write(out.join("bad.jsonl"), "{\"step\": 1, \"total\": 2.0}\nnot json\n").unwrap();
     let o = hdnet(&["plot", p(&out.join("bad.jsonl"))]);
     assert!(!o.status.success() && stderr(&o).contains("bad.jsonl: line 2: not JSON"), "{}", stderr(&o));

@@ -1,4 +1,4 @@
-//! `hdnet plot LOG`: convergence curves of a training log (train_log.jsonl) to a PNG.
+//! `hdnet plot LOG...`: convergence curves of training logs (train_log.jsonl) to a PNG.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,9 +14,15 @@ const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A train_log.jsonl written by `hdnet train`.
-    log: PathBuf,
-    /// The PNG to write (default: next to the log, convergence.png).
+    /// train_log.jsonl files written by `hdnet train`; with several, each curve is named after
+    /// its run's folder.
+    #[arg(required = true)]
+    logs: Vec<PathBuf>,
+    /// The horizontal axis: the step, the wall-clock "seconds" of each process, or the run's
+    /// "cpu_seconds" (runs sharing a machine compare by it).
+    #[arg(long, value_enum, default_value = "step")]
+    x: Axis,
+    /// The PNG to write (default: next to the first log, convergence.png).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Replace --out if it exists.
@@ -24,38 +30,61 @@ pub struct Args {
     overwrite: bool,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Axis {
+    Step,
+    Seconds,
+    CpuSeconds,
+}
+
+impl Axis {
+    fn key(self) -> &'static str {
+        match self {
+            Axis::Step => "step",
+            Axis::Seconds => "seconds",
+            Axis::CpuSeconds => "cpu_seconds",
+        }
+    }
+}
+
 type Series = BTreeMap<String, Vec<(f64, f64)>>;
 
 /// The training losses (every numeric field but the bookkeeping ones) and the held-out scores
-/// (the fields of "heldout"), as (step, value) series.
+/// (the fields of "heldout") of every log, as (x, value) series; lines without the x field are
+/// left out.
 fn read_series(args: &Args) -> anyhow::Result<(Series, Series)> {
-    let text = std::fs::read_to_string(&args.log).with_context(|| format!("{}: cannot read", args.log.display()))?;
     let (mut losses, mut held_out) = (Series::new(), Series::new());
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let value: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("{}: line {}: not JSON", args.log.display(), i + 1))?;
-        let step =
-            value["step"].as_f64().with_context(|| format!("{}: line {}: no step", args.log.display(), i + 1))?;
-        for (key, v) in value.as_object().into_iter().flatten() {
-            if let (Some(v), false) = (v.as_f64(), ["step", "seconds"].contains(&key.as_str())) {
-                losses.entry(key.clone()).or_default().push((step, v));
+    for log in &args.logs {
+        let text = std::fs::read_to_string(log).with_context(|| format!("{}: cannot read", log.display()))?;
+        let run =
+            log.parent().and_then(|d| d.file_name()).map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = |key: &str| if args.logs.len() > 1 { format!("{run}: {key}") } else { key.to_string() };
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let value: serde_json::Value =
+                serde_json::from_str(line).with_context(|| format!("{}: line {}: not JSON", log.display(), i + 1))?;
+            value["step"].as_f64().with_context(|| format!("{}: line {}: no step", log.display(), i + 1))?;
+            let Some(x) = value[args.x.key()].as_f64() else { continue };
+            for (key, v) in value.as_object().into_iter().flatten() {
+                if let (Some(v), false) = (v.as_f64(), ["step", "seconds", "cpu_seconds"].contains(&key.as_str())) {
+                    losses.entry(name(key)).or_default().push((x, v));
+                }
             }
-        }
-        for (key, v) in value["heldout"].as_object().into_iter().flatten() {
-            if let Some(v) = v.as_f64() {
-                held_out.entry(key.clone()).or_default().push((step, v));
+            for (key, v) in value["heldout"].as_object().into_iter().flatten() {
+                if let Some(v) = v.as_f64() {
+                    held_out.entry(name(key)).or_default().push((x, v));
+                }
             }
         }
     }
-    if losses.is_empty() {
-        bail!("{}: no loss values", args.log.display());
+    if losses.is_empty() && held_out.is_empty() {
+        bail!("{}: no loss values with a \"{}\"", args.logs[0].display(), args.x.key());
     }
     Ok((losses, held_out))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (losses, held_out) = read_series(&args)?;
-    let out = args.out.clone().unwrap_or_else(|| args.log.with_file_name("convergence.png"));
+    let out = args.out.clone().unwrap_or_else(|| args.logs[0].with_file_name("convergence.png"));
     if out.exists() && !args.overwrite {
         bail!("{}: already exists (pass --overwrite to replace it)", out.display());
     }
@@ -66,13 +95,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut pixels = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
-        let caption = format!("hdnet training: {}", args.log.display());
+        let logs: Vec<String> = args.logs.iter().map(|l| l.display().to_string()).collect();
+        let caption = format!("hdnet training: {}", logs.join(", "));
+        let x = args.x.key();
         if held_out.is_empty() {
-            draw_chart(&root, &caption, "loss (log scale)", &losses)?;
+            draw_chart(&root, &caption, x, "loss (log scale)", &losses)?;
         } else {
             let (top, bottom) = root.split_vertically(500);
-            draw_chart(&top, &caption, "loss (log scale)", &losses)?;
-            draw_chart(&bottom, "held-out scores (eval.json's keys)", "score (log scale)", &held_out)?;
+            draw_chart(&top, &caption, x, "loss (log scale)", &losses)?;
+            draw_chart(&bottom, "held-out scores (eval.json's keys)", x, "score (log scale)", &held_out)?;
         }
         root.present().map_err(|e| anyhow::anyhow!("plot: {e}"))?;
     }
@@ -86,6 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn draw_chart(
     area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
     caption: &str,
+    x_desc: &str,
     y_desc: &str,
     series: &Series,
 ) -> anyhow::Result<()> {
@@ -101,7 +133,7 @@ fn draw_chart(
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..x_max, (y_min..(y_max * 1.2).max(y_min * 10.0)).log_scale())
         .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
-    chart.configure_mesh().x_desc("step").y_desc(y_desc).draw().map_err(|e| anyhow::anyhow!("plot: {e}"))?;
+    chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(|e| anyhow::anyhow!("plot: {e}"))?;
     for (k, (name, values)) in series.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
         let positive = values.iter().copied().filter(|&(_, v)| v > 0.0);

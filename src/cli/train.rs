@@ -135,16 +135,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = trainer.config.clone();
     let bar = super::batch::progress(config.steps as usize);
     bar.set_position(trainer.step);
-    let start = Instant::now();
+    let clock = Clock { start: Instant::now(), cpu_before: last_cpu_seconds(&log_path) };
     let first_step = trainer.step;
     while trainer.step < config.steps {
         let losses = trainer.step()?;
         let step = trainer.step;
-        let rate = (step - first_step) as f64 / start.elapsed().as_secs_f64();
+        let rate = (step - first_step) as f64 / clock.start.elapsed().as_secs_f64();
         bar.set_message(format!("{} | {rate:.2} steps/s", summary(&losses.named())));
         bar.set_position(step);
         if step % config.log_every == 0 || step == config.steps {
-            writeln!(log, "{}", log_line(stage, step, start.elapsed().as_secs_f64(), &losses))
+            writeln!(log, "{}", log_line(clock.fields(stage, step), &losses))
                 .with_context(|| format!("{}: cannot write", log_path.display()))?;
         }
         if step % config.visualize_every == 0 || step == config.steps {
@@ -156,7 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             bar.suspend(|| println!("checkpoint {}", dir.display()));
             if let Some(held_out) = &held_out {
                 let scores = trainer.validate(held_out)?;
-                writeln!(log, "{}", held_out_line(stage, step, start.elapsed().as_secs_f64(), &scores))
+                writeln!(log, "{}", held_out_line(clock.fields(stage, step), &scores))
                     .with_context(|| format!("{}: cannot write", log_path.display()))?;
                 bar.suspend(|| println!("held-out {}", summary(&scores)));
             }
@@ -215,25 +215,62 @@ fn summary<V: Into<f64> + Copy>(values: &[(&str, V)]) -> String {
     values.iter().map(|&(n, v)| format!("{n} {:.4}", v.into())).collect::<Vec<_>>().join(" ")
 }
 
-/// The fields every log line starts with.
-fn log_fields(stage: Stage, step: u64, seconds: f64) -> serde_json::Map<String, serde_json::Value> {
-    serde_json::Map::from_iter([
-        ("stage".into(), stage.name().into()),
-        ("step".into(), step.into()),
-        ("seconds".into(), seconds.into()),
-    ])
+type Fields = serde_json::Map<String, serde_json::Value>;
+
+/// What the log's time fields count from.
+struct Clock {
+    /// This process's start ("seconds": wall-clock time since).
+    start: Instant,
+    /// The run's CPU seconds before this process (its last logged "cpu_seconds" when resumed).
+    cpu_before: f64,
 }
 
-fn log_line(stage: Stage, step: u64, seconds: f64, losses: &StepReport) -> String {
-    let mut fields = log_fields(stage, step, seconds);
+impl Clock {
+    /// The fields every log line starts with; "cpu_seconds" is the run's CPU time over all its
+    /// processes and threads (what runs sharing a machine are compared by).
+    fn fields(&self, stage: Stage, step: u64) -> Fields {
+        let mut fields = Fields::from_iter([
+            ("stage".into(), stage.name().into()),
+            ("step".into(), step.into()),
+            ("seconds".into(), self.start.elapsed().as_secs_f64().into()),
+        ]);
+        if let Some(cpu) = cpu_seconds() {
+            fields.insert("cpu_seconds".into(), (self.cpu_before + cpu).into());
+        }
+        fields
+    }
+}
+
+/// The last "cpu_seconds" in the log (0 for a new run or a log without them).
+fn last_cpu_seconds(log: &Path) -> f64 {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .rev()
+        .find_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()?["cpu_seconds"].as_f64())
+        .unwrap_or(0.0)
+}
+
+/// The CPU time this process has used (user and system), where the system tells.
+fn cpu_seconds() -> Option<f64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given and nothing else.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: the call succeeded, so the struct is initialised.
+    let usage = unsafe { usage.assume_init() };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    Some(seconds(usage.ru_utime) + seconds(usage.ru_stime))
+}
+
+fn log_line(mut fields: Fields, losses: &StepReport) -> String {
     for (name, value) in losses.named() {
         fields.insert(name.into(), f64::from(value).into());
     }
     serde_json::Value::Object(fields).to_string()
 }
 
-fn held_out_line(stage: Stage, step: u64, seconds: f64, scores: &[(&str, f64)]) -> String {
-    let mut fields = log_fields(stage, step, seconds);
+fn held_out_line(mut fields: Fields, scores: &[(&str, f64)]) -> String {
     let scores = scores.iter().map(|&(name, value)| (name.to_string(), value.into()));
     fields.insert("heldout".into(), serde_json::Map::from_iter(scores).into());
     serde_json::Value::Object(fields).to_string()
