@@ -261,6 +261,16 @@ fn labelled_sample(root: &Path) {
 }
 
 #[test]
+fn a_configuration_that_draws_synthetic_people_needs_no_data_folder() {
+    let (dir, _, config) = training_setup("width = 4\nbatch_size = 1\nsynthetic = 64\n");
+    let out = dir.path().join("run");
+    hdnet_ok(&["train", "normal", "--config", p(&config), "--steps", "1", "--out", p(&out)]);
+    assert!(out.join("checkpoints/step-00000001/model.safetensors").exists());
+    let o = hdnet(&["train", "normal", "--steps", "1", "--out", p(&dir.path().join("plain"))]);
+    assert!(!o.status.success() && stderr(&o).contains("without synthetic = SIZE in its configuration reads --data"));
+}
+
+#[test]
 fn train_writes_checkpoints_logs_panels_and_resumes() {
     let (dir, data, config) =
         training_setup("width = 4\nbatch_size = 1\ncheckpoint_every = 2\nlog_every = 1\nvisualize_every = 2\n");

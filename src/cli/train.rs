@@ -34,8 +34,9 @@ pub struct Args {
     /// TOML file of settings (defaults: the original's for the stage).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Labelled data folder (color_WO_bg/, mask/, densepose/, depth/, normal/).
-    #[arg(long, required_unless_present_any = ["synthetic", "resume"])]
+    /// Labelled data folder (color_WO_bg/, mask/, densepose/, depth/, normal/); not needed by a
+    /// run that draws synthetic people (--synthetic, or `synthetic = SIZE` in its configuration).
+    #[arg(long)]
     data: Option<PathBuf>,
     /// Draw synthetic people v2 of this size on the fly instead of reading --data (kept in the
     /// run's configuration as `synthetic = SIZE`; a resumed run draws the same people).
