@@ -329,8 +329,10 @@ fn train_writes_checkpoints_logs_panels_and_resumes() {
     let both = dir.path().join("both.png");
     let (first_log, other_log) = (out.join("train_log.jsonl"), other.join("train_log.jsonl"));
     let logs = [p(&first_log), p(&other_log)];
-    hdnet_ok(&["plot", logs[0], logs[1], "--x", "cpu-seconds", "--out", p(&both)]);
+    hdnet_ok(&["plot", logs[0], logs[1], "--x", "cpu-seconds", "--keys", "total,depth_rmse", "--out", p(&both)]);
     assert_eq!(image::open(&both).unwrap().height(), 1000);
+    let o = hdnet(&["plot", logs[0], "--keys", "no_such_key", "--out", p(&dir.path().join("none.png"))]);
+    assert!(!o.status.success() && stderr(&o).contains("no loss values"), "{}", stderr(&o));
     std::fs::write(out.join("old.jsonl"), "{\"step\": 1, \"total\": 2.0}\n").unwrap();
     let o = hdnet(&["plot", p(&out.join("old.jsonl")), "--x", "cpu-seconds"]);
     assert!(!o.status.success() && stderr(&o).contains("no loss values with a \"cpu_seconds\""), "{}", stderr(&o));
