@@ -252,6 +252,13 @@ fn last_cpu_seconds(log: &Path) -> f64 {
 }
 
 /// The CPU time this process has used (user and system), where the system tells.
+#[cfg(not(unix))]
+fn cpu_seconds() -> Option<f64> {
+    None
+}
+
+/// The CPU time this process has used (user and system).
+#[cfg(unix)]
 fn cpu_seconds() -> Option<f64> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a whole rusage into the pointer it is given and nothing else.
