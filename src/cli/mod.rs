@@ -134,7 +134,7 @@ fn probe_device(name: &str) -> anyhow::Result<ExitCode> {
 
 /// The model trained by hdnet on its synthetic people (see MODEL.md), inside the binary so that
 /// an installed `hdnet` needs no files.
-pub(crate) const BUNDLED_MODEL: &[u8] = include_bytes!("../../assets/model/hdnet_default.safetensors");
+pub(crate) static BUNDLED_MODEL: &[u8] = include_bytes!("../../assets/model/hdnet_default.safetensors");
 
 /// The networks of `weights`, or the bundled model, on `device` (`infer` and `eval`).
 fn load_model(weights: Option<&std::path::Path>, device: &str) -> anyhow::Result<hdnet_model::Hdnet> {

