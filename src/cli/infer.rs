@@ -244,7 +244,10 @@ fn write_all(out: &Path, l: &Loaded, p: &Prediction, turntable: bool) -> Result<
         ));
     }
     let camera = match &l.photo {
-        Some(photo) => photo_camera(&depth, &l.sample.mask, photo.footprint),
+        Some(photo) => {
+            let flat = |a: &Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
+            Camera::for_crop(&flat(&depth), &flat(&l.sample.mask), photo.footprint, IMAGE_SIZE.0)
+        }
         None => Camera::original(),
     };
     let mesh = colored_mesh(&l.sample, &depth, &camera);
@@ -425,20 +428,6 @@ fn write_outputs(
         None => warnings.push("no positive depth on the mask: _results.png not written".to_string()),
     }
     Ok(warnings)
-}
-
-/// The camera that meshes a photo's crop: the person's pixels span `footprint` metres each at
-/// the median of the predicted depth (the networks see a crop, not the photo's lens; their depth
-/// is metric in relief, at about 4 m).
-fn photo_camera(depth: &Array2<f32>, mask: &Array2<f32>, footprint: f32) -> Camera {
-    let mut on: Vec<f32> = depth.iter().zip(mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
-    let median = if on.is_empty() {
-        hdnet_data::layout::DEPTH_MEDIAN
-    } else {
-        let k = on.len() / 2;
-        *on.select_nth_unstable_by(k, f32::total_cmp).1
-    };
-    Camera::with_footprint(1.0, footprint, median, IMAGE_SIZE.0)
 }
 
 /// The depth2mesh faces over camera-space points (metres, through `camera`), coloured by the input.

@@ -52,11 +52,18 @@ impl Camera {
         Self { fx: self.fx * k, fy: self.fy * k, ..*self }
     }
 
-    /// A `size` x `size` image centred on the optical axis in which `pixels` pixels at depth
-    /// `depth` span `metres`.
-    pub fn with_footprint(pixels: f32, metres: f32, depth: f32, size: usize) -> Self {
-        let focal = depth * pixels / metres;
-        let centre = (size as f32 - 1.0) / 2.0;
+    /// The camera that meshes a predicted depth map of a photo's crop (`size` x `size`): each
+    /// pixel spans `footprint` metres at the median depth on the mask (the networks see a crop,
+    /// not the photo's lens; their depth is metric in relief, placed at about 4 m).
+    pub fn for_crop(depth: &[f32], mask: &[f32], footprint: f32, size: usize) -> Self {
+        let mut on: Vec<f32> = depth.iter().zip(mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
+        let median = if on.is_empty() {
+            1.0
+        } else {
+            let k = on.len() / 2;
+            *on.select_nth_unstable_by(k, f32::total_cmp).1
+        };
+        let (focal, centre) = (median / footprint, (size as f32 - 1.0) / 2.0);
         Self { fx: focal, fy: focal, cx: centre, cy: centre, origin: [0.0, 0.0], scaling: 1.0 }
     }
 
@@ -96,6 +103,16 @@ impl Camera {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crop_camera_gives_each_pixel_its_footprint_at_the_median_depth() {
+        // 3 mask pixels at 3, 5 and 9 m (median 5) and one off the mask at 100 m.
+        let (depth, mask) = ([3.0, 5.0, 9.0, 100.0], [1.0, 1.0, 1.0, 0.0]);
+        let c = Camera::for_crop(&depth, &mask, 0.01, 2);
+        let (a, b) = (c.backproject(0.0, 0.0, 5.0), c.backproject(0.0, 1.0, 5.0));
+        assert!((b[0] - a[0] - 0.01).abs() < 1e-7 && a[1] == b[1], "{a:?} {b:?}");
+        assert_eq!(c.backproject(0.5, 0.5, 5.0), [0.0, 0.0, 5.0], "centred on the optical axis");
+    }
 
     #[test]
     fn original_camera_constants() {
