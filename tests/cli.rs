@@ -521,6 +521,16 @@ fn synth_video_writes_frames_exact_correspondences_and_ground_truth_aside() {
         out.join("ground_truth/depth/0000009.npy").exists() && out.join("ground_truth/normal/0000009_1.txt").exists()
     );
     assert!(!out.join("depth").exists(), "no ground truth in the unlabelled layout");
+    // Frames are written as seen from 4 m (the camera moved with the shifted depth), so the
+    // ground truth reads back with the written camera and its depth has its normals.
+    for name in ["0000000", "0000007"] {
+        let gt = hdnet_data::layout::read_labelled(&out, name).unwrap();
+        let written = hdnet_data::layout::read_camera(&out, name).unwrap();
+        assert!((gt.camera.fx / written.fx - 1.0).abs() < 1e-4, "{} read, {} written", gt.camera.fx, written.fx);
+        use hdnet_eval::evaluation::{StageOutput, evaluate_output};
+        let shape = evaluate_output(name, &gt, StageOutput::Depth(&gt.depth)).depth_normals.unwrap();
+        assert!(shape.median_deg < 10.0, "{name}: depth normals {:.1} deg off", shape.median_deg);
+    }
     // Evaluation finds the ground truth kept aside: the flat baseline scores every frame.
     let o = hdnet_ok(&["eval", "--gt", p(&out), "--baseline", "flat"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("10 images evaluated, 0 skipped"));

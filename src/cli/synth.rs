@@ -186,7 +186,7 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
     use hdnet_data::correspond::{MatchParams, Partnering, write_partners};
     use hdnet_data::layout::write_corr_mat;
     use hdnet_synth::video::{PosedFrame, exact_correspondences, sample_video};
-    use hdnet_synth::{write_ground_truth, write_images};
+    use hdnet_synth::write_video_frame;
     if args.videos == 0 || args.frames < 2 {
         bail!("--videos must be positive and --frames at least 2");
     }
@@ -206,8 +206,7 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
             .into_par_iter()
             .map(|f| {
                 let frame = video.render_frame(&model, f, &camera, *size);
-                write_images(out, &name(f), &frame.frame)?;
-                write_ground_truth(&out.join(dirs::GROUND_TRUTH), &name(f), &frame.frame, form)?;
+                write_video_frame(out, &out.join(dirs::GROUND_TRUTH), &name(f), &frame.frame, form)?;
                 bar.set_position(done.fetch_add(1, Ordering::Relaxed) as u64 + 1);
                 Ok(frame)
             })

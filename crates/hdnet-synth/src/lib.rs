@@ -16,7 +16,7 @@ pub mod video;
 
 pub use person::{
     Frame, Look, Person, check_body, labelled, labelled_frame, pose_look, render_person, sample_labelled, sample_look,
-    write_ground_truth, write_images, write_labelled,
+    write_labelled, write_video_frame,
 };
 pub use shot::{Framing, Shot};
 

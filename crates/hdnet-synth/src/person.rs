@@ -393,11 +393,22 @@ where
     img.save(path).map_err(|e| FileError::new(path, e))
 }
 
-/// Writes a frame's images as `NAME` (the same in the labelled and the video layout):
-/// `color/` over the background, `color_WO_bg/` over white, `densepose/` and `mask/`, and the
-/// camera that took them (`camera/NAME.json`).
-pub fn write_images(root: &Path, name: &str, f: &Frame) -> Result<(), FileError> {
-    write_camera(root, name, &f.camera)?;
+/// Writes a video frame as `NAME`: its images under `root` and its ground truth under
+/// `ground_truth` in `form`, as seen from 4 m: the depth shifted to median 4 and the camera
+/// moved with it, as the labelled reader prepares a frame ([`labelled`]). The HDNet stage reads
+/// a video frame's camera with no depth to move it by, and its depth net predicts depth at
+/// about 4 m; the ground truth written so reads back unchanged.
+pub fn write_video_frame(root: &Path, ground_truth: &Path, name: &str, f: &Frame, form: Form) -> Result<(), FileError> {
+    let seen = labelled(f, name).map_err(|e| FileError::new(frame_png(root, dirs::COLOR, name), e))?;
+    write_camera(root, name, &seen.camera)?;
+    write_pictures(root, name, f)?;
+    write_depth(&ground_truth.join(dirs::DEPTH), name, &seen.depth, form)?;
+    write_normals(&ground_truth.join(dirs::NORMAL), name, &seen.normals, form)
+}
+
+/// A frame's pictures: `color/` over the background, `color_WO_bg/` over white, `densepose/`
+/// and `mask/`.
+fn write_pictures(root: &Path, name: &str, f: &Frame) -> Result<(), FileError> {
     let (h, w) = f.mask.dim();
     let rgb = |a: &Array3<f32>| {
         RgbImage::from_fn(w as u32, h as u32, |x, y| Rgb([0, 1, 2].map(|k| a[(y as usize, x as usize, k)] as u8)))
@@ -412,12 +423,6 @@ pub fn write_images(root: &Path, name: &str, f: &Frame) -> Result<(), FileError>
     save_image(&frame_png(root, dirs::MASK, name), &mask)
 }
 
-/// Writes a frame's ground truth as `depth/NAME` and `normal/NAME` under `root` in `form`.
-pub fn write_ground_truth(root: &Path, name: &str, f: &Frame, form: Form) -> Result<(), FileError> {
-    write_depth(&root.join(dirs::DEPTH), name, &f.depth, form)?;
-    write_normals(&root.join(dirs::NORMAL), name, &f.normals, form)
-}
-
 /// The labelled frame training reads for `f` named `name`: exactly what writing it with
 /// [`write_labelled`] and reading it back gives, without the files.
 pub fn labelled(f: &Frame, name: &str) -> Result<LabelledFrame, &'static str> {
@@ -425,10 +430,13 @@ pub fn labelled(f: &Frame, name: &str) -> Result<LabelledFrame, &'static str> {
     LabelledFrame::preprocessed(person, Some(f.camera), &f.depth, f.normals.clone())
 }
 
-/// Writes a frame as `NAME` in the labelled layout (images as PNG, depth and normals in `form`).
+/// Writes a frame as `NAME` in the labelled layout: the camera that took it
+/// (`camera/NAME.json`), its pictures (PNG) and its metric depth and normals in `form`.
 pub fn write_labelled(root: &Path, name: &str, f: &Frame, form: Form) -> Result<(), FileError> {
-    write_images(root, name, f)?;
-    write_ground_truth(root, name, f, form)
+    write_camera(root, name, &f.camera)?;
+    write_pictures(root, name, f)?;
+    write_depth(&root.join(dirs::DEPTH), name, &f.depth, form)?;
+    write_normals(&root.join(dirs::NORMAL), name, &f.normals, form)
 }
 
 #[cfg(test)]
