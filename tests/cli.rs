@@ -531,6 +531,17 @@ fn synth_video_writes_frames_exact_correspondences_and_ground_truth_aside() {
         let shape = evaluate_output(name, &gt, StageOutput::Depth(&gt.depth)).depth_normals.unwrap();
         assert!(shape.median_deg < 10.0, "{name}: depth normals {:.1} deg off", shape.median_deg);
     }
+    // The bundled model's normal net fills pred_normals/ when no weights are named: unit normals
+    // on the person.
+    hdnet_ok(&["predict-normals", p(&out), "--format", "binary"]);
+    let normals = hdnet_formats::npy::read::<f32>(&out.join("pred_normals/0000003.npy")).unwrap();
+    let mask = image::open(out.join("mask/0000003.png")).unwrap().to_luma8();
+    let lengths: Vec<f32> = mask
+        .enumerate_pixels()
+        .filter(|(_, _, m)| m[0] > 100)
+        .map(|(x, y, _)| (0..3).map(|k| normals[[y as usize, x as usize, k]].powi(2)).sum::<f32>().sqrt())
+        .collect();
+    assert!(!lengths.is_empty() && lengths.iter().all(|l| (l - 1.0).abs() < 1e-3), "unit normals on the mask");
     // Evaluation finds the ground truth kept aside: the flat baseline scores every frame.
     let o = hdnet_ok(&["eval", "--gt", p(&out), "--baseline", "flat"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("10 images evaluated, 0 skipped"));

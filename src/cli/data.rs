@@ -11,7 +11,6 @@ use hdnet_data::layout::{Form, dirs, frame_names, frame_png, write_normals};
 use hdnet_formats::FileError;
 use hdnet_formats::images::{PersonImage, read_mask, read_rgb};
 use hdnet_formats::item::ItemWriter;
-use hdnet_model::Hdnet;
 
 use super::batch::{Batch, progress};
 
@@ -95,9 +94,10 @@ pub fn correspond(args: CorrespondArgs) -> anyhow::Result<ExitCode> {
 pub struct PredictNormalsArgs {
     /// Video folder (color_WO_bg/, mask/).
     dir: PathBuf,
-    /// hdnet .safetensors weights, or a folder with the original TF1 checkpoints.
+    /// hdnet .safetensors weights, or a folder with the original TF1 checkpoints (default: the
+    /// bundled model).
     #[arg(long)]
-    weights: PathBuf,
+    weights: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
     device: String,
     #[arg(long, default_value_t = 4)]
@@ -145,7 +145,7 @@ pub fn predict_normals(args: PredictNormalsArgs) -> anyhow::Result<ExitCode> {
     if todo.len() < names.len() {
         eprintln!("{} frames already have predictions (pass --overwrite to redo them)", names.len() - todo.len());
     }
-    let hdnet = Hdnet::load(&args.weights, &super::device(&args.device)?)?;
+    let hdnet = super::load_model(args.weights.as_deref(), &args.device)?;
     ItemWriter::remove_stale(&out);
     let mut batch = Batch::new(todo.len());
     for chunk in todo.chunks(args.batch) {

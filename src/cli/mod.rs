@@ -136,7 +136,8 @@ fn probe_device(name: &str) -> anyhow::Result<ExitCode> {
 /// an installed `hdnet` needs no files.
 pub(crate) static BUNDLED_MODEL: &[u8] = include_bytes!("../../assets/model/hdnet_default.safetensors");
 
-/// The networks of `weights`, or the bundled model, on `device` (`infer` and `eval`).
+/// The networks of `weights`, or the bundled model, on `device` (`infer`, `eval`,
+/// `predict-normals`).
 fn load_model(weights: Option<&std::path::Path>, device: &str) -> anyhow::Result<hdnet_model::Hdnet> {
     let device = self::device(device)?;
     Ok(match weights {

@@ -237,7 +237,7 @@ pub fn video(args: VideoArgs) -> anyhow::Result<ExitCode> {
         partnering.frames_without_partner.len()
     );
     println!(
-        "next: hdnet predict-normals {} --weights NORMAL_NET (the HDNet stage reads pred_normals/)",
+        "next: hdnet predict-normals {} [--weights NORMAL_NET] (the HDNet stage reads pred_normals/)",
         out.display()
     );
     Ok(ExitCode::SUCCESS)
