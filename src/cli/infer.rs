@@ -105,8 +105,6 @@ struct Loaded {
 struct PhotoFrame {
     crop: Crop,
     mask: Array2<f32>,
-    /// Metres per pixel of the network's input at the person.
-    footprint: f32,
 }
 
 /// How a photo's person is framed for the networks and how large they really are.
@@ -116,6 +114,13 @@ struct Framing {
     fill: f32,
     /// That extent in metres.
     extent: f32,
+}
+
+impl Framing {
+    /// Metres per pixel of the networks' input at the person.
+    fn footprint(&self) -> f32 {
+        self.extent / (self.fill * IMAGE_SIZE.0 as f32)
+    }
 }
 
 /// Every file written for sample NAME.
@@ -209,7 +214,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let predictions = hdnet.predict(&loaded.iter().map(|l| &l.sample).collect::<Vec<_>>());
         for (l, prediction) in loaded.iter().zip(&predictions) {
             batch.working_on(&l.sample.name);
-            match write_item(&out, l, prediction, turntable, args.overwrite) {
+            match write_item(&out, l, prediction, framing, turntable, args.overwrite) {
                 Ok(warnings) => warnings.iter().for_each(|w| batch.say(format!("warning: {}: {w}", l.sample.name))),
                 Err(e) => batch.fail(format!("failed {}: {e}", l.sample.name)),
             }
@@ -226,16 +231,23 @@ fn write_item(
     out: &Path,
     l: &Loaded,
     p: &Prediction,
+    framing: Framing,
     turntable: bool,
     overwrite: bool,
 ) -> Result<Vec<String>, FileError> {
     let item = ItemWriter::new(out, &l.sample.name)?;
-    let warnings = write_all(item.dir(), l, p, turntable).map_err(|e| item.named_finally(e))?;
+    let warnings = write_all(item.dir(), l, p, framing, turntable).map_err(|e| item.named_finally(e))?;
     item.commit(overwrite)?;
     Ok(warnings)
 }
 
-fn write_all(out: &Path, l: &Loaded, p: &Prediction, turntable: bool) -> Result<Vec<String>, FileError> {
+fn write_all(
+    out: &Path,
+    l: &Loaded,
+    p: &Prediction,
+    framing: Framing,
+    turntable: bool,
+) -> Result<Vec<String>, FileError> {
     let depth = &p.depth * &l.sample.mask;
     if let Some(bad) = depth.iter().find(|v| !v.is_finite()) {
         return Err(FileError::new(
@@ -244,9 +256,9 @@ fn write_all(out: &Path, l: &Loaded, p: &Prediction, turntable: bool) -> Result<
         ));
     }
     let camera = match &l.photo {
-        Some(photo) => {
+        Some(_) => {
             let flat = |a: &Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
-            Camera::for_crop(&flat(&depth), &flat(&l.sample.mask), photo.footprint, IMAGE_SIZE.0)
+            Camera::for_crop(&flat(&depth), &flat(&l.sample.mask), framing.footprint(), IMAGE_SIZE.0)
         }
         None => Camera::original(),
     };
@@ -354,8 +366,7 @@ fn load_photo(
         None => None,
     };
     let (sample, crop) = network_input(name, &rgb, &mask, iuv.as_ref(), framing.fill, mask_path)?;
-    let footprint = framing.extent / (framing.fill * IMAGE_SIZE.0 as f32);
-    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask, footprint }), found })
+    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask }), found })
 }
 
 /// The networks' 256x256 input of a photo: the square around the person (see [`Crop::around`])

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use hdnet_formats::correspondences::Correspondences;
 use hdnet_formats::images::PersonImage;
 use hdnet_formats::{FileError, npy, text, write_atomic};
-use hdnet_geometry::Camera;
+use hdnet_geometry::{Camera, median};
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
 
 use crate::iuv::NUM_PARTS;
@@ -196,13 +196,6 @@ fn zero_off_mask(normals: &mut Array3<f32>, mask: &Array2<f32>) {
             *v = 0.0;
         }
     }
-}
-
-/// NumPy's median of float32 values (mean of the middle two for an even count).
-fn median(mut values: Vec<f32>) -> f32 {
-    values.sort_by(f32::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
 }
 
 /// Where the ground truth of a folder lies: `DIR/ground_truth/` for synthetic videos (kept

@@ -56,13 +56,8 @@ impl Camera {
     /// pixel spans `footprint` metres at the median depth on the mask (the networks see a crop,
     /// not the photo's lens; their depth is metric in relief, placed at about 4 m).
     pub fn for_crop(depth: &[f32], mask: &[f32], footprint: f32, size: usize) -> Self {
-        let mut on: Vec<f32> = depth.iter().zip(mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
-        let median = if on.is_empty() {
-            1.0
-        } else {
-            let k = on.len() / 2;
-            *on.select_nth_unstable_by(k, f32::total_cmp).1
-        };
+        let on: Vec<f32> = depth.iter().zip(mask).filter(|(_, m)| **m > 0.0).map(|(d, _)| *d).collect();
+        let median = if on.is_empty() { 1.0 } else { median(on) };
         let (focal, centre) = (median / footprint, (size as f32 - 1.0) / 2.0);
         Self { fx: focal, fy: focal, cx: centre, cy: centre, origin: [0.0, 0.0], scaling: 1.0 }
     }
@@ -98,6 +93,14 @@ impl Camera {
     pub fn project_to_frame(&self, p: [f32; 3]) -> [f32; 2] {
         [self.fx * p[0] / p[2] + self.cx, self.fy * p[1] / p[2] + self.cy]
     }
+}
+
+/// NumPy's median of non-empty float32 values (the mean of the middle two for an even count),
+/// as the original shifts depth maps by.
+pub fn median(mut values: Vec<f32>) -> f32 {
+    values.sort_by(f32::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
 }
 
 #[cfg(test)]

@@ -4,5 +4,5 @@
 pub mod camera;
 pub mod normals;
 
-pub use camera::Camera;
+pub use camera::{Camera, median};
 pub use normals::normals_of_depth;

@@ -329,7 +329,7 @@ impl Trainer {
     pub fn preview(&self) -> Result<Preview, FileError> {
         let sampler = Sampler { len: self.labelled.len(), batch_size: 1, seed: self.config.seed };
         let frame = self.labelled.batch(&sampler, self.step, self.config.seed)?.remove(0);
-        let output = self.predict(&frame);
+        let output = self.predict(&self.net.valid(), &frame);
         let normals_from_depth = (self.stage != Stage::Normal).then(|| {
             let device = output.device();
             let (h, w) = frame.person.mask.dim();
@@ -340,10 +340,10 @@ impl Trainer {
         Ok(Preview { prediction: from_nchw(output).remove(0), normals_from_depth, frame })
     }
 
-    /// The network's output (1, C, H, W) for one unaugmented frame, given what its stage trains
-    /// on: the image, and for depth the ground-truth normals and IUV.
-    fn predict(&self, frame: &LabelledFrame) -> Tensor<4> {
-        let net = self.net.valid();
+    /// The output (1, C, H, W) of `net` (the run's network without autodiff) for one
+    /// unaugmented frame, given what its stage trains on: the image, and for depth the
+    /// ground-truth normals and IUV.
+    fn predict(&self, net: &Hourglass, frame: &LabelledFrame) -> Tensor<4> {
         let device = net.head_bias.val().device();
         let input = match self.stage {
             Stage::Normal => frame.person.image.clone(),
@@ -355,11 +355,11 @@ impl Trainer {
     /// The mean scores of the network on the held-out frames (eval.json's keys), each frame fed
     /// as in [`Self::predict`].
     pub fn validate(&self, held_out: &HeldOut) -> Result<Vec<(&'static str, f64)>, FileError> {
+        let net = self.net.valid();
         let mut rows = Vec::with_capacity(held_out.names.len());
         for name in &held_out.names {
-            let frame = read_labelled(&held_out.root, name)?;
-            check_sizes(&held_out.root, std::iter::once((name, frame.person.mask.dim())))?;
-            let output = from_nchw(self.predict(&frame)).remove(0);
+            let frame = held_out.read(name)?;
+            let output = from_nchw(self.predict(&net, &frame)).remove(0);
             let depth;
             let scored = match self.stage {
                 Stage::Normal => StageOutput::Normals(&output),
@@ -408,8 +408,22 @@ pub struct HeldOut {
 }
 
 impl HeldOut {
+    /// The folder, every frame of it read once: a bad frame is an error before training starts,
+    /// not at its first checkpoint.
     pub fn open(root: &Path) -> Result<Self, FileError> {
-        Ok(Self { root: root.to_path_buf(), names: labelled_names(root)? })
+        let held_out = Self { root: root.to_path_buf(), names: labelled_names(root)? };
+        for name in &held_out.names {
+            held_out.read(name)?;
+        }
+        Ok(held_out)
+    }
+
+    /// Frame `name`, in a size the network accepts.
+    fn read(&self, name: &str) -> Result<LabelledFrame, FileError> {
+        let frame = read_labelled(&self.root, name)?;
+        let size = frame.person.mask.dim();
+        check_network_size(size.0, size.1).map_err(|e| FileError::new(frame_png(&self.root, dirs::COLOR, name), e))?;
+        Ok(frame)
     }
 }
 
