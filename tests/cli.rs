@@ -597,6 +597,28 @@ fn convert_combines_trained_networks_for_infer() {
         p(&dir.path().join("x")),
     ]);
     assert!(!o.status.success() && stderr(&o).contains("holds no normal_net"), "{}", stderr(&o));
+    // ... unless its depth net read a normal net's predictions, which the checkpoint then keeps.
+    let on_predicted = dir.path().join("on_predicted");
+    let train_on_predicted = |stage: &str, extra: &[&str]| {
+        let mut a = vec!["train", stage, "--data", p(&data), "--out", p(&on_predicted), "--config", p(&config)];
+        a.extend_from_slice(&["--steps", "1"]);
+        a.extend_from_slice(extra);
+        hdnet(&a)
+    };
+    let o = train_on_predicted("normal", &["--input-normals"]);
+    assert!(!o.status.success() && stderr(&o).contains("the normal stage reads no normals"), "{}", stderr(&o));
+    let o = train_on_predicted("depth", &["--input-normals", p(&ckpt("normal"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let complete = on_predicted.join("checkpoints/step-00000001/model.safetensors");
+    let o = hdnet(&[
+        "infer",
+        p(&root().join("examples")),
+        "--weights",
+        p(&complete),
+        "--out",
+        p(&dir.path().join("complete")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
     hdnet_ok(&["convert", "--normal", p(&ckpt("normal")), "--depth", p(&ckpt("depth")), "--out", p(&weights), "--f16"]);
     let o =
         hdnet(&["infer", p(&root().join("examples")), "--weights", p(&weights), "--out", p(&dir.path().join("out"))]);

@@ -362,7 +362,8 @@ fn train(args: Workload) -> anyhow::Result<ExitCode> {
     for run in 0..=args.runs {
         let watch = if run == args.runs && args.profile { &watch } else { &Stopwatch::off() };
         let start = Instant::now();
-        let batch = hdnet_train::batch::labelled_batch(&frames, &device);
+        let normals = hdnet_train::batch::ground_truth_normals(&frames);
+        let batch = hdnet_train::batch::labelled_batch(&frames, &normals, &device);
         let total = watch.time("forward and losses", || {
             hdnet_train::stage_loss::stage_loss(Stage::Depth, &config, &net, batch, None).total
         });

@@ -11,7 +11,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use hdnet_formats::visual::{depth_heat_map, normal_colors, save_png, side_by_side, to_u8, white_off_mask};
 use hdnet_model::pipeline::unit_normals;
-use hdnet_model::weights::load_hourglass;
+use hdnet_model::weights::{hourglass_from_safetensors, load_hourglass};
+use hdnet_model::{Hourglass, NetKind};
 use hdnet_train::checkpoint;
 use hdnet_train::trainer::{HeldOut, Labelled, Preview, StepReport};
 use hdnet_train::{Stage, TrainConfig, Trainer};
@@ -54,9 +55,15 @@ pub struct Args {
     /// Start from these weights (hdnet .safetensors or the original TF1 checkpoint folder).
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
+    /// Depth stages: feed the depth net the normals this normal net predicts for the labelled
+    /// frames (as at inference) instead of the ground truth's: hdnet .safetensors or the
+    /// original TF1 checkpoint folder; the bundled model's when no value is given. Checkpoints
+    /// keep it (each is then a complete model for `infer` and `eval`) and --resume reads it.
+    #[arg(long, conflicts_with = "resume")]
+    input_normals: Option<Option<PathBuf>>,
     /// Labelled folder scored at every checkpoint; its mean scores (eval.json's keys) go to the
-    /// log under "heldout" and `hdnet plot` draws them. Depth stages are fed the ground-truth
-    /// normals, as they train.
+    /// log under "heldout" and `hdnet plot` draws them. Depth stages are fed the normals they
+    /// train on (the ground truth's, or --input-normals').
     #[arg(long)]
     heldout: Option<PathBuf>,
     /// Override the config's total number of steps.
@@ -117,7 +124,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if args.device == "cpu" {
             check_memory(&config, stage, args.config.as_deref())?;
         }
-        Trainer::new(stage, config, labelled(&args)?, args.videos.as_deref(), init, &device)?
+        let trainer = Trainer::new(stage, config, labelled(&args)?, args.videos.as_deref(), init, &device)?;
+        match &args.input_normals {
+            Some(weights) => trainer.with_input_normals(input_normal_net(weights.as_deref(), &device)?)?,
+            None => trainer,
+        }
     };
     if let Some(steps) = args.steps {
         trainer.config.steps = steps;
@@ -166,6 +177,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     bar.finish();
     println!("{} steps done; log {}", trainer.step, log_path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The normal net of `weights`, or the bundled model's.
+fn input_normal_net(weights: Option<&Path>, device: &burn::prelude::Device) -> anyhow::Result<Hourglass> {
+    Ok(match weights {
+        Some(path) => load_hourglass(path, NetKind::Normal, device)?,
+        None => {
+            hourglass_from_safetensors(Path::new("<bundled model>"), super::BUNDLED_MODEL, NetKind::Normal, device)?
+        }
+    })
 }
 
 /// Drops the log lines of steps after `step` (written after the checkpoint a run resumes from),

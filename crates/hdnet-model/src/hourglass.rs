@@ -310,6 +310,11 @@ impl Hourglass {
         watch.time("conv1x1 (head)", || conv1x1(c17, self.head_weight.val(), self.head_bias.val()))
     }
 
+    /// The device the weights are on.
+    pub fn device(&self) -> Device {
+        self.head_bias.val().device()
+    }
+
     pub fn in_channels(&self) -> usize {
         self.blocks[0].weight.dims()[1]
     }

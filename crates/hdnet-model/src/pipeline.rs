@@ -75,17 +75,12 @@ impl Hdnet {
 
     /// Unit normals (0 off the mask) of a batch of same-sized images.
     pub fn normals(&self, samples: &[&PersonImage]) -> Vec<Array3<f32>> {
-        self.raw_normals(samples).iter().zip(samples).map(|(raw, s)| unit_normals(raw, &s.mask)).collect()
-    }
-
-    fn raw_normals(&self, samples: &[&PersonImage]) -> Vec<Array3<f32>> {
-        let images: Vec<&Array3<f32>> = samples.iter().map(|s| &s.image).collect();
-        from_nchw(self.normal_net.forward(to_nchw(&images, &self.device)))
+        predict_normals(&self.normal_net, samples)
     }
 
     /// Predicts a batch. Every image gets exactly the result it gets alone (per-image batch norm).
     pub fn predict(&self, samples: &[&PersonImage]) -> Vec<Prediction> {
-        let normals_raw = self.raw_normals(samples);
+        let normals_raw = raw_normals(&self.normal_net, samples);
         let normals: Vec<Array3<f32>> =
             normals_raw.iter().zip(samples).map(|(raw, s)| unit_normals(raw, &s.mask)).collect();
         let inputs: Vec<Array3<f32>> =
@@ -105,6 +100,17 @@ impl Hdnet {
             })
             .collect()
     }
+}
+
+/// Unit normals (0 off the mask) that `normal_net` predicts for a batch of same-sized images, on
+/// the net's device.
+pub fn predict_normals(normal_net: &Hourglass, samples: &[&PersonImage]) -> Vec<Array3<f32>> {
+    raw_normals(normal_net, samples).iter().zip(samples).map(|(raw, s)| unit_normals(raw, &s.mask)).collect()
+}
+
+fn raw_normals(normal_net: &Hourglass, samples: &[&PersonImage]) -> Vec<Array3<f32>> {
+    let images: Vec<&Array3<f32>> = samples.iter().map(|s| &s.image).collect();
+    from_nchw(normal_net.forward(to_nchw(&images, &normal_net.device())))
 }
 
 /// The hourglass pools four times: images must be at least 16 pixels and a multiple of 16.

@@ -1,7 +1,8 @@
 //! Training batches: host frames (from `hdnet-data`, augmented there) stacked into device tensors.
 //!
-//! Labelled frames feed the normal net (RGB) and the depth net (RGB | ground-truth normals | IUV,
-//! as the original's depth pretraining); video frames feed the depth net with predicted normals.
+//! Labelled frames feed the normal net (RGB) and the depth net (RGB | normals | IUV: the
+//! ground-truth normals as in the original's depth pretraining, or a normal net's); video frames
+//! feed the depth net with predicted normals.
 
 use burn::prelude::*;
 use hdnet_data::layout::{LabelledFrame, VideoFrame};
@@ -17,7 +18,7 @@ use hdnet_model::warp_loss::{WarpBatch, WarpPair};
 pub struct LabelledBatch {
     /// Normal-net input: RGB 0..255, white background.
     pub image: Tensor<4>,
-    /// Depth-net input: RGB | ground-truth normals | IUV.
+    /// Depth-net input: RGB | input normals | IUV.
     pub depth_input: Tensor<4>,
     pub depth: Tensor<4>,
     pub normals: Tensor<4>,
@@ -48,11 +49,12 @@ fn bool_maps(m: &[&Array2<f32>], device: &Device) -> Tensor<4, Bool> {
     maps(m, device).greater_elem(0.0)
 }
 
-/// Stacks labelled frames (all of one size), each seen through its own camera.
-pub fn labelled_batch(frames: &[LabelledFrame], device: &Device) -> LabelledBatch {
+/// Stacks labelled frames (all of one size), each seen through its own camera. The depth net reads
+/// `input_normals` (one per frame): the ground truth's, or a normal net's predictions.
+pub fn labelled_batch(frames: &[LabelledFrame], input_normals: &[&Array3<f32>], device: &Device) -> LabelledBatch {
     let (h, w) = frames[0].person.mask.dim();
     let inputs: Vec<Array3<f32>> =
-        frames.iter().map(|f| depth_net_input(&f.person.image, &f.normals, &f.person.iuv)).collect();
+        frames.iter().zip(input_normals).map(|(f, n)| depth_net_input(&f.person.image, n, &f.person.iuv)).collect();
     LabelledBatch {
         image: to_nchw(&frames.iter().map(|f| &f.person.image).collect::<Vec<_>>(), device),
         depth_input: to_nchw(&inputs.iter().collect::<Vec<_>>(), device),
@@ -61,6 +63,11 @@ pub fn labelled_batch(frames: &[LabelledFrame], device: &Device) -> LabelledBatc
         mask: bool_maps(&frames.iter().map(|f| &f.person.mask).collect::<Vec<_>>(), device),
         rays: ray_map(&frames.iter().map(|f| f.camera).collect::<Vec<_>>(), h, w, device),
     }
+}
+
+/// The frames' own (ground-truth) normals, as [`labelled_batch`] takes them.
+pub fn ground_truth_normals(frames: &[LabelledFrame]) -> Vec<&Array3<f32>> {
+    frames.iter().map(|f| &f.normals).collect()
 }
 
 /// One video pair for [`pair_batch`].
@@ -131,7 +138,7 @@ mod tests {
         let device = Device::flex();
         let choice = AugmentChoice { flip: true, ..AugmentChoice::NONE };
         let f = augment_labelled(&frame(), &choice);
-        let b = labelled_batch(&[f], &device);
+        let b = labelled_batch(std::slice::from_ref(&f), &ground_truth_normals(std::slice::from_ref(&f)), &device);
         assert_eq!(b.depth_input.dims(), [1, 9, 4, 6]);
         let mask = b.mask.clone().float().try_into_vec_as::<f32>().unwrap();
         assert_eq!(&mask[..6], &[0.0, 0.0, 0.0, 0.0, 1.0, 1.0]);

