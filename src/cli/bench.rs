@@ -210,8 +210,11 @@ fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     let input = Roi::whole(h as usize, w as usize).sample(&rgb);
     let (selfie, pose, finder) =
         (SelfieSegmentation::new(&device), PoseLandmarks::new(&device), Segmenter::new(&device));
-    let hdnet =
-        hdnet_model::Hdnet::from_safetensors(std::path::Path::new("bundled model"), super::BUNDLED_MODEL, &device)?;
+    let hdnet = hdnet_model::Hdnet::from_safetensors(
+        std::path::Path::new(super::BUNDLED_MODEL_NAME),
+        super::BUNDLED_MODEL,
+        &device,
+    )?;
     let found = finder.find(&rgb, None).map_err(|e| anyhow::anyhow!("the sample photo: {e}"))?;
     let (mask, tracked) = (found.mask, Some(found.next_roi));
     let sample = hdnet_formats::images::PersonImage::new(

@@ -136,12 +136,15 @@ fn probe_device(name: &str) -> anyhow::Result<ExitCode> {
 /// an installed `hdnet` needs no files.
 pub(crate) static BUNDLED_MODEL: &[u8] = include_bytes!("../../assets/model/hdnet_default.safetensors");
 
+/// What errors about [`BUNDLED_MODEL`] call it.
+pub(crate) const BUNDLED_MODEL_NAME: &str = "<bundled model>";
+
 /// The networks of `weights`, or the bundled model, on `device` (`infer`, `eval`,
 /// `predict-normals`).
 fn load_model(weights: Option<&std::path::Path>, device: &str) -> anyhow::Result<hdnet_model::Hdnet> {
     let device = self::device(device)?;
     Ok(match weights {
         Some(w) => hdnet_model::Hdnet::load(w, &device)?,
-        None => hdnet_model::Hdnet::from_safetensors(std::path::Path::new("<bundled model>"), BUNDLED_MODEL, &device)?,
+        None => hdnet_model::Hdnet::from_safetensors(std::path::Path::new(BUNDLED_MODEL_NAME), BUNDLED_MODEL, &device)?,
     })
 }

@@ -183,9 +183,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn input_normal_net(weights: Option<&Path>, device: &burn::prelude::Device) -> anyhow::Result<Hourglass> {
     Ok(match weights {
         Some(path) => load_hourglass(path, NetKind::Normal, device)?,
-        None => {
-            hourglass_from_safetensors(Path::new("<bundled model>"), super::BUNDLED_MODEL, NetKind::Normal, device)?
-        }
+        None => hourglass_from_safetensors(
+            Path::new(super::BUNDLED_MODEL_NAME),
+            super::BUNDLED_MODEL,
+            NetKind::Normal,
+            device,
+        )?,
     })
 }
 

@@ -1,5 +1,6 @@
 //! One training run of a stage: data sampling, the stage's loss, Adam steps, checkpoints.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -302,7 +303,7 @@ impl Trainer {
             .collect();
         check_sizes(self.labelled.root(), frames.iter().map(|f| (&f.person.name, f.person.mask.dim())))?;
         let input_normals = self.input_normals(&frames);
-        let batch = labelled_batch(&frames, &input_normals.iter().collect::<Vec<_>>(), &self.device);
+        let batch = labelled_batch(&frames, &input_normals.iter().map(AsRef::as_ref).collect::<Vec<_>>(), &self.device);
         let pairs = self.sample_pairs()?;
         let loss = stage_loss(self.stage, &self.config, &self.net, batch.clone(), pairs.clone());
         let total = loss.total.clone().into_scalar::<f32>();
@@ -367,10 +368,13 @@ impl Trainer {
     }
 
     /// The normals the depth net reads for `frames`: the input normal net's, or the ground truth's.
-    fn input_normals(&self, frames: &[LabelledFrame]) -> Vec<Array3<f32>> {
+    fn input_normals<'a>(&self, frames: &'a [LabelledFrame]) -> Vec<Cow<'a, Array3<f32>>> {
         match &self.input_normal_net {
-            Some(net) => predict_normals(net, &frames.iter().map(|f| &f.person).collect::<Vec<_>>()),
-            None => frames.iter().map(|f| f.normals.clone()).collect(),
+            Some(net) => predict_normals(net, &frames.iter().map(|f| &f.person).collect::<Vec<_>>())
+                .into_iter()
+                .map(Cow::Owned)
+                .collect(),
+            None => frames.iter().map(|f| Cow::Borrowed(&f.normals)).collect(),
         }
     }
 

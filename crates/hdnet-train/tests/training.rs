@@ -85,9 +85,20 @@ fn write_images(root: &Path, name: &str, f: &Frame) {
     save_png(&root.join(format!("densepose/{name}.png")), &f.iuv);
 }
 
+/// Frame `t` of [`labelled_dataset`].
+fn labelled_frame(t: usize) -> Frame {
+    frame(14.0 + t as f32, 13.0 + (t % 3) as f32 * 2.0, 0.5 + t as f32 * 0.1)
+}
+
+/// Unit normals facing the camera on `mask`, zero off it.
+fn facing_normals(mask: &Array2<f32>) -> Array3<f32> {
+    let (h, w) = mask.dim();
+    Array3::from_shape_fn((h, w, 3), |(r, c, k)| if k == 2 { -mask[(r, c)] } else { 0.0 })
+}
+
 fn labelled_dataset(root: &Path) {
     for t in 0..6 {
-        let f = frame(14.0 + t as f32, 13.0 + (t % 3) as f32 * 2.0, 0.5 + t as f32 * 0.1);
+        let f = labelled_frame(t);
         let name = format!("{t:07}");
         write_images(root, &name, &f);
         write_depth(&root.join("depth"), &name, &f.depth, Form::Binary).unwrap();
@@ -239,8 +250,7 @@ fn held_out_scores_of_a_constant_network_are_known() {
     let dir = tempfile::tempdir().unwrap();
     let labelled = dir.path().join("labelled");
     labelled_dataset(&labelled);
-    let frames: Vec<Frame> =
-        (0..6).map(|t| frame(14.0 + t as f32, 13.0 + (t % 3) as f32 * 2.0, 0.5 + t as f32 * 0.1)).collect();
+    let frames: Vec<Frame> = (0..6).map(labelled_frame).collect();
     let per_frame = |score: &dyn Fn(&Frame, &[(usize, usize)]) -> f64| {
         frames
             .iter()
@@ -296,9 +306,8 @@ fn frames_the_network_cannot_take_are_reported() {
 fn facing_dataset(root: &Path) {
     labelled_dataset(root);
     for t in 0..6 {
-        let f = frame(14.0 + t as f32, 13.0 + (t % 3) as f32 * 2.0, 0.5 + t as f32 * 0.1);
-        let facing = Array3::from_shape_fn(f.normals.dim(), |(r, c, k)| if k == 2 { -f.mask[(r, c)] } else { 0.0 });
-        write_normals(&root.join("normal"), &format!("{t:07}"), &facing, Form::Binary).unwrap();
+        write_normals(&root.join("normal"), &format!("{t:07}"), &facing_normals(&labelled_frame(t).mask), Form::Binary)
+            .unwrap();
     }
 }
 
@@ -336,21 +345,19 @@ fn input_normals_from_a_normal_net_reach_the_depth_net_and_stay_with_the_run() {
     let saved = predicted.save(&ckpts).unwrap();
     let model = hdnet_model::Hdnet::load(&saved.join("model.safetensors"), &Device::flex()).unwrap();
     let image = hdnet_data::layout::read_labelled(&labelled, "0000000").unwrap().person;
-    let mask = image.mask.clone();
-    let normals = model.normals(&[&image]).remove(0);
-    let facing_normals = Array3::from_shape_fn(normals.dim(), |(r, c, k)| if k == 2 { -mask[(r, c)] } else { 0.0 });
-    assert_eq!(normals, facing_normals, "the checkpoint's normal net is the input one");
+    assert_eq!(
+        model.normals(&[&image]).remove(0),
+        facing_normals(&image.mask),
+        "the checkpoint's normal net is the input one"
+    );
     let mut resumed = Trainer::resume(&saved, folder(&labelled), None, &device).unwrap();
     for _ in 0..2 {
         predicted.step().unwrap();
         resumed.step().unwrap();
     }
     assert_eq!(max_abs_diff(&weights(&predicted), &weights(&resumed)), 0.0);
-    let Err(refused) = run(&labelled, false).with_input_normals(normal_net()).and_then(|_| {
-        Trainer::new(Stage::Normal, config(Stage::Normal, 1), folder(&labelled), None, None, &device)
-            .unwrap()
-            .with_input_normals(normal_net())
-    }) else {
+    let normal_stage = Trainer::new(Stage::Normal, config(Stage::Normal, 1), folder(&labelled), None, None, &device);
+    let Err(refused) = normal_stage.unwrap().with_input_normals(normal_net()) else {
         panic!("the normal stage took input normals");
     };
     assert!(refused.to_string().contains("reads no normals"), "{refused}");
