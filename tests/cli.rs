@@ -402,6 +402,28 @@ fn eval_scores_predictions_and_predicts_with_weights() {
 }
 
 #[test]
+fn refining_the_depth_by_the_normals_brings_its_shape_closer_to_the_truth() {
+    // Eight held-out synthetic people (exact ground truth) scored with the depth net's own depth
+    // and with it refined by the normal net's normals.
+    let dir = tempfile::tempdir().unwrap();
+    let gt = dir.path().join("people");
+    hdnet_ok(&["synth", "labelled", "--n", "8", "--seed", "99", "--out", p(&gt)]);
+    for (folder, flags) in [("raw", &["--no-refine"][..]), ("named", &["--refine", "0.001"][..])] {
+        hdnet_ok(&[&["eval", "--gt", p(&gt), "--out", p(&dir.path().join(folder))][..], flags].concat());
+    }
+    let aggregate = |folder: &str| -> serde_json::Value {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(folder).join("eval.json")).unwrap()).unwrap();
+        json["aggregate"].clone()
+    };
+    let score = |folder: &str, key: &str| aggregate(folder)[key].as_f64().unwrap();
+    let (raw, refined) = (score("raw", "depth_normal_mean_deg"), score("named", "depth_normal_mean_deg"));
+    assert!(refined < raw - 2.0, "the shape of the depth: {refined} refined vs {raw} degrees");
+    assert!(score("named", "depth_rmse") < 1.05 * score("raw", "depth_rmse"), "{}", aggregate("named"));
+    assert_eq!(score("raw", "normal_mean_deg"), score("named", "normal_mean_deg"));
+}
+
+#[test]
 fn synth_labelled_writes_a_valid_dataset_with_consistent_geometry() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("synth");

@@ -28,7 +28,9 @@ pub struct Args {
     #[arg(long)]
     f16: bool,
     /// A note stored with the weights, KEY=VALUE (repeatable), e.g. `person_fill=0.55`: the share
-    /// of a photo crop's side the person spans, which `hdnet infer` uses for these weights.
+    /// of a photo crop's side the person spans, which `hdnet infer` uses for these weights;
+    /// `refine=0.001`: `infer` and `eval` refine these weights' depth by their normals with this
+    /// weight unless told otherwise (`--refine`, `--no-refine`).
     #[arg(long = "note", value_parser = parse_note)]
     notes: Vec<(String, String)>,
     /// Replace --out if it exists.

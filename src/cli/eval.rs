@@ -43,6 +43,8 @@ pub struct Args {
     /// Where eval.json and eval.csv go (default: --pred, or --gt/eval when predicting).
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    refine: super::RefineArgs,
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Replace an existing eval.json / eval.csv.
@@ -81,7 +83,9 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
             let rgb = hdnet_formats::images::read_rgb(photo, None)?;
             let person = segmenter.find(&rgb, None).map_err(|e| FileError::new(photo, e))?;
             let depth = match &model {
-                Some(hdnet) => super::infer::photo_depth(hdnet, photo, &rgb, &person.mask)?,
+                Some(hdnet) => {
+                    super::infer::photo_depth(hdnet, photo, &rgb, &person.mask, args.refine.integration(hdnet))?
+                }
                 None => person.mask.mapv(|m| m * 4.0),
             };
             let joints: Vec<Joint> = person
@@ -189,7 +193,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     hdnet_model::pipeline::check_network_size(h, w)
                         .map_err(|e| FileError::new(frame_png(&gt_root, dirs::COLOR, name), e))?;
                     let p = net.predict(&[&gt.person]).remove(0);
-                    (p.depth * &gt.person.mask, p.normals)
+                    (
+                        p.refined_depth(&gt.person.mask, &gt.camera, args.refine.integration(net)) * &gt.person.mask,
+                        p.normals,
+                    )
                 }
                 Predictions::Folder(dir) => read_prediction(dir, name, gt.person.mask.dim())?,
             };

@@ -13,7 +13,7 @@ use hdnet_formats::crop::Crop;
 use hdnet_formats::images::{PersonImage, list_photos, list_samples, read_iuv, read_mask, read_rgb};
 use hdnet_formats::item::ItemWriter;
 use hdnet_formats::{FileError, mesh, npy, text, visual};
-use hdnet_geometry::Camera;
+use hdnet_geometry::{Camera, Integration};
 use hdnet_model::device::Device;
 use hdnet_model::{Hdnet, Prediction};
 use hdnet_segment::person::{Person, Roi, Segmenter};
@@ -26,6 +26,8 @@ const IMAGE_SIZE: (usize, usize) = (256, 256);
 /// Share of the crop's side a person spans when the weights do not say (the original's
 /// tiktok-style crops).
 const DEFAULT_FILL: f32 = 0.9;
+/// A standing adult's height in metres: a photo's person's larger extent unless told.
+const DEFAULT_EXTENT: f32 = 1.75;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,9 +56,10 @@ pub struct Args {
     fill: Option<f32>,
     /// The real size in metres of the person's larger extent in a photo (default 1.75, a
     /// standing adult; give it for a child, a seated person or a half-body shot): the meshes'
-    /// width against their depth.
-    #[arg(long, default_value_t = 1.75)]
-    extent: f32,
+    /// width against their depth. Without it the refinement (`--refine`) takes the size of a
+    /// pixel from the depth net's relief instead.
+    #[arg(long)]
+    extent: Option<f32>,
     /// Render each predicted mesh turning around (NAME_turntable.gif): done by default for a
     /// single photo; this asks for it for every image of a folder too.
     #[arg(long, conflicts_with = "no_turntable")]
@@ -65,6 +68,8 @@ pub struct Args {
     #[arg(long)]
     no_turntable: bool,
     /// cpu, or wgpu[:ADAPTER] / vulkan[:ADAPTER] / cuda[:N] when built with those features.
+    #[command(flatten)]
+    refine: super::RefineArgs,
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Images per forward pass (results do not depend on it).
@@ -112,14 +117,25 @@ struct PhotoFrame {
 struct Framing {
     /// Share of the crop's side the person's larger extent spans.
     fill: f32,
-    /// That extent in metres.
-    extent: f32,
+    /// That extent in metres, when known.
+    extent: Option<f32>,
 }
 
 impl Framing {
     /// Metres per pixel of the networks' input at the person.
     fn footprint(&self) -> f32 {
-        self.extent / (self.fill * IMAGE_SIZE.0 as f32)
+        self.extent.unwrap_or(DEFAULT_EXTENT) / (self.fill * IMAGE_SIZE.0 as f32)
+    }
+
+    /// `refine` for a photo: its slopes' scale fitted to the depth unless the extent is known.
+    fn refinement(&self, refine: Integration) -> Integration {
+        Integration { fit_scale: self.extent.is_none(), ..refine }
+    }
+
+    /// The camera that gives the crop's person its metric size at `depth`'s distance.
+    fn camera(&self, depth: &Array2<f32>, mask: &Array2<f32>) -> Camera {
+        let flat = |a: &Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
+        Camera::for_crop(&flat(depth), &flat(mask), self.footprint(), IMAGE_SIZE.0)
     }
 }
 
@@ -185,7 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.fill.is_some_and(|f| !(f > 0.05 && f <= 1.0)) {
         bail!("--fill must be in (0.05, 1]");
     }
-    if !(args.extent > 0.01 && args.extent < 100.0) {
+    if args.extent.is_some_and(|e| !(e > 0.01 && e < 100.0)) {
         bail!("--extent must be in metres, between 0.01 and 100");
     }
     let (sources, out) = sources(&args)?;
@@ -193,6 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     ItemWriter::remove_stale(&out);
     let hdnet = super::load_model(args.weights.as_deref(), &args.device)?;
     let framing = Framing { fill: person_fill(&hdnet, args.fill), extent: args.extent };
+    let refine = args.refine.integration(&hdnet);
     let turntable = args.turntable || (!args.no_turntable && args.input.is_file());
 
     let mut batch = Batch::new(sources.len());
@@ -214,7 +231,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let predictions = hdnet.predict(&loaded.iter().map(|l| &l.sample).collect::<Vec<_>>());
         for (l, prediction) in loaded.iter().zip(&predictions) {
             batch.working_on(&l.sample.name);
-            match write_item(&out, l, prediction, framing, turntable, args.overwrite) {
+            match write_item(&out, l, prediction, framing, refine, turntable, args.overwrite) {
                 Ok(warnings) => warnings.iter().for_each(|w| batch.say(format!("warning: {}: {w}", l.sample.name))),
                 Err(e) => batch.fail(format!("failed {}: {e}", l.sample.name)),
             }
@@ -232,11 +249,12 @@ fn write_item(
     l: &Loaded,
     p: &Prediction,
     framing: Framing,
+    refine: Option<Integration>,
     turntable: bool,
     overwrite: bool,
 ) -> Result<Vec<String>, FileError> {
     let item = ItemWriter::new(out, &l.sample.name)?;
-    let warnings = write_all(item.dir(), l, p, framing, turntable).map_err(|e| item.named_finally(e))?;
+    let warnings = write_all(item.dir(), l, p, framing, refine, turntable).map_err(|e| item.named_finally(e))?;
     item.commit(overwrite)?;
     Ok(warnings)
 }
@@ -246,26 +264,26 @@ fn write_all(
     l: &Loaded,
     p: &Prediction,
     framing: Framing,
+    refine: Option<Integration>,
     turntable: bool,
 ) -> Result<Vec<String>, FileError> {
-    let depth = &p.depth * &l.sample.mask;
-    if let Some(bad) = depth.iter().find(|v| !v.is_finite()) {
+    let raw = &p.depth * &l.sample.mask;
+    if let Some(bad) = raw.iter().find(|v| !v.is_finite()) {
         return Err(FileError::new(
             out.join(&l.sample.name),
             format!("the network produced a non-finite depth ({bad})"),
         ));
     }
-    let camera = match &l.photo {
-        Some(_) => {
-            let flat = |a: &Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
-            Camera::for_crop(&flat(&depth), &flat(&l.sample.mask), framing.footprint(), IMAGE_SIZE.0)
-        }
-        None => Camera::original(),
+    let (camera, refine) = match &l.photo {
+        Some(_) => (framing.camera(&raw, &l.sample.mask), refine.map(|r| framing.refinement(r))),
+        None => (Camera::original(), refine),
     };
+    let refined = p.refined_depth(&l.sample.mask, &camera, refine);
+    let depth = &refined * &l.sample.mask;
     let mesh = colored_mesh(&l.sample, &depth, &camera);
     let warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
     if let Some(photo) = &l.photo {
-        write_photo_outputs(out, &l.sample.name, photo, p)?;
+        write_photo_outputs(out, &l.sample.name, photo, &refined, &p.normals)?;
     }
     if let Some(person) = &l.found {
         person.write(out, &l.sample.name)?;
@@ -280,11 +298,17 @@ fn write_all(
 }
 
 /// The results at the photo's resolution: depth and normals pasted back (zero off the mask).
-fn write_photo_outputs(out: &Path, name: &str, photo: &PhotoFrame, p: &Prediction) -> Result<(), FileError> {
+fn write_photo_outputs(
+    out: &Path,
+    name: &str,
+    photo: &PhotoFrame,
+    depth: &Array2<f32>,
+    normals: &Array3<f32>,
+) -> Result<(), FileError> {
     let (h, w) = photo.mask.dim();
     let depth =
-        photo.crop.paste_back(&p.depth.clone().insert_axis(Axis(2)), h, w).index_axis_move(Axis(2), 0) * &photo.mask;
-    let mut normals = photo.crop.paste_back(&p.normals, h, w);
+        photo.crop.paste_back(&depth.clone().insert_axis(Axis(2)), h, w).index_axis_move(Axis(2), 0) * &photo.mask;
+    let mut normals = photo.crop.paste_back(normals, h, w);
     normals.axis_iter_mut(Axis(2)).for_each(|mut c| c *= &photo.mask);
     npy::write(out.join(format!("{name}_depth_full.npy")), &[h, w], depth.as_slice().expect("standard layout"))?;
     npy::write(out.join(format!("{name}_normal_full.npy")), &[h, w, 3], normals.as_slice().expect("standard layout"))?;
@@ -396,12 +420,16 @@ pub(super) fn photo_depth(
     image: &Path,
     rgb: &Array3<f32>,
     mask: &Array2<f32>,
+    refine: Option<Integration>,
 ) -> Result<Array2<f32>, FileError> {
     if hdnet.needs_densepose() {
         return Err(FileError::new(image, "this depth net needs DensePose IUV, which photos here do not have"));
     }
     let (sample, crop) = network_input("photo", rgb, mask, None, person_fill(hdnet, None), image)?;
-    let depth = hdnet.predict(&[&sample]).remove(0).depth;
+    let prediction = hdnet.predict(&[&sample]).remove(0);
+    let framing = Framing { fill: person_fill(hdnet, None), extent: None };
+    let camera = framing.camera(&(&prediction.depth * &sample.mask), &sample.mask);
+    let depth = prediction.refined_depth(&sample.mask, &camera, refine.map(|r| framing.refinement(r)));
     let (h, w) = mask.dim();
     Ok(crop.paste_back(&depth.insert_axis(Axis(2)), h, w).index_axis_move(Axis(2), 0) * mask)
 }
@@ -434,7 +462,7 @@ fn write_outputs(
     mesh::write_ply(out.join(format!("{name}.ply")), mesh)?;
     mesh::write_glb(out.join(format!("{name}.glb")), mesh)?;
     let mut warnings = Vec::new();
-    match visual::results_panel(&sample.image, &p.depth, &p.normals, mask) {
+    match visual::results_panel(&sample.image, depth, &p.normals, mask) {
         Some(panel) => visual::save_png(out.join(format!("{name}_results.png")), &panel)?,
         None => warnings.push("no positive depth on the mask: _results.png not written".to_string()),
     }

@@ -148,3 +148,35 @@ fn load_model(weights: Option<&std::path::Path>, device: &str) -> anyhow::Result
         None => hdnet_model::Hdnet::from_safetensors(std::path::Path::new(BUNDLED_MODEL_NAME), BUNDLED_MODEL, &device)?,
     })
 }
+
+/// Depth refined by the predicted normals (`hdnet_geometry::integrate_normals`).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct RefineArgs {
+    /// Refine the depth with the predicted normals: the weight (> 0) per pixel of the depth
+    /// net's depth against the normals' shape; the smaller, the larger the features the normals
+    /// shape (default: as the weights state, else no refinement).
+    #[arg(long, value_parser = positive_weight, conflicts_with = "no_refine")]
+    refine: Option<f32>,
+    /// The depth net's depth as it is, even where the weights ask for refinement (the
+    /// original's output).
+    #[arg(long)]
+    no_refine: bool,
+}
+
+impl RefineArgs {
+    /// The refinement for `hdnet`'s predictions, through a known camera.
+    pub fn integration(self, hdnet: &hdnet_model::Hdnet) -> Option<hdnet_geometry::Integration> {
+        let anchor = self.refine.or_else(|| hdnet.notes.get(REFINE_NOTE).and_then(|a| positive_weight(a).ok()));
+        anchor.filter(|_| !self.no_refine).map(|anchor| hdnet_geometry::Integration { anchor, ..Default::default() })
+    }
+}
+
+/// The weights' note that asks for refinement by default, with its anchor weight.
+const REFINE_NOTE: &str = "refine";
+
+fn positive_weight(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{s}: not a positive number")),
+    }
+}

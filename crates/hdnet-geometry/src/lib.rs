@@ -2,7 +2,9 @@
 //! geometry builds on the same [`Camera`].
 
 pub mod camera;
+pub mod integrate;
 pub mod normals;
 
 pub use camera::{Camera, median};
+pub use integrate::{Integration, integrate_normals};
 pub use normals::normals_of_depth;

@@ -7,6 +7,7 @@ use std::path::Path;
 use burn::prelude::*;
 use hdnet_formats::FileError;
 use hdnet_formats::images::PersonImage;
+use hdnet_geometry::{Camera, Integration, integrate_normals};
 use ndarray::{Array2, Array3, Axis, concatenate};
 use rayon::prelude::*;
 
@@ -33,6 +34,19 @@ pub struct Prediction {
     pub normals: Array3<f32>,
     /// The depth net's raw output, unmasked (it can be negative off the person).
     pub depth: Array2<f32>,
+}
+
+impl Prediction {
+    /// The depth refined on `mask` by the predicted normals through `camera` when `refine` is
+    /// given ([`integrate_normals`]), the depth net's own elsewhere and without `refine`.
+    pub fn refined_depth(&self, mask: &Array2<f32>, camera: &Camera, refine: Option<Integration>) -> Array2<f32> {
+        let Some(settings) = refine else { return self.depth.clone() };
+        let (h, w) = mask.dim();
+        let flat = |a: &Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
+        let normals: Vec<[f32; 3]> = self.normals.rows().into_iter().map(|n| [n[0], n[1], n[2]]).collect();
+        let refined = integrate_normals(&flat(&self.depth), &normals, &flat(mask), h, w, camera, settings);
+        Array2::from_shape_vec((h, w), refined).expect("h * w values")
+    }
 }
 
 impl Hdnet {

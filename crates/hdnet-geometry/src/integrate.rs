@@ -1,0 +1,287 @@
+//! Depth from normals: a depth map refined so that the surface it describes takes the shape of a
+//! normal map, while it keeps the depth map's distances at large scale (screened Poisson
+//! integration of the normals, in log depth). The normal net sees folds and creases that the
+//! depth net smooths away; this carries them into the depth and the mesh.
+
+use crate::Camera;
+
+/// How the normals and the given depth are weighed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Integration {
+    /// Weight of each pixel's log depth staying at the given one, against one unit for each pair
+    /// of neighbours following the normals: about `1 / anchor.sqrt()` pixels is the size above
+    /// which the given depth's shape wins over the normals'.
+    pub anchor: f32,
+    /// Neighbours whose given log depths differ by more than this (an arm in front of the chest)
+    /// or whose normals ask for more are not tied together: normals say nothing across an
+    /// occlusion edge.
+    pub max_step: f32,
+    /// Scale the normals' slopes to agree with the given depth's over spans of several pixels,
+    /// for a camera whose size of a pixel at the person is a guess (a photo's): a slope seen at
+    /// twice the assumed pixel size is twice as steep in depth.
+    pub fit_scale: bool,
+}
+
+impl Default for Integration {
+    fn default() -> Self {
+        Self { anchor: 1e-3, max_step: 0.05, fit_scale: false }
+    }
+}
+
+/// Normals this close to grazing (cosine with the ray) give no usable slope.
+const MIN_FACING: f64 = 0.1;
+/// The solver stops when the residual has shrunk by this factor, or after `MAX_ITERATIONS`.
+const TOLERANCE: f64 = 1e-4;
+const MAX_ITERATIONS: usize = 2000;
+/// Pixels per span over which `fit_scale` compares slopes with the depth: long enough for the
+/// fine detail the depth lacks to average out, short enough to stay on one body part.
+const FIT_SPAN: usize = 8;
+/// The fitted scale stays within [1 / MAX_SCALE, MAX_SCALE].
+const MAX_SCALE: f64 = 4.0;
+
+/// `depth` (row-major, `height * width`, seen through `camera`) refined towards the surface of
+/// unit `normals` on the pixels where `mask > 0` and the depth is positive; every other pixel
+/// keeps its value.
+pub fn integrate_normals(
+    depth: &[f32],
+    normals: &[[f32; 3]],
+    mask: &[f32],
+    height: usize,
+    width: usize,
+    camera: &Camera,
+    settings: Integration,
+) -> Vec<f32> {
+    assert_eq!(depth.len(), height * width, "depth is not {height}x{width}");
+    assert_eq!(normals.len(), height * width, "normals are not {height}x{width}");
+    assert_eq!(mask.len(), height * width, "mask is not {height}x{width}");
+    let log_depth: Vec<f64> = depth.iter().map(|&d| f64::from(d).ln()).collect();
+    let unknown: Vec<bool> = (0..depth.len()).map(|i| mask[i] > 0.0 && log_depth[i].is_finite()).collect();
+    let slope = |i: usize| unknown[i].then(|| log_slopes(normals[i], i / width, i % width, camera)).flatten();
+    let slopes: Vec<Option<[f64; 2]>> = (0..depth.len()).map(slope).collect();
+    let max_step = f64::from(settings.max_step);
+    // Each pair's step is the slope of the pixel whose tangent `normals_of_depth` takes across
+    // it (towards the next column, towards the previous row), so that the refined depth's
+    // normals are the given ones.
+    let pair = |from: usize, to: usize, step: Option<f64>| {
+        step.filter(|_| unknown[from] && unknown[to] && (log_depth[to] - log_depth[from]).abs() <= max_step)
+    };
+    let across: Vec<Option<f64>> =
+        (0..depth.len()).map(|i| pair(i, i + 1, slopes[i].filter(|_| (i + 1) % width != 0).map(|s| s[0]))).collect();
+    let down: Vec<Option<f64>> = (0..depth.len())
+        .map(|i| (i + width < depth.len()).then(|| pair(i, i + width, slopes[i + width].map(|s| s[1]))).flatten())
+        .collect();
+    let scale = if settings.fit_scale { fitted_scale(&log_depth, &across, &down, width) } else { 1.0 };
+    let edges: Vec<Edge> = [(&across, 1), (&down, width)]
+        .into_iter()
+        .flat_map(|(steps, offset)| {
+            steps.iter().enumerate().filter_map(move |(i, step)| {
+                let step = step.map(|s| s * scale).filter(|s| s.abs() <= max_step)?;
+                Some(Edge { from: i, to: i + offset, step })
+            })
+        })
+        .collect();
+    let solved = solve(&log_depth, &unknown, &edges, f64::from(settings.anchor));
+    depth.iter().zip(&unknown).zip(solved).map(|((&d, &u), x)| if u { x.exp() as f32 } else { d }).collect()
+}
+
+/// The factor that best maps the normals' steps, summed over straight spans of `FIT_SPAN` tied
+/// pairs, onto the given depth's change over the same spans (least squares); 1 without spans.
+fn fitted_scale(log_depth: &[f64], across: &[Option<f64>], down: &[Option<f64>], width: usize) -> f64 {
+    let (mut depth_dot_normals, mut normals_dot_normals) = (0.0, 0.0);
+    for (steps, offset) in [(across, 1), (down, width)] {
+        for start in 0..log_depth.len() {
+            let span: Option<f64> = (0..FIT_SPAN).map(|k| steps.get(start + k * offset).copied().flatten()).sum();
+            if let Some(normals_change) = span {
+                let depth_change = log_depth[start + FIT_SPAN * offset] - log_depth[start];
+                depth_dot_normals += depth_change * normals_change;
+                normals_dot_normals += normals_change * normals_change;
+            }
+        }
+    }
+    if normals_dot_normals > 0.0 {
+        (depth_dot_normals / normals_dot_normals).clamp(1.0 / MAX_SCALE, MAX_SCALE)
+    } else {
+        1.0
+    }
+}
+
+/// The change of log depth per column and per row on the surface with normal `n` at a pixel:
+/// moving along the image the point z·ray stays on the tangent plane, so
+/// d(ln z)/dcol = -n_x s / (f_x n·ray) (rows alike); `None` where `n` grazes or faces away.
+fn log_slopes(n: [f32; 3], row: usize, col: usize, camera: &Camera) -> Option<[f64; 2]> {
+    let ray = camera.ray(row as f32, col as f32).map(f64::from);
+    let n = n.map(f64::from);
+    let facing = n[0] * ray[0] + n[1] * ray[1] + n[2] * ray[2];
+    let lengths = (n.iter().map(|v| v * v).sum::<f64>() * ray.iter().map(|v| v * v).sum::<f64>()).sqrt();
+    if lengths == 0.0 || facing > -MIN_FACING * lengths {
+        return None;
+    }
+    let s = f64::from(camera.scaling);
+    Some([-n[0] * s / (f64::from(camera.fx) * facing), -n[1] * s / (f64::from(camera.fy) * facing)])
+}
+
+/// Neighbours whose log depths should differ by `step` (`to` minus `from`).
+struct Edge {
+    from: usize,
+    to: usize,
+    step: f64,
+}
+
+/// Minimises anchor·Σ(x_i - x0_i)² + Σ_edges (x_to - x_from - step)² over the unknown pixels by
+/// conjugate gradients (Jacobi-preconditioned), from x0.
+fn solve(x0: &[f64], unknown: &[bool], edges: &[Edge], anchor: f64) -> Vec<f64> {
+    let apply = |x: &[f64]| {
+        let mut y: Vec<f64> = x.iter().zip(unknown).map(|(v, &u)| if u { anchor * v } else { 0.0 }).collect();
+        for e in edges {
+            let d = x[e.to] - x[e.from];
+            y[e.to] += d;
+            y[e.from] -= d;
+        }
+        y
+    };
+    let mut rhs: Vec<f64> = x0.iter().zip(unknown).map(|(v, &u)| if u { anchor * v } else { 0.0 }).collect();
+    let mut diagonal: Vec<f64> = unknown.iter().map(|&u| if u { anchor } else { 1.0 }).collect();
+    for e in edges {
+        rhs[e.to] += e.step;
+        rhs[e.from] -= e.step;
+        diagonal[e.to] += 1.0;
+        diagonal[e.from] += 1.0;
+    }
+    let mut x: Vec<f64> = x0.iter().zip(unknown).map(|(v, &u)| if u { *v } else { 0.0 }).collect();
+    let mut residual: Vec<f64> = rhs.iter().zip(apply(&x)).map(|(b, ax)| b - ax).collect();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let goal = TOLERANCE * TOLERANCE * dot(&rhs, &rhs);
+    let mut z: Vec<f64> = residual.iter().zip(&diagonal).map(|(r, d)| r / d).collect();
+    let mut direction = z.clone();
+    let mut rz = dot(&residual, &z);
+    for _ in 0..MAX_ITERATIONS {
+        if dot(&residual, &residual) <= goal {
+            break;
+        }
+        let a_direction = apply(&direction);
+        let alpha = rz / dot(&direction, &a_direction);
+        for i in 0..x.len() {
+            x[i] += alpha * direction[i];
+            residual[i] -= alpha * a_direction[i];
+        }
+        z = residual.iter().zip(&diagonal).map(|(r, d)| r / d).collect();
+        let rz_next = dot(&residual, &z);
+        let beta = rz_next / rz;
+        rz = rz_next;
+        for i in 0..x.len() {
+            direction[i] = z[i] + beta * direction[i];
+        }
+    }
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normals_of_depth;
+
+    const SIZE: usize = 64;
+
+    fn camera() -> Camera {
+        // 1 cm per pixel at 4 m.
+        Camera::for_crop(&[4.0], &[1.0], 0.01, SIZE)
+    }
+
+    /// Depth along the rays of a surface z = 4 + f(x, y) with metric x, y ≈ ray * 4.
+    fn surface(f: impl Fn(f32, f32) -> f32) -> Vec<f32> {
+        let camera = camera();
+        (0..SIZE * SIZE)
+            .map(|i| {
+                let r = camera.ray((i / SIZE) as f32, (i % SIZE) as f32);
+                4.0 + f(4.0 * r[0], 4.0 * r[1])
+            })
+            .collect()
+    }
+
+    fn disc() -> Vec<f32> {
+        let c = (SIZE as f32 - 1.0) / 2.0;
+        (0..SIZE * SIZE)
+            .map(|i| {
+                let (r, col) = ((i / SIZE) as f32 - c, (i % SIZE) as f32 - c);
+                if r * r + col * col < 28.0 * 28.0 { 1.0 } else { 0.0 }
+            })
+            .collect()
+    }
+
+    fn mean_angle_deg(a: &[[f32; 3]], b: &[[f32; 3]], mask: &[f32]) -> f32 {
+        let on: Vec<f32> = (0..mask.len())
+            .filter(|&i| mask[i] > 0.0)
+            .map(|i| (a[i][0] * b[i][0] + a[i][1] * b[i][1] + a[i][2] * b[i][2]).clamp(-1.0, 1.0).acos().to_degrees())
+            .collect();
+        on.iter().sum::<f32>() / on.len() as f32
+    }
+
+    fn rmse(a: &[f32], b: &[f32], mask: &[f32]) -> f32 {
+        let on: Vec<f32> = (0..mask.len()).filter(|&i| mask[i] > 0.0).map(|i| (a[i] - b[i]).powi(2)).collect();
+        (on.iter().sum::<f32>() / on.len() as f32).sqrt()
+    }
+
+    #[test]
+    fn folds_missing_from_the_depth_come_back_from_the_normals() {
+        // A bulging body with 4 mm folds 5 cm apart; the given depth has the bulge, not the folds.
+        let bulge = |x: f32, y: f32| -0.1 * (1.0 - (x * x + y * y) / 0.1);
+        let truth = surface(|x, y| bulge(x, y) + 0.004 * (x * 2.0 * std::f32::consts::PI / 0.05).sin());
+        let smooth = surface(bulge);
+        let (mask, camera) = (disc(), camera());
+        let true_normals = normals_of_depth(&truth, &mask, SIZE, SIZE, &camera);
+        let before = normals_of_depth(&smooth, &mask, SIZE, SIZE, &camera);
+        let refined = integrate_normals(&smooth, &true_normals, &mask, SIZE, SIZE, &camera, Integration::default());
+        let after = normals_of_depth(&refined, &mask, SIZE, SIZE, &camera);
+        let (angle_before, angle_after) =
+            (mean_angle_deg(&before, &true_normals, &mask), mean_angle_deg(&after, &true_normals, &mask));
+        assert!(angle_before > 12.0, "the folds tilt the normals by up to 27 degrees: {angle_before}");
+        assert!(angle_after < 2.0, "{angle_before} -> {angle_after} degrees");
+        assert!(rmse(&refined, &truth, &mask) < 0.5 * rmse(&smooth, &truth, &mask));
+        for i in 0..mask.len() {
+            if mask[i] == 0.0 {
+                assert_eq!(refined[i], smooth[i], "pixel {i} is off the mask");
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_pixel_size_is_fitted_to_the_depth() {
+        // The camera given to the integration thinks each pixel spans 2 cm, not 1 cm: its
+        // slopes are twice as steep as the surface's.
+        let bulge = |x: f32, y: f32| -0.1 * (1.0 - (x * x + y * y) / 0.1);
+        let truth = surface(|x, y| bulge(x, y) + 0.004 * (y * 2.0 * std::f32::consts::PI / 0.05).sin());
+        let smooth = surface(bulge);
+        let (mask, camera) = (disc(), camera());
+        let guess = Camera::for_crop(&[4.0], &[1.0], 0.02, SIZE);
+        let true_normals = normals_of_depth(&truth, &mask, SIZE, SIZE, &camera);
+        let error = |fit_scale| {
+            let settings = Integration { fit_scale, ..Integration::default() };
+            let refined = integrate_normals(&smooth, &true_normals, &mask, SIZE, SIZE, &guess, settings);
+            mean_angle_deg(&normals_of_depth(&refined, &mask, SIZE, SIZE, &camera), &true_normals, &mask)
+        };
+        let (unfitted, fitted) = (error(false), error(true));
+        assert!(fitted < 2.0 && unfitted > 5.0, "fitted {fitted}, unfitted {unfitted} degrees");
+    }
+
+    #[test]
+    fn exact_depth_and_normals_stay_as_they_are() {
+        let truth = surface(|x, y| 0.3 * x - 0.2 * y + 0.5 * x * x);
+        let (mask, camera) = (disc(), camera());
+        let normals = normals_of_depth(&truth, &mask, SIZE, SIZE, &camera);
+        let refined = integrate_normals(&truth, &normals, &mask, SIZE, SIZE, &camera, Integration::default());
+        assert!(rmse(&refined, &truth, &mask) < 2e-4, "{}", rmse(&refined, &truth, &mask));
+    }
+
+    #[test]
+    fn an_occlusion_edge_keeps_its_step() {
+        // An arm 20 cm in front of a flat chest, facing the camera like it: the normals alone
+        // would close the gap.
+        let (mask, camera) = (disc(), camera());
+        let given: Vec<f32> =
+            (0..SIZE * SIZE).map(|i| if (24..40).contains(&(i % SIZE)) { 3.8 } else { 4.0 }).collect();
+        let facing = vec![[0.0, 0.0, -1.0]; SIZE * SIZE];
+        let refined = integrate_normals(&given, &facing, &mask, SIZE, SIZE, &camera, Integration::default());
+        let centre = SIZE / 2 * SIZE;
+        assert!((refined[centre + 30] - 3.8).abs() < 0.01 && (refined[centre + 10] - 4.0).abs() < 0.01);
+    }
+}
