@@ -835,6 +835,19 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     let frames = dir.path().join("frames");
     hdnet_ok(&["render", p(&out.join("dancer.ply")), "--turntable", "--frames", "8", "--out", p(&frames)]);
     assert_eq!(std::fs::read_dir(&frames).unwrap().count(), 8);
+    // In clay, every pixel of the person is the clay colour times its light (0.3..1).
+    let clay = dir.path().join("clay");
+    hdnet_ok(&["render", p(&out.join("dancer.ply")), "--turntable", "--frames", "1", "--clay", "--out", p(&clay)]);
+    let view = image::open(clay.join("000.png")).unwrap().to_rgb8();
+    let person: Vec<[u8; 3]> = view.pixels().map(|px| px.0).filter(|&c| c != [255, 255, 255]).collect();
+    assert!(person.len() > 1000, "{} pixels of the person", person.len());
+    for c in person {
+        let light = f32::from(c[0]) / f32::from(hdnet_render::CLAY[0]);
+        assert!((0.29..=1.01).contains(&light), "{c:?}");
+        for k in 1..3 {
+            assert!((f32::from(c[k]) - light * f32::from(hdnet_render::CLAY[k])).abs() <= 1.5, "{c:?}");
+        }
+    }
 }
 
 #[test]

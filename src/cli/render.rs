@@ -23,6 +23,9 @@ pub struct Args {
     /// Side of each square view (pixels).
     #[arg(long, default_value_t = 256)]
     size: usize,
+    /// Plain grey instead of the photo's colours: the shape alone (folds, face, limbs).
+    #[arg(long)]
+    clay: bool,
     /// Replace --out if it exists.
     #[arg(long)]
     overwrite: bool,
@@ -41,7 +44,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if out.exists() && !args.overwrite {
         bail!("{}: already exists (pass --overwrite to replace it)", out.display());
     }
-    let mesh = read_ply(&args.mesh)?;
+    let mut mesh = read_ply(&args.mesh)?;
+    if args.clay {
+        mesh.colors.fill(hdnet_render::CLAY);
+    }
     if mesh.faces.is_empty() {
         bail!("{}: the mesh has no triangles", args.mesh.display());
     }

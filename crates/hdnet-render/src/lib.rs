@@ -10,4 +10,4 @@ pub mod raster;
 pub mod turntable;
 
 pub use raster::{Raster, rasterize, vertex_normals};
-pub use turntable::turntable;
+pub use turntable::{CLAY, turntable};

@@ -6,6 +6,9 @@ use ndarray::Array3;
 
 use crate::raster::{BACKGROUND, rasterize, vertex_normals};
 
+/// The colour of a mesh shown for its shape alone: light enough for the shading to show.
+pub const CLAY: [u8; 3] = [215, 210, 200];
+
 /// Share of light that does not depend on the surface's orientation.
 const AMBIENT: f32 = 0.3;
 
