@@ -274,9 +274,11 @@ fn write_all(
             format!("the network produced a non-finite depth ({bad})"),
         ));
     }
+    // The original layout's camera is the original's fixed assumption, not the scene's: the
+    // refinement fits its slopes' scale as for a photo of unknown size.
     let (camera, refine) = match &l.photo {
         Some(_) => (framing.camera(&raw, &l.sample.mask), refine.map(|r| framing.refinement(r))),
-        None => (Camera::original(), refine),
+        None => (Camera::original(), refine.map(|r| Integration { fit_scale: true, ..r })),
     };
     let refined = p.refined_depth(&l.sample.mask, &camera, refine);
     let depth = &refined * &l.sample.mask;
