@@ -273,6 +273,25 @@ mod tests {
     }
 
     #[test]
+    fn bad_normals_and_depths_are_left_out_not_spread() {
+        // A NaN normal, one facing away, a zero one, and a pixel of negative depth on the mask.
+        let truth = surface(|x, y| 0.3 * x - 0.2 * y);
+        let (mask, camera) = (disc(), camera());
+        let mut normals = normals_of_depth(&truth, &mask, SIZE, SIZE, &camera);
+        let mut depth = truth.clone();
+        let centre = SIZE / 2 * SIZE + SIZE / 2;
+        normals[centre] = [f32::NAN; 3];
+        normals[centre + 2] = [0.0, 0.0, 1.0];
+        normals[centre + 4] = [0.0; 3];
+        depth[centre + 6] = -1.0;
+        let refined = integrate_normals(&depth, &normals, &mask, SIZE, SIZE, &camera, Integration::default());
+        assert_eq!(refined[centre + 6], -1.0);
+        for i in (0..mask.len()).filter(|&i| i != centre + 6) {
+            assert!((refined[i] - truth[i]).abs() < 1e-3, "pixel {i}: {} vs {}", refined[i], truth[i]);
+        }
+    }
+
+    #[test]
     fn an_occlusion_edge_keeps_its_step() {
         // An arm 20 cm in front of a flat chest, facing the camera like it: the normals alone
         // would close the gap.
