@@ -907,6 +907,14 @@ fn settings_outside_their_meaning_and_sizes_that_cannot_fit_are_refused_up_front
         let o = hdnet(&["render", p(&mesh), "--turntable", flag, value]);
         assert!(!o.status.success() && stderr(&o).contains("must be 1..="), "{}", stderr(&o));
     }
+    for weight in ["0", "-1", "nan", "inf"] {
+        let refine = format!("--refine={weight}");
+        let o = hdnet(&["eval", "--gt", p(&data), &refine, "--out", p(&dir.path().join("e"))]);
+        assert!(!o.status.success() && stderr(&o).contains("not a positive number"), "{}", stderr(&o));
+    }
+    assert!(!dir.path().join("e").exists());
+    let o = hdnet(&["eval", "--gt", p(&data), "--baseline", "flat", "--no-refine"]);
+    assert!(!o.status.success() && stderr(&o).contains("not to --pred or --baseline"), "{}", stderr(&o));
 }
 
 #[test]

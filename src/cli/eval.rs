@@ -144,6 +144,9 @@ impl From<BaselineArg> for Baseline {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.refine.given() && (args.pred.is_some() || args.baseline.is_some()) {
+        bail!("--refine and --no-refine apply to the depth predicted here, not to --pred or --baseline");
+    }
     let gt_root = match (&args.gt, &args.photos) {
         (_, Some(photos)) => return eval_photos(&args, photos),
         (Some(gt), None) => gt.clone(),

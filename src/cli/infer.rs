@@ -67,9 +67,9 @@ pub struct Args {
     /// No turntable GIF, not even for a single photo.
     #[arg(long)]
     no_turntable: bool,
-    /// cpu, or wgpu[:ADAPTER] / vulkan[:ADAPTER] / cuda[:N] when built with those features.
     #[command(flatten)]
     refine: super::RefineArgs,
+    /// cpu, or wgpu[:ADAPTER] / vulkan[:ADAPTER] / cuda[:N] when built with those features.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Images per forward pass (results do not depend on it).

@@ -164,6 +164,11 @@ pub struct RefineArgs {
 }
 
 impl RefineArgs {
+    /// Whether either flag was given.
+    pub fn given(self) -> bool {
+        self.refine.is_some() || self.no_refine
+    }
+
     /// The refinement for `hdnet`'s predictions, through a known camera.
     pub fn integration(self, hdnet: &hdnet_model::Hdnet) -> Option<hdnet_geometry::Integration> {
         let anchor = self.refine.or_else(|| hdnet.notes.get(REFINE_NOTE).and_then(|a| positive_weight(a).ok()));
