@@ -198,6 +198,14 @@ mod tests {
             .collect()
     }
 
+    /// A bulging body with 4 mm folds 5 cm apart across the columns (`axis` 0) or the rows (1),
+    /// and the same body without them.
+    fn folded_body(axis: usize) -> (Vec<f32>, Vec<f32>) {
+        let bulge = |x: f32, y: f32| -0.1 * (1.0 - (x * x + y * y) / 0.1);
+        let fold = |t: f32| 0.004 * (t * 2.0 * std::f32::consts::PI / 0.05).sin();
+        (surface(|x, y| bulge(x, y) + fold([x, y][axis])), surface(bulge))
+    }
+
     fn disc() -> Vec<f32> {
         let c = (SIZE as f32 - 1.0) / 2.0;
         (0..SIZE * SIZE)
@@ -223,10 +231,8 @@ mod tests {
 
     #[test]
     fn folds_missing_from_the_depth_come_back_from_the_normals() {
-        // A bulging body with 4 mm folds 5 cm apart; the given depth has the bulge, not the folds.
-        let bulge = |x: f32, y: f32| -0.1 * (1.0 - (x * x + y * y) / 0.1);
-        let truth = surface(|x, y| bulge(x, y) + 0.004 * (x * 2.0 * std::f32::consts::PI / 0.05).sin());
-        let smooth = surface(bulge);
+        // The given depth has the bulge, not the folds.
+        let (truth, smooth) = folded_body(0);
         let (mask, camera) = (disc(), camera());
         let true_normals = normals_of_depth(&truth, &mask, SIZE, SIZE, &camera);
         let before = normals_of_depth(&smooth, &mask, SIZE, SIZE, &camera);
@@ -248,9 +254,7 @@ mod tests {
     fn a_wrong_pixel_size_is_fitted_to_the_depth() {
         // The camera given to the integration thinks each pixel spans 2 cm, not 1 cm: its
         // slopes are twice as steep as the surface's.
-        let bulge = |x: f32, y: f32| -0.1 * (1.0 - (x * x + y * y) / 0.1);
-        let truth = surface(|x, y| bulge(x, y) + 0.004 * (y * 2.0 * std::f32::consts::PI / 0.05).sin());
-        let smooth = surface(bulge);
+        let (truth, smooth) = folded_body(1);
         let (mask, camera) = (disc(), camera());
         let guess = Camera::for_crop(&[4.0], &[1.0], 0.02, SIZE);
         let true_normals = normals_of_depth(&truth, &mask, SIZE, SIZE, &camera);
