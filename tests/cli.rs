@@ -915,6 +915,10 @@ fn settings_outside_their_meaning_and_sizes_that_cannot_fit_are_refused_up_front
     assert!(!dir.path().join("e").exists());
     let o = hdnet(&["eval", "--gt", p(&data), "--baseline", "flat", "--no-refine"]);
     assert!(!o.status.success() && stderr(&o).contains("not to --pred or --baseline"), "{}", stderr(&o));
+    let noted = dir.path().join("noted.safetensors");
+    hdnet_ok(&["convert", "--weights", p(&fixture("")), "--out", p(&noted), "--note", "refine=abc"]);
+    let o = hdnet(&["eval", "--gt", p(&data), "--weights", p(&noted), "--out", p(&dir.path().join("e"))]);
+    assert!(!o.status.success() && stderr(&o).contains("note refine=abc: not a positive number"), "{}", stderr(&o));
 }
 
 #[test]

@@ -75,6 +75,7 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         Some(BaselineArg::MeanDepth) => bail!("--photos scores --baseline flat only (photos have no mean depth)"),
         None => Some(super::load_model(args.weights.as_deref(), &args.device)?),
     };
+    let refine = model.as_ref().map(|m| args.refine.integration(m)).transpose()?.flatten();
     let segmenter = hdnet_segment::person::Segmenter::new(&super::device(&args.device)?);
     let (mut rows, mut total) = (Vec::new(), Agreement::default());
     let mut batch = Batch::new(photos.len());
@@ -83,9 +84,7 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
             let rgb = hdnet_formats::images::read_rgb(photo, None)?;
             let person = segmenter.find(&rgb, None).map_err(|e| FileError::new(photo, e))?;
             let depth = match &model {
-                Some(hdnet) => {
-                    super::infer::photo_depth(hdnet, photo, &rgb, &person.mask, args.refine.integration(hdnet))?
-                }
+                Some(hdnet) => super::infer::photo_depth(hdnet, photo, &rgb, &person.mask, refine)?,
                 None => person.mask.mapv(|m| m * 4.0),
             };
             let joints: Vec<Joint> = person
@@ -176,6 +175,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Some(dir), None) => Predictions::Folder(dir),
         (None, None) => Predictions::Model(Box::new(super::load_model(args.weights.as_deref(), &args.device)?)),
     };
+    let refine = match &predictions {
+        Predictions::Model(net) => args.refine.integration(net)?,
+        _ => None,
+    };
     let mean = match (baseline, &args.mean_of) {
         (Some(Baseline::MeanDepth), mean_of) => Some(mean_depth(mean_of.as_ref().unwrap_or(&gt_root))?),
         (_, Some(_)) => bail!("--mean-of is for --baseline mean-depth only"),
@@ -196,10 +199,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     hdnet_model::pipeline::check_network_size(h, w)
                         .map_err(|e| FileError::new(frame_png(&gt_root, dirs::COLOR, name), e))?;
                     let p = net.predict(&[&gt.person]).remove(0);
-                    (
-                        p.refined_depth(&gt.person.mask, &gt.camera, args.refine.integration(net)) * &gt.person.mask,
-                        p.normals,
-                    )
+                    (p.refined_depth(&gt.person.mask, &gt.camera, refine) * &gt.person.mask, p.normals)
                 }
                 Predictions::Folder(dir) => read_prediction(dir, name, gt.person.mask.dim())?,
             };

@@ -209,7 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     ItemWriter::remove_stale(&out);
     let hdnet = super::load_model(args.weights.as_deref(), &args.device)?;
     let framing = Framing { fill: person_fill(&hdnet, args.fill), extent: args.extent };
-    let refine = args.refine.integration(&hdnet);
+    let refine = args.refine.integration(&hdnet)?;
     let turntable = args.turntable || (!args.no_turntable && args.input.is_file());
 
     let mut batch = Batch::new(sources.len());

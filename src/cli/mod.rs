@@ -170,9 +170,12 @@ impl RefineArgs {
     }
 
     /// The refinement for `hdnet`'s predictions, through a known camera.
-    pub fn integration(self, hdnet: &hdnet_model::Hdnet) -> Option<hdnet_geometry::Integration> {
-        let anchor = self.refine.or_else(|| hdnet.notes.get(REFINE_NOTE).and_then(|a| positive_weight(a).ok()));
-        anchor.filter(|_| !self.no_refine).map(|anchor| hdnet_geometry::Integration { anchor, ..Default::default() })
+    /// An error names a weights note that is not a positive number.
+    pub fn integration(self, hdnet: &hdnet_model::Hdnet) -> anyhow::Result<Option<hdnet_geometry::Integration>> {
+        let noted = hdnet.notes.get(REFINE_NOTE).map(|a| positive_weight(a)).transpose();
+        let noted = noted.map_err(|e| anyhow::anyhow!("the weights' note {REFINE_NOTE}={e}"))?;
+        let anchor = self.refine.or(noted).filter(|_| !self.no_refine);
+        Ok(anchor.map(|anchor| hdnet_geometry::Integration { anchor, ..Default::default() }))
     }
 }
 

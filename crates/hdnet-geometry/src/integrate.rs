@@ -130,16 +130,21 @@ struct Edge {
 /// Minimises anchor·Σ(x_i - x0_i)² + Σ_edges (x_to - x_from - step)² over the unknown pixels by
 /// conjugate gradients (Jacobi-preconditioned), from x0.
 fn solve(x0: &[f64], unknown: &[bool], edges: &[Edge], anchor: f64) -> Vec<f64> {
-    let apply = |x: &[f64]| {
-        let mut y: Vec<f64> = x.iter().zip(unknown).map(|(v, &u)| if u { anchor * v } else { 0.0 }).collect();
+    let anchored = |x: &[f64], out: &mut Vec<f64>| {
+        out.clear();
+        out.extend(x.iter().zip(unknown).map(|(v, &u)| if u { anchor * v } else { 0.0 }));
+    };
+    // The system's matrix times `x`, into `y` (reused: the loop below runs it hundreds of times).
+    let apply = |x: &[f64], y: &mut Vec<f64>| {
+        anchored(x, y);
         for e in edges {
             let d = x[e.to] - x[e.from];
             y[e.to] += d;
             y[e.from] -= d;
         }
-        y
     };
-    let mut rhs: Vec<f64> = x0.iter().zip(unknown).map(|(v, &u)| if u { anchor * v } else { 0.0 }).collect();
+    let mut rhs = Vec::new();
+    anchored(x0, &mut rhs);
     let mut diagonal: Vec<f64> = unknown.iter().map(|&u| if u { anchor } else { 1.0 }).collect();
     for e in edges {
         rhs[e.to] += e.step;
@@ -148,7 +153,9 @@ fn solve(x0: &[f64], unknown: &[bool], edges: &[Edge], anchor: f64) -> Vec<f64> 
         diagonal[e.from] += 1.0;
     }
     let mut x: Vec<f64> = x0.iter().zip(unknown).map(|(v, &u)| if u { *v } else { 0.0 }).collect();
-    let mut residual: Vec<f64> = rhs.iter().zip(apply(&x)).map(|(b, ax)| b - ax).collect();
+    let mut product = Vec::with_capacity(x.len());
+    apply(&x, &mut product);
+    let mut residual: Vec<f64> = rhs.iter().zip(&product).map(|(b, ax)| b - ax).collect();
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let goal = TOLERANCE * TOLERANCE * dot(&rhs, &rhs);
     let mut z: Vec<f64> = residual.iter().zip(&diagonal).map(|(r, d)| r / d).collect();
@@ -158,13 +165,13 @@ fn solve(x0: &[f64], unknown: &[bool], edges: &[Edge], anchor: f64) -> Vec<f64> 
         if dot(&residual, &residual) <= goal {
             break;
         }
-        let a_direction = apply(&direction);
-        let alpha = rz / dot(&direction, &a_direction);
+        apply(&direction, &mut product);
+        let alpha = rz / dot(&direction, &product);
         for i in 0..x.len() {
             x[i] += alpha * direction[i];
-            residual[i] -= alpha * a_direction[i];
+            residual[i] -= alpha * product[i];
+            z[i] = residual[i] / diagonal[i];
         }
-        z = residual.iter().zip(&diagonal).map(|(r, d)| r / d).collect();
         let rz_next = dot(&residual, &z);
         let beta = rz_next / rz;
         rz = rz_next;

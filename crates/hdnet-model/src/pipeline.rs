@@ -41,7 +41,7 @@ impl Prediction {
     /// given ([`integrate_normals`]), the depth net's own elsewhere and without `refine`.
     pub fn refined_depth(&self, mask: &Array2<f32>, camera: &Camera, refine: Option<Integration>) -> Array2<f32> {
         let Some(settings) = refine else { return self.depth.clone() };
-        let (h, w) = mask.dim();
+        let (h, w) = self.depth.dim();
         let flat = |a: &Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
         let normals: Vec<[f32; 3]> = self.normals.rows().into_iter().map(|n| [n[0], n[1], n[2]]).collect();
         let refined = integrate_normals(&flat(&self.depth), &normals, &flat(mask), h, w, camera, settings);
