@@ -852,6 +852,57 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     }
 }
 
+/// Photos' people sized by the pose model: twelve held-out synthetic people, their true size
+/// (the mask's longer side at the median of their exact depth through their camera) against
+/// the size `infer` reports, and against the 1.75 m a standing adult would be.
+#[test]
+fn infer_sizes_a_photos_person_by_the_pose_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let people = dir.path().join("people");
+    hdnet_ok(&["synth", "labelled", "--n", "12", "--seed", "99", "--out", p(&people)]);
+    let out = dir.path().join("out");
+    let o = hdnet_ok(&[
+        "infer",
+        p(&people.join("color")),
+        "--mask",
+        p(&people.join("mask")),
+        "--no-refine",
+        "--out",
+        p(&out),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let (mut pose_error, mut assumed_error) = (0.0, 0.0);
+    for i in 0..12 {
+        let name = format!("{i:07}");
+        let reported: f64 = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: the person's larger side is ")))
+            .and_then(|l| l.split(' ').next())
+            .unwrap_or_else(|| panic!("{name} not sized: {stdout}"))
+            .parse()
+            .unwrap();
+        let depth = hdnet_formats::npy::read::<f32>(&people.join(format!("depth/{name}.npy"))).unwrap();
+        let mut on: Vec<f32> = depth.iter().copied().filter(|&d| d > 0.0).collect();
+        on.sort_by(f32::total_cmp);
+        let camera: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(people.join(format!("camera/{name}.json"))).unwrap())
+                .unwrap();
+        let metres_per_pixel =
+            f64::from(on[on.len() / 2]) * camera["scaling"].as_f64().unwrap() / camera["fx"].as_f64().unwrap();
+        let mask = image::open(people.join(format!("mask/{name}.png"))).unwrap().to_luma8();
+        let on_mask: Vec<(u32, u32)> =
+            mask.enumerate_pixels().filter(|(_, _, v)| v[0] > 100).map(|(x, y, _)| (x, y)).collect();
+        let span =
+            |k: fn(&(u32, u32)) -> u32| on_mask.iter().map(k).max().unwrap() - on_mask.iter().map(k).min().unwrap() + 1;
+        let truth = f64::from(span(|q| q.0).max(span(|q| q.1))) * metres_per_pixel;
+        println!("{name}: {reported:.2} m reported, {truth:.2} m true");
+        pose_error += (reported / truth).ln().abs() / 12.0;
+        assumed_error += (1.75 / truth).ln().abs() / 12.0;
+    }
+    println!("mean |log| error: pose model {pose_error:.3}, 1.75 m {assumed_error:.3}");
+    assert!(pose_error < 0.3 && pose_error < 0.8 * assumed_error, "{pose_error} vs {assumed_error}");
+}
+
 #[test]
 fn training_stops_on_a_non_finite_loss() {
     let dir = tempfile::tempdir().unwrap();

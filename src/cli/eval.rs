@@ -84,7 +84,7 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
             let rgb = hdnet_formats::images::read_rgb(photo, None)?;
             let person = segmenter.find(&rgb, None).map_err(|e| FileError::new(photo, e))?;
             let depth = match &model {
-                Some(hdnet) => super::infer::photo_depth(hdnet, photo, &rgb, &person.mask, refine)?,
+                Some(hdnet) => super::infer::photo_depth(hdnet, photo, &rgb, &person, refine)?,
                 None => person.mask.mapv(|m| m * 4.0),
             };
             let joints: Vec<Joint> = person

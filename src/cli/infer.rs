@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use hdnet_formats::crop::Crop;
+use hdnet_formats::crop::{Bounds, Crop};
 use hdnet_formats::images::{PersonImage, list_photos, list_samples, read_iuv, read_mask, read_rgb};
 use hdnet_formats::item::ItemWriter;
 use hdnet_formats::{FileError, mesh, npy, text, visual};
 use hdnet_geometry::{Camera, Integration};
 use hdnet_model::device::Device;
 use hdnet_model::{Hdnet, Prediction};
-use hdnet_segment::person::{Person, Roi, Segmenter};
+use hdnet_segment::person::{Keypoint, Person, Roi, Segmenter, metres_per_pixel};
 use ndarray::{Array2, Array3, Axis};
 
 use super::batch::Batch;
@@ -26,7 +26,8 @@ const IMAGE_SIZE: (usize, usize) = (256, 256);
 /// Share of the crop's side a person spans when the weights do not say (the original's
 /// tiktok-style crops).
 const DEFAULT_FILL: f32 = 0.9;
-/// A standing adult's height in metres: a photo's person's larger extent unless told.
+/// A standing adult's height in metres: a photo's person's larger extent when neither
+/// `--extent` nor the pose model tells.
 const DEFAULT_EXTENT: f32 = 1.75;
 
 #[derive(clap::Args)]
@@ -54,10 +55,10 @@ pub struct Args {
     /// weights state, else 0.9).
     #[arg(long)]
     fill: Option<f32>,
-    /// The real size in metres of the person's larger extent in a photo (default 1.75, a
-    /// standing adult; give it for a child, a seated person or a half-body shot): the meshes'
-    /// width against their depth. Without it the refinement (`--refine`) takes the size of a
-    /// pixel from the depth net's relief instead.
+    /// The real size in metres of the person's larger extent in a photo: the meshes' width
+    /// against their depth (default: measured by the pose model's metric keypoints, else 1.75,
+    /// a standing adult). Without it the refinement (`--refine`) takes the size of a pixel from
+    /// the depth net's relief instead.
     #[arg(long)]
     extent: Option<f32>,
     /// Render each predicted mesh turning around (NAME_turntable.gif): done by default for a
@@ -110,6 +111,7 @@ struct Loaded {
 struct PhotoFrame {
     crop: Crop,
     mask: Array2<f32>,
+    framing: Framing,
 }
 
 /// How a photo's person is framed for the networks and how large they really are.
@@ -117,19 +119,53 @@ struct PhotoFrame {
 struct Framing {
     /// Share of the crop's side the person's larger extent spans.
     fill: f32,
-    /// That extent in metres, when known.
+    /// That extent in metres.
+    extent: f32,
+    sized_by: SizedBy,
+}
+
+/// Where a photo's person's size comes from.
+#[derive(Clone, Copy, PartialEq)]
+enum SizedBy {
+    /// `--extent`.
+    User,
+    /// The pose model's metric keypoints against the photo's ([`metres_per_pixel`]).
+    PoseModel,
+    /// [`DEFAULT_EXTENT`].
+    Assumption,
+}
+
+/// The run's framing of photos: `--fill` (or the weights'), and `--extent` when given.
+#[derive(Clone, Copy)]
+struct PhotoSettings {
+    fill: f32,
     extent: Option<f32>,
+}
+
+impl PhotoSettings {
+    /// A photo's framing: its person's size as `--extent` gives it, else as `measure` finds it
+    /// (called only then), else [`DEFAULT_EXTENT`].
+    fn framing(&self, measure: impl FnOnce() -> Option<f32>) -> Framing {
+        let (extent, sized_by) = match self.extent {
+            Some(e) => (e, SizedBy::User),
+            None => match measure() {
+                Some(m) => (m, SizedBy::PoseModel),
+                None => (DEFAULT_EXTENT, SizedBy::Assumption),
+            },
+        };
+        Framing { fill: self.fill, extent, sized_by }
+    }
 }
 
 impl Framing {
     /// Metres per pixel of the networks' input at the person.
     fn footprint(&self) -> f32 {
-        self.extent.unwrap_or(DEFAULT_EXTENT) / (self.fill * IMAGE_SIZE.0 as f32)
+        self.extent / (self.fill * IMAGE_SIZE.0 as f32)
     }
 
-    /// `refine` for a photo: its slopes' scale fitted to the depth unless the extent is known.
+    /// `refine` for a photo: its slopes' scale fitted to the depth unless the user gave the size.
     fn refinement(&self, refine: Integration) -> Integration {
-        Integration { fit_scale: self.extent.is_none(), ..refine }
+        Integration { fit_scale: self.sized_by != SizedBy::User, ..refine }
     }
 
     /// The camera that gives the crop's person its metric size at `depth`'s distance.
@@ -208,7 +244,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
     ItemWriter::remove_stale(&out);
     let hdnet = super::load_model(args.weights.as_deref(), &args.device)?;
-    let framing = Framing { fill: person_fill(&hdnet, args.fill), extent: args.extent };
+    let settings = PhotoSettings { fill: person_fill(&hdnet, args.fill), extent: args.extent };
     let refine = args.refine.integration(&hdnet)?;
     let turntable = args.turntable || (!args.no_turntable && args.input.is_file());
 
@@ -217,7 +253,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for chunk in sources.chunks(args.batch) {
         let mut loaded = Vec::new();
         for source in chunk {
-            match load_checked(source, &out, &hdnet, framing, turntable, args.overwrite, &mut finder) {
+            match load_checked(source, &out, &hdnet, settings, turntable, args.overwrite, &mut finder) {
                 Ok(l) => loaded.push(l),
                 Err(e) => {
                     batch.fail(format!("skipped {}: {e}", source.name()));
@@ -231,8 +267,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let predictions = hdnet.predict(&loaded.iter().map(|l| &l.sample).collect::<Vec<_>>());
         for (l, prediction) in loaded.iter().zip(&predictions) {
             batch.working_on(&l.sample.name);
-            match write_item(&out, l, prediction, framing, refine, turntable, args.overwrite) {
-                Ok(warnings) => warnings.iter().for_each(|w| batch.say(format!("warning: {}: {w}", l.sample.name))),
+            match write_item(&out, l, prediction, refine, turntable, args.overwrite) {
+                Ok(warnings) => {
+                    warnings.iter().for_each(|w| batch.say(format!("warning: {}: {w}", l.sample.name)));
+                    if let Some(f) = l.photo.as_ref().map(|p| p.framing).filter(|f| f.sized_by == SizedBy::PoseModel) {
+                        batch.row(format!(
+                            "{}: the person's larger side is {:.2} m by the pose model (--extent sets it)",
+                            l.sample.name, f.extent
+                        ));
+                    }
+                }
                 Err(e) => batch.fail(format!("failed {}: {e}", l.sample.name)),
             }
             batch.advance(1);
@@ -248,13 +292,12 @@ fn write_item(
     out: &Path,
     l: &Loaded,
     p: &Prediction,
-    framing: Framing,
     refine: Option<Integration>,
     turntable: bool,
     overwrite: bool,
 ) -> Result<Vec<String>, FileError> {
     let item = ItemWriter::new(out, &l.sample.name)?;
-    let warnings = write_all(item.dir(), l, p, framing, refine, turntable).map_err(|e| item.named_finally(e))?;
+    let warnings = write_all(item.dir(), l, p, refine, turntable).map_err(|e| item.named_finally(e))?;
     item.commit(overwrite)?;
     Ok(warnings)
 }
@@ -263,7 +306,6 @@ fn write_all(
     out: &Path,
     l: &Loaded,
     p: &Prediction,
-    framing: Framing,
     refine: Option<Integration>,
     turntable: bool,
 ) -> Result<Vec<String>, FileError> {
@@ -277,13 +319,16 @@ fn write_all(
     // The original layout's camera is the original's fixed assumption, not the scene's: the
     // refinement fits its slopes' scale as for a photo of unknown size.
     let (camera, refine) = match &l.photo {
-        Some(_) => (framing.camera(&raw, &l.sample.mask), refine.map(|r| framing.refinement(r))),
+        Some(photo) => (photo.framing.camera(&raw, &l.sample.mask), refine.map(|r| photo.framing.refinement(r))),
         None => (Camera::original(), refine.map(|r| Integration { fit_scale: true, ..r })),
     };
     let refined = p.refined_depth(&l.sample.mask, &camera, refine);
     let depth = &refined * &l.sample.mask;
     let mesh = colored_mesh(&l.sample, &depth, &camera);
-    let warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
+    let mut warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
+    if l.photo.as_ref().is_some_and(|p| p.framing.sized_by == SizedBy::Assumption) {
+        warnings.push(format!("the pose model could not size the person: {DEFAULT_EXTENT} m assumed (--extent)"));
+    }
     if let Some(photo) = &l.photo {
         write_photo_outputs(out, &l.sample.name, photo, &refined, &p.normals)?;
     }
@@ -327,19 +372,37 @@ struct Finder {
 }
 
 impl Finder {
+    fn segmenter(&mut self) -> &Segmenter {
+        self.segmenter.get_or_insert_with(|| Segmenter::new(&self.device))
+    }
+
     fn find(&mut self, rgb: &Array3<f32>, image: &Path) -> Result<Person, FileError> {
-        let segmenter = self.segmenter.get_or_insert_with(|| Segmenter::new(&self.device));
-        let found = segmenter.find(rgb, self.previous).map_err(|e| FileError::new(image, e));
+        let previous = self.previous;
+        let found = self.segmenter().find(rgb, previous).map_err(|e| FileError::new(image, e));
         self.previous = found.as_ref().ok().map(|p| p.next_roi);
         found
     }
+
+    /// The metres the person under `mask` spans, by the pose model: the keypoints `found` with
+    /// the person, or the pose model run on the mask's region.
+    fn measure(&mut self, rgb: &Array3<f32>, mask: &Array2<f32>, found: Option<&Person>) -> Option<f32> {
+        match found {
+            Some(person) => measured_extent(&person.keypoints, mask),
+            None => measured_extent(&self.segmenter().keypoints_within(rgb, mask)?, mask),
+        }
+    }
+}
+
+/// The metres the larger side of `mask`'s person spans, by the pose model's `keypoints`.
+fn measured_extent(keypoints: &[Keypoint], mask: &Array2<f32>) -> Option<f32> {
+    Some(metres_per_pixel(keypoints)? * Bounds::of(mask)?.longer_side() as f32)
 }
 
 fn load_checked(
     source: &Source,
     out: &Path,
     hdnet: &Hdnet,
-    framing: Framing,
+    settings: PhotoSettings,
     turntable: bool,
     overwrite: bool,
     finder: &mut Finder,
@@ -358,7 +421,7 @@ fn load_checked(
             Ok(Loaded { sample: PersonImage::read_test_layout(dir, name, IMAGE_SIZE)?, photo: None, found: None })
         }
         Source::Photo { image, mask, dp } => {
-            load_photo(&name, image, mask.as_deref(), dp.as_deref(), hdnet.needs_densepose(), framing, finder)
+            load_photo(&name, image, mask.as_deref(), dp.as_deref(), hdnet.needs_densepose(), settings, finder)
         }
     }
 }
@@ -371,7 +434,7 @@ fn load_photo(
     mask_path: Option<&Path>,
     dp: Option<&Path>,
     needs_dp: bool,
-    framing: Framing,
+    settings: PhotoSettings,
     finder: &mut Finder,
 ) -> Result<Loaded, FileError> {
     let rgb = read_rgb(image, None)?;
@@ -391,8 +454,9 @@ fn load_photo(
         }
         None => None,
     };
-    let (sample, crop) = network_input(name, &rgb, &mask, iuv.as_ref(), framing.fill, mask_path)?;
-    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask }), found })
+    let (sample, crop) = network_input(name, &rgb, &mask, iuv.as_ref(), settings.fill, mask_path)?;
+    let framing = settings.framing(|| finder.measure(&rgb, &mask, found.as_ref()));
+    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask, framing }), found })
 }
 
 /// The networks' 256x256 input of a photo: the square around the person (see [`Crop::around`])
@@ -415,21 +479,23 @@ fn network_input(
     Ok((PersonImage::new(name, &crop.resample(rgb, n, 255.0, true), small_mask, iuv), crop))
 }
 
-/// The depth `hdnet` predicts for a photo's person (`mask`), at the photo's resolution, zero off
-/// the mask (`image` names the photo in errors).
+/// The depth `hdnet infer` gives a photo's `person` (found by hdnet), at the photo's
+/// resolution, zero off their mask (`image` names the photo in errors).
 pub(super) fn photo_depth(
     hdnet: &Hdnet,
     image: &Path,
     rgb: &Array3<f32>,
-    mask: &Array2<f32>,
+    person: &Person,
     refine: Option<Integration>,
 ) -> Result<Array2<f32>, FileError> {
+    let mask = &person.mask;
     if hdnet.needs_densepose() {
         return Err(FileError::new(image, "this depth net needs DensePose IUV, which photos here do not have"));
     }
-    let (sample, crop) = network_input("photo", rgb, mask, None, person_fill(hdnet, None), image)?;
+    let settings = PhotoSettings { fill: person_fill(hdnet, None), extent: None };
+    let (sample, crop) = network_input("photo", rgb, mask, None, settings.fill, image)?;
     let prediction = hdnet.predict(&[&sample]).remove(0);
-    let framing = Framing { fill: person_fill(hdnet, None), extent: None };
+    let framing = settings.framing(|| measured_extent(&person.keypoints, mask));
     let camera = framing.camera(&(&prediction.depth * &sample.mask), &sample.mask);
     let depth = prediction.refined_depth(&sample.mask, &camera, refine.map(|r| framing.refinement(r)));
     let (h, w) = mask.dim();

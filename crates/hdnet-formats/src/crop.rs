@@ -5,6 +5,33 @@ use image::ImageBuffer;
 use image::imageops::{FilterType, resize};
 use ndarray::{Array2, Array3};
 
+/// The rows and columns a mask's pixels (> 0) span, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub top: usize,
+    pub bottom: usize,
+    pub left: usize,
+    pub right: usize,
+}
+
+impl Bounds {
+    /// None for an empty mask.
+    pub fn of(mask: &Array2<f32>) -> Option<Self> {
+        let on = || mask.indexed_iter().filter(|(_, m)| **m > 0.0).map(|(p, _)| p);
+        Some(Self {
+            top: on().map(|p| p.0).min()?,
+            bottom: on().map(|p| p.0).max()?,
+            left: on().map(|p| p.1).min()?,
+            right: on().map(|p| p.1).max()?,
+        })
+    }
+
+    /// The larger of the height and width, in pixels.
+    pub fn longer_side(&self) -> usize {
+        (self.bottom - self.top + 1).max(self.right - self.left + 1)
+    }
+}
+
 /// A square window of a photo (it may reach past the borders, where it is padded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Crop {
@@ -20,11 +47,9 @@ impl Crop {
     /// crop's border, as photos of people and hdnet's synthetic training crops are) rather than a
     /// body ending in blank padding. None for an empty mask.
     pub fn around(mask: &Array2<f32>, fill: f32) -> Option<Self> {
-        let on: Vec<(usize, usize)> = mask.indexed_iter().filter(|(_, m)| **m > 0.0).map(|(p, _)| p).collect();
-        let (r0, r1) = (on.iter().map(|p| p.0).min()?, on.iter().map(|p| p.0).max()?);
-        let (c0, c1) = (on.iter().map(|p| p.1).min()?, on.iter().map(|p| p.1).max()?);
-        let extent = (r1 - r0 + 1).max(c1 - c0 + 1) as f32;
-        let side = (extent / fill.clamp(0.05, 1.0)).ceil() as usize;
+        let bounds = Bounds::of(mask)?;
+        let Bounds { top: r0, bottom: r1, left: c0, right: c1 } = bounds;
+        let side = (bounds.longer_side() as f32 / fill.clamp(0.05, 1.0)).ceil() as usize;
         let (h, w) = mask.dim();
         // Centred, or flush with the one photo border the person touches on this axis.
         let place = |lo: usize, hi: usize, size: usize| match (lo == 0, hi + 1 == size) {
@@ -77,6 +102,17 @@ impl Crop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounds_span_every_pixel_of_the_mask() {
+        let mut mask = Array2::zeros((10, 20));
+        mask[(2, 3)] = 1.0;
+        mask[(7, 15)] = 0.5;
+        let bounds = Bounds::of(&mask).unwrap();
+        assert_eq!(bounds, Bounds { top: 2, bottom: 7, left: 3, right: 15 });
+        assert_eq!(bounds.longer_side(), 13);
+        assert_eq!(Bounds::of(&Array2::zeros((4, 4))), None);
+    }
 
     #[test]
     fn crop_centres_the_person_and_pastes_back_where_it_came_from() {

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use burn::prelude::*;
+use hdnet_formats::crop::Bounds;
 use hdnet_formats::images::save_mask;
 use hdnet_formats::{FileError, write_atomic};
 use ndarray::{Array2, Array3};
@@ -69,6 +70,10 @@ const MAX_REFINEMENTS: usize = 2;
 const SETTLED: f32 = 0.02;
 /// Regions smaller than this share of the selfie model's input are noise.
 const MIN_REGION: f32 = 0.002;
+/// Keypoints at least this likely to be visible and inside the photo size the person.
+const SIZING_CONFIDENCE: f32 = 0.5;
+/// Fewer sizing keypoints than this do not span enough of a body to size it.
+const MIN_SIZING_KEYPOINTS: usize = 6;
 
 /// A square region of a photo, possibly rotated: where a model's 256 x 256 input comes from.
 /// Input coordinates run over [0, 256] (pixel i's centre at i + 0.5).
@@ -256,6 +261,18 @@ impl Segmenter {
         })
     }
 
+    /// The keypoints of the person under `mask` (the photo's resolution, person > 0): the pose
+    /// model on the square around the mask, then on the region its keypoints give. The mask
+    /// says a person is there, so the pose model's doubt (a close-up, a cut body) is not a
+    /// refusal: each keypoint carries its own confidence. None for an empty mask.
+    pub fn keypoints_within(&self, rgb: &Array3<f32>, mask: &Array2<f32>) -> Option<Vec<Keypoint>> {
+        let b = Bounds::of(mask)?;
+        let roi = Roi::around_box([b.left, b.top, b.right + 1, b.bottom + 1].map(|v| v as f32));
+        let first = self.pose.run(&roi.sample(rgb), &self.device);
+        let (roi, out) = self.refine(rgb, roi, first);
+        Some(keypoints(&out, &roi))
+    }
+
     /// The largest person the selfie model sees, looked for ever closer (the whole photo, then
     /// overlapping halves, then quarters: a small person vanishes at 256 x 256) until the pose
     /// model confirms one; with the pose model's refined region and output, and the people seen.
@@ -377,6 +394,33 @@ fn aligned_roi(out: &PoseOutput, roi: &Roi) -> Roi {
     Roi { center, side: 2.0 * radius * ROI_MARGIN, rotation }
 }
 
+/// The person's metres per photo pixel: the pose model's metric keypoints (`world`, sized as
+/// its training bodies) against where it sees them in the photo, by least squares over the
+/// keypoints it is sure of (both sets centred; the world's x and y lie along the photo's).
+/// None when too few keypoints are sure or they do not spread.
+pub fn metres_per_pixel(keypoints: &[Keypoint]) -> Option<f32> {
+    let sure: Vec<&Keypoint> = keypoints
+        .iter()
+        .filter(|k| k.visibility >= SIZING_CONFIDENCE && k.presence >= SIZING_CONFIDENCE)
+        .filter(|k| k.x.is_finite() && k.y.is_finite() && k.world.iter().all(|w| w.is_finite()))
+        .collect();
+    if sure.len() < MIN_SIZING_KEYPOINTS {
+        return None;
+    }
+    let n = sure.len() as f32;
+    let mean = |f: &dyn Fn(&Keypoint) -> f32| sure.iter().map(|k| f(k)).sum::<f32>() / n;
+    let (px, py) = (mean(&|k| k.x), mean(&|k| k.y));
+    let (wx, wy) = (mean(&|k| k.world[0]), mean(&|k| k.world[1]));
+    let (mut along, mut spread) = (0.0, 0.0);
+    for k in &sure {
+        let (dx, dy) = (k.x - px, k.y - py);
+        along += (k.world[0] - wx) * dx + (k.world[1] - wy) * dy;
+        spread += dx * dx + dy * dy;
+    }
+    let scale = along / spread;
+    (scale.is_finite() && scale > 0.0).then_some(scale)
+}
+
 fn normalize_angle(a: f32) -> f32 {
     let tau = std::f32::consts::TAU;
     a - tau * ((a + std::f32::consts::PI) / tau).floor()
@@ -464,6 +508,41 @@ mod tests {
         assert_eq!(roi.to_photo(128.0, 128.0), [300.0, 200.0]);
         let unrotated = Roi { rotation: 0.0, ..roi };
         assert_eq!(unrotated.to_photo(0.0, 0.0), [236.0, 136.0]);
+    }
+
+    fn keypoint(x: f32, y: f32, world: [f32; 3], visibility: f32) -> Keypoint {
+        Keypoint { name: "nose", x, y, z: 0.0, visibility, presence: 1.0, world }
+    }
+
+    /// Seven sure keypoints 0.004 m per pixel apart (depth does not matter) and two hidden ones
+    /// placed wrongly: the scale is the sure ones', exactly.
+    #[test]
+    fn a_person_is_sized_by_the_keypoints_the_pose_model_is_sure_of() {
+        let pixels = [
+            (100.0, 50.0),
+            (120.0, 60.0),
+            (90.0, 200.0),
+            (130.0, 210.0),
+            (80.0, 120.0),
+            (140.0, 125.0),
+            (110.0, 300.0),
+        ];
+        let mut points: Vec<Keypoint> = pixels
+            .iter()
+            .enumerate()
+            .map(|(i, &(x, y))| keypoint(x, y, [(x - 110.0) * 0.004, (y - 150.0) * 0.004, 0.1 * i as f32], 0.9))
+            .collect();
+        points.push(keypoint(0.0, 0.0, [5.0, -3.0, 0.0], 0.2));
+        points.push(Keypoint { presence: 0.1, ..keypoint(500.0, 0.0, [-2.0, 7.0, 0.0], 0.9) });
+        let scale = metres_per_pixel(&points).unwrap();
+        assert!((scale - 0.004).abs() < 1e-7, "{scale}");
+        // Too few sure keypoints, or all in one place: no size.
+        points[0].visibility = 0.4;
+        assert!(metres_per_pixel(&points).is_some(), "six are enough");
+        points[1].visibility = 0.4;
+        assert_eq!(metres_per_pixel(&points), None);
+        let one_place: Vec<Keypoint> = (0..8).map(|_| keypoint(10.0, 10.0, [0.0, 0.0, 0.0], 1.0)).collect();
+        assert_eq!(metres_per_pixel(&one_place), None);
     }
 
     #[test]
