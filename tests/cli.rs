@@ -352,13 +352,8 @@ fn eval_scores_predictions_and_predicts_with_weights() {
     let pred = dir.path().join("pred");
     std::fs::create_dir_all(&pred).unwrap();
     let depth = frame.depth.mapv(|d| 2.0 * d + 1.0);
-    hdnet_formats::npy::write(pred.join("0000000_depth.npy"), &[256, 256], depth.as_slice().unwrap()).unwrap();
-    hdnet_formats::npy::write(
-        pred.join("0000000_normal.npy"),
-        &[256, 256, 3],
-        frame.normals.as_standard_layout().as_slice().unwrap(),
-    )
-    .unwrap();
+    hdnet_formats::npy::write(pred.join("0000000_depth.npy"), &depth).unwrap();
+    hdnet_formats::npy::write(pred.join("0000000_normal.npy"), &frame.normals).unwrap();
     hdnet_ok(&["eval", "--gt", p(&gt), "--pred", p(&pred)]);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(pred.join("eval.json")).unwrap()).unwrap();
@@ -375,7 +370,7 @@ fn eval_scores_predictions_and_predicts_with_weights() {
     // A NaN in a prediction skips that image with a one-line error naming it.
     let mut bad = depth.clone();
     bad[(128, 128)] = f32::NAN;
-    hdnet_formats::npy::write(pred.join("0000000_depth.npy"), &[256, 256], bad.as_slice().unwrap()).unwrap();
+    hdnet_formats::npy::write(pred.join("0000000_depth.npy"), &bad).unwrap();
     let o = hdnet(&["eval", "--gt", p(&gt), "--pred", p(&pred), "--out", p(&dir.path().join("bad_eval"))]);
     assert!(
         !o.status.success() && stderr(&o).contains("skipped 0000000") && stderr(&o).contains("NaN"),

@@ -80,7 +80,7 @@ fn readers_of_every_format_survive_damaged_files() {
 
     // .npy: damage anywhere, and headers claiming more than the file holds.
     let npy_path = at("good.npy");
-    hdnet_formats::npy::write(&npy_path, &[16, 16], &[1.5f32; 256]).unwrap();
+    hdnet_formats::npy::write(&npy_path, &ndarray::Array2::from_elem((16, 16), 1.5f32)).unwrap();
     let good = std::fs::read(&npy_path).unwrap();
     let mut npy_cases = damaged(&good, 60, 1);
     for shape in ["(100000, 100000)", "(16, 17)", "(-1, 16)", "(16,)", "()"] {

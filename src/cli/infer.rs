@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use hdnet_formats::crop::{Bounds, Crop};
 use hdnet_formats::images::{PersonImage, list_photos, list_samples, read_iuv, read_mask, read_rgb};
 use hdnet_formats::item::ItemWriter;
-use hdnet_formats::{FileError, mesh, npy, text, visual};
+use hdnet_formats::{FileError, mesh, npy, row_major, text, visual};
 use hdnet_geometry::{Camera, Integration};
 use hdnet_model::device::Device;
 use hdnet_model::{Hdnet, Prediction};
@@ -170,8 +170,7 @@ impl Framing {
 
     /// The camera that gives the crop's person its metric size at `depth`'s distance.
     fn camera(&self, depth: &Array2<f32>, mask: &Array2<f32>) -> Camera {
-        let flat = |a: &Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
-        Camera::for_crop(&flat(depth), &flat(mask), self.footprint(), IMAGE_SIZE.0)
+        Camera::for_crop(&row_major(depth), &row_major(mask), self.footprint(), IMAGE_SIZE.0)
     }
 }
 
@@ -357,8 +356,8 @@ fn write_photo_outputs(
         photo.crop.paste_back(&depth.clone().insert_axis(Axis(2)), h, w).index_axis_move(Axis(2), 0) * &photo.mask;
     let mut normals = photo.crop.paste_back(normals, h, w);
     normals.axis_iter_mut(Axis(2)).for_each(|mut c| c *= &photo.mask);
-    npy::write(out.join(format!("{name}_depth_full.npy")), &[h, w], depth.as_slice().expect("standard layout"))?;
-    npy::write(out.join(format!("{name}_normal_full.npy")), &[h, w, 3], normals.as_slice().expect("standard layout"))?;
+    npy::write(out.join(format!("{name}_depth_full.npy")), &depth)?;
+    npy::write(out.join(format!("{name}_normal_full.npy")), &normals)?;
     let colours = visual::white_off_mask(visual::normal_colors(&normals, &photo.mask), &photo.mask);
     visual::save_png(out.join(format!("{name}_normal_full.png")), &visual::side_by_side(&[colours]))
 }
@@ -524,9 +523,8 @@ fn write_outputs(
         text::write_matrix(out.join(format!("{name}_normal_{}.txt", k + 1)), &component)?;
     }
     mesh::write_depth2mesh_obj(out.join(format!("{name}_mesh.obj")), depth, mask)?;
-    let (h, w) = depth.dim();
-    npy::write(out.join(format!("{name}_depth.npy")), &[h, w], depth.as_slice().expect("standard layout"))?;
-    npy::write(out.join(format!("{name}_normal.npy")), &[h, w, 3], p.normals.as_slice().expect("standard layout"))?;
+    npy::write(out.join(format!("{name}_depth.npy")), depth)?;
+    npy::write(out.join(format!("{name}_normal.npy")), &p.normals)?;
     mesh::write_ply(out.join(format!("{name}.ply")), mesh)?;
     mesh::write_glb(out.join(format!("{name}.glb")), mesh)?;
     let mut warnings = Vec::new();

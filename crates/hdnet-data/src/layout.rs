@@ -362,8 +362,8 @@ pub fn write_correspondences(root: &Path, i: &str, j: &str, c: &Correspondences,
         hdnet_formats::write_atomic(&limits, limit.as_bytes())?;
     }
     if form.binary() {
-        let flat: Vec<i32> = rows.iter().flatten().map(|&v| v as i32).collect();
-        npy::write(corr_npy_path(root, i, j), &[rows.len(), 5], &flat)?;
+        let table = Array2::from_shape_fn((rows.len(), 5), |(r, k)| rows[r][k] as i32);
+        npy::write(corr_npy_path(root, i, j), &table)?;
     }
     Ok(())
 }
@@ -400,12 +400,7 @@ pub fn write_normals(dir: &Path, name: &str, normals: &Array3<f32>, form: Form) 
         }
     }
     if form.binary() {
-        let (h, w, _) = normals.dim();
-        npy::write(
-            dir.join(format!("{name}.npy")),
-            &[h, w, 3],
-            normals.as_standard_layout().as_slice().expect("contiguous"),
-        )?;
+        npy::write(dir.join(format!("{name}.npy")), normals)?;
     }
     Ok(())
 }
@@ -449,12 +444,7 @@ pub fn write_depth(dir: &Path, name: &str, depth: &Array2<f32>, form: Form) -> R
         hdnet_formats::write_atomic(&dir.join(format!("{name}.txt")), body.as_bytes())?;
     }
     if form.binary() {
-        let (h, w) = depth.dim();
-        npy::write(
-            dir.join(format!("{name}.npy")),
-            &[h, w],
-            depth.as_standard_layout().as_slice().expect("contiguous"),
-        )?;
+        npy::write(dir.join(format!("{name}.npy")), depth)?;
     }
     Ok(())
 }
@@ -517,9 +507,8 @@ pub(crate) mod tests {
     /// The mean angle (degrees) between the normals of `frame`'s depth through its camera and its
     /// ground-truth normals.
     fn depth_normal_error(frame: &LabelledFrame) -> f64 {
-        let flat = |a: &Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
-        let from_depth =
-            hdnet_geometry::normals_of_depth(&flat(&frame.depth), &flat(&frame.person.mask), 64, 64, &frame.camera);
+        let (depth, mask) = (hdnet_formats::row_major(&frame.depth), hdnet_formats::row_major(&frame.person.mask));
+        let from_depth = hdnet_geometry::normals_of_depth(&depth, &mask, 64, 64, &frame.camera);
         let angles: Vec<f64> = frame
             .person
             .mask

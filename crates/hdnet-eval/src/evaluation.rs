@@ -5,7 +5,7 @@ use std::path::Path;
 
 use hdnet_data::iuv::Iuv;
 use hdnet_data::layout::{DEPTH_MEDIAN, LabelledFrame, frame_names, read_labelled};
-use hdnet_formats::{FileError, npy, text};
+use hdnet_formats::{FileError, npy, row_major, text};
 use hdnet_geometry::{Camera, normals_of_depth};
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
 use serde::Serialize;
@@ -110,8 +110,7 @@ pub fn read_prediction(dir: &Path, name: &str, size: (usize, usize)) -> Result<(
 /// The normals of `depth` seen through `camera`, on the mask.
 fn depth_normals(depth: &Array2<f32>, mask: &Array2<f32>, camera: &Camera) -> Array3<f32> {
     let (h, w) = mask.dim();
-    let flat = |a: &Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
-    let normals = normals_of_depth(&flat(depth), &flat(mask), h, w, camera);
+    let normals = normals_of_depth(&row_major(depth), &row_major(mask), h, w, camera);
     Array3::from_shape_fn((h, w, 3), |(r, c, k)| normals[r * w + c][k])
 }
 

@@ -21,7 +21,10 @@ pub mod tf_checkpoint;
 pub mod tflite;
 pub mod visual;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
 
 /// A file that could not be read or written, with the reason. The message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,12 @@ impl FileError {
     pub fn new(path: impl AsRef<Path>, what: impl std::fmt::Display) -> Self {
         Self { path: path.as_ref().to_path_buf(), what: what.to_string() }
     }
+}
+
+/// An image's values in row-major order, as the plain-array geometry (`hdnet-geometry`) takes
+/// them: borrowed when the array is laid out so already.
+pub fn row_major(image: &Array2<f32>) -> Cow<'_, [f32]> {
+    image.as_slice().map_or_else(|| Cow::Owned(image.iter().copied().collect()), Cow::Borrowed)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, so that a crash never

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayBase, ArrayD, Data, Dimension};
 use ndarray_npy::{ReadableElement, WritableElement};
 
 use crate::{FileError, write_atomic};
@@ -51,16 +51,16 @@ fn check_size(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes an `.npy` file atomically.
-pub fn write<T: WritableElement + Clone>(
-    path: impl AsRef<Path>,
-    shape: &[usize],
-    values: &[T],
-) -> Result<(), FileError> {
+/// Writes an array (any layout) as an `.npy` file atomically.
+pub fn write<T, S, D>(path: impl AsRef<Path>, array: &ArrayBase<S, D>) -> Result<(), FileError>
+where
+    T: WritableElement,
+    S: Data<Elem = T>,
+    D: Dimension,
+{
     let path = path.as_ref();
-    let array = ArrayD::from_shape_vec(IxDyn(shape), values.to_vec()).map_err(|e| FileError::new(path, e))?;
     let mut bytes = Vec::new();
-    ndarray_npy::WriteNpyExt::write_npy(&array, &mut bytes).map_err(|e| FileError::new(path, e))?;
+    ndarray_npy::WriteNpyExt::write_npy(array, &mut bytes).map_err(|e| FileError::new(path, e))?;
     write_atomic(path, &bytes)
 }
 
@@ -70,7 +70,9 @@ mod tests {
     fn npy_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.npy");
-        super::write(&path, &[2, 3], &[1.0f32, 2.0, 3.0, 4.0, 5.0, -6.5]).unwrap();
+        let written = ndarray::arr2(&[[1.0f32, 2.0, 3.0], [4.0, 5.0, -6.5]]);
+        // Written transposed and back: any layout is written in its logical order.
+        super::write(&path, &written.t().to_owned().t()).unwrap();
         let a = super::read::<f32>(&path).unwrap();
         assert_eq!(a.shape(), &[2, 3]);
         assert_eq!(a.iter().copied().collect::<Vec<_>>(), vec![1.0, 2.0, 3.0, 4.0, 5.0, -6.5]);

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use burn::prelude::*;
-use hdnet_formats::FileError;
 use hdnet_formats::images::PersonImage;
+use hdnet_formats::{FileError, row_major};
 use hdnet_geometry::{Camera, Integration, integrate_normals};
 use ndarray::{Array2, Array3, Axis, concatenate};
 use rayon::prelude::*;
@@ -42,9 +42,8 @@ impl Prediction {
     pub fn refined_depth(&self, mask: &Array2<f32>, camera: &Camera, refine: Option<Integration>) -> Array2<f32> {
         let Some(settings) = refine else { return self.depth.clone() };
         let (h, w) = self.depth.dim();
-        let flat = |a: &Array2<f32>| a.iter().copied().collect::<Vec<f32>>();
         let normals: Vec<[f32; 3]> = self.normals.rows().into_iter().map(|n| [n[0], n[1], n[2]]).collect();
-        let refined = integrate_normals(&flat(&self.depth), &normals, &flat(mask), h, w, camera, settings);
+        let refined = integrate_normals(&row_major(&self.depth), &normals, &row_major(mask), h, w, camera, settings);
         Array2::from_shape_vec((h, w), refined).expect("h * w values")
     }
 }
