@@ -719,7 +719,7 @@ fn glb_meshes_pass_the_khronos_gltf_validator() {
 }
 
 /// `eval --photos` on the shipped photos: a flat depth map ties every joint pair (exactly 50%);
-/// the report counts the pairs of both photos.
+/// the report counts the pairs of all three photos.
 #[test]
 fn eval_photos_scores_a_flat_depth_at_one_half() {
     let dir = tempfile::tempdir().unwrap();
@@ -728,8 +728,8 @@ fn eval_photos_scores_a_flat_depth_at_one_half() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("eval_photos.json")).unwrap()).unwrap();
     assert_eq!(report["agreement"].as_f64(), Some(0.5), "{}", String::from_utf8_lossy(&o.stdout));
-    assert_eq!(report["photos"].as_array().unwrap().len(), 2);
-    assert!(report["pairs"].as_u64().unwrap() > 100);
+    assert_eq!(report["photos"].as_array().unwrap().len(), 3);
+    assert!(report["pairs"].as_u64().unwrap() > 300);
 }
 
 #[test]
