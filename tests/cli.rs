@@ -639,6 +639,39 @@ fn convert_combines_trained_networks_for_infer() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     hdnet_ok(&["convert", "--normal", p(&ckpt("normal")), "--depth", p(&ckpt("depth")), "--out", p(&weights), "--f16"]);
+    // Another depth net of the same architecture mixed in: a quarter of it, parameter by parameter.
+    let mixed = dir.path().join("mixed.safetensors");
+    let mix = format!("0.25:{}", p(&complete));
+    hdnet_ok(&[
+        "convert",
+        "--normal",
+        p(&ckpt("normal")),
+        "--depth",
+        p(&ckpt("depth")),
+        "--mix-depth",
+        &mix,
+        "--out",
+        p(&mixed),
+    ]);
+    let device = hdnet_model::device::Device::flex();
+    let depth_values = |path: &Path| -> Vec<f32> {
+        let net = hdnet_model::weights::load_hourglass(path, hdnet_model::NetKind::Depth, &device).unwrap();
+        hdnet_model::hourglass::parameter_values(&net).into_iter().flat_map(|(_, v)| v).collect()
+    };
+    let (own, other, blend) = (depth_values(&ckpt("depth")), depth_values(&complete), depth_values(&mixed));
+    assert!(own != other);
+    for ((m, a), b) in blend.iter().zip(&own).zip(&other) {
+        assert!((m - (0.75 * a + 0.25 * b)).abs() <= 1e-6 * (1.0 + a.abs() + b.abs()), "{m} from {a} and {b}");
+    }
+    // A net of another architecture, or a share outside [0, 1], is refused.
+    let refused = |mix: &str| {
+        let o = hdnet(&["convert", "--weights", p(&weights), "--mix-depth", mix, "--out", p(&dir.path().join("no"))]);
+        assert!(!o.status.success() && !dir.path().join("no").exists(), "{mix}");
+        stderr(&o)
+    };
+    let e = refused(&format!("0.5:{}", p(&fixture(""))));
+    assert!(e.contains("tf_reference") && e.contains("another architecture"), "{e}");
+    assert!(refused("1.5:x").contains("is not T:PATH"));
     let o =
         hdnet(&["infer", p(&root().join("examples")), "--weights", p(&weights), "--out", p(&dir.path().join("out"))]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -1,13 +1,15 @@
 //! `hdnet convert`: weights from the authors' TF1 checkpoints and/or hdnet files into one hdnet
-//! safetensors file holding both networks (what `hdnet infer` takes).
+//! safetensors file holding both networks (what `hdnet infer` takes), each network optionally
+//! averaged with another of its architecture.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use hdnet_model::NetKind;
+use hdnet_model::device::Device;
 use hdnet_model::weights::{StoreDtype, load_hourglass, save_safetensors};
+use hdnet_model::{Hourglass, NetKind};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,6 +23,14 @@ pub struct Args {
     /// Source of the depth net (overrides --weights).
     #[arg(long)]
     depth: Option<PathBuf>,
+    /// Average another normal net of the same architecture in: `T:PATH` stores (1 - T) x the
+    /// normal net + T x PATH's, parameter by parameter (a "model soup" of two fine-tunings of
+    /// one network; T in [0, 1]).
+    #[arg(long, value_parser = parse_mix)]
+    mix_normal: Option<Mix>,
+    /// Likewise for the depth net.
+    #[arg(long, value_parser = parse_mix)]
+    mix_depth: Option<Mix>,
     /// The .safetensors file to write.
     #[arg(long)]
     out: PathBuf,
@@ -38,6 +48,40 @@ pub struct Args {
     overwrite: bool,
 }
 
+/// `--mix-*`: the share `t` of the network in `path`.
+#[derive(Clone)]
+struct Mix {
+    t: f32,
+    path: PathBuf,
+}
+
+fn parse_mix(s: &str) -> Result<Mix, String> {
+    let bad = || format!("'{s}' is not T:PATH with T between 0 and 1");
+    let (t, path) = s.split_once(':').ok_or_else(bad)?;
+    let t: f32 = t.parse().map_err(|_| bad())?;
+    if !(0.0..=1.0).contains(&t) || path.is_empty() {
+        return Err(bad());
+    }
+    Ok(Mix { t, path: PathBuf::from(path) })
+}
+
+/// `net` (of `kind`) with `mix`'s network averaged in; the mix is noted.
+fn mixed(
+    net: Hourglass,
+    kind: NetKind,
+    mix: Option<&Mix>,
+    device: &Device,
+    notes: &mut HashMap<String, String>,
+) -> anyhow::Result<Hourglass> {
+    let Some(Mix { t, path }) = mix else { return Ok(net) };
+    let other = load_hourglass(path, kind, device)?;
+    let net = net.interpolate(&other, kind, *t).with_context(|| {
+        format!("{}: its {} has another architecture ({:?})", path.display(), kind.name(), other.config(kind))
+    })?;
+    notes.insert(format!("{}_mix", kind.name()), format!("{t}:{}", path.display()));
+    Ok(net)
+}
+
 fn parse_note(s: &str) -> Result<(String, String), String> {
     s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("'{s}' is not KEY=VALUE"))
 }
@@ -50,12 +94,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let source =
         |specific: &Option<PathBuf>| specific.clone().or_else(|| args.weights.clone()).context("no source given");
     let (normal_src, depth_src) = (source(&args.normal)?, source(&args.depth)?);
-    let normal = load_hourglass(&normal_src, NetKind::Normal, &device)?;
-    let depth = load_hourglass(&depth_src, NetKind::Depth, &device)?;
     let mut notes = HashMap::from([
         ("normal_net_source".to_string(), normal_src.display().to_string()),
         ("depth_net_source".to_string(), depth_src.display().to_string()),
     ]);
+    let normal = load_hourglass(&normal_src, NetKind::Normal, &device)?;
+    let normal = mixed(normal, NetKind::Normal, args.mix_normal.as_ref(), &device, &mut notes)?;
+    let depth = load_hourglass(&depth_src, NetKind::Depth, &device)?;
+    let depth = mixed(depth, NetKind::Depth, args.mix_depth.as_ref(), &device, &mut notes)?;
     notes.extend(args.notes.iter().cloned());
     let dtype = if args.f16 { StoreDtype::F16 } else { StoreDtype::F32 };
     let nets = [(NetKind::Normal, &normal), (NetKind::Depth, &depth)];

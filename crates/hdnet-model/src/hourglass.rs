@@ -326,6 +326,21 @@ impl Hourglass {
         if x.dims()[1] > c { x.narrow(1, 0, c) } else { x }
     }
 
+    /// The network whose every parameter is `(1 - t) self + t other`: two fine-tunings of one
+    /// network averaged, a "model soup" (Wortsman et al., ICML 2022). None when the two differ in
+    /// architecture.
+    pub fn interpolate(&self, other: &Hourglass, kind: NetKind, t: f32) -> Option<Hourglass> {
+        let config = self.config(kind);
+        if other.config(kind) != config {
+            return None;
+        }
+        let mut mixed = parameter_values(self)
+            .into_iter()
+            .zip(parameter_values(other))
+            .map(|((_, a), (_, b))| a.iter().zip(&b).map(|(a, b)| (1.0 - t) * a + t * b).collect());
+        config.build(&self.device(), |_| mixed.next().ok_or(())).ok()
+    }
+
     /// The configuration implied by the parameter shapes.
     pub fn config(&self, kind: NetKind) -> HourglassConfig {
         let out = |k: usize| self.blocks[k].weight.dims()[0];
@@ -369,6 +384,23 @@ mod tests {
         let alone: Vec<f32> =
             (0..4).flat_map(|i| net.forward(x.clone().narrow(0, i, 1)).try_into_vec_as::<f32>().unwrap()).collect();
         assert!(together == alone, "batch of 4 differs from the images alone");
+    }
+
+    #[test]
+    fn interpolation_mixes_every_parameter_and_refuses_other_architectures() {
+        let device = Device::flex();
+        let config = HourglassConfig::new(NetKind::Normal, 2);
+        let (a, b) = (config.init(&device, 1), config.init(&device, 2));
+        let values = |net: &Hourglass| -> Vec<f32> { parameter_values(net).into_iter().flat_map(|(_, v)| v).collect() };
+        let (va, vb) = (values(&a), values(&b));
+        assert_eq!(values(&a.interpolate(&b, NetKind::Normal, 0.0).unwrap()), va);
+        assert_eq!(values(&a.interpolate(&b, NetKind::Normal, 1.0).unwrap()), vb);
+        let quarter = values(&a.interpolate(&b, NetKind::Normal, 0.25).unwrap());
+        for ((m, x), y) in quarter.iter().zip(&va).zip(&vb) {
+            assert!((m - (0.75 * x + 0.25 * y)).abs() <= 1e-6 * (1.0 + x.abs() + y.abs()), "{m} {x} {y}");
+        }
+        let wider = HourglassConfig::new(NetKind::Normal, 4).init(&device, 1);
+        assert!(a.interpolate(&wider, NetKind::Normal, 0.5).is_none());
     }
 
     #[test]
