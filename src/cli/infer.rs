@@ -269,11 +269,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             match write_item(&out, l, prediction, refine, turntable, args.overwrite) {
                 Ok(warnings) => {
                     warnings.iter().for_each(|w| batch.say(format!("warning: {}: {w}", l.sample.name)));
-                    if let Some(f) = l.photo.as_ref().map(|p| p.framing).filter(|f| f.sized_by == SizedBy::PoseModel) {
-                        batch.row(format!(
+                    match l.photo.as_ref().map(|p| p.framing) {
+                        Some(f) if f.sized_by == SizedBy::PoseModel => batch.row(format!(
                             "{}: the person's larger side is {:.2} m by the pose model (--extent sets it)",
                             l.sample.name, f.extent
-                        ));
+                        )),
+                        Some(f) if f.sized_by == SizedBy::Assumption => batch.say(format!(
+                            "warning: {}: the pose model could not size the person: {} m assumed (--extent)",
+                            l.sample.name, f.extent
+                        )),
+                        _ => {}
                     }
                 }
                 Err(e) => batch.fail(format!("failed {}: {e}", l.sample.name)),
@@ -324,10 +329,7 @@ fn write_all(
     let refined = p.refined_depth(&l.sample.mask, &camera, refine);
     let depth = &refined * &l.sample.mask;
     let mesh = colored_mesh(&l.sample, &depth, &camera);
-    let mut warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
-    if l.photo.as_ref().is_some_and(|p| p.framing.sized_by == SizedBy::Assumption) {
-        warnings.push(format!("the pose model could not size the person: {DEFAULT_EXTENT} m assumed (--extent)"));
-    }
+    let warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
     if let Some(photo) = &l.photo {
         write_photo_outputs(out, &l.sample.name, photo, &refined, &p.normals)?;
     }
@@ -385,16 +387,18 @@ impl Finder {
     /// The metres the person under `mask` spans, by the pose model: the keypoints `found` with
     /// the person, or the pose model run on the mask's region.
     fn measure(&mut self, rgb: &Array3<f32>, mask: &Array2<f32>, found: Option<&Person>) -> Option<f32> {
+        let bounds = Bounds::of(mask)?;
         match found {
-            Some(person) => measured_extent(&person.keypoints, mask),
-            None => measured_extent(&self.segmenter().keypoints_within(rgb, mask)?, mask),
+            Some(person) => measured_extent(&person.keypoints, bounds),
+            None => measured_extent(&self.segmenter().keypoints_within(rgb, bounds), bounds),
         }
     }
 }
 
-/// The metres the larger side of `mask`'s person spans, by the pose model's `keypoints`.
-fn measured_extent(keypoints: &[Keypoint], mask: &Array2<f32>) -> Option<f32> {
-    Some(metres_per_pixel(keypoints)? * Bounds::of(mask)?.longer_side() as f32)
+/// The metres the person within `bounds` (a mask's) spans along its longer side, by the pose
+/// model's `keypoints`.
+fn measured_extent(keypoints: &[Keypoint], bounds: Bounds) -> Option<f32> {
+    Some(metres_per_pixel(keypoints)? * bounds.longer_side() as f32)
 }
 
 fn load_checked(
@@ -494,7 +498,7 @@ pub(super) fn photo_depth(
     let settings = PhotoSettings { fill: person_fill(hdnet, None), extent: None };
     let (sample, crop) = network_input("photo", rgb, mask, None, settings.fill, image)?;
     let prediction = hdnet.predict(&[&sample]).remove(0);
-    let framing = settings.framing(|| measured_extent(&person.keypoints, mask));
+    let framing = settings.framing(|| measured_extent(&person.keypoints, Bounds::of(mask)?));
     let camera = framing.camera(&(&prediction.depth * &sample.mask), &sample.mask);
     let depth = prediction.refined_depth(&sample.mask, &camera, refine.map(|r| framing.refinement(r)));
     let (h, w) = mask.dim();

@@ -261,16 +261,15 @@ impl Segmenter {
         })
     }
 
-    /// The keypoints of the person under `mask` (the photo's resolution, person > 0): the pose
-    /// model on the square around the mask, then on the region its keypoints give. The mask
-    /// says a person is there, so the pose model's doubt (a close-up, a cut body) is not a
-    /// refusal: each keypoint carries its own confidence. None for an empty mask.
-    pub fn keypoints_within(&self, rgb: &Array3<f32>, mask: &Array2<f32>) -> Option<Vec<Keypoint>> {
-        let b = Bounds::of(mask)?;
+    /// The keypoints of the person within `b`, a mask's bounds in the photo: the pose model on
+    /// the square around them, then on the region its keypoints give. The mask says a person is
+    /// there, so the pose model's doubt (a close-up, a cut body) is not a refusal: each keypoint
+    /// carries its own confidence.
+    pub fn keypoints_within(&self, rgb: &Array3<f32>, b: Bounds) -> Vec<Keypoint> {
         let roi = Roi::around_box([b.left, b.top, b.right + 1, b.bottom + 1].map(|v| v as f32));
         let first = self.pose.run(&roi.sample(rgb), &self.device);
         let (roi, out) = self.refine(rgb, roi, first);
-        Some(keypoints(&out, &roi))
+        keypoints(&out, &roi)
     }
 
     /// The largest person the selfie model sees, looked for ever closer (the whole photo, then
