@@ -880,9 +880,36 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     }
 }
 
+/// The size in metres `infer` reported for `name` (its stdout's line for it).
+fn reported_extent(stdout: &str, name: &str) -> f64 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: the person's larger side is ")))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("{name} not sized: {stdout}"))
+        .parse()
+        .unwrap()
+}
+
+/// The true size of a synthetic person: the mask's longer side at the median of their exact
+/// depth (`depth`, a .npy file) through their camera (`camera`, JSON).
+fn true_extent(mask: &Path, depth: &Path, camera: &Path) -> f64 {
+    let depth = hdnet_formats::npy::read::<f32>(depth).unwrap();
+    let mut on: Vec<f32> = depth.iter().copied().filter(|&d| d > 0.0).collect();
+    on.sort_by(f32::total_cmp);
+    let camera: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(camera).unwrap()).unwrap();
+    let metres_per_pixel =
+        f64::from(on[on.len() / 2]) * camera["scaling"].as_f64().unwrap() / camera["fx"].as_f64().unwrap();
+    let mask = image::open(mask).unwrap().to_luma8();
+    let on_mask: Vec<(u32, u32)> =
+        mask.enumerate_pixels().filter(|(_, _, v)| v[0] > 100).map(|(x, y, _)| (x, y)).collect();
+    let span =
+        |k: fn(&(u32, u32)) -> u32| on_mask.iter().map(k).max().unwrap() - on_mask.iter().map(k).min().unwrap() + 1;
+    f64::from(span(|q| q.0).max(span(|q| q.1))) * metres_per_pixel
+}
+
 /// Photos' people sized by the pose model: twelve held-out synthetic people, their true size
-/// (the mask's longer side at the median of their exact depth through their camera) against
-/// the size `infer` reports, and against the 1.75 m a standing adult would be.
+/// against the size `infer` reports, and against the 1.75 m a standing adult would be.
 #[test]
 fn infer_sizes_a_photos_person_by_the_pose_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -902,33 +929,62 @@ fn infer_sizes_a_photos_person_by_the_pose_model() {
     let (mut pose_error, mut assumed_error) = (0.0, 0.0);
     for i in 0..12 {
         let name = format!("{i:07}");
-        let reported: f64 = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}: the person's larger side is ")))
-            .and_then(|l| l.split(' ').next())
-            .unwrap_or_else(|| panic!("{name} not sized: {stdout}"))
-            .parse()
-            .unwrap();
-        let depth = hdnet_formats::npy::read::<f32>(&people.join(format!("depth/{name}.npy"))).unwrap();
-        let mut on: Vec<f32> = depth.iter().copied().filter(|&d| d > 0.0).collect();
-        on.sort_by(f32::total_cmp);
-        let camera: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(people.join(format!("camera/{name}.json"))).unwrap())
-                .unwrap();
-        let metres_per_pixel =
-            f64::from(on[on.len() / 2]) * camera["scaling"].as_f64().unwrap() / camera["fx"].as_f64().unwrap();
-        let mask = image::open(people.join(format!("mask/{name}.png"))).unwrap().to_luma8();
-        let on_mask: Vec<(u32, u32)> =
-            mask.enumerate_pixels().filter(|(_, _, v)| v[0] > 100).map(|(x, y, _)| (x, y)).collect();
-        let span =
-            |k: fn(&(u32, u32)) -> u32| on_mask.iter().map(k).max().unwrap() - on_mask.iter().map(k).min().unwrap() + 1;
-        let truth = f64::from(span(|q| q.0).max(span(|q| q.1))) * metres_per_pixel;
+        let reported = reported_extent(&stdout, &name);
+        let file = |dir: &str, ext: &str| people.join(format!("{dir}/{name}.{ext}"));
+        let truth = true_extent(&file("mask", "png"), &file("depth", "npy"), &file("camera", "json"));
         println!("{name}: {reported:.2} m reported, {truth:.2} m true");
         pose_error += (reported / truth).ln().abs() / 12.0;
         assumed_error += (1.75 / truth).ln().abs() / 12.0;
     }
     println!("mean |log| error: pose model {pose_error:.3}, 1.75 m {assumed_error:.3}");
     assert!(pose_error < 0.3 && pose_error < 0.8 * assumed_error, "{pose_error} vs {assumed_error}");
+}
+
+/// A video's person sized steadily: two synthetic dance videos of ten frames in one folder.
+/// Within a video the reported size's error against the truth changes from one frame to the
+/// next by 0.9% (median; each frame sized alone, as before sizes were pooled over a shot:
+/// 2.2%); the second video's first frame starts a new shot, sized as it is on its own.
+#[test]
+fn infer_sizes_a_videos_person_steadily_over_a_shot() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("video");
+    hdnet_ok(&["synth", "video", "--videos", "2", "--frames", "10", "--seed", "99", "--out", p(&video)]);
+    let file = |dir: &str, name: &str, ext: &str| video.join(format!("{dir}/{name}.{ext}"));
+    let common = ["--no-refine", "--no-turntable", "--out"];
+    let o = hdnet_ok(
+        &[
+            &["infer", p(&video.join("color")), "--mask", p(&video.join("mask"))],
+            &common[..],
+            &[p(&dir.path().join("out"))],
+        ]
+        .concat(),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let error: Vec<f64> = (0..20)
+        .map(|i| {
+            let name = format!("{i:07}");
+            let truth = true_extent(
+                &file("mask", &name, "png"),
+                &file("ground_truth/depth", &name, "npy"),
+                &file("camera", &name, "json"),
+            );
+            (reported_extent(&stdout, &name) / truth).ln()
+        })
+        .collect();
+    let mut change: Vec<f64> = (1..20).filter(|i| i % 10 != 0).map(|i| (error[i] - error[i - 1]).abs()).collect();
+    change.sort_by(f64::total_cmp);
+    println!("errors {error:?}");
+    assert!(change[change.len() / 2] < 0.015, "frame-to-frame changes {change:?}");
+    let o = hdnet_ok(
+        &[
+            &["infer", p(&file("color", "0000010", "png")), "--mask", p(&file("mask", "0000010", "png"))],
+            &common[..],
+            &[p(&dir.path().join("alone"))],
+        ]
+        .concat(),
+    );
+    let alone = reported_extent(&String::from_utf8_lossy(&o.stdout), "0000010");
+    assert_eq!(reported_extent(&stdout, "0000010"), alone);
 }
 
 #[test]

@@ -16,7 +16,8 @@ use hdnet_formats::{FileError, mesh, npy, row_major, text, visual};
 use hdnet_geometry::{Camera, Integration};
 use hdnet_model::device::Device;
 use hdnet_model::{Hdnet, Prediction};
-use hdnet_segment::person::{Keypoint, Person, Roi, Segmenter, metres_per_pixel};
+use hdnet_segment::person::{Person, Roi, Segmenter, metres_per_pixel};
+use hdnet_segment::video::ShotScale;
 use ndarray::{Array2, Array3, Axis};
 
 use super::batch::Batch;
@@ -56,8 +57,8 @@ pub struct Args {
     #[arg(long)]
     fill: Option<f32>,
     /// The real size in metres of the person's larger extent in a photo: the meshes' width
-    /// against their depth (default: measured by the pose model's metric keypoints, else 1.75,
-    /// a standing adult). Without it the refinement (`--refine`) takes the size of a pixel from
+    /// against their depth (default: measured by the pose model's metric keypoints, pooled over
+    /// the last frames of a video's shot, else 1.75, a standing adult). Without it the refinement (`--refine`) takes the size of a pixel from
     /// the depth net's relief instead.
     #[arg(long)]
     extent: Option<f32>,
@@ -248,7 +249,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let turntable = args.turntable || (!args.no_turntable && args.input.is_file());
 
     let mut batch = Batch::new(sources.len());
-    let mut finder = Finder { segmenter: None, device: hdnet.device.clone(), previous: None };
+    let mut finder = Finder { segmenter: None, device: hdnet.device.clone(), previous: None, shot: ShotScale::new() };
     for chunk in sources.chunks(args.batch) {
         let mut loaded = Vec::new();
         for source in chunk {
@@ -365,11 +366,12 @@ fn write_photo_outputs(
 }
 
 /// Finds the person of photos without masks (the models loaded at the first), following a
-/// video's frames as `hdnet segment` does.
+/// video's frames as `hdnet segment` does, and sizes them steadily over a shot.
 struct Finder {
     segmenter: Option<Segmenter>,
     device: Device,
     previous: Option<Roi>,
+    shot: ShotScale,
 }
 
 impl Finder {
@@ -384,21 +386,16 @@ impl Finder {
         found
     }
 
-    /// The metres the person under `mask` spans, by the pose model: the keypoints `found` with
-    /// the person, or the pose model run on the mask's region.
+    /// The metres the person under `mask` spans, by the pose model (the keypoints `found` with
+    /// the person, or the pose model run on the mask's region) pooled over the shot's frames.
     fn measure(&mut self, rgb: &Array3<f32>, mask: &Array2<f32>, found: Option<&Person>) -> Option<f32> {
         let bounds = Bounds::of(mask)?;
-        match found {
-            Some(person) => measured_extent(&person.keypoints, bounds),
-            None => measured_extent(&self.segmenter().keypoints_within(rgb, bounds), bounds),
-        }
+        let measured = match found {
+            Some(person) => metres_per_pixel(&person.keypoints),
+            None => metres_per_pixel(&self.segmenter().keypoints_within(rgb, bounds)),
+        };
+        Some(self.shot.next(rgb, measured)? * bounds.longer_side() as f32)
     }
-}
-
-/// The metres the person within `bounds` (a mask's) spans along its longer side, by the pose
-/// model's `keypoints`.
-fn measured_extent(keypoints: &[Keypoint], bounds: Bounds) -> Option<f32> {
-    Some(metres_per_pixel(keypoints)? * bounds.longer_side() as f32)
 }
 
 fn load_checked(
@@ -498,7 +495,8 @@ pub(super) fn photo_depth(
     let settings = PhotoSettings { fill: person_fill(hdnet, None), extent: None };
     let (sample, crop) = network_input("photo", rgb, mask, None, settings.fill, image)?;
     let prediction = hdnet.predict(&[&sample]).remove(0);
-    let framing = settings.framing(|| measured_extent(&person.keypoints, Bounds::of(mask)?));
+    let framing =
+        settings.framing(|| Some(metres_per_pixel(&person.keypoints)? * Bounds::of(mask)?.longer_side() as f32));
     let camera = framing.camera(&(&prediction.depth * &sample.mask), &sample.mask);
     let depth = prediction.refined_depth(&sample.mask, &camera, refine.map(|r| framing.refinement(r)));
     let (h, w) = mask.dim();

@@ -4,7 +4,9 @@
 //! - [`graph`]: a TFLite operator graph on Burn tensors.
 //! - [`models`]: the selfie segmentation and pose landmark models with their outputs named.
 //! - [`person`]: the most prominent person of a photo: mask and keypoints at its resolution.
+//! - [`video`]: a video's person sized steadily over the frames of one shot.
 
 pub mod graph;
 pub mod models;
 pub mod person;
+pub mod video;
