@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use image::{DynamicImage, ImageFormat, ImageReader};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use ndarray::{Array2, Array3};
 
 use crate::FileError;
@@ -22,7 +23,14 @@ fn decode(path: &Path) -> Result<DynamicImage, FileError> {
     if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_complete(&bytes) {
         return Err(FileError::new(path, "truncated JPEG (the image data ends before its end-of-image marker)"));
     }
-    reader.decode().map_err(|e| FileError::new(path, format!("not a readable image: {e}")))
+    let unreadable = |e: image::ImageError| FileError::new(path, format!("not a readable image: {e}"));
+    let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    // Phones store a photo as the sensor saw it and say in EXIF how to turn it upright; viewers
+    // (and so masks drawn over them) show it turned.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    img.apply_orientation(orientation);
+    Ok(img)
 }
 
 /// Whether a JPEG's last scan is followed by its end-of-image marker. The decoder fills a cut
@@ -262,6 +270,34 @@ mod tests {
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         let err = read_rgb(&path, None).unwrap_err().to_string();
         assert!(err.contains("photo.jpg: truncated JPEG"), "{err}");
+    }
+
+    /// A phone's portrait photo: stored lying on its side (the upright picture turned 90 degrees
+    /// anticlockwise) with EXIF orientation 6, "turn 90 degrees clockwise to view".
+    #[test]
+    fn a_photo_is_read_upright_as_its_exif_orientation_says() {
+        use image::ImageEncoder;
+        let upright = image::RgbImage::from_fn(32, 48, |x, y| image::Rgb([(x * 8) as u8, (y * 5) as u8, 200]));
+        let stored = image::imageops::rotate270(&upright);
+        // A little-endian TIFF header, one IFD entry: tag 0x0112 (orientation), SHORT, 1, 6.
+        let exif =
+            [b"II*\0".as_slice(), &[8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]].concat();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portrait.jpg");
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(std::fs::File::create(&path).unwrap(), 95);
+        encoder.set_exif_metadata(exif).unwrap();
+        encoder.write_image(&stored, stored.width(), stored.height(), image::ExtendedColorType::Rgb8).unwrap();
+        let read = read_rgb(&path, None).unwrap();
+        assert_eq!(read.dim(), (48, 32, 3));
+        let worst = read
+            .indexed_iter()
+            .map(|((y, x, c), &v)| (v - f32::from(upright.get_pixel(x as u32, y as u32)[c])).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 12.0, "{worst}");
+        // Without the tag the same pixels read as stored, on their side.
+        let plain = dir.path().join("plain.jpg");
+        stored.save(&plain).unwrap();
+        assert_eq!(read_rgb(&plain, None).unwrap().dim(), (32, 48, 3));
     }
 
     #[test]
