@@ -733,6 +733,29 @@ fn infer_finds_the_person_of_a_photo_without_a_mask() {
     }
 }
 
+/// A cut-out (a PNG whose alpha channel leaves the background transparent, as background
+/// removers write): its opaque pixels are the person, nothing is searched for.
+#[test]
+fn infer_takes_a_cut_out_photos_alpha_as_its_mask() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photo_path, _, mask) = dancer_photo(dir.path());
+    let photo = image::open(&photo_path).unwrap().to_rgb8();
+    let cut_out = image::RgbaImage::from_fn(320, 240, |x, y| {
+        let [r, g, b] = photo.get_pixel(x, y).0;
+        image::Rgba([r, g, b, if mask.get_pixel(x, y)[0] > 100 { 255 } else { 0 }])
+    });
+    let cut_path = dir.path().join("cut.png");
+    cut_out.save(&cut_path).unwrap();
+    let out = dir.path().join("out");
+    let o = hdnet_ok(&["infer", p(&cut_path), "--no-turntable", "--out", p(&out)]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("cut: the person is the photo's opaque part"));
+    assert!(!out.join("cut_mask.png").exists());
+    let depth = hdnet_formats::npy::read::<f32>(&out.join("cut_depth_full.npy")).unwrap();
+    for ((y, x), d) in depth.into_dimensionality::<ndarray::Ix2>().unwrap().indexed_iter() {
+        assert_eq!(mask.get_pixel(x as u32, y as u32)[0] > 100, *d > 0.0, "at ({y},{x}): depth {d}");
+    }
+}
+
 /// The GLB of the bundled sample through the Khronos glTF validator (npm `gltf-validator`,
 /// installed by `npm ci --prefix tools/gltf-validator`): no errors, no warnings.
 #[test]

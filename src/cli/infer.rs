@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use hdnet_formats::crop::{Bounds, Crop};
-use hdnet_formats::images::{PersonImage, list_photos, list_samples, read_iuv, read_mask, read_rgb};
+use hdnet_formats::images::{PersonImage, list_photos, list_samples, read_iuv, read_mask, read_photo};
 use hdnet_formats::item::ItemWriter;
 use hdnet_formats::{FileError, mesh, npy, row_major, text, visual};
 use hdnet_geometry::{Camera, Integration};
@@ -37,8 +37,9 @@ pub struct Args {
     /// NAME_img.png, NAME_mask.png and NAME_dp.png files (256x256, the original's test layout).
     input: PathBuf,
     /// The person's mask for a photo (grey, person > 100), or a folder of masks named as the
-    /// frames (same stem, PNG). Without it hdnet finds the person itself (`hdnet segment`) and
-    /// writes NAME_mask.png and NAME_keypoints.json with the results.
+    /// frames (same stem, PNG). Without it a cut-out PNG (transparent background) is its own
+    /// mask, and in any other photo hdnet finds the person itself (`hdnet segment`) and writes
+    /// NAME_mask.png and NAME_keypoints.json with the results.
     #[arg(long)]
     mask: Option<PathBuf>,
     /// DensePose IUV for a photo, or a folder named as the frames; needed by depth nets with
@@ -113,6 +114,8 @@ struct PhotoFrame {
     crop: Crop,
     mask: Array2<f32>,
     framing: Framing,
+    /// Whether the mask is the photo's alpha channel (a cut-out, no `--mask`).
+    cut_out: bool,
 }
 
 /// How a photo's person is framed for the networks and how large they really are.
@@ -270,6 +273,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             match write_item(&out, l, prediction, refine, turntable, args.overwrite) {
                 Ok(warnings) => {
                     warnings.iter().for_each(|w| batch.say(format!("warning: {}: {w}", l.sample.name)));
+                    if l.photo.as_ref().is_some_and(|p| p.cut_out) {
+                        batch.row(format!("{}: the person is the photo's opaque part (a cut-out)", l.sample.name));
+                    }
                     match l.photo.as_ref().map(|p| p.framing) {
                         Some(f) if f.sized_by == SizedBy::PoseModel => batch.row(format!(
                             "{}: the person's larger side is {:.2} m by the pose model (--extent sets it)",
@@ -437,11 +443,13 @@ fn load_photo(
     settings: PhotoSettings,
     finder: &mut Finder,
 ) -> Result<Loaded, FileError> {
-    let rgb = read_rgb(image, None)?;
+    let (rgb, alpha) = read_photo(image)?;
     let size = (rgb.dim().0, rgb.dim().1);
-    let (mask, found) = match mask_path {
-        Some(path) => (read_mask(path, Some(size))?, None),
-        None => {
+    let cut_out = mask_path.is_none() && alpha.is_some();
+    let (mask, found) = match (mask_path, alpha) {
+        (Some(path), _) => (read_mask(path, Some(size))?, None),
+        (None, Some(alpha)) => (alpha, None),
+        (None, None) => {
             let person = finder.find(&rgb, image)?;
             (person.mask.clone(), Some(person))
         }
@@ -456,7 +464,7 @@ fn load_photo(
     };
     let (sample, crop) = network_input(name, &rgb, &mask, iuv.as_ref(), settings.fill, mask_path)?;
     let framing = settings.framing(|| finder.measure(&rgb, &mask, found.as_ref()));
-    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask, framing }), found })
+    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask, framing, cut_out }), found })
 }
 
 /// The networks' 256x256 input of a photo: the square around the person (see [`Crop::around`])

@@ -60,6 +60,33 @@ pub fn read_rgb(path: impl AsRef<Path>, size: Option<(usize, usize)>) -> Result<
     let path = path.as_ref();
     let img = decode(path)?;
     check_size(path, &img, size)?;
+    rgb_array(path, &img)
+}
+
+/// Reads a photo as [`read_rgb`] does and, when it is a cut-out (an alpha channel that leaves
+/// some pixels transparent, as background removers write them), its person: the pixels whose
+/// alpha is above 100 (the mask rule), with the photo laid on white as its alpha says.
+pub fn read_photo(path: impl AsRef<Path>) -> Result<(Array3<f32>, Option<Array2<f32>>), FileError> {
+    let path = path.as_ref();
+    let img = decode(path)?;
+    let mut rgb = rgb_array(path, &img)?;
+    if !img.color().has_alpha() {
+        return Ok((rgb, None));
+    }
+    let rgba = img.to_rgba8();
+    let alpha =
+        Array2::from_shape_fn((rgb.dim().0, rgb.dim().1), |(y, x)| f32::from(rgba.get_pixel(x as u32, y as u32)[3]));
+    if alpha.iter().all(|&a| a > MASK_THRESHOLD) {
+        return Ok((rgb, None));
+    }
+    for ((y, x, _), v) in rgb.indexed_iter_mut() {
+        let a = alpha[(y, x)] / 255.0;
+        *v = *v * a + 255.0 * (1.0 - a);
+    }
+    Ok((rgb, Some(alpha.mapv(|a| f32::from(u8::from(a > MASK_THRESHOLD))))))
+}
+
+fn rgb_array(path: &Path, img: &DynamicImage) -> Result<Array3<f32>, FileError> {
     let rgb = img.to_rgb8();
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let values = rgb.into_raw().into_iter().map(f32::from).collect();
@@ -298,6 +325,30 @@ mod tests {
         let plain = dir.path().join("plain.jpg");
         stored.save(&plain).unwrap();
         assert_eq!(read_rgb(&plain, None).unwrap().dim(), (32, 48, 3));
+    }
+
+    #[test]
+    fn a_cut_out_photos_alpha_is_its_person() {
+        let dir = tempfile::tempdir().unwrap();
+        // Opaque on the left half, half transparent (alpha 100, not the person) in the third
+        // column, transparent on the right.
+        let alpha = |x: u32| [255, 255, 100, 0][x as usize];
+        let cut_out = image::RgbaImage::from_fn(4, 3, |x, y| image::Rgba([40, 80 + y as u8, 120, alpha(x)]));
+        cut_out.save(dir.path().join("cut.png")).unwrap();
+        let (rgb, mask) = read_photo(dir.path().join("cut.png")).unwrap();
+        let mask = mask.expect("a cut-out has a person");
+        assert_eq!(mask.row(0).to_vec(), [1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(rgb[(2, 1, 1)], 82.0);
+        // Laid on white: 40 at alpha 100/255 gives 40 a + 255 (1 - a).
+        let a = 100.0 / 255.0;
+        assert!((rgb[(0, 2, 0)] - (40.0 * a + 255.0 * (1.0 - a))).abs() < 1e-3);
+        assert_eq!(rgb[(0, 3, 0)], 255.0);
+        // An opaque alpha channel, or none, is no cut-out.
+        let opaque = image::RgbaImage::from_pixel(4, 3, image::Rgba([1, 2, 3, 255]));
+        opaque.save(dir.path().join("opaque.png")).unwrap();
+        assert!(read_photo(dir.path().join("opaque.png")).unwrap().1.is_none());
+        image::RgbImage::new(4, 3).save(dir.path().join("rgb.png")).unwrap();
+        assert!(read_photo(dir.path().join("rgb.png")).unwrap().1.is_none());
     }
 
     #[test]
