@@ -59,8 +59,8 @@ pub struct Args {
     fill: Option<f32>,
     /// The real size in metres of the person's larger extent in a photo: the meshes' width
     /// against their depth (default: measured by the pose model's metric keypoints, pooled over
-    /// the last frames of a video's shot, else 1.75, a standing adult). Without it the refinement (`--refine`) takes the size of a pixel from
-    /// the depth net's relief instead.
+    /// the last frames of a video's shot, else 1.75, a standing adult). Without it the
+    /// refinement (`--refine`) takes the size of a pixel from the depth net's relief instead.
     #[arg(long)]
     extent: Option<f32>,
     /// Render each predicted mesh turning around (NAME_turntable.gif): done by default for a
