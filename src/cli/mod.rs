@@ -25,11 +25,11 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Predict depth, normals and meshes for every NAME_img.png (+ NAME_mask.png, NAME_dp.png) in a folder.
+    /// Predict a person's depth, normals and meshes: a photo, a folder of photos or video frames, or the original's test layout.
     Infer(infer::Args),
     /// Find the person in photos or video frames: NAME_mask.png and NAME_keypoints.json.
     Segment(segment::Args),
-    /// Convert the original TF1 checkpoints to one hdnet .safetensors file.
+    /// Combine trained networks or the original TF1 checkpoints into one hdnet .safetensors file.
     Convert(convert::Args),
     /// Make correspondences between frames of a video folder from DensePose IUV.
     Correspond(data::CorrespondArgs),
