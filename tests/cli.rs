@@ -663,6 +663,26 @@ fn convert_combines_trained_networks_for_infer() {
     for ((m, a), b) in blend.iter().zip(&own).zip(&other) {
         assert!((m - (0.75 * a + 0.25 * b)).abs() <= 1e-6 * (1.0 + a.abs() + b.abs()), "{m} from {a} and {b}");
     }
+    // Three depth nets averaged with equal shares: own, other and the blend above, so that
+    // (1.75 own + 1.25 other) / 3.
+    let averaged = dir.path().join("averaged.safetensors");
+    hdnet_ok(&[
+        "convert",
+        "--normal",
+        p(&ckpt("normal")),
+        "--depth",
+        p(&ckpt("depth")),
+        "--average-depth",
+        p(&complete),
+        "--average-depth",
+        p(&mixed),
+        "--out",
+        p(&averaged),
+    ]);
+    for ((m, a), b) in depth_values(&averaged).iter().zip(&own).zip(&other) {
+        let expected = (1.75 * a + 1.25 * b) / 3.0;
+        assert!((m - expected).abs() <= 1e-6 * (1.0 + a.abs() + b.abs()), "{m} from {a} and {b}");
+    }
     // A net of another architecture, or a share outside [0, 1], is refused.
     let refused = |mix: &str| {
         let o = hdnet(&["convert", "--weights", p(&weights), "--mix-depth", mix, "--out", p(&dir.path().join("no"))]);

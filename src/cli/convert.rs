@@ -1,9 +1,9 @@
 //! `hdnet convert`: weights from the authors' TF1 checkpoints and/or hdnet files into one hdnet
 //! safetensors file holding both networks (what `hdnet infer` takes), each network optionally
-//! averaged with another of its architecture.
+//! averaged with others of its architecture.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -31,6 +31,15 @@ pub struct Args {
     /// Likewise for the depth net.
     #[arg(long, value_parser = parse_mix)]
     mix_depth: Option<Mix>,
+    /// Average this normal net of the same architecture in (repeatable): the normal net and
+    /// every one given take equal shares, before any --mix-normal. Checkpoints of one run at a
+    /// constant learning rate, averaged, beat each of them ("stochastic weight averaging",
+    /// Izmailov et al., UAI 2018; MODEL.md).
+    #[arg(long)]
+    average_normal: Vec<PathBuf>,
+    /// Likewise for the depth net.
+    #[arg(long)]
+    average_depth: Vec<PathBuf>,
     /// The .safetensors file to write.
     #[arg(long)]
     out: PathBuf,
@@ -65,21 +74,37 @@ fn parse_mix(s: &str) -> Result<Mix, String> {
     Ok(Mix { t, path: PathBuf::from(path) })
 }
 
-/// `net` (of `kind`) with `mix`'s network averaged in; the mix is noted.
-fn mixed(
-    net: Hourglass,
+/// `net` (of `kind`) averaged with the networks of `average` (equal shares), then with `mix`'s
+/// (its share); both noted.
+fn combined(
+    mut net: Hourglass,
     kind: NetKind,
+    average: &[PathBuf],
     mix: Option<&Mix>,
     device: &Device,
     notes: &mut HashMap<String, String>,
 ) -> anyhow::Result<Hourglass> {
-    let Some(Mix { t, path }) = mix else { return Ok(net) };
-    let other = load_hourglass(path, kind, device)?;
-    let net = net.interpolate(&other, kind, *t).with_context(|| {
-        format!("{}: its {} has another architecture ({:?})", path.display(), kind.name(), other.config(kind))
-    })?;
-    notes.insert(format!("{}_mix", kind.name()), format!("{t}:{}", path.display()));
+    // A running mean: the k-th network joins the mean of the k before it with share 1 / (k + 1).
+    for (k, path) in average.iter().enumerate() {
+        net = interpolated(&net, kind, path, 1.0 / (k + 2) as f32, device)?;
+    }
+    if !average.is_empty() {
+        let paths: Vec<String> = average.iter().map(|p| p.display().to_string()).collect();
+        notes.insert(format!("{}_average", kind.name()), paths.join(";"));
+    }
+    if let Some(Mix { t, path }) = mix {
+        net = interpolated(&net, kind, path, *t, device)?;
+        notes.insert(format!("{}_mix", kind.name()), format!("{t}:{}", path.display()));
+    }
     Ok(net)
+}
+
+/// `(1 - t) net + t` the `kind` network of `path`.
+fn interpolated(net: &Hourglass, kind: NetKind, path: &Path, t: f32, device: &Device) -> anyhow::Result<Hourglass> {
+    let other = load_hourglass(path, kind, device)?;
+    net.interpolate(&other, kind, t).with_context(|| {
+        format!("{}: its {} has another architecture ({:?})", path.display(), kind.name(), other.config(kind))
+    })
 }
 
 fn parse_note(s: &str) -> Result<(String, String), String> {
@@ -99,9 +124,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ("depth_net_source".to_string(), depth_src.display().to_string()),
     ]);
     let normal = load_hourglass(&normal_src, NetKind::Normal, &device)?;
-    let normal = mixed(normal, NetKind::Normal, args.mix_normal.as_ref(), &device, &mut notes)?;
+    let normal =
+        combined(normal, NetKind::Normal, &args.average_normal, args.mix_normal.as_ref(), &device, &mut notes)?;
     let depth = load_hourglass(&depth_src, NetKind::Depth, &device)?;
-    let depth = mixed(depth, NetKind::Depth, args.mix_depth.as_ref(), &device, &mut notes)?;
+    let depth = combined(depth, NetKind::Depth, &args.average_depth, args.mix_depth.as_ref(), &device, &mut notes)?;
     notes.extend(args.notes.iter().cloned());
     let dtype = if args.f16 { StoreDtype::F16 } else { StoreDtype::F32 };
     let nets = [(NetKind::Normal, &normal), (NetKind::Depth, &depth)];
