@@ -639,50 +639,36 @@ fn convert_combines_trained_networks_for_infer() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     hdnet_ok(&["convert", "--normal", p(&ckpt("normal")), "--depth", p(&ckpt("depth")), "--out", p(&weights), "--f16"]);
-    // Another depth net of the same architecture mixed in: a quarter of it, parameter by parameter.
-    let mixed = dir.path().join("mixed.safetensors");
-    let mix = format!("0.25:{}", p(&complete));
-    hdnet_ok(&[
-        "convert",
-        "--normal",
-        p(&ckpt("normal")),
-        "--depth",
-        p(&ckpt("depth")),
-        "--mix-depth",
-        &mix,
-        "--out",
-        p(&mixed),
-    ]);
     let device = hdnet_model::device::Device::flex();
     let depth_values = |path: &Path| -> Vec<f32> {
         let net = hdnet_model::weights::load_hourglass(path, hdnet_model::NetKind::Depth, &device).unwrap();
         hdnet_model::hourglass::parameter_values(&net).into_iter().flat_map(|(_, v)| v).collect()
     };
-    let (own, other, blend) = (depth_values(&ckpt("depth")), depth_values(&complete), depth_values(&mixed));
+    // The trained nets combined with `extra` into `out`: its depth net's parameters.
+    let (normal, depth) = (ckpt("normal"), ckpt("depth"));
+    let combined = |extra: &[&str], out: &Path| {
+        let sources = ["convert", "--normal", p(&normal), "--depth", p(&depth)];
+        hdnet_ok(&[&sources[..], extra, &["--out", p(out)]].concat());
+        depth_values(out)
+    };
+    let (own, other) = (depth_values(&ckpt("depth")), depth_values(&complete));
     assert!(own != other);
-    for ((m, a), b) in blend.iter().zip(&own).zip(&other) {
-        assert!((m - (0.75 * a + 0.25 * b)).abs() <= 1e-6 * (1.0 + a.abs() + b.abs()), "{m} from {a} and {b}");
-    }
+    let check = |values: &[f32], share_of_other: f32| {
+        for ((m, a), b) in values.iter().zip(&own).zip(&other) {
+            let expected = (1.0 - share_of_other) * a + share_of_other * b;
+            assert!((m - expected).abs() <= 1e-6 * (1.0 + a.abs() + b.abs()), "{m} from {a} and {b}");
+        }
+    };
+    // Another depth net of the same architecture mixed in: a quarter of it, parameter by parameter.
+    let mixed = dir.path().join("mixed.safetensors");
+    check(&combined(&["--mix-depth", &format!("0.25:{}", p(&complete))], &mixed), 0.25);
     // Three depth nets averaged with equal shares: own, other and the blend above, so that
     // (1.75 own + 1.25 other) / 3.
-    let averaged = dir.path().join("averaged.safetensors");
-    hdnet_ok(&[
-        "convert",
-        "--normal",
-        p(&ckpt("normal")),
-        "--depth",
-        p(&ckpt("depth")),
-        "--average-depth",
-        p(&complete),
-        "--average-depth",
-        p(&mixed),
-        "--out",
-        p(&averaged),
-    ]);
-    for ((m, a), b) in depth_values(&averaged).iter().zip(&own).zip(&other) {
-        let expected = (1.75 * a + 1.25 * b) / 3.0;
-        assert!((m - expected).abs() <= 1e-6 * (1.0 + a.abs() + b.abs()), "{m} from {a} and {b}");
-    }
+    let averaged = combined(
+        &["--average-depth", p(&complete), "--average-depth", p(&mixed)],
+        &dir.path().join("averaged.safetensors"),
+    );
+    check(&averaged, 1.25 / 3.0);
     // A net of another architecture, or a share outside [0, 1], is refused.
     let refused = |mix: &str| {
         let o = hdnet(&["convert", "--weights", p(&weights), "--mix-depth", mix, "--out", p(&dir.path().join("no"))]);
