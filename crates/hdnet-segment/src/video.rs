@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 
+use hdnet_geometry::median;
 use ndarray::{Array3, s};
 
 /// Side of the thumbnails frames are compared by.
@@ -44,7 +45,7 @@ impl ShotScale {
             }
             self.recent.push_back(m);
         }
-        median(self.recent.iter().copied())
+        (!self.recent.is_empty()).then(|| median(self.recent.iter().copied().collect()))
     }
 }
 
@@ -68,17 +69,6 @@ impl Frame {
 
     fn same_shot(&self, next: &Frame) -> bool {
         self.size == next.size && (&self.thumbnail - &next.thumbnail).mapv(f32::abs).mean().is_some_and(|d| d <= CUT)
-    }
-}
-
-fn median(values: impl Iterator<Item = f32>) -> Option<f32> {
-    let mut v: Vec<f32> = values.collect();
-    v.sort_by(f32::total_cmp);
-    let n = v.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(v[n / 2]),
-        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
     }
 }
 

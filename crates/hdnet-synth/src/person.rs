@@ -166,14 +166,18 @@ pub fn labelled_frame(model: &BodyModel, seed: u64, size: usize) -> Frame {
     let mut draw = seed;
     let mut frame = labelled_draw(model, draw, size);
     for _ in 1..MAX_DRAWS {
-        let covered = frame.mask.iter().filter(|&&m| m > 0.0).count() as f64 / frame.mask.len() as f64;
-        if covered >= MIN_COVER {
+        if cover(&frame) >= MIN_COVER {
             break;
         }
         draw = crate::splitmix64(draw);
         frame = labelled_draw(model, draw, size);
     }
     frame
+}
+
+/// The share of the crop the frame's person covers.
+fn cover(frame: &Frame) -> f64 {
+    frame.mask.iter().filter(|&&m| m > 0.0).count() as f64 / frame.mask.len() as f64
 }
 
 fn labelled_draw(model: &BodyModel, seed: u64, size: usize) -> Frame {
@@ -803,7 +807,6 @@ mod tests {
     fn a_draw_whose_photo_misses_the_person_is_replaced() {
         let model = model();
         let seed = 15_680_140_118_269_882_182;
-        let cover = |f: &Frame| f.mask.iter().filter(|&&m| m > 0.0).count() as f64 / f.mask.len() as f64;
         assert_eq!(cover(&labelled_draw(&model, seed, 64)), 0.0);
         let frame = labelled_frame(&model, seed, 64);
         assert!(cover(&frame) >= MIN_COVER, "{}", cover(&frame));
