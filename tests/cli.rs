@@ -744,14 +744,7 @@ fn infer_finds_the_person_of_a_photo_without_a_mask() {
 #[test]
 fn infer_takes_a_cut_out_photos_alpha_as_its_mask() {
     let dir = tempfile::tempdir().unwrap();
-    let (photo_path, _, mask) = dancer_photo(dir.path());
-    let photo = image::open(&photo_path).unwrap().to_rgb8();
-    let cut_out = image::RgbaImage::from_fn(320, 240, |x, y| {
-        let [r, g, b] = photo.get_pixel(x, y).0;
-        image::Rgba([r, g, b, if mask.get_pixel(x, y)[0] > 100 { 255 } else { 0 }])
-    });
-    let cut_path = dir.path().join("cut.png");
-    cut_out.save(&cut_path).unwrap();
+    let (cut_path, mask) = dancer_cut_out(dir.path());
     let out = dir.path().join("out");
     let o = hdnet_ok(&["infer", p(&cut_path), "--no-turntable", "--out", p(&out)]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("cut: the person is the photo's opaque part"));
@@ -760,6 +753,44 @@ fn infer_takes_a_cut_out_photos_alpha_as_its_mask() {
     for ((y, x), d) in depth.into_dimensionality::<ndarray::Ix2>().unwrap().indexed_iter() {
         assert_eq!(mask.get_pixel(x as u32, y as u32)[0] > 100, *d > 0.0, "at ({y},{x}): depth {d}");
     }
+}
+
+/// The dancer as a background remover writes it, `cut.png`: off the person fully transparent
+/// and black; returns its path and the dancer's mask.
+fn dancer_cut_out(dir: &Path) -> (PathBuf, image::GrayImage) {
+    let (photo_path, _, mask) = dancer_photo(dir);
+    let photo = image::open(&photo_path).unwrap().to_rgb8();
+    let cut_out = image::RgbaImage::from_fn(320, 240, |x, y| match mask.get_pixel(x, y)[0] > 100 {
+        true => image::Rgba([photo.get_pixel(x, y)[0], photo.get_pixel(x, y)[1], photo.get_pixel(x, y)[2], 255]),
+        false => image::Rgba([0, 0, 0, 0]),
+    });
+    let cut_path = dir.join("cut.png");
+    cut_out.save(&cut_path).unwrap();
+    (cut_path, mask)
+}
+
+/// `segment` searches a cut-out as it shows (on white), not its transparent pixels' black: the
+/// same person as in the cut-out laid on white by hand.
+#[test]
+fn segment_sees_a_cut_out_on_white() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let (cut_path, mask) = dancer_cut_out(dir.path());
+    std::fs::copy(&cut_path, photos.join("cut.png")).unwrap();
+    let cut = image::open(&cut_path).unwrap().to_rgba8();
+    let on_white = image::RgbImage::from_fn(320, 240, |x, y| {
+        let [r, g, b, a] = cut.get_pixel(x, y).0;
+        image::Rgb(if a == 255 { [r, g, b] } else { [255, 255, 255] })
+    });
+    on_white.save(photos.join("on_white.png")).unwrap();
+    let out = dir.path().join("out");
+    hdnet_ok(&["segment", p(&photos), "--independent", "--out", p(&out)]);
+    let found = |name: &str| image::open(out.join(format!("{name}_mask.png"))).unwrap().to_luma8();
+    let (cut_mask, white_mask) = (found("cut"), found("on_white"));
+    assert_eq!(cut_mask, white_mask);
+    let agree = mask.pixels().zip(cut_mask.pixels()).filter(|(a, b)| (a[0] > 100) == (b[0] > 100)).count();
+    assert!(agree as f32 > 0.95 * 320.0 * 240.0, "{agree} pixels agree with the dancer's mask");
 }
 
 /// The GLB of the bundled sample through the Khronos glTF validator (npm `gltf-validator`,

@@ -81,8 +81,12 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let mut batch = Batch::new(photos.len());
     for photo in &photos {
         let scored = (|| -> Result<Agreement, FileError> {
-            let rgb = hdnet_formats::images::read_rgb(photo, None)?;
-            let person = segmenter.find(&rgb, None).map_err(|e| FileError::new(photo, e))?;
+            let (rgb, alpha) = hdnet_formats::images::read_photo(photo)?;
+            let mut person = segmenter.find(&rgb, None).map_err(|e| FileError::new(photo, e))?;
+            if let Some(alpha) = alpha {
+                // A cut-out's person is its opaque part, as `infer` takes it.
+                person.mask = alpha;
+            }
             let depth = match &model {
                 Some(hdnet) => super::infer::photo_depth(hdnet, photo, &rgb, &person, refine)?,
                 None => person.mask.mapv(|m| m * 4.0),

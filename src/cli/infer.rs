@@ -106,16 +106,23 @@ impl Source {
 struct Loaded {
     sample: PersonImage,
     photo: Option<PhotoFrame>,
-    /// The person hdnet found, for photos without a mask.
-    found: Option<Person>,
 }
 
 struct PhotoFrame {
     crop: Crop,
     mask: Array2<f32>,
+    mask_from: MaskFrom,
     framing: Framing,
-    /// Whether the mask is the photo's alpha channel (a cut-out, no `--mask`).
-    cut_out: bool,
+}
+
+/// Where a photo's mask comes from.
+enum MaskFrom {
+    /// `--mask`.
+    Given,
+    /// The photo's alpha channel (a cut-out).
+    CutOut,
+    /// The person hdnet found (written out with the results).
+    Found(Person),
 }
 
 /// How a photo's person is framed for the networks and how large they really are.
@@ -273,7 +280,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             match write_item(&out, l, prediction, refine, turntable, args.overwrite) {
                 Ok(warnings) => {
                     warnings.iter().for_each(|w| batch.say(format!("warning: {}: {w}", l.sample.name)));
-                    if l.photo.as_ref().is_some_and(|p| p.cut_out) {
+                    if l.photo.as_ref().is_some_and(|p| matches!(p.mask_from, MaskFrom::CutOut)) {
                         batch.row(format!("{}: the person is the photo's opaque part (a cut-out)", l.sample.name));
                     }
                     match l.photo.as_ref().map(|p| p.framing) {
@@ -339,9 +346,9 @@ fn write_all(
     let warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
     if let Some(photo) = &l.photo {
         write_photo_outputs(out, &l.sample.name, photo, &refined, &p.normals)?;
-    }
-    if let Some(person) = &l.found {
-        person.write(out, &l.sample.name)?;
+        if let MaskFrom::Found(person) = &photo.mask_from {
+            person.write(out, &l.sample.name)?;
+        }
     }
     if turntable {
         if mesh.faces.is_empty() {
@@ -424,7 +431,7 @@ fn load_checked(
     }
     match source {
         Source::Layout { dir, name } => {
-            Ok(Loaded { sample: PersonImage::read_test_layout(dir, name, IMAGE_SIZE)?, photo: None, found: None })
+            Ok(Loaded { sample: PersonImage::read_test_layout(dir, name, IMAGE_SIZE)?, photo: None })
         }
         Source::Photo { image, mask, dp } => {
             load_photo(&name, image, mask.as_deref(), dp.as_deref(), hdnet.needs_densepose(), settings, finder)
@@ -445,13 +452,12 @@ fn load_photo(
 ) -> Result<Loaded, FileError> {
     let (rgb, alpha) = read_photo(image)?;
     let size = (rgb.dim().0, rgb.dim().1);
-    let cut_out = mask_path.is_none() && alpha.is_some();
-    let (mask, found) = match (mask_path, alpha) {
-        (Some(path), _) => (read_mask(path, Some(size))?, None),
-        (None, Some(alpha)) => (alpha, None),
+    let (mask, mask_from) = match (mask_path, alpha) {
+        (Some(path), _) => (read_mask(path, Some(size))?, MaskFrom::Given),
+        (None, Some(alpha)) => (alpha, MaskFrom::CutOut),
         (None, None) => {
             let person = finder.find(&rgb, image)?;
-            (person.mask.clone(), Some(person))
+            (person.mask.clone(), MaskFrom::Found(person))
         }
     };
     let mask_path = mask_path.unwrap_or(image);
@@ -463,8 +469,12 @@ fn load_photo(
         None => None,
     };
     let (sample, crop) = network_input(name, &rgb, &mask, iuv.as_ref(), settings.fill, mask_path)?;
-    let framing = settings.framing(|| finder.measure(&rgb, &mask, found.as_ref()));
-    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask, framing, cut_out }), found })
+    let found = match &mask_from {
+        MaskFrom::Found(person) => Some(person),
+        MaskFrom::Given | MaskFrom::CutOut => None,
+    };
+    let framing = settings.framing(|| finder.measure(&rgb, &mask, found));
+    Ok(Loaded { sample, photo: Some(PhotoFrame { crop, mask, mask_from, framing }) })
 }
 
 /// The networks' 256x256 input of a photo: the square around the person (see [`Crop::around`])

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use hdnet_formats::images::{list_photos, read_rgb};
+use hdnet_formats::images::{list_photos, read_photo};
 use hdnet_formats::item::ItemWriter;
 use hdnet_segment::person::{Roi, Segmenter};
 
@@ -78,7 +78,8 @@ fn segment(
     previous: Option<Roi>,
     overwrite: bool,
 ) -> anyhow::Result<(usize, Roi)> {
-    let rgb = read_rgb(photo, None)?;
+    // A cut-out is searched as it shows: laid on white, not its transparent pixels' colour.
+    let (rgb, _) = read_photo(photo)?;
     let person = segmenter.find(&rgb, previous).map_err(|e| anyhow::anyhow!("{}: {e}", photo.display()))?;
     let item = ItemWriter::new(out, name)?;
     person.write(item.dir(), name).map_err(|e| item.named_finally(e))?;
