@@ -28,6 +28,7 @@ use crate::checkpoint::{self, TrainState, with_stable_ids};
 use crate::config::{Stage, TrainConfig};
 use crate::stage_loss::{Terms, stage_loss};
 use ndarray::Array3;
+use rayon::prelude::*;
 
 /// A labelled frame and the network's current output for it (H, W, 3 normals or H, W, 1 depth),
 /// with the normals of the predicted depth in the depth stages.
@@ -163,7 +164,10 @@ impl Source {
             Source::Folder { root, names } => {
                 sampler.batch(step).into_iter().map(|i| read_labelled(root, &names[i])).collect()
             }
+            // Drawn in parallel: one person's render is serial work the net's kernels would
+            // otherwise wait for; each slot's person is its own seed's, in slot order.
             Source::Synthetic { body, size } => (0..sampler.batch_size)
+                .into_par_iter()
                 .map(|slot| {
                     let person = synthetic_seed(seed, step, slot, sampler.batch_size);
                     let frame = hdnet_synth::labelled_frame(body, person, *size);
