@@ -308,7 +308,7 @@ fn correspond(args: CorrespondArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    println!("hdnet bench correspond: {} frames of 256x256, {} threads", args.frames, rayon::current_num_threads());
+    println!("hdnet bench correspond: {} frames of 256x256, {}", args.frames, threads());
     println!("{:<10} {:>10} {:>12} {:>14} {:>12}", "files", "seconds", "pairs tried", "pairs written", "frames/s");
     for (form, secs, tried, written) in rows {
         println!(
@@ -321,6 +321,14 @@ fn correspond(args: CorrespondArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The threads rayon runs on (`RAYON_NUM_THREADS`, else the machine's), in words.
+fn threads() -> String {
+    match rayon::current_num_threads() {
+        1 => "1 thread".to_string(),
+        n => format!("{n} threads"),
+    }
 }
 
 /// A smooth synthetic person: a disc, bulging towards the camera, facing it.
@@ -445,7 +453,7 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
             .sum::<usize>();
     }
     let video = start.elapsed().as_secs_f64();
-    println!("hdnet bench synth: {} frames of {}x{}, {} threads", args.frames, args.size, args.size, rayon::current_num_threads());
+    println!("hdnet bench synth: {} frames of {}x{}, {}", args.frames, args.size, args.size, threads());
     println!(
         "labelled (sample, pose, dress, render with 2x2 supersampling): {:.1} frames/s ({:.0} person pixels per frame)",
         args.frames as f64 / labelled,
