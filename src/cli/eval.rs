@@ -88,7 +88,7 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
                 person.mask = alpha;
             }
             let depth = match &model {
-                Some(hdnet) => super::infer::photo_depth(hdnet, photo, &rgb, &person, refine)?,
+                Some(hdnet) => hdnet_infer::photo::photo_depth(hdnet, photo, &rgb, &person, refine)?,
                 None => person.mask.mapv(|m| m * 4.0),
             };
             let joints: Vec<Joint> = person

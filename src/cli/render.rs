@@ -1,11 +1,10 @@
 //! `hdnet render MESH.ply --turntable`: a predicted mesh turning around, as a GIF or PNG frames.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use hdnet_formats::mesh::{ColoredMesh, read_ply};
-use hdnet_formats::{FileError, visual};
+use hdnet_formats::mesh::read_ply;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -51,21 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if mesh.faces.is_empty() {
         bail!("{}: the mesh has no triangles", args.mesh.display());
     }
-    write_turntable(&out, &mesh, args.frames, args.size)?;
+    hdnet_infer::outputs::write_turntable(&out, &mesh, args.frames, args.size)?;
     println!("wrote {} ({} views)", out.display(), args.frames);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Renders the turntable to `out`: a GIF when it ends in .gif, else numbered PNGs in that folder.
-pub fn write_turntable(out: &Path, mesh: &ColoredMesh, frames: usize, size: usize) -> Result<(), FileError> {
-    let views = hdnet_render::turntable(&mesh.points, &mesh.colors, &mesh.faces, frames, size);
-    if out.extension().is_some_and(|e| e.eq_ignore_ascii_case("gif")) {
-        // 36 views at 80 ms: one turn in about 3 s.
-        return visual::save_gif(out, &views, 80);
-    }
-    std::fs::create_dir_all(out).map_err(|e| FileError::new(out, e))?;
-    for (i, view) in views.iter().enumerate() {
-        visual::save_png(out.join(format!("{i:03}.png")), &visual::side_by_side(std::slice::from_ref(view)))?;
-    }
-    Ok(())
 }
