@@ -204,8 +204,9 @@ fn network_input(
     Ok((PersonImage::new(name, &crop.resample(rgb, n, 255.0, true), small_mask, iuv), crop))
 }
 
-/// The depth `hdnet infer` gives a photo's `person` (found by hdnet), at the photo's
-/// resolution, zero off their mask (`image` names the photo in errors).
+/// The depth `hdnet infer` gives a photo's `person` (as hdnet found them; their mask may be a
+/// cut-out's alpha), at the photo's resolution, zero off their mask (`image` names the photo in
+/// errors).
 pub fn photo_depth(
     hdnet: &Hdnet,
     image: &Path,
