@@ -142,8 +142,13 @@ impl Finder {
             Some(person) => metres_per_pixel(&person.keypoints),
             None => metres_per_pixel(&self.segmenter().keypoints_within(rgb, bounds)),
         };
-        Some(self.shot.next(rgb, measured)? * bounds.longer_side() as f32)
+        Some(extent(self.shot.next(rgb, measured)?, bounds))
     }
+}
+
+/// The metres a person spans at `metres_per_pixel`: their mask's longer side.
+fn extent(metres_per_pixel: f32, bounds: Bounds) -> f32 {
+    metres_per_pixel * bounds.longer_side() as f32
 }
 
 /// A photo, its mask (found when not given) and maybe DensePose, cropped around the person and
@@ -221,8 +226,7 @@ pub fn photo_depth(
     let settings = PhotoSettings { fill: person_fill(hdnet, None), extent: None };
     let (sample, crop) = network_input("photo", rgb, mask, None, settings.fill, image)?;
     let prediction = hdnet.predict(&[&sample]).remove(0);
-    let framing =
-        settings.framing(|| Some(metres_per_pixel(&person.keypoints)? * Bounds::of(mask)?.longer_side() as f32));
+    let framing = settings.framing(|| Some(extent(metres_per_pixel(&person.keypoints)?, Bounds::of(mask)?)));
     let camera = framing.camera(&(&prediction.depth * &sample.mask), &sample.mask);
     let depth = prediction.refined_depth(&sample.mask, &camera, refine.map(|r| framing.refinement(r)));
     let (h, w) = mask.dim();
