@@ -740,15 +740,19 @@ fn infer_finds_the_person_of_a_photo_without_a_mask() {
 }
 
 /// A cut-out (a PNG whose alpha channel leaves the background transparent, as background
-/// removers write): its opaque pixels are the person, nothing is searched for.
+/// removers write): its opaque pixels are the person, nothing is searched for, and no mask is
+/// written, so a file of the user's named as a searched photo's mask is neither in the way nor
+/// touched.
 #[test]
 fn infer_takes_a_cut_out_photos_alpha_as_its_mask() {
     let dir = tempfile::tempdir().unwrap();
     let (cut_path, mask) = dancer_cut_out(dir.path());
     let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("cut_mask.png"), b"the user's own").unwrap();
     let o = hdnet_ok(&["infer", p(&cut_path), "--no-turntable", "--out", p(&out)]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("cut: the person is the photo's opaque part"));
-    assert!(!out.join("cut_mask.png").exists());
+    assert_eq!(std::fs::read(out.join("cut_mask.png")).unwrap(), b"the user's own");
     let depth = hdnet_formats::npy::read::<f32>(&out.join("cut_depth_full.npy")).unwrap();
     for ((y, x), d) in depth.into_dimensionality::<ndarray::Ix2>().unwrap().indexed_iter() {
         assert_eq!(mask.get_pixel(x as u32, y as u32)[0] > 100, *d > 0.0, "at ({y},{x}): depth {d}");

@@ -11,7 +11,9 @@ use hdnet_formats::FileError;
 use hdnet_formats::images::{PersonImage, list_photos, list_samples};
 use hdnet_formats::item::ItemWriter;
 use hdnet_infer::outputs::{output_names, write_item};
-use hdnet_infer::photo::{Finder, IMAGE_SIZE, Input, MaskFrom, PhotoSettings, SizedBy, load_photo, person_fill};
+use hdnet_infer::photo::{
+    Finder, IMAGE_SIZE, Input, MaskFrom, PhotoFile, PhotoSettings, SizedBy, load_photo, person_fill,
+};
 use hdnet_model::Hdnet;
 
 use super::batch::Batch;
@@ -197,20 +199,25 @@ fn load_checked(
     finder: &mut Finder,
 ) -> Result<Input, FileError> {
     let name = source.name();
-    if !overwrite {
-        let photo = matches!(source, Source::Photo { .. });
-        let segmented = matches!(source, Source::Photo { mask: None, .. });
-        let names = output_names(&name, photo, segmented, turntable);
-        if let Some(existing) = names.iter().map(|f| out.join(f)).find(|p| p.exists()) {
-            return Err(FileError::new(existing, "already exists (pass --overwrite to replace it)"));
+    // Checked before the person is searched for (the costly part), after the photo is read: a
+    // cut-out gets no NAME_mask.png, so one already there is not in the way.
+    let refuse_existing = |photo: bool, searched: bool| {
+        let existing =
+            output_names(&name, photo, searched, turntable).into_iter().map(|f| out.join(f)).find(|p| p.exists());
+        match existing {
+            Some(path) if !overwrite => Err(FileError::new(path, "already exists (pass --overwrite to replace it)")),
+            _ => Ok(()),
         }
-    }
+    };
     match source {
         Source::Layout { dir, name } => {
+            refuse_existing(false, false)?;
             Ok(Input { sample: PersonImage::read_test_layout(dir, name, IMAGE_SIZE)?, photo: None })
         }
         Source::Photo { image, mask, dp } => {
-            load_photo(&name, image, mask.as_deref(), dp.as_deref(), hdnet.needs_densepose(), settings, finder)
+            let photo = PhotoFile::read(image)?;
+            refuse_existing(true, photo.needs_search(mask.is_some()))?;
+            load_photo(&name, photo, mask.as_deref(), dp.as_deref(), hdnet.needs_densepose(), settings, finder)
         }
     }
 }

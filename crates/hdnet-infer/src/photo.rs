@@ -24,6 +24,26 @@ pub const DEFAULT_FILL: f32 = 0.9;
 /// `--extent` nor the pose model tells.
 pub const DEFAULT_EXTENT: f32 = 1.75;
 
+/// A photo as read, before its person is known: its colours laid on white and, for a cut-out,
+/// its alpha as the person's mask.
+pub struct PhotoFile {
+    pub path: std::path::PathBuf,
+    pub rgb: Array3<f32>,
+    pub alpha: Option<Array2<f32>>,
+}
+
+impl PhotoFile {
+    pub fn read(path: &Path) -> Result<Self, FileError> {
+        let (rgb, alpha) = read_photo(path)?;
+        Ok(PhotoFile { path: path.to_path_buf(), rgb, alpha })
+    }
+
+    /// Whether hdnet will search this photo for its person (no `--mask`, not a cut-out).
+    pub fn needs_search(&self, mask_given: bool) -> bool {
+        !mask_given && self.alpha.is_none()
+    }
+}
+
 /// A network-sized input and, for photos, how to map results back.
 pub struct Input {
     pub sample: PersonImage,
@@ -155,14 +175,15 @@ fn extent(metres_per_pixel: f32, bounds: Bounds) -> f32 {
 /// resized to 256.
 pub fn load_photo(
     name: &str,
-    image: &Path,
+    photo: PhotoFile,
     mask_path: Option<&Path>,
     dp: Option<&Path>,
     needs_dp: bool,
     settings: PhotoSettings,
     finder: &mut Finder,
 ) -> Result<Input, FileError> {
-    let (rgb, alpha) = read_photo(image)?;
+    let PhotoFile { path: image, rgb, alpha } = photo;
+    let image = image.as_path();
     let size = (rgb.dim().0, rgb.dim().1);
     let (mask, mask_from) = match (mask_path, alpha) {
         (Some(path), _) => (read_mask(path, Some(size))?, MaskFrom::Given),
