@@ -168,6 +168,33 @@ impl TrainConfig {
         let images = self.batch_size + if stage == Stage::Hdnet { 2 * self.pair_batch_size } else { 0 };
         4.0 * (4.0 * parameters + 4.5 * activations * images as f64)
     }
+
+    /// Refuses a configuration whose estimated memory exceeds what this machine has available
+    /// (it would grow until the system kills it), naming the estimate.
+    pub fn check_memory(&self, stage: Stage) -> Result<(), String> {
+        let Some(available) = available_memory() else { return Ok(()) };
+        let needed = self.memory_estimate(stage);
+        if needed > available {
+            return Err(format!(
+                "width {} and batch_size {} need about {:.1} GiB per training step, more than the {:.1} GiB available",
+                self.width,
+                self.batch_size,
+                needed / GIB,
+                available / GIB
+            ));
+        }
+        Ok(())
+    }
+}
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Memory available to a new process (Linux's MemAvailable), when the system says.
+fn available_memory() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
 }
 
 /// The toml crate's messages span lines (with a caret under the text); errors here are one line.

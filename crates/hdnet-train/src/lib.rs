@@ -1,10 +1,15 @@
 //! HDNet's training in Burn: the three stages of the paper ([`trainer`]), their configuration
-//! ([`config`]), the original's Adam ([`adam`]) and exact, crash-safe checkpoints ([`checkpoint`]).
+//! ([`config`]), the original's Adam ([`adam`]) and exact, crash-safe checkpoints ([`checkpoint`]);
+//! what a run leaves besides them: its log ([`run_log`]), progress panels ([`progress`]) and
+//! curves ([`curves`]).
 
 pub mod adam;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod curves;
+pub mod progress;
+pub mod run_log;
 pub mod stage_loss;
 pub mod trainer;
 

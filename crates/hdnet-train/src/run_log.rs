@@ -1,0 +1,169 @@
+//! A run's log, `train_log.jsonl`: one JSON object per line, written every `log_every` steps
+//! (the step's losses) and at every checkpoint with `--heldout` (the held-out scores under
+//! "heldout"); each line also holds the step and the time spent. `hdnet plot` reads it back.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use hdnet_formats::FileError;
+
+use crate::Stage;
+use crate::trainer::StepReport;
+
+/// The fields that say when a line was written rather than what was measured.
+pub const BOOKKEEPING: [&str; 3] = ["step", "seconds", "cpu_seconds"];
+
+type Fields = serde_json::Map<String, serde_json::Value>;
+
+/// The log of a run being trained, open for appending.
+pub struct RunLog {
+    path: PathBuf,
+    file: File,
+    stage: Stage,
+    /// This process's start ("seconds": wall-clock time since).
+    start: Instant,
+    /// The run's CPU seconds before this process (its last logged "cpu_seconds" when resumed).
+    cpu_before: f64,
+}
+
+impl RunLog {
+    /// Opens `path` for a run at `step`, dropping the lines of later steps (written after the
+    /// checkpoint a run resumes from, so that the resumed run's lines do not repeat them).
+    pub fn open(path: &Path, stage: Stage, step: u64) -> Result<Self, FileError> {
+        forget_lines_after(path, step)?;
+        let cpu_before = last_cpu_seconds(path);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| FileError::new(path, format!("cannot open: {e}")))?;
+        Ok(RunLog { path: path.to_path_buf(), file, stage, start: Instant::now(), cpu_before })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Logs a step's losses.
+    pub fn step(&mut self, step: u64, losses: &StepReport) -> Result<(), FileError> {
+        let mut fields = self.fields(step);
+        for (name, value) in losses.named() {
+            fields.insert(name.into(), f64::from(value).into());
+        }
+        self.write(fields)
+    }
+
+    /// Logs the held-out scores at a checkpoint.
+    pub fn held_out(&mut self, step: u64, scores: &[(&str, f64)]) -> Result<(), FileError> {
+        let mut fields = self.fields(step);
+        let scores = scores.iter().map(|&(name, value)| (name.to_string(), value.into()));
+        fields.insert("heldout".into(), serde_json::Map::from_iter(scores).into());
+        self.write(fields)
+    }
+
+    fn write(&mut self, fields: Fields) -> Result<(), FileError> {
+        writeln!(self.file, "{}", serde_json::Value::Object(fields))
+            .map_err(|e| FileError::new(&self.path, format!("cannot write: {e}")))
+    }
+
+    /// The fields every line starts with; "cpu_seconds" is the run's CPU time over all its
+    /// processes and threads (what runs sharing a machine are compared by).
+    fn fields(&self, step: u64) -> Fields {
+        let mut fields = Fields::from_iter([
+            ("stage".into(), self.stage.name().into()),
+            ("step".into(), step.into()),
+            ("seconds".into(), self.start.elapsed().as_secs_f64().into()),
+        ]);
+        if let Some(cpu) = cpu_seconds() {
+            fields.insert("cpu_seconds".into(), (self.cpu_before + cpu).into());
+        }
+        fields
+    }
+}
+
+fn forget_lines_after(log: &Path, step: u64) -> Result<(), FileError> {
+    let Ok(text) = std::fs::read_to_string(log) else { return Ok(()) };
+    let step_of = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["step"].as_u64());
+    let kept: Vec<&str> = text.lines().filter(|line| step_of(line).is_none_or(|s| s <= step)).collect();
+    if kept.len() < text.lines().count() {
+        let mut rewritten = kept.join("\n");
+        if !rewritten.is_empty() {
+            rewritten.push('\n');
+        }
+        hdnet_formats::write_atomic(log, rewritten.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The last "cpu_seconds" in the log (0 for a new run or a log without them).
+fn last_cpu_seconds(log: &Path) -> f64 {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .rev()
+        .find_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()?["cpu_seconds"].as_f64())
+        .unwrap_or(0.0)
+}
+
+/// The CPU time this process has used (user and system), where the system tells.
+#[cfg(not(unix))]
+fn cpu_seconds() -> Option<f64> {
+    None
+}
+
+/// The CPU time this process has used (user and system).
+#[cfg(unix)]
+fn cpu_seconds() -> Option<f64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given and nothing else.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: the call succeeded, so the struct is initialised.
+    let usage = unsafe { usage.assume_init() };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    Some(seconds(usage.ru_utime) + seconds(usage.ru_stime))
+}
+
+/// Named curves of (x, value) points.
+pub type Series = BTreeMap<String, Vec<(f64, f64)>>;
+
+/// What a log's curves are drawn against.
+#[derive(Clone, Copy)]
+pub struct Reading<'a> {
+    /// The field of the horizontal axis: "step", "seconds" or "cpu_seconds".
+    pub x: &'a str,
+    /// Only these keys (all when empty).
+    pub keys: &'a [String],
+    /// Each curve's name starts with its run's folder (for several logs in one chart).
+    pub name_runs: bool,
+}
+
+/// The losses (every numeric field but [`BOOKKEEPING`]) and the held-out scores (the fields of
+/// "heldout") of `log`, added to `losses` and `held_out` as (x, value) series; lines without
+/// the x field are left out.
+pub fn read_series(log: &Path, reading: Reading, losses: &mut Series, held_out: &mut Series) -> Result<(), FileError> {
+    let text = std::fs::read_to_string(log).map_err(|e| FileError::new(log, format!("cannot read: {e}")))?;
+    let run = log.parent().and_then(|d| d.file_name()).map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let name = |key: &str| if reading.name_runs { format!("{run}: {key}") } else { key.to_string() };
+    let wanted = |key: &str| reading.keys.is_empty() || reading.keys.iter().any(|k| k == key);
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = |what: &str| FileError::new(log, format!("line {}: {what}", i + 1));
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|_| bad("not JSON"))?;
+        value["step"].as_f64().ok_or_else(|| bad("no step"))?;
+        let Some(x) = value[reading.x].as_f64() else { continue };
+        for (key, v) in value.as_object().into_iter().flatten() {
+            if let (Some(v), false, true) = (v.as_f64(), BOOKKEEPING.contains(&key.as_str()), wanted(key)) {
+                losses.entry(name(key)).or_default().push((x, v));
+            }
+        }
+        for (key, v) in value["heldout"].as_object().into_iter().flatten().filter(|(k, _)| wanted(k)) {
+            if let Some(v) = v.as_f64() {
+                held_out.entry(name(key)).or_default().push((x, v));
+            }
+        }
+    }
+    Ok(())
+}
