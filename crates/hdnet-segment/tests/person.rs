@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
+use hdnet_formats::crop::Bounds;
 use hdnet_formats::images::{read_mask, read_rgb};
-use hdnet_segment::person::{NotFound, Person, Segmenter};
+use hdnet_segment::person::{NotFound, Person, Segmenter, metres_per_pixel};
 use ndarray::{Array2, Array3, ArrayD, s};
 
 fn root() -> PathBuf {
@@ -71,6 +72,16 @@ fn finds_the_person_of_the_bundled_photo() {
     assert!(distance <= 4.0, "{distance}");
     assert_eq!(person.people, 1);
     assert!(person.presence > 0.9);
+}
+
+/// The pose model run on a mask's region (`infer --mask`) sizes the person as the search does.
+#[test]
+fn a_masked_region_is_sized_as_the_found_person() {
+    let segmenter = segmenter();
+    let masked = segmenter.keypoints_within(&photo(), Bounds::of(&reference_mask()).unwrap());
+    let found = segmenter.find(&photo(), None).unwrap().keypoints;
+    let (masked, found) = (metres_per_pixel(&masked).unwrap(), metres_per_pixel(&found).unwrap());
+    assert!((masked / found - 1.0).abs() < 0.05, "{masked} against {found} m per pixel unmasked");
 }
 
 #[test]
