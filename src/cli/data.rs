@@ -98,6 +98,8 @@ pub struct PredictNormalsArgs {
     /// bundled model).
     #[arg(long)]
     weights: Option<PathBuf>,
+    #[command(flatten)]
+    flip: super::FlipArgs,
     #[arg(long, default_value = "cpu")]
     device: String,
     #[arg(long, default_value_t = 4)]
@@ -145,7 +147,7 @@ pub fn predict_normals(args: PredictNormalsArgs) -> anyhow::Result<ExitCode> {
     if todo.len() < names.len() {
         eprintln!("{} frames already have predictions (pass --overwrite to redo them)", names.len() - todo.len());
     }
-    let hdnet = super::load_model(args.weights.as_deref(), &args.device)?;
+    let hdnet = super::load_model(args.weights.as_deref(), &args.device, args.flip)?;
     ItemWriter::remove_stale(&out);
     let mut batch = Batch::new(todo.len());
     for chunk in todo.chunks(args.batch) {

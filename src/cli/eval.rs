@@ -45,6 +45,8 @@ pub struct Args {
     out: Option<PathBuf>,
     #[command(flatten)]
     refine: super::RefineArgs,
+    #[command(flatten)]
+    flip: super::FlipArgs,
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Replace an existing eval.json / eval.csv.
@@ -73,7 +75,7 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let model = match args.baseline {
         Some(BaselineArg::Flat) => None,
         Some(BaselineArg::MeanDepth) => bail!("--photos scores --baseline flat only (photos have no mean depth)"),
-        None => Some(super::load_model(args.weights.as_deref(), &args.device)?),
+        None => Some(super::load_model(args.weights.as_deref(), &args.device, args.flip)?),
     };
     let refine = model.as_ref().map(|m| args.refine.integration(m)).transpose()?.flatten();
     let segmenter = hdnet_segment::person::Segmenter::new(&super::device(&args.device)?);
@@ -150,6 +152,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.refine.given() && (args.pred.is_some() || args.baseline.is_some()) {
         bail!("--refine and --no-refine apply to the depth predicted here, not to --pred or --baseline");
     }
+    if args.flip.given() && (args.pred.is_some() || args.baseline.is_some()) {
+        bail!("--flip and --no-flip apply to the predictions made here, not to --pred or --baseline");
+    }
     let gt_root = match (&args.gt, &args.photos) {
         (_, Some(photos)) => return eval_photos(&args, photos),
         (Some(gt), None) => gt.clone(),
@@ -177,7 +182,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let predictions = match (&args.pred, baseline) {
         (_, Some(_)) => Predictions::Baseline,
         (Some(dir), None) => Predictions::Folder(dir),
-        (None, None) => Predictions::Model(Box::new(super::load_model(args.weights.as_deref(), &args.device)?)),
+        (None, None) => {
+            Predictions::Model(Box::new(super::load_model(args.weights.as_deref(), &args.device, args.flip)?))
+        }
     };
     let refine = match &predictions {
         Predictions::Model(net) => args.refine.integration(net)?,

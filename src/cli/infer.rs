@@ -59,6 +59,8 @@ pub struct Args {
     no_turntable: bool,
     #[command(flatten)]
     refine: super::RefineArgs,
+    #[command(flatten)]
+    flip: super::FlipArgs,
     /// cpu, or wgpu[:ADAPTER] / vulkan[:ADAPTER] / cuda[:N] when built with those features.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -138,7 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (sources, out) = sources(&args)?;
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
     ItemWriter::remove_stale(&out);
-    let hdnet = super::load_model(args.weights.as_deref(), &args.device)?;
+    let hdnet = super::load_model(args.weights.as_deref(), &args.device, args.flip)?;
     let settings = PhotoSettings { fill: person_fill(&hdnet, args.fill), extent: args.extent };
     let refine = args.refine.integration(&hdnet)?;
     let turntable = args.turntable || (!args.no_turntable && args.input.is_file());

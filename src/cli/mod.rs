@@ -140,13 +140,38 @@ pub(crate) static BUNDLED_MODEL: &[u8] = include_bytes!("../../assets/model/hdne
 pub(crate) const BUNDLED_MODEL_NAME: &str = "<bundled model>";
 
 /// The networks of `weights`, or the bundled model, on `device` (`infer`, `eval`,
-/// `predict-normals`).
-fn load_model(weights: Option<&std::path::Path>, device: &str) -> anyhow::Result<hdnet_model::Hdnet> {
+/// `predict-normals`), flip-averaged as the weights state unless `flip` says otherwise.
+fn load_model(weights: Option<&std::path::Path>, device: &str, flip: FlipArgs) -> anyhow::Result<hdnet_model::Hdnet> {
     let device = self::device(device)?;
-    Ok(match weights {
+    let mut hdnet = match weights {
         Some(w) => hdnet_model::Hdnet::load(w, &device)?,
         None => hdnet_model::Hdnet::from_safetensors(std::path::Path::new(BUNDLED_MODEL_NAME), BUNDLED_MODEL, &device)?,
-    })
+    };
+    if flip.given() {
+        hdnet.flip_average = flip.flip;
+    }
+    Ok(hdnet)
+}
+
+/// Flip averaging (`Hdnet::flip_average`).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct FlipArgs {
+    /// Average each network's output with its output on the mirrored image, mirrored back:
+    /// steadier normals and depth for twice the networks' time (default: as the weights state;
+    /// the bundled model does).
+    #[arg(long, conflicts_with = "no_flip")]
+    flip: bool,
+    /// Each network once, on the image as it is, even where the weights ask for flip averaging
+    /// (the original's output).
+    #[arg(long)]
+    no_flip: bool,
+}
+
+impl FlipArgs {
+    /// Whether either flag was given.
+    pub fn given(self) -> bool {
+        self.flip || self.no_flip
+    }
 }
 
 /// Depth refined by the predicted normals (`hdnet_geometry::integrate_normals`).

@@ -108,13 +108,16 @@ fn flip_map_if(flip: bool, m: &Array2<f32>) -> Array2<f32> {
     if flip { flip_map(m) } else { m.clone() }
 }
 
-/// A frame's person after `choice`: image flipped, then jittered on the mask; mask and IUV
-/// flipped with it, or the IUV dropped.
+/// A person image mirrored left-right: the image, its mask and its IUV (parts relabelled).
+pub fn flip_person(p: &PersonImage) -> PersonImage {
+    PersonImage { name: p.name.clone(), image: flip_image(&p.image), mask: flip_map(&p.mask), iuv: flip_iuv(&p.iuv) }
+}
+
+/// A frame's person after `choice`: flipped, then jittered on the mask, or its IUV dropped.
 fn augment_person(p: &PersonImage, choice: &AugmentChoice) -> PersonImage {
-    let mask = flip_map_if(choice.flip, &p.mask);
-    let image = flip_if(choice.flip, &p.image, flip_image);
-    let iuv = if choice.drop_iuv { Array3::zeros(p.iuv.dim()) } else { flip_if(choice.flip, &p.iuv, flip_iuv) };
-    PersonImage { name: p.name.clone(), image: jitter_colors(&image, &mask, choice.gain, choice.bias), iuv, mask }
+    let PersonImage { name, image, mask, iuv } = if choice.flip { flip_person(p) } else { p.clone() };
+    let iuv = if choice.drop_iuv { Array3::zeros(iuv.dim()) } else { iuv };
+    PersonImage { name, image: jitter_colors(&image, &mask, choice.gain, choice.bias), iuv, mask }
 }
 
 fn mirror_camera_if(flip: bool, camera: &Camera, width: usize) -> Camera {

@@ -11,6 +11,8 @@ use hdnet_geometry::{Camera, Integration, integrate_normals};
 use ndarray::{Array2, Array3, Axis, concatenate};
 use rayon::prelude::*;
 
+use hdnet_data::augment::{flip_map, flip_normals, flip_person};
+
 use crate::hourglass::{Hourglass, NetKind};
 use crate::weights::{hourglass_from_safetensors, load_hourglass, read_header};
 
@@ -23,7 +25,13 @@ pub struct Hdnet {
     /// Provenance and usage notes stored with hdnet weights (e.g. `person_fill`); empty for the
     /// original checkpoints.
     pub notes: HashMap<String, String>,
+    /// Each network's output averaged with its output on the mirrored image, mirrored back
+    /// (weights noted `flip=average`; the original does not).
+    pub flip_average: bool,
 }
+
+/// The weights' note that asks for flip averaging ([`Hdnet::flip_average`]).
+pub const FLIP_NOTE: (&str, &str) = ("flip", "average");
 
 /// What HDNet predicts for one image (all H x W, channels last).
 #[derive(Debug, Clone)]
@@ -61,16 +69,19 @@ impl Hdnet {
             depth_net: load_hourglass(weights, NetKind::Depth, device)?,
             device: device.clone(),
             notes: HashMap::new(),
+            flip_average: false,
         })
     }
 
     /// Both networks from the bytes of an hdnet `.safetensors` file (`path` names it in errors).
     pub fn from_safetensors(path: &Path, bytes: &[u8], device: &Device) -> Result<Self, FileError> {
+        let notes = read_header(path, bytes)?.notes;
         Ok(Self {
             normal_net: hourglass_from_safetensors(path, bytes, NetKind::Normal, device)?,
             depth_net: hourglass_from_safetensors(path, bytes, NetKind::Depth, device)?,
             device: device.clone(),
-            notes: read_header(path, bytes)?.notes,
+            flip_average: notes.get(FLIP_NOTE.0).is_some_and(|v| v == FLIP_NOTE.1),
+            notes,
         })
     }
 
@@ -88,30 +99,57 @@ impl Hdnet {
 
     /// Unit normals (0 off the mask) of a batch of same-sized images.
     pub fn normals(&self, samples: &[&PersonImage]) -> Vec<Array3<f32>> {
-        predict_normals(&self.normal_net, samples)
+        let raw = self.raw_normals(samples);
+        raw.iter().zip(samples).map(|(raw, s)| unit_normals(raw, &s.mask)).collect()
     }
 
     /// Predicts a batch. Every image gets exactly the result it gets alone (per-image batch norm).
     pub fn predict(&self, samples: &[&PersonImage]) -> Vec<Prediction> {
-        let normals_raw = raw_normals(&self.normal_net, samples);
+        let normals_raw = self.raw_normals(samples);
         let normals: Vec<Array3<f32>> =
             normals_raw.iter().zip(samples).map(|(raw, s)| unit_normals(raw, &s.mask)).collect();
-        let inputs: Vec<Array3<f32>> =
-            samples.iter().zip(&normals).map(|(s, n)| depth_net_input(&s.image, n, &s.iuv)).collect();
-        let depth = from_nchw(
-            self.depth_net
-                .forward(self.depth_net.take_inputs(to_nchw(&inputs.iter().collect::<Vec<_>>(), &self.device))),
-        );
+        let depth = self.depth(samples, &normals);
         normals_raw
             .into_iter()
             .zip(normals)
             .zip(depth)
-            .map(|((normals_raw, normals), depth)| Prediction {
-                normals_raw,
-                normals,
-                depth: depth.index_axis_move(Axis(2), 0),
-            })
+            .map(|((normals_raw, normals), depth)| Prediction { normals_raw, normals, depth })
             .collect()
+    }
+
+    /// The normal net's output, flip-averaged when asked (the mirrored images in the same pass).
+    fn raw_normals(&self, samples: &[&PersonImage]) -> Vec<Array3<f32>> {
+        if !self.flip_average {
+            return raw_normals(&self.normal_net, samples);
+        }
+        let mirrored: Vec<PersonImage> = samples.iter().map(|s| flip_person(s)).collect();
+        let both: Vec<&PersonImage> = samples.iter().copied().chain(&mirrored).collect();
+        let mut raw = raw_normals(&self.normal_net, &both);
+        let back = raw.split_off(samples.len());
+        raw.into_iter().zip(back).map(|(raw, back)| (raw + flip_normals(&back)) * 0.5).collect()
+    }
+
+    /// The depth net's depth for `samples` with their unit `normals`, flip-averaged when asked.
+    fn depth(&self, samples: &[&PersonImage], normals: &[Array3<f32>]) -> Vec<Array2<f32>> {
+        let mut inputs: Vec<Array3<f32>> =
+            samples.iter().zip(normals).map(|(s, n)| depth_net_input(&s.image, n, &s.iuv)).collect();
+        if self.flip_average {
+            let mirrored = samples.iter().zip(normals).map(|(s, n)| {
+                let m = flip_person(s);
+                depth_net_input(&m.image, &flip_normals(n), &m.iuv)
+            });
+            inputs.extend(mirrored.collect::<Vec<_>>());
+        }
+        let batch = to_nchw(&inputs.iter().collect::<Vec<_>>(), &self.device);
+        let mut depth: Vec<Array2<f32>> = from_nchw(self.depth_net.forward(self.depth_net.take_inputs(batch)))
+            .into_iter()
+            .map(|d| d.index_axis_move(Axis(2), 0))
+            .collect();
+        if self.flip_average {
+            let back = depth.split_off(samples.len());
+            depth = depth.into_iter().zip(back).map(|(d, back)| (d + flip_map(&back)) * 0.5).collect();
+        }
+        depth
     }
 }
 
@@ -196,6 +234,34 @@ mod tests {
         }
     }
 
+    /// Flip averaging makes the prediction mirror-symmetric: the prediction of a mirrored image
+    /// is the mirrored prediction (normals' x negated), to rounding; without it the nets (random
+    /// weights here) are not.
+    #[test]
+    fn flip_averaged_predictions_mirror_with_the_image() {
+        let device = Device::flex();
+        let mut hdnet = Hdnet {
+            normal_net: HourglassConfig::new(NetKind::Normal, 2).init(&device, 1),
+            depth_net: HourglassConfig::new(NetKind::Depth, 2).init(&device, 2),
+            device,
+            notes: HashMap::new(),
+            flip_average: false,
+        };
+        let (image, mirrored) = (sample(3.0), flip_person(&sample(3.0)));
+        let largest_asymmetry = |hdnet: &Hdnet| {
+            let p = hdnet.predict(&[&image, &mirrored]);
+            let normals = (&p[0].normals - &flip_normals(&p[1].normals)).mapv(f32::abs);
+            let depth = (&p[0].depth - &flip_map(&p[1].depth)).mapv(f32::abs);
+            let scale = p[0].depth.iter().fold(0.0f32, |m, d| m.max(d.abs()));
+            (normals.fold(0.0f32, |m, &d| m.max(d)), depth.fold(0.0f32, |m, &d| m.max(d)) / scale)
+        };
+        let (normals, depth) = largest_asymmetry(&hdnet);
+        assert!(normals > 1e-2 && depth > 1e-3, "the nets alone are not symmetric: {normals}, {depth}");
+        hdnet.flip_average = true;
+        let (normals, depth) = largest_asymmetry(&hdnet);
+        assert!(normals < 1e-5 && depth < 1e-5, "{normals}, {depth}");
+    }
+
     #[test]
     fn a_depth_net_without_densepose_ignores_iuv() {
         let device = Device::flex();
@@ -209,6 +275,7 @@ mod tests {
                 depth_net: config.init(&device, 2),
                 device: device.clone(),
                 notes: HashMap::new(),
+                flip_average: false,
             };
             assert_eq!((hdnet.uses_densepose(), hdnet.needs_densepose()), (densepose, densepose));
             hdnet.notes.insert("densepose".into(), "optional".into());
