@@ -1,5 +1,6 @@
 //! HDNet inference as the original runs it: normal net on the white-background RGB, unit
-//! normalisation and masking, then the depth net on [RGB | normals | IUV].
+//! normalisation and masking, then the depth net on [RGB | normals | IUV]; and, where the
+//! weights ask, each net's output averaged with its output on the mirrored image.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -36,7 +37,7 @@ pub const FLIP_NOTE: (&str, &str) = ("flip", "average");
 /// What HDNet predicts for one image (all H x W, channels last).
 #[derive(Debug, Clone)]
 pub struct Prediction {
-    /// The normal net's raw output.
+    /// The normal net's raw output (flip-averaged when [`Hdnet::flip_average`]).
     pub normals_raw: Array3<f32>,
     /// Unit normals on the mask, zero elsewhere (the depth net's input).
     pub normals: Array3<f32>,
@@ -138,7 +139,7 @@ impl Hdnet {
                 let m = flip_person(s);
                 depth_net_input(&m.image, &flip_normals(n), &m.iuv)
             });
-            inputs.extend(mirrored.collect::<Vec<_>>());
+            inputs.extend(mirrored);
         }
         let batch = to_nchw(&inputs.iter().collect::<Vec<_>>(), &self.device);
         let mut depth: Vec<Array2<f32>> = from_nchw(self.depth_net.forward(self.depth_net.take_inputs(batch)))
