@@ -149,11 +149,13 @@ impl From<BaselineArg> for Baseline {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.refine.given() && (args.pred.is_some() || args.baseline.is_some()) {
-        bail!("--refine and --no-refine apply to the depth predicted here, not to --pred or --baseline");
-    }
-    if args.flip.given() && (args.pred.is_some() || args.baseline.is_some()) {
-        bail!("--flip and --no-flip apply to the predictions made here, not to --pred or --baseline");
+    let predicting_here = args.pred.is_none() && args.baseline.is_none();
+    for (given, flags) in
+        [(args.refine.given(), "--refine and --no-refine"), (args.flip.given(), "--flip and --no-flip")]
+    {
+        if given && !predicting_here {
+            bail!("{flags} apply to the predictions made here, not to --pred or --baseline");
+        }
     }
     let gt_root = match (&args.gt, &args.photos) {
         (_, Some(photos)) => return eval_photos(&args, photos),

@@ -100,16 +100,17 @@ impl Hdnet {
 
     /// Unit normals (0 off the mask) of a batch of same-sized images.
     pub fn normals(&self, samples: &[&PersonImage]) -> Vec<Array3<f32>> {
-        let raw = self.raw_normals(samples);
+        let raw = self.raw_normals(samples, self.mirrored(samples).as_deref());
         raw.iter().zip(samples).map(|(raw, s)| unit_normals(raw, &s.mask)).collect()
     }
 
     /// Predicts a batch. Every image gets exactly the result it gets alone (per-image batch norm).
     pub fn predict(&self, samples: &[&PersonImage]) -> Vec<Prediction> {
-        let normals_raw = self.raw_normals(samples);
+        let mirrored = self.mirrored(samples);
+        let normals_raw = self.raw_normals(samples, mirrored.as_deref());
         let normals: Vec<Array3<f32>> =
             normals_raw.iter().zip(samples).map(|(raw, s)| unit_normals(raw, &s.mask)).collect();
-        let depth = self.depth(samples, &normals);
+        let depth = self.depth(samples, mirrored.as_deref(), &normals);
         normals_raw
             .into_iter()
             .zip(normals)
@@ -118,35 +119,42 @@ impl Hdnet {
             .collect()
     }
 
-    /// The normal net's output, flip-averaged when asked (the mirrored images in the same pass).
-    fn raw_normals(&self, samples: &[&PersonImage]) -> Vec<Array3<f32>> {
-        if !self.flip_average {
-            return raw_normals(&self.normal_net, samples);
-        }
-        let mirrored: Vec<PersonImage> = samples.iter().map(|s| flip_person(s)).collect();
-        let both: Vec<&PersonImage> = samples.iter().copied().chain(&mirrored).collect();
+    /// The mirrored samples when flip averaging, for both networks.
+    fn mirrored(&self, samples: &[&PersonImage]) -> Option<Vec<PersonImage>> {
+        self.flip_average.then(|| samples.iter().map(|s| flip_person(s)).collect())
+    }
+
+    /// The normal net's output, averaged with its output on `mirrored` when given (in the same
+    /// pass).
+    fn raw_normals(&self, samples: &[&PersonImage], mirrored: Option<&[PersonImage]>) -> Vec<Array3<f32>> {
+        let Some(mirrored) = mirrored else { return raw_normals(&self.normal_net, samples) };
+        let both: Vec<&PersonImage> = samples.iter().copied().chain(mirrored).collect();
         let mut raw = raw_normals(&self.normal_net, &both);
         let back = raw.split_off(samples.len());
         raw.into_iter().zip(back).map(|(raw, back)| (raw + flip_normals(&back)) * 0.5).collect()
     }
 
-    /// The depth net's depth for `samples` with their unit `normals`, flip-averaged when asked.
-    fn depth(&self, samples: &[&PersonImage], normals: &[Array3<f32>]) -> Vec<Array2<f32>> {
+    /// The depth net's depth for `samples` with their unit `normals`, averaged with its depth on
+    /// `mirrored` (with the normals mirrored) when given.
+    fn depth(
+        &self,
+        samples: &[&PersonImage],
+        mirrored: Option<&[PersonImage]>,
+        normals: &[Array3<f32>],
+    ) -> Vec<Array2<f32>> {
         let mut inputs: Vec<Array3<f32>> =
             samples.iter().zip(normals).map(|(s, n)| depth_net_input(&s.image, n, &s.iuv)).collect();
-        if self.flip_average {
-            let mirrored = samples.iter().zip(normals).map(|(s, n)| {
-                let m = flip_person(s);
-                depth_net_input(&m.image, &flip_normals(n), &m.iuv)
-            });
-            inputs.extend(mirrored);
+        if let Some(mirrored) = mirrored {
+            let inputs_mirrored =
+                mirrored.iter().zip(normals).map(|(m, n)| depth_net_input(&m.image, &flip_normals(n), &m.iuv));
+            inputs.extend(inputs_mirrored);
         }
         let batch = to_nchw(&inputs.iter().collect::<Vec<_>>(), &self.device);
         let mut depth: Vec<Array2<f32>> = from_nchw(self.depth_net.forward(self.depth_net.take_inputs(batch)))
             .into_iter()
             .map(|d| d.index_axis_move(Axis(2), 0))
             .collect();
-        if self.flip_average {
+        if mirrored.is_some() {
             let back = depth.split_off(samples.len());
             depth = depth.into_iter().zip(back).map(|(d, back)| (d + flip_map(&back)) * 0.5).collect();
         }
