@@ -217,9 +217,9 @@ fn load_checked(
             Ok(Input { sample: PersonImage::read_test_layout(dir, name, IMAGE_SIZE)?, photo: None })
         }
         Source::Photo { image, mask, dp } => {
-            let photo = PhotoFile::read(image)?;
-            refuse_existing(true, photo.needs_search(mask.is_some()))?;
-            load_photo(&name, photo, mask.as_deref(), dp.as_deref(), hdnet.needs_densepose(), settings, finder)
+            let photo = PhotoFile::read(image, mask.as_deref())?;
+            refuse_existing(true, photo.needs_search())?;
+            load_photo(&name, photo, dp.as_deref(), hdnet.needs_densepose(), settings, finder)
         }
     }
 }

@@ -3,7 +3,7 @@
 //! the pose model's metric keypoints pooled over a video's shot, or an assumption), which fixes
 //! the camera of the meshes and of the refinement.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hdnet_formats::crop::{Bounds, Crop};
 use hdnet_formats::images::{PersonImage, read_iuv, read_mask, read_photo};
@@ -24,23 +24,37 @@ pub const DEFAULT_FILL: f32 = 0.9;
 /// `--extent` nor the pose model tells.
 pub const DEFAULT_EXTENT: f32 = 1.75;
 
-/// A photo as read, before its person is known: its colours laid on white and, for a cut-out,
-/// its alpha as the person's mask.
+/// A photo as read, before its person is known: its colours laid on white and where its
+/// person's mask will come from.
 pub struct PhotoFile {
-    pub path: std::path::PathBuf,
+    pub path: PathBuf,
     pub rgb: Array3<f32>,
-    pub alpha: Option<Array2<f32>>,
+    pub mask: MaskSource,
+}
+
+/// Where a photo's mask will come from, decided once when it is read: `--mask` over a cut-out's
+/// alpha over a search by hdnet-segment.
+pub enum MaskSource {
+    Given(PathBuf),
+    CutOut(Array2<f32>),
+    Search,
 }
 
 impl PhotoFile {
-    pub fn read(path: &Path) -> Result<Self, FileError> {
+    /// The photo at `path`, its mask read from `mask` when given.
+    pub fn read(path: &Path, mask: Option<&Path>) -> Result<Self, FileError> {
         let (rgb, alpha) = read_photo(path)?;
-        Ok(PhotoFile { path: path.to_path_buf(), rgb, alpha })
+        let mask = match (mask, alpha) {
+            (Some(given), _) => MaskSource::Given(given.to_path_buf()),
+            (None, Some(alpha)) => MaskSource::CutOut(alpha),
+            (None, None) => MaskSource::Search,
+        };
+        Ok(PhotoFile { path: path.to_path_buf(), rgb, mask })
     }
 
-    /// Whether hdnet will search this photo for its person (no `--mask`, not a cut-out).
-    pub fn needs_search(&self, mask_given: bool) -> bool {
-        !mask_given && self.alpha.is_none()
+    /// Whether hdnet will search this photo for its person.
+    pub fn needs_search(&self) -> bool {
+        matches!(self.mask, MaskSource::Search)
     }
 }
 
@@ -176,24 +190,23 @@ fn extent(metres_per_pixel: f32, bounds: Bounds) -> f32 {
 pub fn load_photo(
     name: &str,
     photo: PhotoFile,
-    mask_path: Option<&Path>,
     dp: Option<&Path>,
     needs_dp: bool,
     settings: PhotoSettings,
     finder: &mut Finder,
 ) -> Result<Input, FileError> {
-    let PhotoFile { path: image, rgb, alpha } = photo;
+    let PhotoFile { path: image, rgb, mask } = photo;
     let image = image.as_path();
     let size = (rgb.dim().0, rgb.dim().1);
-    let (mask, mask_from) = match (mask_path, alpha) {
-        (Some(path), _) => (read_mask(path, Some(size))?, MaskFrom::Given),
-        (None, Some(alpha)) => (alpha, MaskFrom::CutOut),
-        (None, None) => {
+    // Errors about the mask name the file it came from.
+    let (mask, mask_from, mask_path) = match mask {
+        MaskSource::Given(path) => (read_mask(&path, Some(size))?, MaskFrom::Given, path),
+        MaskSource::CutOut(alpha) => (alpha, MaskFrom::CutOut, image.to_path_buf()),
+        MaskSource::Search => {
             let person = finder.find(&rgb, image)?;
-            (person.mask.clone(), MaskFrom::Found(person))
+            (person.mask.clone(), MaskFrom::Found(person), image.to_path_buf())
         }
     };
-    let mask_path = mask_path.unwrap_or(image);
     let iuv = match dp {
         Some(dp) => Some(read_iuv(dp, Some(size))?),
         None if needs_dp => {
@@ -201,7 +214,7 @@ pub fn load_photo(
         }
         None => None,
     };
-    let (sample, crop) = network_input(name, &rgb, &mask, iuv.as_ref(), settings.fill, mask_path)?;
+    let (sample, crop) = network_input(name, &rgb, &mask, iuv.as_ref(), settings.fill, &mask_path)?;
     let found = match &mask_from {
         MaskFrom::Found(person) => Some(person),
         MaskFrom::Given | MaskFrom::CutOut => None,
