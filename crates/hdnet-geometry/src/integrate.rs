@@ -10,8 +10,9 @@ use crate::Camera;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Integration {
     /// Weight of each pixel's log depth staying at the given one, against one unit for each pair
-    /// of neighbours following the normals: about `1 / anchor.sqrt()` pixels is the size above
-    /// which the given depth's shape wins over the normals'.
+    /// of neighbours following the normals (less for a pair that disagrees with them, see
+    /// `ROBUST_TILT_DEG`): about `1 / anchor.sqrt()` pixels is the size above which the given
+    /// depth's shape wins over the normals'.
     pub anchor: f32,
     /// Neighbours whose given log depths differ by more than this (an arm in front of the chest)
     /// or whose normals ask for more are not tied together: normals say nothing across an
