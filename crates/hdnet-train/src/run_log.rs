@@ -33,8 +33,7 @@ impl RunLog {
     /// Opens `path` for a run at `step`, dropping the lines of later steps (written after the
     /// checkpoint a run resumes from, so that the resumed run's lines do not repeat them).
     pub fn open(path: &Path, stage: Stage, step: u64) -> Result<Self, FileError> {
-        forget_lines_after(path, step)?;
-        let cpu_before = last_cpu_seconds(path);
+        let cpu_before = keep_lines_up_to(path, step)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -84,27 +83,24 @@ impl RunLog {
     }
 }
 
-fn forget_lines_after(log: &Path, step: u64) -> Result<(), FileError> {
-    let Ok(text) = std::fs::read_to_string(log) else { return Ok(()) };
-    let step_of = |line: &str| serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["step"].as_u64());
-    let kept: Vec<&str> = text.lines().filter(|line| step_of(line).is_none_or(|s| s <= step)).collect();
-    if kept.len() < text.lines().count() {
-        let mut rewritten = kept.join("\n");
+/// Drops the lines of steps after `step` from the log and returns the last "cpu_seconds" of
+/// the lines kept (0 for a new run or a log without them).
+fn keep_lines_up_to(log: &Path, step: u64) -> Result<f64, FileError> {
+    let Ok(text) = std::fs::read_to_string(log) else { return Ok(0.0) };
+    let lines: Vec<(&str, Option<serde_json::Value>)> =
+        text.lines().map(|line| (line, serde_json::from_str(line).ok())).collect();
+    let kept: Vec<&(&str, Option<serde_json::Value>)> = lines
+        .iter()
+        .filter(|(_, value)| value.as_ref().and_then(|v| v["step"].as_u64()).is_none_or(|s| s <= step))
+        .collect();
+    if kept.len() < lines.len() {
+        let mut rewritten = kept.iter().map(|(line, _)| *line).collect::<Vec<_>>().join("\n");
         if !rewritten.is_empty() {
             rewritten.push('\n');
         }
         hdnet_formats::write_atomic(log, rewritten.as_bytes())?;
     }
-    Ok(())
-}
-
-/// The last "cpu_seconds" in the log (0 for a new run or a log without them).
-fn last_cpu_seconds(log: &Path) -> f64 {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines()
-        .rev()
-        .find_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()?["cpu_seconds"].as_f64())
-        .unwrap_or(0.0)
+    Ok(kept.iter().rev().find_map(|(_, value)| value.as_ref()?["cpu_seconds"].as_f64()).unwrap_or(0.0))
 }
 
 /// The CPU time this process has used (user and system), where the system tells.
@@ -166,4 +162,31 @@ pub fn read_series(log: &Path, reading: Reading, losses: &mut Series, held_out: 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_log_forgets_later_steps_and_counts_cpu_time_from_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train_log.jsonl");
+        let lines = [
+            r#"{"stage":"normal","step":20,"cpu_seconds":10.0,"total":0.5}"#,
+            r#"{"stage":"normal","step":40,"cpu_seconds":21.5,"total":0.4}"#,
+            r#"{"stage":"normal","step":60,"cpu_seconds":33.0,"total":0.3}"#,
+        ];
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let log = RunLog::open(&path, Stage::Normal, 40).unwrap();
+        assert_eq!(log.cpu_before, 21.5);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), lines[..2].join("\n") + "\n");
+    }
+
+    #[test]
+    fn a_new_log_starts_at_zero_cpu_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = RunLog::open(&dir.path().join("train_log.jsonl"), Stage::Normal, 0).unwrap();
+        assert_eq!(log.cpu_before, 0.0);
+    }
 }
