@@ -79,6 +79,24 @@ fn infer_on_the_bundled_sample_writes_every_output() {
 }
 
 #[test]
+fn the_bundled_model_runs_the_test_layout_without_densepose_as_on_zero_iuv() {
+    let data = tempfile::tempdir().unwrap();
+    let (without, zeros) = (data.path().join("without"), data.path().join("zeros"));
+    for dir in [&without, &zeros] {
+        std::fs::create_dir(dir).unwrap();
+        copy_sample(dir, "s");
+    }
+    std::fs::remove_file(without.join("s_dp.png")).unwrap();
+    image::RgbImage::new(256, 256).save(zeros.join("s_dp.png")).unwrap();
+    for dir in [&without, &zeros] {
+        hdnet_ok(&["infer", p(dir), "--no-refine", "--no-flip"]);
+    }
+    let depth = |dir: &Path| hdnet_formats::text::read_matrix(dir.join("infer_out/s.txt")).unwrap();
+    assert_eq!(depth(&without), depth(&zeros));
+    assert!(depth(&without).iter().any(|&d| d > 0.0));
+}
+
+#[test]
 fn converted_weights_give_identical_results() {
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join("w.safetensors");

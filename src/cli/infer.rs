@@ -214,7 +214,12 @@ fn load_checked(
     match source {
         Source::Layout { dir, name } => {
             refuse_existing(false, false)?;
-            Ok(Input { sample: PersonImage::read_test_layout(dir, name, IMAGE_SIZE)?, photo: None })
+            let sample = if hdnet.needs_densepose() {
+                PersonImage::read_test_layout(dir, name, IMAGE_SIZE)?
+            } else {
+                PersonImage::read_test_layout_dp_optional(dir, name, IMAGE_SIZE)?
+            };
+            Ok(Input { sample, photo: None })
         }
         Source::Photo { image, mask, dp } => {
             let photo = PhotoFile::read(image, mask.as_deref())?;

@@ -190,6 +190,18 @@ impl PersonImage {
         Self::read(name, &Self::test_layout_paths(dir, name), Some(size))
     }
 
+    /// As [`Self::read_test_layout`], but a missing `NAME_dp.png` gives zero IUV (what a depth
+    /// net trained to do without DensePose takes for none).
+    pub fn read_test_layout_dp_optional(dir: &Path, name: &str, size: (usize, usize)) -> Result<Self, FileError> {
+        let paths = Self::test_layout_paths(dir, name);
+        if paths[2].exists() {
+            return Self::read(name, &paths, Some(size));
+        }
+        let rgb = read_rgb(&paths[0], Some(size))?;
+        let mask = read_mask(&paths[1], Some(size))?;
+        Ok(Self::new(name, &rgb, mask, Array3::zeros((size.0, size.1, 3))))
+    }
+
     /// Leaves the person only where `keep` holds (white elsewhere).
     pub fn restrict_mask(&mut self, keep: impl Fn((usize, usize)) -> bool) {
         for (p, m) in self.mask.indexed_iter_mut() {
@@ -383,6 +395,17 @@ mod tests {
         let dir = sample_dir(255, 3);
         let err = PersonImage::read_test_layout(dir.path(), "s", (256, 256)).unwrap_err().to_string();
         assert!(err.contains("s_img.png") && err.contains("4x4, expected 256x256"), "{err}");
+    }
+
+    #[test]
+    fn where_dp_is_optional_a_missing_one_is_zero_iuv_and_a_present_one_is_read() {
+        let (with_dp, without_dp) = (sample_dir(255, 3), sample_dir(255, 3));
+        std::fs::remove_file(without_dp.path().join("s_dp.png")).unwrap();
+        let read = PersonImage::read_test_layout_dp_optional(with_dp.path(), "s", (4, 4)).unwrap();
+        let zeros = PersonImage::read_test_layout_dp_optional(without_dp.path(), "s", (4, 4)).unwrap();
+        assert_eq!(read.iuv[(0, 0, 2)], 3.0);
+        assert!(zeros.iuv.iter().all(|&v| v == 0.0));
+        assert_eq!((&zeros.image, &zeros.mask), (&read.image, &read.mask));
     }
 
     #[test]
