@@ -21,7 +21,8 @@ use super::batch::Batch;
 #[derive(clap::Args)]
 pub struct Args {
     /// A photo (PNG or JPEG, any size); or a folder of photos or video frames; or a folder with
-    /// NAME_img.png, NAME_mask.png and NAME_dp.png files (256x256, the original's test layout).
+    /// NAME_img.png, NAME_mask.png and NAME_dp.png files (256x256, the original's test layout;
+    /// NAME_dp.png only for depth nets that read DensePose).
     input: PathBuf,
     /// The person's mask for a photo (grey, person > 100), or a folder of masks named as the
     /// frames (same stem, PNG). Without it a cut-out PNG (transparent background) is its own
