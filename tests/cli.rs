@@ -289,6 +289,35 @@ fn a_configuration_that_draws_synthetic_people_needs_no_data_folder() {
 }
 
 #[test]
+fn training_goes_on_from_a_widened_network_and_never_narrows_one() {
+    let (dir, _, config) = training_setup("width = 4\nbatch_size = 1\nsynthetic = 64\n");
+    let train = |out: &str, extra: &[&str]| {
+        let mut a = vec!["train", "normal", "--config", p(&config), "--steps", "1", "--out"];
+        let out = dir.path().join(out);
+        a.push(p(&out));
+        a.extend_from_slice(extra);
+        (hdnet(&a), out)
+    };
+    let (o, narrow) = train("narrow", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let narrow = narrow.join("checkpoints/step-00000001/model.safetensors");
+    let (o, wide) = train("wide", &["--init", p(&narrow), "--widen", "6"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let device = hdnet_model::device::Device::flex();
+    let net = hdnet_model::weights::load_hourglass(
+        &wide.join("checkpoints/step-00000001/model.safetensors"),
+        hdnet_model::NetKind::Normal,
+        &device,
+    )
+    .unwrap();
+    assert_eq!(net.config(hdnet_model::NetKind::Normal).widths, [6, 12, 24, 48, 96]);
+    let (o, refused) = train("refused", &["--init", p(&narrow), "--widen", "2"]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && !refused.exists(), "{e}");
+    assert!(e.contains("step-00000001") && e.contains("--widen 2") && e.contains("can only be widened"), "{e}");
+}
+
+#[test]
 fn train_writes_checkpoints_logs_panels_and_resumes() {
     let (dir, data, config) =
         training_setup("width = 4\nbatch_size = 1\ncheckpoint_every = 2\nlog_every = 1\nvisualize_every = 2\n");

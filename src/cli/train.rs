@@ -52,6 +52,11 @@ pub struct Args {
     /// Start from these weights (hdnet .safetensors or the original TF1 checkpoint folder).
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
+    /// With --init: first widen its network to this base width, computing the same function
+    /// (each channel copied, its outgoing weights split at random between the copies), so that
+    /// training goes on from it with more capacity.
+    #[arg(long, requires = "init")]
+    widen: Option<usize>,
     /// Depth stages: feed the depth net the normals this normal net predicts for the labelled
     /// frames (as at inference) instead of the ground truth's: hdnet .safetensors or the
     /// original TF1 checkpoint folder; the bundled model's when no value is given. Checkpoints
@@ -76,6 +81,21 @@ fn labelled(args: &Args) -> anyhow::Result<Labelled> {
         Some(data) => Labelled::Folder(data.clone()),
         None => Labelled::Synthetic(Arc::new(super::synth::load_body(None)?)),
     })
+}
+
+/// The `--init` network, widened to `--widen` when given (the splits drawn from the run's seed).
+fn initial_net(
+    path: &Path,
+    widen: Option<usize>,
+    kind: NetKind,
+    seed: u64,
+    device: &burn::prelude::Device,
+) -> anyhow::Result<Hourglass> {
+    let net = load_hourglass(path, kind, device)?;
+    match widen {
+        Some(w0) => net.widened(kind, w0, seed).map_err(|e| anyhow::anyhow!("{}: --widen {w0}: {e}", path.display())),
+        None => Ok(net),
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -114,7 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             config.validate().map_err(anyhow::Error::msg).context("--synthetic")?;
         }
         let kind = stage.net_kind();
-        let init = args.init.as_deref().map(|p| load_hourglass(p, kind, &device)).transpose()?;
+        let init = args.init.as_deref().map(|p| initial_net(p, args.widen, kind, config.seed, &device)).transpose()?;
         if let Some(net) = &init {
             config.width = net.config(kind).widths[0];
         }
