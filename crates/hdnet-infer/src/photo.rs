@@ -198,15 +198,16 @@ pub fn load_photo(
     let PhotoFile { path: image, rgb, mask } = photo;
     let image = image.as_path();
     let size = (rgb.dim().0, rgb.dim().1);
-    // Errors about the mask name the file it came from.
-    let (mask, mask_from, mask_path) = match mask {
-        MaskSource::Given(path) => (read_mask(&path, Some(size))?, MaskFrom::Given, path),
-        MaskSource::CutOut(alpha) => (alpha, MaskFrom::CutOut, image.to_path_buf()),
+    // Errors about the mask name the file it came from: its own, or the photo.
+    let (mask, mask_from, mask_file) = match mask {
+        MaskSource::Given(path) => (read_mask(&path, Some(size))?, MaskFrom::Given, Some(path)),
+        MaskSource::CutOut(alpha) => (alpha, MaskFrom::CutOut, None),
         MaskSource::Search => {
             let person = finder.find(&rgb, image)?;
-            (person.mask.clone(), MaskFrom::Found(person), image.to_path_buf())
+            (person.mask.clone(), MaskFrom::Found(person), None)
         }
     };
+    let mask_path = mask_file.as_deref().unwrap_or(image);
     let iuv = match dp {
         Some(dp) => Some(read_iuv(dp, Some(size))?),
         None if needs_dp => {
@@ -214,7 +215,7 @@ pub fn load_photo(
         }
         None => None,
     };
-    let (sample, crop) = network_input(name, &rgb, &mask, iuv.as_ref(), settings.fill, &mask_path)?;
+    let (sample, crop) = network_input(name, &rgb, &mask, iuv.as_ref(), settings.fill, mask_path)?;
     let found = match &mask_from {
         MaskFrom::Found(person) => Some(person),
         MaskFrom::Given | MaskFrom::CutOut => None,
