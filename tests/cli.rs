@@ -878,7 +878,7 @@ fn glb_meshes_pass_the_khronos_gltf_validator() {
 }
 
 /// `eval --photos` on the shipped photos: a flat depth map ties every joint pair (exactly 50%);
-/// the report counts the pairs of all three photos.
+/// the report counts the pairs of all three photos and lists each tie.
 #[test]
 fn eval_photos_scores_a_flat_depth_at_one_half() {
     let dir = tempfile::tempdir().unwrap();
@@ -889,6 +889,15 @@ fn eval_photos_scores_a_flat_depth_at_one_half() {
     assert_eq!(report["agreement"].as_f64(), Some(0.5), "{}", String::from_utf8_lossy(&o.stdout));
     assert_eq!(report["photos"].as_array().unwrap().len(), 3);
     assert!(report["pairs"].as_u64().unwrap() > 300);
+    // Every pair is a tie, so every pair is listed as not agreeing, named, with a zero gap.
+    for photo in report["photos"].as_array().unwrap() {
+        let listed = photo["disagreeing"].as_array().unwrap();
+        assert_eq!(listed.len() as u64, photo["pairs"].as_u64().unwrap());
+        for pair in listed {
+            assert_eq!(pair["predicted_gap"].as_f64(), Some(0.0));
+            assert!(pair["pose_gap"].as_f64().unwrap().abs() > 0.08 && pair["first"] != pair["second"], "{pair}");
+        }
+    }
 }
 
 #[test]

@@ -60,10 +60,12 @@ struct PhotoRow {
     photo: String,
     pairs: usize,
     agreement: Option<f32>,
+    /// The pairs the prediction orders the other way (or ties), to see where it errs.
+    disagreeing: Vec<hdnet_eval::joints::JointPair>,
 }
 
 fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
-    use hdnet_eval::joints::{Agreement, Joint, joint_order_agreement};
+    use hdnet_eval::joints::{Agreement, Joint, JointPair, joint_pairs};
     let photos = hdnet_formats::images::list_photos(dir)?;
     if photos.is_empty() {
         bail!("{}: no PNG or JPEG photos found", dir.display());
@@ -82,7 +84,7 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let (mut rows, mut total) = (Vec::new(), Agreement::default());
     let mut batch = Batch::new(photos.len());
     for photo in &photos {
-        let scored = (|| -> Result<Agreement, FileError> {
+        let scored = (|| -> Result<Vec<JointPair>, FileError> {
             let (rgb, alpha) = hdnet_formats::images::read_photo(photo)?;
             let mut person = segmenter.find(&rgb, None).map_err(|e| FileError::new(photo, e))?;
             if let Some(alpha) = alpha {
@@ -96,17 +98,19 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
             let joints: Vec<Joint> = person
                 .keypoints
                 .iter()
-                .map(|k| Joint { x: k.x, y: k.y, visibility: k.visibility, depth: k.world[2] })
+                .map(|k| Joint { name: k.name, x: k.x, y: k.y, visibility: k.visibility, depth: k.world[2] })
                 .collect();
-            Ok(joint_order_agreement(&depth, &person.mask, &joints))
+            Ok(joint_pairs(&depth, &person.mask, &joints))
         })();
         let name = photo.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
         match scored {
-            Ok(a) => {
+            Ok(pairs) => {
+                let a = Agreement::of(&pairs);
                 let share = a.share().map_or("-".into(), |s| format!("{:.1}%", 100.0 * s));
                 batch.row(format!("{name:<32} {:>4} pairs  {share}", a.pairs));
                 total = total + a;
-                rows.push(PhotoRow { photo: name, pairs: a.pairs, agreement: a.share() });
+                let disagreeing = pairs.into_iter().filter(|p| p.score() < 1.0).collect();
+                rows.push(PhotoRow { photo: name, pairs: a.pairs, agreement: a.share(), disagreeing });
             }
             Err(e) => batch.fail(format!("skipped {name}: {e}")),
         }

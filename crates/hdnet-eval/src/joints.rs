@@ -18,6 +18,8 @@ pub const SEARCH: i64 = 3;
 /// its depth in the pose model's metric frame (larger is farther).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Joint {
+    /// The pose model's name for it (`left_knee`).
+    pub name: &'static str,
     pub x: f32,
     pub y: f32,
     pub visibility: f32,
@@ -32,9 +34,39 @@ pub struct Agreement {
 }
 
 impl Agreement {
+    /// The agreement of counted `pairs`.
+    pub fn of(pairs: &[JointPair]) -> Self {
+        Agreement { score: pairs.iter().map(JointPair::score).sum(), pairs: pairs.len() }
+    }
+
     /// The share of pairs ordered as the pose model orders them (None without pairs).
     pub fn share(&self) -> Option<f32> {
         (self.pairs > 0).then(|| self.score / self.pairs as f32)
+    }
+}
+
+/// A counted pair of joints: the depth of `first` minus that of `second`, by the pose model and
+/// by the prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct JointPair {
+    pub first: &'static str,
+    pub second: &'static str,
+    /// Metres.
+    pub pose_gap: f32,
+    /// The predicted depth's units (metres for hdnet's photos).
+    pub predicted_gap: f32,
+}
+
+impl JointPair {
+    /// 1 when the prediction orders the pair as the pose model does, 0 the other way, 1/2 tied.
+    pub fn score(&self) -> f32 {
+        if self.predicted_gap == 0.0 {
+            0.5
+        } else if self.predicted_gap.signum() == self.pose_gap.signum() {
+            1.0
+        } else {
+            0.0
+        }
     }
 }
 
@@ -63,32 +95,24 @@ fn depth_at(depth: &Array2<f32>, mask: &Array2<f32>, joint: &Joint) -> Option<f3
         .map(|(y, x)| depth[(y as usize, x as usize)])
 }
 
-/// How well `depth` (the photo's predicted depth, with its `mask`) orders `joints`.
-pub fn joint_order_agreement(depth: &Array2<f32>, mask: &Array2<f32>, joints: &[Joint]) -> Agreement {
-    let seen: Vec<(f32, f32)> = joints
+/// The pairs of visible `joints` more than [`MIN_GAP`] apart in the pose model's depth, with
+/// their gaps in `depth` (the photo's predicted depth, with its `mask`).
+pub fn joint_pairs(depth: &Array2<f32>, mask: &Array2<f32>, joints: &[Joint]) -> Vec<JointPair> {
+    let seen: Vec<(&Joint, f32)> = joints
         .iter()
         .filter(|j| j.visibility >= MIN_VISIBILITY)
-        .filter_map(|j| depth_at(depth, mask, j).map(|d| (j.depth, d)))
+        .filter_map(|j| depth_at(depth, mask, j).map(|d| (j, d)))
         .collect();
-    let mut agreement = Agreement::default();
-    for (i, a) in seen.iter().enumerate() {
-        for b in &seen[i + 1..] {
-            let truth = a.0 - b.0;
-            if truth.abs() <= MIN_GAP {
-                continue;
+    let mut pairs = Vec::new();
+    for (i, &(a, da)) in seen.iter().enumerate() {
+        for &(b, db) in &seen[i + 1..] {
+            let pose_gap = a.depth - b.depth;
+            if pose_gap.abs() > MIN_GAP {
+                pairs.push(JointPair { first: a.name, second: b.name, pose_gap, predicted_gap: da - db });
             }
-            let predicted = a.1 - b.1;
-            agreement.pairs += 1;
-            agreement.score += if predicted == 0.0 {
-                0.5
-            } else if predicted.signum() == truth.signum() {
-                1.0
-            } else {
-                0.0
-            };
         }
     }
-    agreement
+    pairs
 }
 
 #[cfg(test)]
@@ -106,18 +130,24 @@ mod tests {
         depth[(1, 2)] = 4.5;
         depth[(3, 3)] = 3.9;
         let mask = depth.mapv(|d| f32::from(u8::from(d > 0.0)));
-        let joint = |x: f32, y: f32, visibility: f32, depth: f32| Joint { x, y, visibility, depth };
+        let joint = |name, x, y, visibility, depth| Joint { name, x, y, visibility, depth };
         let joints = [
-            joint(0.5, 0.5, 0.9, 0.0),
-            joint(2.2, 1.7, 0.9, 0.3),
-            joint(3.9, 3.1, 0.8, 0.35),
-            joint(1.0, 3.0, 0.2, 1.0),
+            joint("a", 0.5, 0.5, 0.9, 0.0),
+            joint("b", 2.2, 1.7, 0.9, 0.3),
+            joint("c", 3.9, 3.1, 0.8, 0.35),
+            joint("d", 1.0, 3.0, 0.2, 1.0),
         ];
-        let agreement = joint_order_agreement(&depth, &mask, &joints);
+        let pairs = joint_pairs(&depth, &mask, &joints);
+        let named: Vec<(&str, &str)> = pairs.iter().map(|p| (p.first, p.second)).collect();
+        assert_eq!(named, [("a", "b"), ("a", "c")]);
+        for (pair, (pose, predicted)) in pairs.iter().zip([(-0.3, -0.5), (-0.35, 0.1)]) {
+            assert!((pair.pose_gap - pose).abs() < 1e-6 && (pair.predicted_gap - predicted).abs() < 1e-6, "{pair:?}");
+        }
+        let agreement = Agreement::of(&pairs);
         assert_eq!(agreement, Agreement { score: 1.0, pairs: 2 });
         assert_eq!(agreement.share(), Some(0.5));
         // A flat prediction ties every pair: 50%.
-        let flat = joint_order_agreement(&mask.mapv(|m| 4.0 * m), &mask, &joints);
+        let flat = Agreement::of(&joint_pairs(&mask.mapv(|m| 4.0 * m), &mask, &joints));
         assert_eq!(flat.share(), Some(0.5));
     }
 
@@ -127,7 +157,7 @@ mod tests {
         let mut depth = Array2::zeros((10, 10));
         depth[(5, 5)] = 3.0;
         let mask = depth.mapv(|d: f32| f32::from(u8::from(d > 0.0)));
-        let joint = |x: f32| Joint { x, y: 5.5, visibility: 1.0, depth: 0.0 };
+        let joint = |x: f32| Joint { name: "", x, y: 5.5, visibility: 1.0, depth: 0.0 };
         assert_eq!(depth_at(&depth, &mask, &joint(6.5)), Some(3.0));
         assert_eq!(depth_at(&depth, &mask, &joint(9.5)), None);
     }
