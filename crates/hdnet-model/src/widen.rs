@@ -33,19 +33,6 @@ impl Hourglass {
         // Which old channel each new output channel of conv1..conv17 copies.
         let outputs: Vec<Vec<usize>> =
             old.conv_channels().iter().zip(new.conv_channels()).map(|(&(_, o), (_, n))| copies(o, n)).collect();
-        let inputs = |layer: usize| -> Vec<usize> {
-            match layer {
-                0 => (0..old.in_channels).collect(),
-                NUM_CONV_BN => outputs[NUM_CONV_BN - 1].clone(),
-                _ => match CONCAT_SKIPS.iter().find(|&&(block, _)| block == layer) {
-                    Some(&(_, skip)) => {
-                        let offset = old.conv_channels()[layer - 1].1;
-                        outputs[layer - 1].iter().copied().chain(outputs[skip].iter().map(|c| c + offset)).collect()
-                    }
-                    None => outputs[layer - 1].clone(),
-                },
-            }
-        };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut values = parameter_values(self).into_iter().map(|(_, v)| v);
         let mut widen = |spec: &ParamSpec| -> Result<Vec<f32>, ()> {
@@ -57,10 +44,29 @@ impl Hourglass {
             };
             Ok(match spec.role {
                 Role::Bias | Role::Beta => out.iter().map(|&c| values[c]).collect(),
-                Role::Weight => split_kernel(&values, &out, &inputs(layer), spec.shape[2] * spec.shape[3], &mut rng),
+                Role::Weight => {
+                    let inputs = input_copies(&old, &outputs, layer);
+                    split_kernel(&values, &out, &inputs, spec.shape[2] * spec.shape[3], &mut rng)
+                }
             })
         };
         new.build(&self.device(), &mut widen).map_err(|()| "the network's parameters do not match its shape".into())
+    }
+}
+
+/// The old input channel that each new input channel of block `layer` (the head at
+/// [`NUM_CONV_BN`]) reads, given the old channel each block's new outputs copy (`outputs`).
+fn input_copies(old: &HourglassConfig, outputs: &[Vec<usize>], layer: usize) -> Vec<usize> {
+    match layer {
+        0 => (0..old.in_channels).collect(),
+        NUM_CONV_BN => outputs[NUM_CONV_BN - 1].clone(),
+        _ => match CONCAT_SKIPS.iter().find(|&&(block, _)| block == layer) {
+            Some(&(_, skip)) => {
+                let offset = old.conv_channels()[layer - 1].1;
+                outputs[layer - 1].iter().copied().chain(outputs[skip].iter().map(|c| c + offset)).collect()
+            }
+            None => outputs[layer - 1].clone(),
+        },
     }
 }
 
