@@ -315,6 +315,10 @@ fn training_goes_on_from_a_widened_network_and_never_narrows_one() {
     let e = stderr(&o);
     assert!(!o.status.success() && !refused.exists(), "{e}");
     assert!(e.contains("step-00000001") && e.contains("--widen 2") && e.contains("can only be widened"), "{e}");
+    // A width too large for this machine is refused before the network is made.
+    let (o, _) = train("huge", &["--init", p(&narrow), "--widen", "4096"]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && e.contains("--widen 4096") && e.contains("GiB"), "{e}");
 }
 
 #[test]

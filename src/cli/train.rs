@@ -55,8 +55,8 @@ pub struct Args {
     /// With --init: first widen its network to this base width, computing the same function
     /// (each channel copied, its outgoing weights split at random between the copies), so that
     /// training goes on from it with more capacity.
-    #[arg(long, requires = "init")]
-    widen: Option<usize>,
+    #[arg(long, requires = "init", value_parser = clap::value_parser!(u16).range(1..=4096))]
+    widen: Option<u16>,
     /// Depth stages: feed the depth net the normals this normal net predicts for the labelled
     /// frames (as at inference) instead of the ground truth's: hdnet .safetensors or the
     /// original TF1 checkpoint folder; the bundled model's when no value is given. Checkpoints
@@ -83,15 +83,15 @@ fn labelled(args: &Args) -> anyhow::Result<Labelled> {
     })
 }
 
-/// The `--init` network, widened to `--widen` when given (the splits drawn from the run's seed).
-fn initial_net(
+/// The `--init` network read from `path`, widened to `--widen` when given (the splits drawn
+/// from the run's seed).
+fn widened_init(
     path: &Path,
+    net: Hourglass,
     widen: Option<usize>,
     kind: NetKind,
     seed: u64,
-    device: &burn::prelude::Device,
 ) -> anyhow::Result<Hourglass> {
-    let net = load_hourglass(path, kind, device)?;
     match widen {
         Some(w0) => net.widened(kind, w0, seed).map_err(|e| anyhow::anyhow!("{}: --widen {w0}: {e}", path.display())),
         None => Ok(net),
@@ -134,17 +134,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             config.validate().map_err(anyhow::Error::msg).context("--synthetic")?;
         }
         let kind = stage.net_kind();
-        let init = args.init.as_deref().map(|p| initial_net(p, args.widen, kind, config.seed, &device)).transpose()?;
-        if let Some(net) = &init {
-            config.width = net.config(kind).widths[0];
+        let widen = args.widen.map(usize::from);
+        let loaded = args.init.as_deref().map(|p| load_hourglass(p, kind, &device).map(|net| (p, net))).transpose()?;
+        if let Some((_, net)) = &loaded {
+            config.width = widen.unwrap_or(net.config(kind).widths[0]);
         }
-        if args.device == "cpu" {
+        // A widened network is made in host memory whatever the device, so its size is checked
+        // before it is made.
+        if args.device == "cpu" || widen.is_some() {
             config.check_memory(stage).map_err(|e| {
-                let source =
-                    args.config.as_ref().map_or_else(|| "the default settings".into(), |f| f.display().to_string());
+                let source = match (widen, &args.config) {
+                    (Some(w0), _) => format!("--widen {w0}"),
+                    (None, Some(f)) => f.display().to_string(),
+                    (None, None) => "the default settings".into(),
+                };
                 anyhow::anyhow!("{source}: {e}")
             })?;
         }
+        let init = loaded.map(|(path, net)| widened_init(path, net, widen, kind, config.seed)).transpose()?;
         let trainer = Trainer::new(stage, config, labelled(&args)?, args.videos.as_deref(), init, &device)?;
         match &args.input_normals {
             Some(weights) => trainer.with_input_normals(input_normal_net(weights.as_deref(), &device)?)?,
