@@ -4,7 +4,10 @@
 # brings the checkpoints back: the normal stage, then the depth stage, each on synthetic people v2
 # drawn on the fly (`--synthetic`). Given the folder of an earlier run (what this script wrote to
 # OUT before), each stage continues it with `--resume`; otherwise it starts from the settings in
-# tools/gpu_train.toml (or $HDNET_TRAIN_CONFIG). A stage is stopped when its minutes are up; checkpoints are written every
+# tools/gpu_train.toml (or $HDNET_TRAIN_CONFIG), from scratch, or from trained weights
+# ($HDNET_INIT, for example the bundled model's file: each stage starts from its network there),
+# widened first to base width $HDNET_WIDEN when set (`hdnet train --widen`; at least each network's
+# width: the bundled model's are 16 and 32, and one already that wide is kept as it is). A stage is stopped when its minutes are up; checkpoints are written every
 # 100 steps (crash-safe), so at most 100 steps are lost.
 # Usage: tools/gpu_train.sh HDNET OUT_DIR [DEVICE (vulkan)] [MINUTES_PER_STAGE (4)] [EARLIER_RUN_DIR]
 # OUT_DIR/normal and OUT_DIR/depth then hold each stage's checkpoints/, train_log.jsonl and
@@ -27,6 +30,8 @@ for stage in normal depth; do
     args=(--resume)
   else
     args=(--synthetic 256 --config "${HDNET_TRAIN_CONFIG:-$here/gpu_train.toml}")
+    [ -n "${HDNET_INIT:-}" ] && args+=(--init "$HDNET_INIT")
+    [ -n "${HDNET_INIT:-}" ] && [ -n "${HDNET_WIDEN:-}" ] && args+=(--widen "$HDNET_WIDEN")
   fi
   echo "== $stage: ${minutes} min on $device (${args[*]})"
   # SIGINT first, SIGKILL 20 s later: the last complete checkpoint stays (a write cut short is

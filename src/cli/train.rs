@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use hdnet_model::weights::{hourglass_from_safetensors, load_hourglass};
-use hdnet_model::{Hourglass, NetKind};
+use hdnet_model::{Hourglass, HourglassConfig, NetKind};
 use hdnet_train::checkpoint;
 use hdnet_train::progress::write_panel;
 use hdnet_train::run_log::RunLog;
@@ -55,7 +55,7 @@ pub struct Args {
     /// With --init: first widen its network to this base width, computing the same function
     /// (each channel copied, its outgoing weights split at random between the copies), so that
     /// training goes on from it with more capacity.
-    #[arg(long, requires = "init", value_parser = clap::value_parser!(u16).range(1..=4096))]
+    #[arg(long, requires = "init", value_parser = clap::value_parser!(u16).range(1..=HourglassConfig::MAX_WIDTH as i64))]
     widen: Option<u16>,
     /// Depth stages: feed the depth net the normals this normal net predicts for the labelled
     /// frames (as at inference) instead of the ground truth's: hdnet .safetensors or the

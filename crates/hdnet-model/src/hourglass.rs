@@ -71,6 +71,10 @@ pub struct HourglassConfig {
 }
 
 impl HourglassConfig {
+    /// The widest base width hdnet makes (the original's is 64): far beyond any machine's memory,
+    /// and small enough that no width arithmetic overflows.
+    pub const MAX_WIDTH: usize = 4096;
+
     /// The standard network of `kind` with base width `w0` (widths w0, 2w0, 4w0, 8w0, 16w0).
     pub fn new(kind: NetKind, w0: usize) -> Self {
         let (in_channels, out_channels) = kind.default_channels();

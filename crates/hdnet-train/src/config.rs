@@ -128,6 +128,9 @@ impl TrainConfig {
         if self.width == 0 || self.batch_size == 0 || self.pair_batch_size == 0 {
             return Err("width, batch_size and pair_batch_size must be positive".into());
         }
+        if self.width > hdnet_model::HourglassConfig::MAX_WIDTH {
+            return Err(format!("width = {} is over {}", self.width, hdnet_model::HourglassConfig::MAX_WIDTH));
+        }
         if self.synthetic.is_some_and(|s| s == 0 || !s.is_multiple_of(16) || s > 1024) {
             return Err("synthetic (the synthetic people's size) must be a multiple of 16 up to 1024".into());
         }
@@ -265,5 +268,8 @@ mod tests {
         assert!(err.contains("c.toml") && err.contains("widht"), "{err}");
         std::fs::write(&p, "batch_size = 0\n").unwrap();
         assert!(TrainConfig::load(&p, Stage::Depth).unwrap_err().to_string().contains("positive"));
+        std::fs::write(&p, "width = 1000000000000\n").unwrap();
+        let err = TrainConfig::load(&p, Stage::Depth).unwrap_err().to_string();
+        assert!(err.contains("c.toml") && err.contains("is over 4096"), "{err}");
     }
 }
