@@ -904,6 +904,27 @@ fn eval_photos_scores_a_flat_depth_at_one_half() {
     }
 }
 
+/// A folder of unrelated photos is no video: the second photo's person is searched afresh, not
+/// where the first photo's person was (the cameraman, tracked from the astronaut's region,
+/// came out another shape), in `segment` and in `infer`.
+#[test]
+fn unrelated_photos_of_a_folder_are_each_searched_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let shipped = root().join("examples/photos");
+    std::fs::copy(shipped.join("astronaut.jpg"), photos.join("a.jpg")).unwrap();
+    std::fs::copy(shipped.join("camera.png"), photos.join("b.png")).unwrap();
+    let mask = |out: &Path| image::open(out.join("b_mask.png")).unwrap().to_luma8();
+    let (followed, afresh) = (dir.path().join("followed"), dir.path().join("afresh"));
+    hdnet_ok(&["segment", p(&photos), "--out", p(&followed)]);
+    hdnet_ok(&["segment", p(&photos), "--independent", "--out", p(&afresh)]);
+    assert_eq!(mask(&followed), mask(&afresh));
+    let inferred = dir.path().join("inferred");
+    hdnet_ok(&["infer", p(&photos), "--no-refine", "--out", p(&inferred)]);
+    assert_eq!(mask(&inferred), mask(&afresh));
+}
+
 #[test]
 fn segment_reports_photos_without_a_person_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,7 @@ pub struct Args {
     /// Labelled folder with the ground truth (color_WO_bg/, mask/, densepose/, depth/, normal/).
     #[arg(long, required_unless_present = "photos")]
     gt: Option<PathBuf>,
-    /// Real photos of people (PNG or JPEG) instead: each photo's predicted depth must order the
+    /// Real photos of people (PNG, JPEG or WebP) instead: each photo's predicted depth must order the
     /// body's visible joints front-to-back as MediaPipe's 3D pose model does (pairs over 8 cm
     /// apart); writes eval_photos.json.
     #[arg(long, conflicts_with_all = ["gt", "pred", "mean_of"])]
@@ -68,7 +68,7 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     use hdnet_eval::joints::{Agreement, Joint, JointPair, joint_pairs};
     let photos = hdnet_formats::images::list_photos(dir)?;
     if photos.is_empty() {
-        bail!("{}: no PNG or JPEG photos found", dir.display());
+        bail!("{}: no PNG, JPEG or WebP photos found", dir.display());
     }
     let out = args.out.clone().unwrap_or_else(|| dir.join("eval_photos"));
     if out.join("eval_photos.json").exists() && !args.overwrite {

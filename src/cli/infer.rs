@@ -20,7 +20,7 @@ use super::batch::Batch;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A photo (PNG or JPEG, any size); or a folder of photos or video frames; or a folder with
+    /// A photo (PNG, JPEG or WebP, any size); or a folder of photos or video frames; or a folder with
     /// NAME_img.png, NAME_mask.png and NAME_dp.png files (256x256, the original's test layout;
     /// NAME_dp.png only for depth nets that read DensePose).
     input: PathBuf,
@@ -114,7 +114,7 @@ fn sources(args: &Args) -> anyhow::Result<(Vec<Source>, PathBuf)> {
     }
     let frames = list_photos(input)?;
     if frames.is_empty() {
-        bail!("{}: no PNG or JPEG photos found", input.display());
+        bail!("{}: no PNG, JPEG or WebP photos found", input.display());
     }
     let named = |dir: &Path, frame: &Path| dir.join(frame.file_stem().unwrap_or_default()).with_extension("png");
     let list = frames

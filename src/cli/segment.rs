@@ -7,19 +7,22 @@ use std::process::ExitCode;
 use anyhow::bail;
 use hdnet_formats::images::{list_photos, read_photo};
 use hdnet_formats::item::ItemWriter;
-use hdnet_segment::person::{Roi, Segmenter};
+use hdnet_segment::person::Segmenter;
+use hdnet_segment::video::Shot;
 
 use super::batch::Batch;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A photo (PNG or JPEG), or a folder of photos or video frames (in name order; each frame
-    /// starts from the region the previous one gave, as MediaPipe tracks).
+    /// A photo (PNG, JPEG or WebP), or a folder of photos or video frames (in name order; within
+    /// a shot each frame starts from the region the previous one gave, as MediaPipe tracks; a
+    /// photo unlike the one before is searched afresh).
     input: PathBuf,
     /// Output folder (default: segment_out next to the photo, or inside the folder).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// The photos of the folder are unrelated: find each person afresh (no tracking).
+    /// The photos of the folder are unrelated, even those alike: find each person afresh (no
+    /// tracking).
     #[arg(long)]
     independent: bool,
     /// cpu, or wgpu[:ADAPTER] / vulkan[:ADAPTER] / cuda[:N] when built with those features.
@@ -39,29 +42,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("{}: file not found", args.input.display());
     };
     if photos.is_empty() {
-        bail!("{}: no PNG or JPEG photos found", args.input.display());
+        bail!("{}: no PNG, JPEG or WebP photos found", args.input.display());
     }
     let out = args.out.clone().unwrap_or(default_out);
     std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", out.display()))?;
     ItemWriter::remove_stale(&out);
     let segmenter = Segmenter::new(&super::device(&args.device)?);
     let mut batch = Batch::new(photos.len());
-    let mut previous = None;
+    let mut shot = Shot::new();
     for photo in &photos {
         let name = photo.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         batch.working_on(&name);
-        let tracked = if args.independent { None } else { previous };
-        match segment(&segmenter, photo, &name, &out, tracked, args.overwrite) {
-            Ok((people, next)) => {
-                if people > 1 {
-                    batch.say(format!("{name}: {people} people seen; the most prominent one is used"));
-                }
-                previous = Some(next);
+        match segment(&segmenter, photo, &name, &out, &mut shot, &args) {
+            Ok(people) if people > 1 => {
+                batch.say(format!("{name}: {people} people seen; the most prominent one is used"))
             }
-            Err(e) => {
-                batch.fail(format!("skipped {name}: {e}"));
-                previous = None;
-            }
+            Ok(_) => {}
+            Err(e) => batch.fail(format!("skipped {name}: {e}")),
         }
         batch.advance(1);
     }
@@ -69,20 +66,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(batch.finish())
 }
 
-/// Finds and writes one photo's person; returns how many people were seen and where to look next.
+/// Finds and writes one photo's person, the next frame of `shot`; returns how many people were
+/// seen.
 fn segment(
     segmenter: &Segmenter,
     photo: &Path,
     name: &str,
     out: &Path,
-    previous: Option<Roi>,
-    overwrite: bool,
-) -> anyhow::Result<(usize, Roi)> {
+    shot: &mut Shot,
+    args: &Args,
+) -> anyhow::Result<usize> {
     // A cut-out is searched as it shows: laid on white, not its transparent pixels' colour.
-    let (rgb, _) = read_photo(photo)?;
-    let person = segmenter.find(&rgb, previous).map_err(|e| anyhow::anyhow!("{}: {e}", photo.display()))?;
+    let (rgb, _) = read_photo(photo).inspect_err(|_| shot.found(None))?;
+    shot.next_frame(&rgb);
+    let tracked = if args.independent { None } else { shot.tracked() };
+    let found = segmenter.find(&rgb, tracked);
+    shot.found(found.as_ref().ok().map(|p| p.next_roi));
+    let person = found.map_err(|e| anyhow::anyhow!("{}: {e}", photo.display()))?;
     let item = ItemWriter::new(out, name)?;
     person.write(item.dir(), name).map_err(|e| item.named_finally(e))?;
-    item.commit(overwrite)?;
-    Ok((person.people, person.next_roi))
+    item.commit(args.overwrite)?;
+    Ok(person.people)
 }

@@ -240,9 +240,9 @@ pub fn white_background(rgb: &Array3<f32>, mask: &Array2<f32>) -> Array3<f32> {
 }
 
 /// Extensions of the photos and video frames hdnet reads from a folder.
-pub const PHOTO_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+pub const PHOTO_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "webp"];
 
-/// The photos (PNG or JPEG) of a folder, in name order.
+/// The photos (PNG, JPEG or WebP) of a folder, in name order.
 pub fn list_photos(dir: &Path) -> Result<Vec<PathBuf>, FileError> {
     let entries = std::fs::read_dir(dir).map_err(|e| FileError::new(dir, format!("cannot list the folder: {e}")))?;
     let mut photos: Vec<PathBuf> = entries
@@ -339,28 +339,35 @@ mod tests {
         assert_eq!(read_rgb(&plain, None).unwrap().dim(), (32, 48, 3));
     }
 
+    /// In PNG and in WebP (lossless, as the image crate writes it; the web's photos often come
+    /// as WebP).
     #[test]
     fn a_cut_out_photos_alpha_is_its_person() {
-        let dir = tempfile::tempdir().unwrap();
-        // Opaque on the left half, half transparent (alpha 100, not the person) in the third
-        // column, transparent on the right.
-        let alpha = |x: u32| [255, 255, 100, 0][x as usize];
-        let cut_out = image::RgbaImage::from_fn(4, 3, |x, y| image::Rgba([40, 80 + y as u8, 120, alpha(x)]));
-        cut_out.save(dir.path().join("cut.png")).unwrap();
-        let (rgb, mask) = read_photo(dir.path().join("cut.png")).unwrap();
-        let mask = mask.expect("a cut-out has a person");
-        assert_eq!(mask.row(0).to_vec(), [1.0, 1.0, 0.0, 0.0]);
-        assert_eq!(rgb[(2, 1, 1)], 82.0);
-        // Laid on white: 40 at alpha 100/255 gives 40 a + 255 (1 - a).
-        let a = 100.0 / 255.0;
-        assert!((rgb[(0, 2, 0)] - (40.0 * a + 255.0 * (1.0 - a))).abs() < 1e-3);
-        assert_eq!(rgb[(0, 3, 0)], 255.0);
-        // An opaque alpha channel, or none, is no cut-out.
-        let opaque = image::RgbaImage::from_pixel(4, 3, image::Rgba([1, 2, 3, 255]));
-        opaque.save(dir.path().join("opaque.png")).unwrap();
-        assert!(read_photo(dir.path().join("opaque.png")).unwrap().1.is_none());
-        image::RgbImage::new(4, 3).save(dir.path().join("rgb.png")).unwrap();
-        assert!(read_photo(dir.path().join("rgb.png")).unwrap().1.is_none());
+        for ext in ["png", "webp"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = |name: &str| dir.path().join(format!("{name}.{ext}"));
+            // Opaque on the left half, half transparent (alpha 100, not the person) in the third
+            // column, transparent on the right.
+            let alpha = |x: u32| [255, 255, 100, 0][x as usize];
+            let cut_out = image::RgbaImage::from_fn(4, 3, |x, y| image::Rgba([40, 80 + y as u8, 120, alpha(x)]));
+            cut_out.save(path("cut")).unwrap();
+            let (rgb, mask) = read_photo(path("cut")).unwrap();
+            let mask = mask.expect("a cut-out has a person");
+            assert_eq!(mask.row(0).to_vec(), [1.0, 1.0, 0.0, 0.0], "{ext}");
+            assert_eq!(rgb[(2, 1, 1)], 82.0, "{ext}");
+            // Laid on white: 40 at alpha 100/255 gives 40 a + 255 (1 - a).
+            let a = 100.0 / 255.0;
+            assert!((rgb[(0, 2, 0)] - (40.0 * a + 255.0 * (1.0 - a))).abs() < 1e-3, "{ext}");
+            assert_eq!(rgb[(0, 3, 0)], 255.0, "{ext}");
+            // An opaque alpha channel, or none, is no cut-out.
+            let opaque = image::RgbaImage::from_pixel(4, 3, image::Rgba([1, 2, 3, 255]));
+            opaque.save(path("opaque")).unwrap();
+            assert!(read_photo(path("opaque")).unwrap().1.is_none(), "{ext}");
+            image::RgbImage::from_pixel(4, 3, image::Rgb([7, 8, 9])).save(path("rgb")).unwrap();
+            let (rgb, mask) = read_photo(path("rgb")).unwrap();
+            assert!(mask.is_none() && rgb[(2, 3, 2)] == 9.0, "{ext}");
+            assert_eq!(list_photos(dir.path()).unwrap().len(), 3, "{ext}");
+        }
     }
 
     #[test]

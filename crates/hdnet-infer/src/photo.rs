@@ -11,8 +11,8 @@ use hdnet_formats::{FileError, row_major};
 use hdnet_geometry::{Camera, Integration};
 use hdnet_model::Hdnet;
 use hdnet_model::device::Device;
-use hdnet_segment::person::{Person, Roi, Segmenter, metres_per_pixel};
-use hdnet_segment::video::ShotScale;
+use hdnet_segment::person::{Person, Segmenter, metres_per_pixel};
+use hdnet_segment::video::Shot;
 use ndarray::{Array2, Array3, Axis};
 
 /// The networks take 256x256 crops.
@@ -147,14 +147,13 @@ impl Framing {
 pub struct Finder {
     segmenter: Option<Segmenter>,
     device: Device,
-    previous: Option<Roi>,
-    shot: ShotScale,
+    shot: Shot,
 }
 
 impl Finder {
     /// A finder on `device` (its models are loaded at the first photo that needs them).
     pub fn new(device: Device) -> Self {
-        Finder { segmenter: None, device, previous: None, shot: ShotScale::new() }
+        Finder { segmenter: None, device, shot: Shot::new() }
     }
 
     fn segmenter(&mut self) -> &Segmenter {
@@ -162,9 +161,9 @@ impl Finder {
     }
 
     fn find(&mut self, rgb: &Array3<f32>, image: &Path) -> Result<Person, FileError> {
-        let previous = self.previous;
-        let found = self.segmenter().find(rgb, previous).map_err(|e| FileError::new(image, e));
-        self.previous = found.as_ref().ok().map(|p| p.next_roi);
+        let tracked = self.shot.tracked();
+        let found = self.segmenter().find(rgb, tracked).map_err(|e| FileError::new(image, e));
+        self.shot.found(found.as_ref().ok().map(|p| p.next_roi));
         found
     }
 
@@ -176,7 +175,7 @@ impl Finder {
             Some(person) => metres_per_pixel(&person.keypoints),
             None => metres_per_pixel(&self.segmenter().keypoints_within(rgb, bounds)),
         };
-        Some(extent(self.shot.next(rgb, measured)?, bounds))
+        Some(extent(self.shot.size(measured)?, bounds))
     }
 }
 
@@ -198,6 +197,7 @@ pub fn load_photo(
     let PhotoFile { path: image, rgb, mask } = photo;
     let image = image.as_path();
     let size = (rgb.dim().0, rgb.dim().1);
+    finder.shot.next_frame(&rgb);
     // Errors about the mask name the file it came from: its own, or the photo.
     let (mask, mask_from, mask_file) = match mask {
         MaskSource::Given(path) => (read_mask(&path, Some(size))?, MaskFrom::Given, Some(path)),

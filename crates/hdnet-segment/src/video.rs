@@ -1,12 +1,15 @@
-//! A video's person sized steadily: the pose model's size of a person moves by a few percent
-//! from frame to frame while the person does not, so a frame's size is pooled with the last
-//! frames of the same shot. Shots are told apart by the frames' thumbnails, so that a cut, or a
-//! folder of unrelated photos, starts afresh.
+//! A video's person followed from frame to frame: the search starts where the previous frame's
+//! person was, and the pose model's size of a person, which moves by a few percent from frame to
+//! frame while the person does not, is pooled with the last frames of the same shot. Shots are
+//! told apart by the frames' thumbnails, so that a cut, or a folder of unrelated photos, starts
+//! afresh.
 
 use std::collections::VecDeque;
 
 use hdnet_geometry::median;
 use ndarray::{Array3, s};
+
+use crate::person::Roi;
 
 /// Side of the thumbnails frames are compared by.
 const THUMBNAIL: usize = 16;
@@ -17,28 +20,48 @@ const CUT: f32 = 25.0;
 /// Frames whose sizes are pooled: a third of a second at 30 frames per second.
 const WINDOW: usize = 9;
 
-/// The shot so far: its last frame's size and thumbnail, and its last [`WINDOW`] measured sizes.
+/// A video followed frame by frame, as MediaPipe follows one: the frames of one shot (its last
+/// frame's size and thumbnail), the region the person was found in on its last frame (where the
+/// next frame's search starts), and its last [`WINDOW`] measured sizes. A frame of another shot
+/// starts afresh: a cut, or the next of a folder of unrelated photos, which would otherwise be
+/// searched where the previous photo's person was.
 #[derive(Default)]
-pub struct ShotScale {
+pub struct Shot {
     previous: Option<Frame>,
+    region: Option<Roi>,
     recent: VecDeque<f32>,
 }
 
-impl ShotScale {
+impl Shot {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The size of the person of `rgb` (H x W x 3, 0..255), the next frame: the median of
-    /// `measured` (the pose model's, None when it could not tell) and the measurements of the
-    /// shot's previous frames, at most [`WINDOW`] in all. None when no frame of the shot so far
-    /// was measured.
-    pub fn next(&mut self, rgb: &Array3<f32>, measured: Option<f32>) -> Option<f32> {
+    /// Starts the next frame, `rgb` (H x W x 3, 0..255): one that does not continue the shot
+    /// starts a new one, with no region to track and no sizes.
+    pub fn next_frame(&mut self, rgb: &Array3<f32>) {
         let frame = Frame::of(rgb);
         if !self.previous.as_ref().is_some_and(|p| p.same_shot(&frame)) {
+            self.region = None;
             self.recent.clear();
         }
         self.previous = Some(frame);
+    }
+
+    /// Where the person was found on the shot's previous frame, if they were.
+    pub fn tracked(&self) -> Option<Roi> {
+        self.region
+    }
+
+    /// Records where the person of this frame was found (None: not found), for the next frame.
+    pub fn found(&mut self, region: Option<Roi>) {
+        self.region = region;
+    }
+
+    /// The size of this frame's person: the median of `measured` (the pose model's, None when
+    /// it could not tell) and the measurements of the shot's previous frames, at most
+    /// [`WINDOW`] in all. None when no frame of the shot so far was measured.
+    pub fn size(&mut self, measured: Option<f32>) -> Option<f32> {
         if let Some(m) = measured {
             if self.recent.len() == WINDOW {
                 self.recent.pop_front();
@@ -83,37 +106,66 @@ mod tests {
         })
     }
 
+    /// The size of `shot`'s next frame `rgb`, measured as `measured`.
+    fn next_size(shot: &mut Shot, rgb: &Array3<f32>, measured: Option<f32>) -> Option<f32> {
+        shot.next_frame(rgb);
+        shot.size(measured)
+    }
+
     #[test]
     fn a_shots_sizes_are_its_running_median_and_a_cut_starts_afresh() {
-        let mut shot = ShotScale::new();
+        let mut shot = Shot::new();
         let green = [40.0, 230.0, 90.0];
         // The person moves 4 px a frame; the pose model's sizes scatter, one frame is wild and
         // one could not be measured.
         let measured = [Some(1.0), Some(1.2), Some(0.9), Some(1.1), Some(5.0), None, Some(1.0)];
-        let steady: Vec<_> =
-            measured.iter().enumerate().map(|(i, &m)| shot.next(&frame(120, 160, green, 20 + 4 * i), m)).collect();
+        let steady: Vec<_> = measured
+            .iter()
+            .enumerate()
+            .map(|(i, &m)| next_size(&mut shot, &frame(120, 160, green, 20 + 4 * i), m))
+            .collect();
         let expected = [1.0, 1.1, 1.0, 1.05, 1.1, 1.1, 1.05];
         for (s, e) in steady.iter().zip(expected) {
             assert!((s.unwrap() - e).abs() < 1e-6, "{steady:?}");
         }
         // Another scene, then one of another size: each its own shot.
         let violet = [200.0, 40.0, 230.0];
-        assert_eq!(shot.next(&frame(120, 160, violet, 60), Some(2.0)), Some(2.0));
-        assert_eq!(shot.next(&frame(120, 160, violet, 64), None), Some(2.0));
-        assert_eq!(shot.next(&frame(240, 320, violet, 64), None), None);
+        assert_eq!(next_size(&mut shot, &frame(120, 160, violet, 60), Some(2.0)), Some(2.0));
+        assert_eq!(next_size(&mut shot, &frame(120, 160, violet, 64), None), Some(2.0));
+        assert_eq!(next_size(&mut shot, &frame(240, 320, violet, 64), None), None);
     }
 
     #[test]
     fn a_shot_pools_at_most_a_window_of_frames() {
-        let mut shot = ShotScale::new();
+        let mut shot = Shot::new();
         let scene = frame(64, 64, [128.0; 3], 10);
         for _ in 0..WINDOW {
-            shot.next(&scene, Some(1.0));
+            next_size(&mut shot, &scene, Some(1.0));
         }
         // WINDOW - 1 ones and a two: still one; WINDOW twos later only twos are left.
-        assert_eq!(shot.next(&scene, Some(2.0)), Some(1.0));
-        let last = (1..WINDOW).map(|_| shot.next(&scene, Some(2.0))).last().flatten();
+        assert_eq!(next_size(&mut shot, &scene, Some(2.0)), Some(1.0));
+        let last = (1..WINDOW).map(|_| next_size(&mut shot, &scene, Some(2.0))).last().flatten();
         assert_eq!(last, Some(2.0));
+    }
+
+    #[test]
+    fn the_person_is_tracked_within_a_shot_only() {
+        let mut shot = Shot::new();
+        let green = [40.0, 230.0, 90.0];
+        let region = Roi { center: [30.0, 60.0], side: 50.0, rotation: 0.1 };
+        shot.next_frame(&frame(120, 160, green, 20));
+        assert_eq!(shot.tracked(), None);
+        shot.found(Some(region));
+        shot.next_frame(&frame(120, 160, green, 24));
+        assert_eq!(shot.tracked(), Some(region));
+        // Not found on this frame: nothing to track on the next.
+        shot.found(None);
+        shot.next_frame(&frame(120, 160, green, 28));
+        assert_eq!(shot.tracked(), None);
+        // Another photo (another scene) is searched afresh.
+        shot.found(Some(region));
+        shot.next_frame(&frame(120, 160, [200.0, 40.0, 230.0], 28));
+        assert_eq!(shot.tracked(), None);
     }
 
     #[test]
