@@ -1180,7 +1180,8 @@ fn settings_outside_their_meaning_and_sizes_that_cannot_fit_are_refused_up_front
         ("[augment]\nflip_probability = 2.0\n", "augment.flip_probability = 2 is outside [0, 1]"),
         ("[augment]\ncolor_jitter = -1.0\n", "augment.color_jitter = -1 is outside [0, 1]"),
         ("learning_rate = inf\n", "learning_rate and epsilon must be positive and finite"),
-        ("width = 100000\n", "need about"),
+        ("width = 100000\n", "width = 100000 is over 4096"),
+        ("width = 4000\n", "need about"),
         ("width = 4\nbatch_size = 100000\n", "need about"),
     ];
     for (k, (settings, expected)) in cases.into_iter().enumerate() {
