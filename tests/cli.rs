@@ -373,6 +373,18 @@ fn train_writes_checkpoints_logs_panels_and_resumes() {
     let o = hdnet(&["plot", p(&out.join("train_log.jsonl"))]);
     assert!(!o.status.success() && stderr(&o).contains("convergence.png: already exists"), "{}", stderr(&o));
     hdnet_ok(&["plot", p(&out.join("train_log.jsonl")), "--overwrite"]);
+
+    // Annealed: resumed at another learning rate, which its checkpoints keep.
+    let o = train(&["--resume", "--steps", "6", "--learning-rate", "0"]);
+    assert!(!o.status.success() && stderr(&o).contains("0: not a positive number"), "{}", stderr(&o));
+    let o = train(&["--resume", "--steps", "6", "--learning-rate", "0.00003"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let state = |step: &str| -> serde_json::Value {
+        let path = out.join(format!("checkpoints/step-{step}/state.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    assert_eq!(state("00000004")["config"]["learning_rate"].as_f64(), Some(0.001));
+    assert_eq!(state("00000006")["config"]["learning_rate"].as_f64(), Some(0.00003));
     // Two runs against their CPU time: one chart, curves named by run.
     let other = dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();

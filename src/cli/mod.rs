@@ -180,7 +180,7 @@ pub struct RefineArgs {
     /// Refine the depth with the predicted normals: the weight (> 0) per pixel of the depth
     /// net's depth against the normals' shape; the smaller, the larger the features the normals
     /// shape (default: as the weights state, else no refinement).
-    #[arg(long, value_parser = positive_weight, conflicts_with = "no_refine")]
+    #[arg(long, value_parser = positive_number::<f32>, conflicts_with = "no_refine")]
     refine: Option<f32>,
     /// The depth net's depth as it is, even where the weights ask for refinement (the
     /// original's output).
@@ -197,7 +197,7 @@ impl RefineArgs {
     /// The refinement for `hdnet`'s predictions, through a known camera.
     /// An error names a weights note that is not a positive number.
     pub fn integration(self, hdnet: &hdnet_model::Hdnet) -> anyhow::Result<Option<hdnet_geometry::Integration>> {
-        let noted = hdnet.notes.get(REFINE_NOTE).map(|a| positive_weight(a)).transpose();
+        let noted = hdnet.notes.get(REFINE_NOTE).map(|a| positive_number::<f32>(a)).transpose();
         let noted = noted.map_err(|e| anyhow::anyhow!("the weights' note {REFINE_NOTE}={e}"))?;
         let anchor = self.refine.or(noted).filter(|_| !self.no_refine);
         Ok(anchor.map(|anchor| hdnet_geometry::Integration { anchor, ..Default::default() }))
@@ -207,9 +207,10 @@ impl RefineArgs {
 /// The weights' note that asks for refinement by default, with its anchor weight.
 const REFINE_NOTE: &str = "refine";
 
-fn positive_weight(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+/// A number above zero and finite, for settings such as weights and rates.
+pub(crate) fn positive_number<T: std::str::FromStr + Into<f64> + Copy>(s: &str) -> Result<T, String> {
+    match s.parse::<T>() {
+        Ok(v) if v.into() > 0.0 && v.into().is_finite() => Ok(v),
         _ => Err(format!("{s}: not a positive number")),
     }
 }

@@ -71,6 +71,10 @@ pub struct Args {
     /// Override the config's total number of steps.
     #[arg(long)]
     steps: Option<u64>,
+    /// Override the config's learning rate: a new run's, or a resumed run's from its next step on
+    /// (its checkpoints keep it), as when annealing a run that has levelled off.
+    #[arg(long, value_parser = super::positive_number::<f64>)]
+    learning_rate: Option<f64>,
     #[arg(long, default_value = "cpu")]
     device: String,
 }
@@ -160,6 +164,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     if let Some(steps) = args.steps {
         trainer.config.steps = steps;
+    }
+    if let Some(rate) = args.learning_rate {
+        trainer.config.learning_rate = rate;
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
     checkpoint::remove_stale(&checkpoints);
