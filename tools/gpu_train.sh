@@ -30,8 +30,10 @@ for stage in normal depth; do
     args=(--resume)
   else
     args=(--synthetic 256 --config "${HDNET_TRAIN_CONFIG:-$here/gpu_train.toml}")
-    [ -n "${HDNET_INIT:-}" ] && args+=(--init "$HDNET_INIT")
-    [ -n "${HDNET_INIT:-}" ] && [ -n "${HDNET_WIDEN:-}" ] && args+=(--widen "$HDNET_WIDEN")
+    if [ -n "${HDNET_INIT:-}" ]; then
+      args+=(--init "$HDNET_INIT")
+      [ -n "${HDNET_WIDEN:-}" ] && args+=(--widen "$HDNET_WIDEN")
+    fi
   fi
   echo "== $stage: ${minutes} min on $device (${args[*]})"
   # SIGINT first, SIGKILL 20 s later: the last complete checkpoint stays (a write cut short is

@@ -79,9 +79,7 @@ fn segment(
     // A cut-out is searched as it shows: laid on white, not its transparent pixels' colour.
     let (rgb, _) = read_photo(photo).inspect_err(|_| shot.found(None))?;
     shot.next_frame(&rgb);
-    let tracked = if args.independent { None } else { shot.tracked() };
-    let found = segmenter.find(&rgb, tracked);
-    shot.found(found.as_ref().ok().map(|p| p.next_roi));
+    let found = if args.independent { segmenter.find(&rgb, None) } else { segmenter.follow(&rgb, shot) };
     let person = found.map_err(|e| anyhow::anyhow!("{}: {e}", photo.display()))?;
     let item = ItemWriter::new(out, name)?;
     person.write(item.dir(), name).map_err(|e| item.named_finally(e))?;

@@ -130,9 +130,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(path) => TrainConfig::load(path, stage)?,
             None => TrainConfig::for_stage(stage),
         };
-        if let Some(steps) = args.steps {
-            config.steps = steps;
-        }
         if args.synthetic.is_some() {
             config.synthetic = args.synthetic;
             config.validate().map_err(anyhow::Error::msg).context("--synthetic")?;

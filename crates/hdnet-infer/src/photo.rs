@@ -157,14 +157,11 @@ impl Finder {
     }
 
     fn segmenter(&mut self) -> &Segmenter {
-        self.segmenter.get_or_insert_with(|| Segmenter::new(&self.device))
+        loaded(&mut self.segmenter, &self.device)
     }
 
     fn find(&mut self, rgb: &Array3<f32>, image: &Path) -> Result<Person, FileError> {
-        let tracked = self.shot.tracked();
-        let found = self.segmenter().find(rgb, tracked).map_err(|e| FileError::new(image, e));
-        self.shot.found(found.as_ref().ok().map(|p| p.next_roi));
-        found
+        loaded(&mut self.segmenter, &self.device).follow(rgb, &mut self.shot).map_err(|e| FileError::new(image, e))
     }
 
     /// The metres the person under `mask` spans, by the pose model (the keypoints `found` with
@@ -177,6 +174,12 @@ impl Finder {
         };
         Some(extent(self.shot.size(measured)?, bounds))
     }
+}
+
+/// The segmenter in `slot`, loaded on `device` at the first call (a borrow of the slot alone, so
+/// that the finder's shot can be borrowed beside it).
+fn loaded<'a>(slot: &'a mut Option<Segmenter>, device: &Device) -> &'a Segmenter {
+    slot.get_or_insert_with(|| Segmenter::new(device))
 }
 
 /// The metres a person spans at `metres_per_pixel`: their mask's longer side.

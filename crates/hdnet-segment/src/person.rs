@@ -13,6 +13,7 @@ use ndarray::{Array2, Array3};
 use serde::Serialize;
 
 use crate::models::{INPUT_SIZE, PoseLandmarks, PoseOutput, SelfieSegmentation};
+use crate::video::Shot;
 
 /// BlazePose's 33 body keypoints, in the model's order.
 pub const KEYPOINT_NAMES: [&str; 33] = [
@@ -259,6 +260,15 @@ impl Segmenter {
             region: roi,
             next_roi: aligned_roi(&out, &roi),
         })
+    }
+
+    /// The most prominent person of `rgb`, the current frame of `shot`: searched from where the
+    /// shot's previous frame had its person ([`Segmenter::find`]), and where they are now
+    /// recorded for the next frame.
+    pub fn follow(&self, rgb: &Array3<f32>, shot: &mut Shot) -> Result<Person, NotFound> {
+        let found = self.find(rgb, shot.tracked());
+        shot.found(found.as_ref().ok().map(|p| p.next_roi));
+        found
     }
 
     /// The keypoints of the person within `b`, a mask's bounds in the photo: the pose model on
