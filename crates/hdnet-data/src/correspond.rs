@@ -12,7 +12,7 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use crate::iuv::{Iuv, NUM_PARTS};
-use crate::layout::{Form, dirs, frame_names, frame_png, write_corr_mat, write_correspondences};
+use crate::layout::{Form, dirs, frame_names, frame_png, videos, write_corr_mat, write_correspondences};
 
 /// Tunables of matching and partner selection (defaults from the paper / original data).
 #[derive(Debug, Clone, Copy)]
@@ -260,8 +260,13 @@ pub fn correspond_video(
         }
     }
     let (names, indexes): (Vec<String>, Vec<FrameIndex>) = frames.into_iter().unzip();
-    report.partnering =
-        write_partners(root, &names, params, form, |i, j| match_frames(&indexes[i], &indexes[j], params), tick)?;
+    let mut first = 0;
+    for video in videos(&names) {
+        let index = |i: usize| &indexes[first + i];
+        let matches = |i, j| match_frames(index(i), index(j), params);
+        report.partnering.extend(write_partners(root, video, params, form, matches, &tick)?);
+        first += video.len();
+    }
     write_corr_mat(root, &report.partnering.corr_mat)?;
     Ok(report)
 }

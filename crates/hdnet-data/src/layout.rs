@@ -16,7 +16,8 @@
 use std::path::{Path, PathBuf};
 
 use hdnet_formats::correspondences::Correspondences;
-use hdnet_formats::images::PersonImage;
+use hdnet_formats::images::{PersonImage, save_mask, white_background};
+use hdnet_formats::visual::save_png;
 use hdnet_formats::{FileError, npy, text, write_atomic};
 use hdnet_geometry::{Camera, median};
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
@@ -46,6 +47,32 @@ pub mod dirs {
 /// The PNG of frame `name` in folder `dir` of `root` (`ROOT/DIR/NAME.png`).
 pub fn frame_png(root: &Path, dir: &str, name: &str) -> PathBuf {
     root.join(dir).join(format!("{name}.png"))
+}
+
+/// Writes a frame's pictures as `NAME.png`: `color/` the frame (0..255) as taken, `color_WO_bg/`
+/// the same on white off `mask` (as a photo's person is cut out: the edges as photographed),
+/// `densepose/` its IUV (stored form) and `mask/` (255 on the person).
+pub fn write_pictures(
+    root: &Path,
+    name: &str,
+    rgb: &Array3<f32>,
+    mask: &Array2<f32>,
+    iuv: &Array3<f32>,
+) -> Result<(), FileError> {
+    let (h, w) = mask.dim();
+    let save = |dir: &str, a: &Array3<f32>| {
+        let path = frame_png(root, dir, name);
+        std::fs::create_dir_all(root.join(dir)).map_err(|e| FileError::new(root.join(dir), e))?;
+        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            image::Rgb([0, 1, 2].map(|k| a[(y as usize, x as usize, k)] as u8))
+        });
+        save_png(&path, &img)
+    };
+    save(dirs::COLOR_WITH_BACKGROUND, rgb)?;
+    save(dirs::COLOR, &white_background(rgb, mask))?;
+    save(dirs::DENSEPOSE, iuv)?;
+    std::fs::create_dir_all(root.join(dirs::MASK)).map_err(|e| FileError::new(root.join(dirs::MASK), e))?;
+    save_mask(frame_png(root, dirs::MASK, name), mask)
 }
 
 /// Valid ground-truth depth range of the original (metres).
@@ -98,6 +125,48 @@ pub struct VideoFrame {
 /// The 7-digit name of frame number `n`.
 pub fn frame_name(n: u64) -> String {
     format!("{n:07}")
+}
+
+/// Frame numbers of one folder this far apart or more belong to different videos (shots):
+/// `hdnet correspond` pairs frames only within a video, and `hdnet segment --video-layout`
+/// numbers a new shot, and frames added to a folder, so. Above the farthest partner (32 frames).
+pub const SHOT_GAP: u64 = 100;
+
+/// `names` (sorted frame names) split into videos: runs whose numbers jump by less than
+/// [`SHOT_GAP`] (names that are not numbers join the run before them).
+pub fn videos(names: &[String]) -> Vec<&[String]> {
+    let number = |k: usize| names[k].parse::<u64>().ok();
+    let mut starts = vec![0];
+    for k in 1..names.len() {
+        if let (Some(a), Some(b)) = (number(k - 1), number(k))
+            && b >= a + SHOT_GAP
+        {
+            starts.push(k);
+        }
+    }
+    starts.iter().zip(starts.iter().skip(1).chain([&names.len()])).map(|(&a, &b)| &names[a..b]).collect()
+}
+
+/// Names the frames written into a video folder: the first 0 (or after the frames the folder
+/// holds, a jump of [`SHOT_GAP`]), then one by one, jumping by [`SHOT_GAP`] at each new shot.
+#[derive(Default)]
+pub struct FrameNumbering {
+    last: Option<u64>,
+}
+
+impl FrameNumbering {
+    /// Numbering for frames added to `root` (which may not exist yet).
+    pub fn after(root: &Path) -> Self {
+        let held = frame_names(root).unwrap_or_default();
+        Self { last: held.iter().filter_map(|n| n.parse::<u64>().ok()).max() }
+    }
+
+    /// The name of the next frame; `new_shot`: it does not continue the previous frame's shot.
+    pub fn next(&mut self, new_shot: bool) -> String {
+        let n = self.last.map_or(0, |last| last + if new_shot { SHOT_GAP } else { 1 });
+        self.last = Some(n);
+        frame_name(n)
+    }
 }
 
 /// Frame names: the stems of `color_WO_bg/*.png`, sorted.
@@ -452,6 +521,22 @@ pub fn write_depth(dir: &Path, name: &str, depth: &Array2<f32>, form: Form) -> R
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn frames_far_apart_are_other_videos_and_new_shots_are_numbered_so() {
+        let names: Vec<String> = [0, 1, 2, 40, 139, 239, 240].map(frame_name).to_vec();
+        let split: Vec<Vec<&str>> = videos(&names).iter().map(|v| v.iter().map(String::as_str).collect()).collect();
+        assert_eq!(split, [vec!["0000000", "0000001", "0000002", "0000040", "0000139"], vec!["0000239", "0000240"]]);
+        assert!(videos(&[]).iter().all(|v| v.is_empty()));
+        let dir = tempfile::tempdir().unwrap();
+        let mut numbering = FrameNumbering::default();
+        let named: Vec<String> = [true, false, false, true, false].map(|new_shot| numbering.next(new_shot)).to_vec();
+        assert_eq!(named, ["0000000", "0000001", "0000002", "0000102", "0000103"]);
+        // Frames added to a folder that holds some start another video.
+        std::fs::create_dir_all(dir.path().join(dirs::COLOR)).unwrap();
+        std::fs::write(frame_png(dir.path(), dirs::COLOR, "0000103"), b"").unwrap();
+        assert_eq!(FrameNumbering::after(dir.path()).next(true), "0000203");
+    }
 
     /// Writes a PNG from an (H, W, C) array of 0..255 values.
     pub fn save_png(path: &Path, img: &Array3<f32>) {

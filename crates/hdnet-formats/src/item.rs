@@ -36,20 +36,20 @@ impl ItemWriter {
         }
     }
 
-    /// Moves every staged file into `out`. Without `overwrite` no existing file is replaced:
-    /// the files are linked in name order and the first one claims the item, so of two runs
-    /// writing one folder exactly one writes each item, whole; the other gets an error naming
-    /// the file that exists.
+    /// Moves every staged file into `out`, at the same path below it (subfolders made as
+    /// needed). Without `overwrite` no existing file is replaced: the files are linked in path
+    /// order and the first one claims the item, so of two runs writing one folder exactly one
+    /// writes each item, whole; the other gets an error naming the file that exists.
     pub fn commit(self, overwrite: bool) -> Result<Vec<PathBuf>, FileError> {
-        let mut staged: Vec<PathBuf> = std::fs::read_dir(&self.staging)
-            .map_err(|e| FileError::new(&self.out, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
+        let mut staged = Vec::new();
+        staged_files(&self.staging, &mut staged).map_err(|e| FileError::new(&self.out, e))?;
         staged.sort();
         let mut placed = Vec::new();
         for file in &staged {
-            let target = self.out.join(file.file_name().expect("a staged file has a name"));
-            let moved = if overwrite { std::fs::rename(file, &target) } else { std::fs::hard_link(file, &target) };
+            let target = self.out.join(file.strip_prefix(&self.staging).expect("staged below the staging folder"));
+            let moved = target.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
+                if overwrite { std::fs::rename(file, &target) } else { std::fs::hard_link(file, &target) }
+            });
             if let Err(e) = moved {
                 // Take back what this item placed: it stays absent rather than half-written.
                 placed.iter().for_each(|p| drop(std::fs::remove_file(p)));
@@ -68,6 +68,15 @@ impl ItemWriter {
     pub fn remove_stale(out: &Path) {
         remove_left_by_dead_processes(out, STAGING_PREFIX);
     }
+}
+
+/// The files below `dir`, its subfolders' included.
+fn staged_files(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() { staged_files(&path, files)? } else { files.push(path) }
+    }
+    Ok(())
 }
 
 impl Drop for ItemWriter {
@@ -130,6 +139,14 @@ mod tests {
         assert_eq!(std::fs::read_to_string(out.join("a.txt")).unwrap(), "new");
         let left: Vec<_> = std::fs::read_dir(out).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         assert!(left.iter().all(|n| !n.to_string_lossy().starts_with(STAGING_PREFIX)), "{left:?}");
+        // An item's files in subfolders (a video frame's pictures) go to the same subfolders.
+        let frame = ItemWriter::new(out, "c").unwrap();
+        for sub in ["mask", "densepose"] {
+            std::fs::create_dir_all(frame.dir().join(sub)).unwrap();
+            std::fs::write(frame.dir().join(sub).join("c.png"), sub).unwrap();
+        }
+        assert_eq!(frame.commit(false).unwrap(), vec![out.join("densepose/c.png"), out.join("mask/c.png")]);
+        assert_eq!(std::fs::read_to_string(out.join("mask/c.png")).unwrap(), "mask");
     }
 
     #[test]

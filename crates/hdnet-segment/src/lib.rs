@@ -1,11 +1,14 @@
 //! The person in a photo, found without any tool outside hdnet: MediaPipe's selfie segmentation
 //! and BlazePose landmark models (Apache-2.0, built into the binary) run as Burn graphs.
 //!
+//! - [`body_parts`]: a DensePose-like IUV map from the keypoints (training on videos without
+//!   DensePose).
 //! - [`graph`]: a TFLite operator graph on Burn tensors.
 //! - [`models`]: the selfie segmentation and pose landmark models with their outputs named.
 //! - [`person`]: the most prominent person of a photo: mask and keypoints at its resolution.
 //! - [`video`]: a video's person sized steadily over the frames of one shot.
 
+pub mod body_parts;
 pub mod graph;
 pub mod models;
 pub mod person;

@@ -7,11 +7,13 @@ use std::path::Path;
 
 use burn::prelude::*;
 use hdnet_formats::crop::Bounds;
+use hdnet_formats::densepose::Iuv;
 use hdnet_formats::images::save_mask;
 use hdnet_formats::{FileError, write_atomic};
 use ndarray::{Array2, Array3};
 use serde::Serialize;
 
+use crate::body_parts::iuv_from_keypoints;
 use crate::models::{INPUT_SIZE, PoseLandmarks, PoseOutput, SelfieSegmentation};
 use crate::video::Shot;
 
@@ -212,6 +214,17 @@ impl Person {
         let path = dir.join(format!("{name}_keypoints.json"));
         let text = serde_json::to_string_pretty(&file).map_err(|e| FileError::new(&path, e))?;
         write_atomic(&path, text.as_bytes())
+    }
+
+    /// The DensePose-like IUV map of the person from their keypoints (see
+    /// [`crate::body_parts`]), at the photo's resolution.
+    pub fn iuv(&self) -> Iuv {
+        iuv_from_keypoints(&self.mask, &self.keypoints)
+    }
+
+    /// Writes [`Person::iuv`] as `NAME_iuv.png`.
+    pub fn write_iuv(&self, dir: &Path, name: &str) -> Result<(), FileError> {
+        self.iuv().save(dir.join(format!("{name}_iuv.png")))
     }
 }
 

@@ -38,14 +38,16 @@ impl Shot {
     }
 
     /// Starts the next frame, `rgb` (H x W x 3, 0..255): one that does not continue the shot
-    /// starts a new one, with no region to track and no sizes.
-    pub fn next_frame(&mut self, rgb: &Array3<f32>) {
+    /// starts a new one, with no region to track and no sizes. Returns whether it did.
+    pub fn next_frame(&mut self, rgb: &Array3<f32>) -> bool {
         let frame = Frame::of(rgb);
-        if !self.previous.as_ref().is_some_and(|p| p.same_shot(&frame)) {
+        let new_shot = !self.previous.as_ref().is_some_and(|p| p.same_shot(&frame));
+        if new_shot {
             self.region = None;
             self.recent.clear();
         }
         self.previous = Some(frame);
+        new_shot
     }
 
     /// Where the person was found on the shot's previous frame, if they were.

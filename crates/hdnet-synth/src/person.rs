@@ -4,14 +4,13 @@ use std::path::Path;
 
 use hdnet_body::{BodyModel, Phenotype, RestShape};
 use hdnet_data::layout::LabelledFrame;
-use hdnet_data::layout::{Form, dirs, frame_png, write_camera, write_depth, write_normals};
+use hdnet_data::layout::{Form, dirs, frame_png, write_camera, write_depth, write_normals, write_pictures};
 use hdnet_formats::FileError;
-use hdnet_formats::images::{PersonImage, white_background};
+use hdnet_formats::images::PersonImage;
 use hdnet_geometry::Camera;
 use hdnet_render::light::{ShadowMap, ambient_occlusion};
 use hdnet_render::raster::BACKGROUND;
 use hdnet_render::{Raster, rasterize, vertex_normals};
-use image::{GrayImage, Luma, Rgb, RgbImage};
 use nalgebra::Vector3;
 use ndarray::{Array2, Array3};
 use rand::{Rng, SeedableRng};
@@ -406,18 +405,6 @@ fn render(
     }
 }
 
-fn save_image<P, C>(path: &Path, img: &image::ImageBuffer<P, C>) -> Result<(), FileError>
-where
-    P: image::PixelWithColorType,
-    [P::Subpixel]: image::EncodableLayout,
-    C: std::ops::Deref<Target = [P::Subpixel]>,
-{
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| FileError::new(dir, e))?;
-    }
-    img.save(path).map_err(|e| FileError::new(path, e))
-}
-
 /// Writes a video frame as `NAME`: its images under `root` and its ground truth under
 /// `ground_truth` in `form`, as seen from 4 m: the depth shifted to median 4 and the camera
 /// moved with it, as the labelled reader prepares a frame ([`labelled`]). The HDNet stage reads
@@ -426,26 +413,9 @@ where
 pub fn write_video_frame(root: &Path, ground_truth: &Path, name: &str, f: &Frame, form: Form) -> Result<(), FileError> {
     let seen = labelled(f, name).map_err(|e| FileError::new(frame_png(root, dirs::COLOR, name), e))?;
     write_camera(root, name, &seen.camera)?;
-    write_pictures(root, name, f)?;
+    write_pictures(root, name, &f.rgb, &f.mask, &f.iuv)?;
     write_depth(&ground_truth.join(dirs::DEPTH), name, &seen.depth, form)?;
     write_normals(&ground_truth.join(dirs::NORMAL), name, &seen.normals, form)
-}
-
-/// A frame's pictures: `color/` over the background, `color_WO_bg/` over white, `densepose/`
-/// and `mask/`.
-fn write_pictures(root: &Path, name: &str, f: &Frame) -> Result<(), FileError> {
-    let (h, w) = f.mask.dim();
-    let rgb = |a: &Array3<f32>| {
-        RgbImage::from_fn(w as u32, h as u32, |x, y| Rgb([0, 1, 2].map(|k| a[(y as usize, x as usize, k)] as u8)))
-    };
-    save_image(&frame_png(root, dirs::COLOR_WITH_BACKGROUND, name), &rgb(&f.rgb))?;
-    // As a photo's person is cut out by a mask: white off the mask, the edges as photographed.
-    save_image(&frame_png(root, dirs::COLOR, name), &rgb(&white_background(&f.rgb, &f.mask)))?;
-    save_image(&frame_png(root, dirs::DENSEPOSE, name), &rgb(&f.iuv))?;
-    let mask = GrayImage::from_fn(w as u32, h as u32, |x, y| {
-        Luma([if f.mask[(y as usize, x as usize)] > 0.0 { 255 } else { 0 }])
-    });
-    save_image(&frame_png(root, dirs::MASK, name), &mask)
 }
 
 /// The labelled frame training reads for `f` named `name`: exactly what writing it with
@@ -459,7 +429,7 @@ pub fn labelled(f: &Frame, name: &str) -> Result<LabelledFrame, &'static str> {
 /// (`camera/NAME.json`), its pictures (PNG) and its metric depth and normals in `form`.
 pub fn write_labelled(root: &Path, name: &str, f: &Frame, form: Form) -> Result<(), FileError> {
     write_camera(root, name, &f.camera)?;
-    write_pictures(root, name, f)?;
+    write_pictures(root, name, &f.rgb, &f.mask, &f.iuv)?;
     write_depth(&root.join(dirs::DEPTH), name, &f.depth, form)?;
     write_normals(&root.join(dirs::NORMAL), name, &f.normals, form)
 }
