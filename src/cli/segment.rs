@@ -35,8 +35,8 @@ pub struct Args {
     /// Write a video folder for training instead (the unlabelled layout `hdnet correspond`,
     /// `predict-normals` and `train hdnet --videos` read): the frames numbered in name order
     /// (after the frames the folder holds, as another video, or from 0 with --overwrite; each
-    /// new shot 100 further on, so that `correspond` never pairs two shots), `color/`, `color_WO_bg/`, `mask/` and `densepose/` (the
-    /// keypoints' IUV) as `NNNNNNN.png`.
+    /// new shot 100 further on, so that `correspond` never pairs two shots), `color/`,
+    /// `color_WO_bg/`, `mask/` and `densepose/` (the keypoints' IUV) as `NNNNNNN.png`.
     #[arg(long, conflicts_with = "iuv")]
     video_layout: bool,
     /// cpu, or wgpu[:ADAPTER] / vulkan[:ADAPTER] / cuda[:N] when built with those features.

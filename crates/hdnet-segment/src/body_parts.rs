@@ -445,6 +445,38 @@ mod tests {
     }
 
     #[test]
+    fn keypoint_indices_name_the_pose_models_keypoints() {
+        let named = [
+            (k::NOSE, "nose"),
+            (k::LEFT_EAR, "left_ear"),
+            (k::RIGHT_EAR, "right_ear"),
+            (k::LEFT_SHOULDER, "left_shoulder"),
+            (k::RIGHT_SHOULDER, "right_shoulder"),
+            (k::LEFT_ELBOW, "left_elbow"),
+            (k::RIGHT_ELBOW, "right_elbow"),
+            (k::LEFT_WRIST, "left_wrist"),
+            (k::RIGHT_WRIST, "right_wrist"),
+            (k::LEFT_PINKY, "left_pinky"),
+            (k::RIGHT_PINKY, "right_pinky"),
+            (k::LEFT_INDEX, "left_index"),
+            (k::RIGHT_INDEX, "right_index"),
+            (k::LEFT_HIP, "left_hip"),
+            (k::RIGHT_HIP, "right_hip"),
+            (k::LEFT_KNEE, "left_knee"),
+            (k::RIGHT_KNEE, "right_knee"),
+            (k::LEFT_ANKLE, "left_ankle"),
+            (k::RIGHT_ANKLE, "right_ankle"),
+            (k::LEFT_HEEL, "left_heel"),
+            (k::RIGHT_HEEL, "right_heel"),
+            (k::LEFT_FOOT_INDEX, "left_foot_index"),
+            (k::RIGHT_FOOT_INDEX, "right_foot_index"),
+        ];
+        for (i, name) in named {
+            assert_eq!(KEYPOINT_NAMES[i], name);
+        }
+    }
+
+    #[test]
     fn without_shoulders_or_hips_nothing_is_labelled() {
         let mut keypoints = keypoints(false);
         keypoints[k::RIGHT_HIP].presence = 0.1;
