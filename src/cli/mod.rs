@@ -27,7 +27,8 @@ pub struct Cli {
 enum Command {
     /// Predict a person's depth, normals and meshes: a photo, a folder of photos or video frames, or the original's test layout.
     Infer(infer::Args),
-    /// Find the person in photos or video frames: NAME_mask.png and NAME_keypoints.json.
+    /// Find the person in photos or video frames: NAME_mask.png and NAME_keypoints.json, or a
+    /// video folder for training (--video-layout).
     Segment(segment::Args),
     /// Combine trained networks or the original TF1 checkpoints into one hdnet .safetensors file.
     Convert(convert::Args),
