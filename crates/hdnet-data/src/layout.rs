@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use hdnet_formats::correspondences::Correspondences;
 use hdnet_formats::images::{PersonImage, save_mask, white_background};
-use hdnet_formats::visual::save_png;
+use hdnet_formats::visual::{save_png, side_by_side, to_u8};
 use hdnet_formats::{FileError, npy, text, write_atomic};
 use hdnet_geometry::{Camera, median};
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
@@ -59,14 +59,9 @@ pub fn write_pictures(
     mask: &Array2<f32>,
     iuv: &Array3<f32>,
 ) -> Result<(), FileError> {
-    let (h, w) = mask.dim();
     let save = |dir: &str, a: &Array3<f32>| {
-        let path = frame_png(root, dir, name);
         std::fs::create_dir_all(root.join(dir)).map_err(|e| FileError::new(root.join(dir), e))?;
-        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-            image::Rgb([0, 1, 2].map(|k| a[(y as usize, x as usize, k)] as u8))
-        });
-        save_png(&path, &img)
+        save_png(frame_png(root, dir, name), &side_by_side(&[to_u8(a)]))
     };
     save(dirs::COLOR_WITH_BACKGROUND, rgb)?;
     save(dirs::COLOR, &white_background(rgb, mask))?;

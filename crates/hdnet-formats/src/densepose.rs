@@ -88,13 +88,8 @@ impl Iuv {
 
     /// Writes the stored form as an RGB PNG (atomically).
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<(), crate::FileError> {
-        let (h, w) = self.part.dim();
-        let stored = self.encode();
-        let img = image::RgbImage::from_fn(w as u32, h as u32, |c, r| {
-            let at = |k| stored[(r as usize, c as usize, k)] as u8;
-            image::Rgb([at(0), at(1), at(2)])
-        });
-        crate::visual::save_png(path, &img)
+        use crate::visual::{save_png, side_by_side, to_u8};
+        save_png(path, &side_by_side(&[to_u8(&self.encode())]))
     }
 }
 
