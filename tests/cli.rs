@@ -943,32 +943,71 @@ fn unrelated_photos_of_a_folder_are_each_searched_afresh() {
 /// video, the correspondences `correspond` makes from the keypoints' IUV land near the truth (the pixel of
 /// the partner frame showing the same spot of the body by the generator's exact IUV): here a
 /// median of 3.6 pixels against 6.4 for matching each pixel to itself (on 100 pairs of the
-/// held-out videos of `synth video --seed 77`: 5.4 against 12).
+/// held-out videos of `synth video --seed 77`: 5.4 against 12). The user's frames are larger
+/// than the networks' input: the shot is cut by one square, and its camera puts each pixel back
+/// where the frame shows it, the person at their size.
 #[test]
 fn correspondences_from_the_keypoints_iuv_follow_the_body() {
     let dir = tempfile::tempdir().unwrap();
     let (video, made) = (dir.path().join("video"), dir.path().join("made"));
     hdnet_ok(&["synth", "video", "--videos", "1", "--frames", "16", "--seed", "5", "--out", p(&video)]);
-    // The frames as a user's: the person over the scene, named otherwise; numbered again in
-    // name order, as the synthetic video numbers them.
+    // The frames as a user's: each placed at `AT` (row, column) of a wider grey frame, named
+    // otherwise; numbered again in name order, as the synthetic video numbers them.
+    const AT: [f32; 2] = [40.0, 150.0];
     let frames = dir.path().join("frames");
     std::fs::create_dir_all(&frames).unwrap();
     for name in hdnet_data::layout::frame_names(&video).unwrap() {
-        std::fs::copy(video.join(format!("color/{name}.png")), frames.join(format!("frame_{name}.png"))).unwrap();
+        let synthetic = image::open(video.join(format!("color/{name}.png"))).unwrap().to_rgb8();
+        let mut wide = image::RgbImage::from_pixel(640, 360, image::Rgb([128, 128, 128]));
+        image::imageops::replace(&mut wide, &synthetic, AT[1] as i64, AT[0] as i64);
+        wide.save(frames.join(format!("frame_{name}.png"))).unwrap();
     }
-    hdnet_ok(&["segment", p(&frames), "--video-layout", "--out", p(&made)]);
+    // A frame that cannot be read, mid-shot: reported, and the shot goes on around it.
+    std::fs::write(frames.join("frame_0000007_broken.png"), b"not a png").unwrap();
+    let o = hdnet(&["segment", p(&frames), "--video-layout", "--out", p(&made)]);
+    assert!(!o.status.success() && stderr(&o).contains("skipped frame_0000007_broken"), "{}", stderr(&o));
+    std::fs::remove_file(frames.join("frame_0000007_broken.png")).unwrap();
     let found = hdnet_data::layout::frame_names(&made).unwrap();
     assert!(found.len() >= 12, "{found:?}");
+    let number = |n: &str| n.parse::<u64>().unwrap();
+    assert_eq!(number(found.last().unwrap()), found.len() as u64 - 1, "one shot, numbered on: {found:?}");
     for name in &found {
         for sub in ["color", "color_WO_bg", "mask", "densepose"] {
-            assert!(made.join(format!("{sub}/{name}.png")).exists(), "{sub}/{name}.png");
+            let size = image::image_dimensions(made.join(format!("{sub}/{name}.png"))).unwrap();
+            assert_eq!(size, (256, 256), "{sub}/{name}.png");
         }
     }
+    // One camera for the shot: its pixels seen where the synthetic frame shows them.
+    let camera = |name: &str| hdnet_data::layout::read_camera(&made, name).unwrap();
+    let shot = camera(&found[0]);
+    assert!(found.iter().all(|n| camera(n) == shot));
+    let to_synthetic = |r: u32, c: u32| {
+        let [x, y] = shot.project_to_frame(shot.backproject(r as f32, c as f32, 4.0));
+        [y - AT[0], x - AT[1]]
+    };
+    // The person at their size at 4 m: metres per frame pixel against the truth (the
+    // generator's camera moved to the depth 4 m, as training reads it).
+    let truth_camera = hdnet_data::layout::read_labelled(&video, &found[0]).unwrap().camera;
+    let size_ratio = (4.0 / shot.fx) / (4.0 * truth_camera.scaling / truth_camera.fx);
+    println!("metres per pixel: {size_ratio} of the truth");
+    assert!((0.8..1.25).contains(&size_ratio), "{size_ratio}");
+    // The masks cut from the frames, put back, lie on the synthetic frames' masks.
+    let (mut on, mut agree) = (0, 0);
+    for name in &found {
+        let truth = hdnet_formats::images::read_mask(video.join(format!("mask/{name}.png")), None).unwrap();
+        let cut = hdnet_formats::images::read_mask(made.join(format!("mask/{name}.png")), None).unwrap();
+        for ((r, c), _) in cut.indexed_iter().filter(|(_, m)| **m > 0.0) {
+            let [y, x] = to_synthetic(r as u32, c as u32).map(|v| v.round() as usize);
+            on += 1;
+            agree += usize::from(truth.get((y, x)).is_some_and(|&t| t > 0.0));
+        }
+    }
+    let agreement = agree as f32 / on as f32;
+    assert!(agreement > 0.9, "{agreement}");
     // The same frames again: another video of the folder, numbered 100 on; never paired with
     // the first.
     hdnet_ok(&["segment", p(&frames), "--video-layout", "--out", p(&made)]);
     let again = hdnet_data::layout::frame_names(&made).unwrap();
-    let number = |n: &str| n.parse::<u64>().unwrap();
     assert_eq!(again.len(), 2 * found.len());
     assert_eq!(number(&again[found.len()]), number(found.last().unwrap()) + 100);
     hdnet_ok(&["correspond", p(&made), "--format", "binary"]);
@@ -985,9 +1024,11 @@ fn correspondences_from_the_keypoints_iuv_follow_the_body() {
             let b = truth(&j);
             let c = hdnet_data::layout::read_correspondences(&made, &i, &j, (256, 256)).unwrap();
             for (&[r1, c1], &[r2, c2]) in c.pixel_i.iter().zip(&c.pixel_j) {
-                let Some([tr, tc]) = same_spot(&a, &b, (r1 as usize, c1 as usize)) else { continue };
-                made_error.push((tr - r2 as f32).hypot(tc - c2 as f32));
-                still_error.push((tr - r1 as f32).hypot(tc - c1 as f32));
+                let ([r1, c1], [r2, c2]) = (to_synthetic(r1, c1), to_synthetic(r2, c2));
+                let at = (r1.round() as usize, c1.round() as usize);
+                let Some([tr, tc]) = a.part.get(at).and_then(|_| same_spot(&a, &b, at)) else { continue };
+                made_error.push((tr - r2).hypot(tc - c2));
+                still_error.push((tr - r1).hypot(tc - c1));
             }
         }
     }

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use hdnet_data::layout::{FrameNumbering, write_pictures};
+use hdnet_data::layout::{DEPTH_MEDIAN, FrameNumbering, write_camera, write_pictures};
 use hdnet_formats::images::{list_photos, read_photo};
 use hdnet_formats::item::ItemWriter;
-use hdnet_segment::person::Segmenter;
+use hdnet_infer::photo::{DEFAULT_FILL, IMAGE_SIZE};
+use hdnet_segment::person::{Person, Segmenter};
+use hdnet_segment::shot_crop::{FramedShot, ShotFrame, ShotFrames};
 use hdnet_segment::video::Shot;
 
 use super::batch::Batch;
@@ -33,12 +35,18 @@ pub struct Args {
     #[arg(long)]
     iuv: bool,
     /// Write a video folder for training instead (the unlabelled layout `hdnet correspond`,
-    /// `predict-normals` and `train hdnet --videos` read): the frames numbered in name order
-    /// (after the frames the folder holds, as another video, or from 0 with --overwrite; each
-    /// new shot 100 further on, so that `correspond` never pairs two shots), `color/`,
-    /// `color_WO_bg/`, `mask/` and `densepose/` (the keypoints' IUV) as `NNNNNNN.png`.
+    /// `predict-normals` and `train hdnet --videos` read): each shot cut by one square around
+    /// everywhere its person goes, at 256x256, the frames numbered in name order (after the
+    /// frames the folder holds, as another video, or from 0 with --overwrite; each new shot 100
+    /// further on, so that `correspond` never pairs two shots): `color/`, `color_WO_bg/`,
+    /// `mask/`, `densepose/` (the keypoints' IUV) as `NNNNNNN.png`, and `camera/NNNNNNN.json`
+    /// (the crop's camera, the person at their size by the pose model at 4 m).
     #[arg(long, conflicts_with = "iuv")]
     video_layout: bool,
+    /// With --video-layout: the share of the square's side the person's largest extent over a
+    /// shot spans.
+    #[arg(long, default_value_t = DEFAULT_FILL)]
+    fill: f32,
     /// cpu, or wgpu[:ADAPTER] / vulkan[:ADAPTER] / cuda[:N] when built with those features.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -58,19 +66,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if photos.is_empty() {
         bail!("{}: no PNG, JPEG or WebP photos found", args.input.display());
     }
+    if !(args.fill > 0.05 && args.fill <= 1.0) {
+        bail!("--fill must be in (0.05, 1]");
+    }
     let out = args.out.clone().unwrap_or(default_out);
     std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", out.display()))?;
     ItemWriter::remove_stale(&out);
     let segmenter = Segmenter::new(&super::device(&args.device)?);
     let mut batch = Batch::new(photos.len());
     let mut shot = Shot::new();
-    // Another video is added to a folder's frames; with --overwrite they are replaced from 0.
-    let mut numbering =
-        args.video_layout.then(|| if args.overwrite { FrameNumbering::default() } else { FrameNumbering::after(&out) });
+    let mut video = args.video_layout.then(|| VideoFolder::new(&out, &args));
     for photo in &photos {
         let name = photo.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         batch.working_on(&name);
-        match segment(&segmenter, photo, &name, &out, &mut shot, numbering.as_mut(), &args) {
+        let found = read_photo(photo).map_err(anyhow::Error::from).and_then(|(rgb, _)| {
+            // A frame of another shot: the shot before it is complete.
+            if shot.next_frame(&rgb)
+                && let Some(video) = video.as_mut()
+            {
+                video.write_shot(&mut batch);
+            }
+            let found = if args.independent { segmenter.find(&rgb, None) } else { segmenter.follow(&rgb, &mut shot) };
+            let person = found.map_err(|e| anyhow::anyhow!("{}: {e}", photo.display()))?;
+            match video.as_mut() {
+                Some(video) => video.shot.push((name.clone(), photo.clone()), &person),
+                None => write_person(&person, &out, &name, &args)?,
+            }
+            Ok(person.people)
+        });
+        match found {
             Ok(people) if people > 1 => {
                 batch.say(format!("{name}: {people} people seen; the most prominent one is used"))
             }
@@ -78,6 +102,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => batch.fail(format!("skipped {name}: {e}")),
         }
         batch.advance(1);
+    }
+    if let Some(video) = video.as_mut() {
+        video.write_shot(&mut batch);
     }
     println!("{} of {} photos segmented into {}", photos.len() - batch.failed(), photos.len(), out.display());
     if args.video_layout {
@@ -89,33 +116,65 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(batch.finish())
 }
 
-/// Finds and writes one photo's person, the next frame of `shot` (named `name`, or by
-/// `numbering` in a video folder); returns how many people were seen.
-fn segment(
-    segmenter: &Segmenter,
-    photo: &Path,
-    name: &str,
-    out: &Path,
-    shot: &mut Shot,
-    numbering: Option<&mut FrameNumbering>,
-    args: &Args,
-) -> anyhow::Result<usize> {
-    // A cut-out is searched as it shows: laid on white, not its transparent pixels' colour.
-    let (rgb, _) = read_photo(photo).inspect_err(|_| shot.found(None))?;
-    let new_shot = shot.next_frame(&rgb);
-    let numbered = numbering.map(|n| n.next(new_shot));
-    let name = numbered.as_deref().unwrap_or(name);
-    let found = if args.independent { segmenter.find(&rgb, None) } else { segmenter.follow(&rgb, shot) };
-    let person = found.map_err(|e| anyhow::anyhow!("{}: {e}", photo.display()))?;
+/// Writes `person`, found on photo `name`, into `out`.
+fn write_person(person: &Person, out: &Path, name: &str, args: &Args) -> anyhow::Result<()> {
     let item = ItemWriter::new(out, name)?;
-    let written = if args.video_layout {
-        write_pictures(item.dir(), name, &rgb, &person.mask, &person.iuv().encode())
-    } else if args.iuv {
+    let written = if args.iuv {
         person.write(item.dir(), name).and_then(|()| person.write_iuv(item.dir(), name))
     } else {
         person.write(item.dir(), name)
     };
     written.map_err(|e| item.named_finally(e))?;
     item.commit(args.overwrite)?;
-    Ok(person.people)
+    Ok(())
+}
+
+/// A video folder for training being written: the frames of the shot in progress (written when
+/// it ends, all cut by one square) and the numbering of its frames.
+struct VideoFolder {
+    out: PathBuf,
+    shot: ShotFrames<(String, PathBuf)>,
+    numbering: FrameNumbering,
+    fill: f32,
+    overwrite: bool,
+}
+
+impl VideoFolder {
+    /// Another video is added to a folder's frames; with --overwrite they are replaced from 0.
+    fn new(out: &Path, args: &Args) -> Self {
+        let numbering = if args.overwrite { FrameNumbering::default() } else { FrameNumbering::after(out) };
+        let (fill, overwrite) = (args.fill, args.overwrite);
+        Self { out: out.to_path_buf(), shot: ShotFrames::new(), numbering, fill, overwrite }
+    }
+
+    /// Writes the frames of the shot in progress, cut by its square, each with its camera; a
+    /// frame that cannot be written is reported.
+    fn write_shot(&mut self, batch: &mut Batch) {
+        let Some(framed) = self.shot.framed(self.fill, DEPTH_MEDIAN, IMAGE_SIZE.0) else { return };
+        let mut new_shot = true;
+        for frame in framed.frames() {
+            let (name, photo) = &frame.id;
+            let number = self.numbering.next(std::mem::take(&mut new_shot));
+            if let Err(e) = self.write_frame(&framed, frame, photo, &number) {
+                batch.fail(format!("skipped {name}: {e}"));
+            }
+        }
+    }
+
+    fn write_frame(
+        &self,
+        framed: &FramedShot<(String, PathBuf)>,
+        frame: &ShotFrame<(String, PathBuf)>,
+        photo: &Path,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        let (rgb, _) = read_photo(photo)?;
+        let cut = framed.cut(frame, &rgb);
+        let item = ItemWriter::new(&self.out, name)?;
+        write_pictures(item.dir(), name, &cut.rgb, &cut.mask, &cut.iuv.encode())
+            .and_then(|()| write_camera(item.dir(), name, &framed.camera))
+            .map_err(|e| item.named_finally(e))?;
+        item.commit(self.overwrite)?;
+        Ok(())
+    }
 }

@@ -30,6 +30,16 @@ impl Bounds {
     pub fn longer_side(&self) -> usize {
         (self.bottom - self.top + 1).max(self.right - self.left + 1)
     }
+
+    /// The bounds spanning both.
+    pub fn union(&self, other: &Bounds) -> Self {
+        Self {
+            top: self.top.min(other.top),
+            bottom: self.bottom.max(other.bottom),
+            left: self.left.min(other.left),
+            right: self.right.max(other.right),
+        }
+    }
 }
 
 /// A square window of a photo (it may reach past the borders, where it is padded).
@@ -47,17 +57,20 @@ impl Crop {
     /// crop's border, as photos of people and hdnet's synthetic training crops are) rather than a
     /// body ending in blank padding. None for an empty mask.
     pub fn around(mask: &Array2<f32>, fill: f32) -> Option<Self> {
-        let bounds = Bounds::of(mask)?;
+        Some(Self::around_bounds(Bounds::of(mask)?, mask.dim(), fill))
+    }
+
+    /// [`Crop::around`] the person within `bounds` of an `h` x `w` photo.
+    pub fn around_bounds(bounds: Bounds, (h, w): (usize, usize), fill: f32) -> Self {
         let Bounds { top: r0, bottom: r1, left: c0, right: c1 } = bounds;
         let side = (bounds.longer_side() as f32 / fill.clamp(0.05, 1.0)).ceil() as usize;
-        let (h, w) = mask.dim();
         // Centred, or flush with the one photo border the person touches on this axis.
         let place = |lo: usize, hi: usize, size: usize| match (lo == 0, hi + 1 == size) {
             (true, false) => 0,
             (false, true) => size as i64 - side as i64,
             _ => (lo + hi + 1) as i64 / 2 - side as i64 / 2,
         };
-        Some(Self { top: place(r0, r1, h), left: place(c0, c1, w), side })
+        Self { top: place(r0, r1, h), left: place(c0, c1, w), side }
     }
 
     /// The crop of `image` (H x W x C, any channels, integer values 0..255), padded with `pad`, resized
@@ -111,6 +124,8 @@ mod tests {
         let bounds = Bounds::of(&mask).unwrap();
         assert_eq!(bounds, Bounds { top: 2, bottom: 7, left: 3, right: 15 });
         assert_eq!(bounds.longer_side(), 13);
+        let other = Bounds { top: 5, bottom: 9, left: 1, right: 4 };
+        assert_eq!(bounds.union(&other), Bounds { top: 2, bottom: 9, left: 1, right: 15 });
         assert_eq!(Bounds::of(&Array2::zeros((4, 4))), None);
     }
 

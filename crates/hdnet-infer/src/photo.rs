@@ -11,6 +11,7 @@ use hdnet_formats::{FileError, row_major};
 use hdnet_geometry::{Camera, Integration};
 use hdnet_model::Hdnet;
 use hdnet_model::device::Device;
+use hdnet_segment::person::DEFAULT_EXTENT;
 use hdnet_segment::person::{Person, Segmenter, metres_per_pixel};
 use hdnet_segment::video::Shot;
 use ndarray::{Array2, Array3, Axis};
@@ -20,9 +21,6 @@ pub const IMAGE_SIZE: (usize, usize) = (256, 256);
 /// Share of the crop's side a person spans when the weights do not say (the original's
 /// tiktok-style crops).
 pub const DEFAULT_FILL: f32 = 0.9;
-/// A standing adult's height in metres: a photo's person's larger extent when neither
-/// `--extent` nor the pose model tells.
-pub const DEFAULT_EXTENT: f32 = 1.75;
 
 /// A photo as read, before its person is known: its colours laid on white and where its
 /// person's mask will come from.

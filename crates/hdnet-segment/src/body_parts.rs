@@ -306,11 +306,12 @@ fn length(a: [f32; 2]) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::person::KEYPOINT_NAMES;
 
-    const SIZE: usize = 128;
+    /// The hand-made figure's photo side (the shot crop's tests use it too).
+    pub(crate) const SIZE: usize = 128;
 
     /// A figure in a T-pose facing the camera (the person's left on the photo's right), 128x128:
     /// (name, x, y) of the keypoints used, every one present and visible at depth 0.
@@ -340,7 +341,7 @@ mod tests {
         (k::RIGHT_FOOT_INDEX, 54.0, 124.0),
     ];
 
-    fn keypoints(mirror: bool) -> Vec<Keypoint> {
+    pub(crate) fn keypoints(mirror: bool) -> Vec<Keypoint> {
         let mut all: Vec<Keypoint> = KEYPOINT_NAMES
             .iter()
             .map(|&name| Keypoint { name, x: 64.0, y: 60.0, z: 0.0, visibility: 0.0, presence: 0.0, world: [0.0; 3] })
@@ -354,7 +355,7 @@ mod tests {
 
     /// The figure's silhouette: torso, arms, legs and head as rectangles and a disc (pixel
     /// centres), symmetric about x = 64.
-    fn mask() -> Array2<f32> {
+    pub(crate) fn mask() -> Array2<f32> {
         Array2::from_shape_fn((SIZE, SIZE), |(r, c)| {
             let (x, y) = (c as f32 + 0.5, r as f32 + 0.5);
             let torso = (52.0..76.0).contains(&x) && (38.0..82.0).contains(&y);

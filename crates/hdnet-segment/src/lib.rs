@@ -6,10 +6,12 @@
 //! - [`graph`]: a TFLite operator graph on Burn tensors.
 //! - [`models`]: the selfie segmentation and pose landmark models with their outputs named.
 //! - [`person`]: the most prominent person of a photo: mask and keypoints at its resolution.
+//! - [`shot_crop`]: a video's frames cut for training by one square per shot, with its camera.
 //! - [`video`]: a video's person sized steadily over the frames of one shot.
 
 pub mod body_parts;
 pub mod graph;
 pub mod models;
 pub mod person;
+pub mod shot_crop;
 pub mod video;

@@ -418,6 +418,10 @@ fn aligned_roi(out: &PoseOutput, roi: &Roi) -> Roi {
     Roi { center, side: 2.0 * radius * ROI_MARGIN, rotation }
 }
 
+/// A standing adult's height in metres: a person's larger extent when neither the user nor the
+/// pose model tells.
+pub const DEFAULT_EXTENT: f32 = 1.75;
+
 /// The person's metres per photo pixel: the pose model's metric keypoints (`world`, sized as
 /// its training bodies) against where it sees them in the photo, by least squares over the
 /// keypoints it is sure of (both sets centred; the world's x and y lie along the photo's).
