@@ -146,17 +146,51 @@ pub fn iuv_from_keypoints(mask: &Array2<f32>, keypoints: &[Keypoint]) -> Iuv {
 /// shape covers it the nearest to the camera (an arm in front of the chest), else the one it is
 /// nearest to in radii; none beyond [`MAX_RADII`].
 fn claim(limbs: &[Limb], width: f32, p: [f32; 2]) -> Option<(usize, f32, f32)> {
-    let placed = limbs.iter().enumerate().map(|(i, limb)| {
+    let (mut covering, mut nearest): (Option<Placed>, Option<Placed>) = (None, None);
+    for (i, limb) in limbs.iter().enumerate() {
+        let placed = Placed::on(i, limb, width, p);
+        if placed.covers && covering.is_none_or(|c| placed.depth < c.depth) {
+            covering = Some(placed);
+        }
+        if nearest.is_none_or(|n| placed.radii < n.radii) {
+            nearest = Some(placed);
+        }
+    }
+    let chosen = covering.or(nearest)?;
+    (chosen.radii <= MAX_RADII).then_some((chosen.limb, chosen.t, chosen.s))
+}
+
+/// A pixel seen against one limb.
+#[derive(Clone, Copy)]
+struct Placed {
+    limb: usize,
+    /// Along the bone, clamped to it (0..1).
+    t: f32,
+    /// Across the bone, signed.
+    s: f32,
+    /// Distance from the bone in the limb's radii.
+    radii: f32,
+    /// Within the limb's shape.
+    covers: bool,
+    /// The bone's depth there in body widths, plus [`WIDTHS_PER_RADIUS`] a radius off it.
+    depth: f32,
+}
+
+impl Placed {
+    fn on(i: usize, limb: &Limb, width: f32, p: [f32; 2]) -> Self {
         let (along, s) = along_across(limb.bone, p);
         let t = along.clamp(0.0, 1.0);
         let radii = length(sub(p, add(limb.bone.a, scale(sub(limb.bone.b, limb.bone.a), t)))) / limb.radius;
-        let covers = radii <= COVERS && along == t;
         let z = limb.bone.z[0] + (limb.bone.z[1] - limb.bone.z[0]) * t;
-        (i, t, s, radii, z / width + radii * WIDTHS_PER_RADIUS, covers)
-    });
-    let covering = placed.clone().filter(|x| x.5).min_by(|x, y| x.4.total_cmp(&y.4));
-    let chosen = covering.or_else(|| placed.min_by(|x, y| x.3.total_cmp(&y.3)))?;
-    (chosen.3 <= MAX_RADII).then_some((chosen.0, chosen.1, chosen.2))
+        Self {
+            limb: i,
+            t,
+            s,
+            radii,
+            covers: radii <= COVERS && along == t,
+            depth: z / width + radii * WIDTHS_PER_RADIUS,
+        }
+    }
 }
 
 /// The person's scale and which way they face, from the shoulders and hips.
