@@ -45,7 +45,7 @@ pub struct Args {
     video_layout: bool,
     /// With --video-layout: the share of the square's side the person's largest extent over a
     /// shot spans.
-    #[arg(long, default_value_t = DEFAULT_FILL)]
+    #[arg(long, default_value_t = DEFAULT_FILL, requires = "video_layout")]
     fill: f32,
     /// cpu, or wgpu[:ADAPTER] / vulkan[:ADAPTER] / cuda[:N] when built with those features.
     #[arg(long, default_value = "cpu")]
@@ -79,6 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for photo in &photos {
         let name = photo.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         batch.working_on(&name);
+        // A cut-out is searched as it shows: laid on white, not its transparent pixels' colour.
         let found = read_photo(photo).map_err(anyhow::Error::from).and_then(|(rgb, _)| {
             // A frame of another shot: the shot before it is complete.
             if shot.next_frame(&rgb)
