@@ -152,6 +152,15 @@ impl VideoFolder {
     /// frame that cannot be written is reported.
     fn write_shot(&mut self, batch: &mut Batch) {
         let Some(framed) = self.shot.framed(self.fill, DEPTH_MEDIAN, IMAGE_SIZE.0) else { return };
+        let (Some(first), Some(last)) = (framed.frames().first(), framed.frames().last()) else { return };
+        let (first, last) = (&first.id.0, &last.id.0);
+        let sized = if framed.sized_by_pose { "by the pose model" } else { "assumed; the pose model could not tell" };
+        batch.row(format!(
+            "shot {first}..{last}: {} frames cut by a {} px square; the person spans {:.2} m ({sized})",
+            framed.frames().len(),
+            framed.crop.side,
+            framed.extent
+        ));
         let mut new_shot = true;
         for frame in framed.frames() {
             let (name, photo) = &frame.id;

@@ -33,6 +33,10 @@ pub struct ShotFrame<T> {
 pub struct FramedShot<T> {
     pub crop: Crop,
     pub camera: Camera,
+    /// The person's largest extent over the shot, in metres, as the camera sees them.
+    pub extent: f32,
+    /// Whether the pose model sized the person (else [`DEFAULT_EXTENT`] was assumed).
+    pub sized_by_pose: bool,
     /// The networks' input side.
     size: usize,
     frames: Vec<ShotFrame<T>>,
@@ -78,13 +82,15 @@ impl<T> ShotFrames<T> {
         let bounds = frames.iter().map(|f| f.bounds).reduce(|a, b| a.union(&b))?;
         let crop = Crop::around_bounds(bounds, self.photo, fill);
         let measured: Vec<f32> = frames.iter().filter_map(|f| metres_per_pixel(&f.keypoints)).collect();
+        let sized_by_pose = !measured.is_empty();
         let metres_per_pixel = if measured.is_empty() {
             DEFAULT_EXTENT / median(frames.iter().map(|f| f.bounds.longer_side() as f32).collect())
         } else {
             median(measured)
         };
         let camera = crop_camera(crop, self.photo, depth / metres_per_pixel, size);
-        Some(FramedShot { crop, camera, size, frames })
+        let extent = metres_per_pixel * bounds.longer_side() as f32;
+        Some(FramedShot { crop, camera, extent, sized_by_pose, size, frames })
     }
 }
 
@@ -196,6 +202,7 @@ mod tests {
         let camera = framed.camera;
         // The keypoints say 1 cm a photo pixel: at 4 m, focal length 400.
         assert!((camera.fx - 400.0).abs() < 1e-3 && camera.fx == camera.fy, "{camera:?}");
+        assert!(framed.sized_by_pose && (framed.extent - 1.12).abs() < 1e-4, "112 pixels at 1 cm: {}", framed.extent);
         // Crop pixel (r, c) looks through photo pixel (top + 2r + 1/2, left + 2c + 1/2).
         for (r, c) in [(0.0, 0.0), (50.0, 30.0), (111.0, 111.0)] {
             let [x, y] = camera.project_to_frame(camera.backproject(r, c, 4.0));
@@ -213,7 +220,8 @@ mod tests {
         let mut unsure = person_at(100, 40);
         unsure.keypoints.iter_mut().for_each(|k| k.visibility = 0.0);
         shot.push("b", &unsure);
-        let assumed = shot.framed(0.5, 4.0, 112).unwrap().camera;
-        assert!((assumed.fx - 4.0 * 112.0 / DEFAULT_EXTENT).abs() < 1e-2, "{assumed:?}");
+        let assumed = shot.framed(0.5, 4.0, 112).unwrap();
+        assert!((assumed.camera.fx - 4.0 * 112.0 / DEFAULT_EXTENT).abs() < 1e-2, "{:?}", assumed.camera);
+        assert!(!assumed.sized_by_pose && (assumed.extent - DEFAULT_EXTENT).abs() < 1e-5);
     }
 }
