@@ -83,10 +83,10 @@ impl<T> ShotFrames<T> {
         let crop = Crop::around_bounds(bounds, self.photo, fill);
         let measured: Vec<f32> = frames.iter().filter_map(|f| metres_per_pixel(&f.keypoints)).collect();
         let sized_by_pose = !measured.is_empty();
-        let metres_per_pixel = if measured.is_empty() {
-            DEFAULT_EXTENT / median(frames.iter().map(|f| f.bounds.longer_side() as f32).collect())
-        } else {
+        let metres_per_pixel = if sized_by_pose {
             median(measured)
+        } else {
+            DEFAULT_EXTENT / median(frames.iter().map(|f| f.bounds.longer_side() as f32).collect())
         };
         let camera = crop_camera(crop, self.photo, depth / metres_per_pixel, size);
         let extent = metres_per_pixel * bounds.longer_side() as f32;
