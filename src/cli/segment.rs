@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use hdnet_data::layout::{DEPTH_MEDIAN, FrameNumbering, write_camera, write_pictures};
 use hdnet_formats::images::{list_photos, read_photo};
 use hdnet_formats::item::ItemWriter;
 use hdnet_infer::photo::{DEFAULT_FILL, IMAGE_SIZE};
 use hdnet_segment::person::{Person, Segmenter};
-use hdnet_segment::shot_crop::{FramedShot, ShotFrame, ShotFrames};
 use hdnet_segment::video::Shot;
+use hdnet_segment::video_folder::VideoFolder;
 
 use super::batch::Batch;
 
@@ -75,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let segmenter = Segmenter::new(&super::device(&args.device)?);
     let mut batch = Batch::new(photos.len());
     let mut shot = Shot::new();
-    let mut video = args.video_layout.then(|| VideoFolder::new(&out, &args));
+    let mut video = args.video_layout.then(|| VideoFolder::new(&out, args.fill, IMAGE_SIZE.0, args.overwrite));
     for photo in &photos {
         let name = photo.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         batch.working_on(&name);
@@ -85,12 +84,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if shot.next_frame(&rgb)
                 && let Some(video) = video.as_mut()
             {
-                video.write_shot(&mut batch);
+                write_shot(video, &mut batch);
             }
             let found = if args.independent { segmenter.find(&rgb, None) } else { segmenter.follow(&rgb, &mut shot) };
             let person = found.map_err(|e| anyhow::anyhow!("{}: {e}", photo.display()))?;
             match video.as_mut() {
-                Some(video) => video.shot.push((name.clone(), photo.clone()), &person),
+                Some(video) => video.push(name.clone(), photo.clone(), &person),
                 None => write_person(&person, &out, &name, &args)?,
             }
             Ok(person.people)
@@ -105,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         batch.advance(1);
     }
     if let Some(video) = video.as_mut() {
-        video.write_shot(&mut batch);
+        write_shot(video, &mut batch);
     }
     println!("{} of {} photos segmented into {}", photos.len() - batch.failed(), photos.len(), out.display());
     if args.video_layout {
@@ -130,61 +129,16 @@ fn write_person(person: &Person, out: &Path, name: &str, args: &Args) -> anyhow:
     Ok(())
 }
 
-/// A video folder for training being written: the frames of the shot in progress (written when
-/// it ends, all cut by one square) and the numbering of its frames.
-struct VideoFolder {
-    out: PathBuf,
-    shot: ShotFrames<(String, PathBuf)>,
-    numbering: FrameNumbering,
-    fill: f32,
-    overwrite: bool,
-}
-
-impl VideoFolder {
-    /// Another video is added to a folder's frames; with --overwrite they are replaced from 0.
-    fn new(out: &Path, args: &Args) -> Self {
-        let numbering = if args.overwrite { FrameNumbering::default() } else { FrameNumbering::after(out) };
-        let (fill, overwrite) = (args.fill, args.overwrite);
-        Self { out: out.to_path_buf(), shot: ShotFrames::new(), numbering, fill, overwrite }
-    }
-
-    /// Writes the frames of the shot in progress, cut by its square, each with its camera; a
-    /// frame that cannot be written is reported.
-    fn write_shot(&mut self, batch: &mut Batch) {
-        let Some(framed) = self.shot.framed(self.fill, DEPTH_MEDIAN, IMAGE_SIZE.0) else { return };
-        let (Some(first), Some(last)) = (framed.frames().first(), framed.frames().last()) else { return };
-        let (first, last) = (&first.id.0, &last.id.0);
-        let sized = if framed.sized_by_pose { "by the pose model" } else { "assumed; the pose model could not tell" };
-        batch.row(format!(
-            "shot {first}..{last}: {} frames cut by a {} px square; the person spans {:.2} m ({sized})",
-            framed.frames().len(),
-            framed.crop.side,
-            framed.extent
-        ));
-        let mut new_shot = true;
-        for frame in framed.frames() {
-            let (name, photo) = &frame.id;
-            let number = self.numbering.next(std::mem::take(&mut new_shot));
-            if let Err(e) = self.write_frame(&framed, frame, photo, &number) {
-                batch.fail(format!("skipped {name}: {e}"));
-            }
-        }
-    }
-
-    fn write_frame(
-        &self,
-        framed: &FramedShot<(String, PathBuf)>,
-        frame: &ShotFrame<(String, PathBuf)>,
-        photo: &Path,
-        name: &str,
-    ) -> anyhow::Result<()> {
-        let (rgb, _) = read_photo(photo)?;
-        let cut = framed.cut(frame, &rgb);
-        let item = ItemWriter::new(&self.out, name)?;
-        write_pictures(item.dir(), name, &cut.rgb, &cut.mask, &cut.iuv.encode())
-            .and_then(|()| write_camera(item.dir(), name, &framed.camera))
-            .map_err(|e| item.named_finally(e))?;
-        item.commit(self.overwrite)?;
-        Ok(())
+/// Writes the shot in progress of `video` and reports it (its frames, how they were cut) and
+/// every frame that could not be written.
+fn write_shot(video: &mut VideoFolder, batch: &mut Batch) {
+    let Some(shot) = video.write_shot() else { return };
+    let sized = if shot.sized_by_pose { "by the pose model" } else { "assumed; the pose model could not tell" };
+    batch.row(format!(
+        "shot {}..{}: {} frames cut by a {} px square; the person spans {:.2} m ({sized})",
+        shot.first, shot.last, shot.frames, shot.side, shot.extent
+    ));
+    for (name, e) in shot.failed {
+        batch.fail(format!("skipped {name}: {e}"));
     }
 }

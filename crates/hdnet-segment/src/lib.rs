@@ -8,6 +8,7 @@
 //! - [`person`]: the most prominent person of a photo: mask and keypoints at its resolution.
 //! - [`shot_crop`]: a video's frames cut for training by one square per shot, with its camera.
 //! - [`video`]: a video's person sized steadily over the frames of one shot.
+//! - [`video_folder`]: a video folder for training written from a video's frames.
 
 pub mod body_parts;
 pub mod graph;
@@ -15,3 +16,4 @@ pub mod models;
 pub mod person;
 pub mod shot_crop;
 pub mod video;
+pub mod video_folder;

@@ -133,14 +133,14 @@ fn crop_camera(crop: Crop, (h, w): (usize, usize), focal: f32, size: usize) -> C
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::body_parts::tests::{SIZE, keypoints, mask};
     use crate::person::Roi;
 
     /// The hand-made figure placed at (`dy`, `dx`) of a 300x400 photo; its keypoints' world
     /// coordinates at 1 cm a pixel.
-    fn person_at(dy: usize, dx: usize) -> Person {
+    pub(crate) fn person_at(dy: usize, dx: usize) -> Person {
         let figure = mask();
         let mut photo = Array2::zeros((300, 400));
         photo.slice_mut(s![dy..dy + SIZE, dx..dx + SIZE]).assign(&figure);
