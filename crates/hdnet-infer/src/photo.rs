@@ -202,6 +202,9 @@ pub fn load_photo(
     // Errors about the mask name the file it came from: its own, or the photo.
     let (mask, mask_from, mask_file) = match mask {
         MaskSource::Given(path) => (read_mask(&path, Some(size))?, MaskFrom::Given, Some(path)),
+        MaskSource::CutOut(alpha) if alpha.iter().all(|&a| a == 0.0) => {
+            return Err(FileError::new(image, "fully transparent: a cut-out's opaque part is its person"));
+        }
         MaskSource::CutOut(alpha) => (alpha, MaskFrom::CutOut, None),
         MaskSource::Search => {
             let person = finder.find(&rgb, image)?;
@@ -291,5 +294,23 @@ mod tests {
         // Only a size the user gave is trusted over the refinement's own fit.
         assert!(!given.refinement(Integration::default()).fit_scale);
         assert!(measured.refinement(Integration::default()).fit_scale);
+    }
+
+    #[test]
+    fn a_fully_transparent_cut_out_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clear.png");
+        // Every pixel transparent black.
+        image::RgbaImage::new(30, 40).save(&path).unwrap();
+        let photo = PhotoFile::read(&path, None).unwrap();
+        let device = hdnet_model::device::parse("cpu").unwrap();
+        let settings = PhotoSettings { fill: 0.75, extent: None };
+        let Err(e) = load_photo("clear", photo, None, false, settings, &mut Finder::new(device)) else {
+            panic!("a photo with no opaque pixel was taken")
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("{}: fully transparent: a cut-out's opaque part is its person", path.display())
+        );
     }
 }
