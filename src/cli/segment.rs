@@ -9,7 +9,7 @@ use anyhow::bail;
 use hdnet_formats::images::{list_photos, read_photo};
 use hdnet_formats::item::ItemWriter;
 use hdnet_infer::photo::{DEFAULT_FILL, IMAGE_SIZE};
-use hdnet_segment::person::{Person, Segmenter};
+use hdnet_segment::person::Segmenter;
 use hdnet_segment::video::Shot;
 use hdnet_segment::video_folder::VideoFolder;
 
@@ -90,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let person = found.map_err(|e| anyhow::anyhow!("{}: {e}", photo.display()))?;
             match video.as_mut() {
                 Some(video) => video.push(name.clone(), photo.clone(), &person),
-                None => write_person(&person, &out, &name, &args)?,
+                None => person.write_item(&out, &name, args.iuv, args.overwrite)?,
             }
             Ok(person.people)
         });
@@ -114,19 +114,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(batch.finish())
-}
-
-/// Writes `person`, found on photo `name`, into `out`.
-fn write_person(person: &Person, out: &Path, name: &str, args: &Args) -> anyhow::Result<()> {
-    let item = ItemWriter::new(out, name)?;
-    let written = if args.iuv {
-        person.write(item.dir(), name).and_then(|()| person.write_iuv(item.dir(), name))
-    } else {
-        person.write(item.dir(), name)
-    };
-    written.map_err(|e| item.named_finally(e))?;
-    item.commit(args.overwrite)?;
-    Ok(())
 }
 
 /// Writes the shot in progress of `video` and reports it (its frames, how they were cut) and

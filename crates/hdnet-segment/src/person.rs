@@ -9,6 +9,7 @@ use burn::prelude::*;
 use hdnet_formats::crop::Bounds;
 use hdnet_formats::densepose::Iuv;
 use hdnet_formats::images::save_mask;
+use hdnet_formats::item::ItemWriter;
 use hdnet_formats::{FileError, write_atomic};
 use ndarray::{Array2, Array3};
 use serde::Serialize;
@@ -225,6 +226,17 @@ impl Person {
     /// Writes [`Person::iuv`] as `NAME_iuv.png`.
     pub fn write_iuv(&self, dir: &Path, name: &str) -> Result<(), FileError> {
         self.iuv().save(dir.join(format!("{name}_iuv.png")))
+    }
+
+    /// Writes the person's files into `out` as one item (all of them or none): [`Person::write`]
+    /// and, with `iuv`, [`Person::write_iuv`]; files already there are kept unless `overwrite`.
+    pub fn write_item(&self, out: &Path, name: &str, iuv: bool, overwrite: bool) -> Result<(), FileError> {
+        let item = ItemWriter::new(out, name)?;
+        let written =
+            self.write(item.dir(), name).and_then(|()| if iuv { self.write_iuv(item.dir(), name) } else { Ok(()) });
+        written.map_err(|e| item.named_finally(e))?;
+        item.commit(overwrite)?;
+        Ok(())
     }
 }
 
