@@ -203,7 +203,10 @@ pub fn load_photo(
     let (mask, mask_from, mask_file) = match mask {
         MaskSource::Given(path) => (read_mask(&path, Some(size))?, MaskFrom::Given, Some(path)),
         MaskSource::CutOut(alpha) if alpha.iter().all(|&a| a == 0.0) => {
-            return Err(FileError::new(image, "fully transparent: a cut-out's opaque part is its person"));
+            return Err(FileError::new(
+                image,
+                "no opaque pixel (alpha over 100), and a cut-out's person is its opaque part",
+            ));
         }
         MaskSource::CutOut(alpha) => (alpha, MaskFrom::CutOut, None),
         MaskSource::Search => {
@@ -310,7 +313,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            format!("{}: fully transparent: a cut-out's opaque part is its person", path.display())
+            format!("{}: no opaque pixel (alpha over 100), and a cut-out's person is its opaque part", path.display())
         );
     }
 }
