@@ -161,7 +161,7 @@ struct Column {
     value: fn(&ImageRow) -> Option<f64>,
 }
 
-const COLUMNS: [Column; 9] = [
+const COLUMNS: [Column; 11] = [
     Column { header: "depth_rmse", key: "depth_rmse", value: |r| r.depth.map(|d| d.rmse) },
     Column { header: "depth_absrel", key: "depth_abs_rel", value: |r| r.depth.map(|d| d.abs_rel) },
     Column { header: "depth_rmse_raw", key: "depth_rmse_raw", value: |r| r.depth.map(|d| d.rmse_raw) },
@@ -170,15 +170,17 @@ const COLUMNS: [Column; 9] = [
     Column { header: "lt_11.25", key: "within_11_25", value: |r| r.normals.map(|n| n.within_11_25) },
     Column { header: "lt_22.5", key: "within_22_5", value: |r| r.normals.map(|n| n.within_22_5) },
     Column { header: "lt_30", key: "within_30", value: |r| r.normals.map(|n| n.within_30) },
+    Column { header: "detail_ratio", key: "normal_detail_ratio", value: |r| r.normals?.detail.map(|d| d.ratio) },
+    Column { header: "detail_corr", key: "normal_detail_corr", value: |r| r.normals?.detail.map(|d| d.correlation) },
     Column { header: "dnormal_mean", key: "depth_normal_mean_deg", value: |r| r.depth_normals.map(|n| n.mean_deg) },
 ];
 
-fn row_values(r: &ImageRow) -> [f64; 9] {
+fn row_values(r: &ImageRow) -> [f64; 11] {
     COLUMNS.each_ref().map(|c| (c.value)(r).unwrap_or(f64::NAN))
 }
 
 /// The mean of each score over the images that have it (NaN where none has).
-pub fn aggregate(rows: &[ImageRow]) -> [f64; 9] {
+pub fn aggregate(rows: &[ImageRow]) -> [f64; 11] {
     COLUMNS.each_ref().map(|c| {
         let v: Vec<f64> = rows.iter().filter_map(c.value).collect();
         if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
@@ -196,7 +198,7 @@ fn header() -> impl Iterator<Item = &'static str> + Clone {
 
 /// The table printed by `hdnet eval`: one line per image, then the mean.
 pub fn table(rows: &[ImageRow]) -> String {
-    let cells = |values: [f64; 9]| values.iter().map(|v| format!("{v:>14.4}")).collect::<String>();
+    let cells = |values: [f64; 11]| values.iter().map(|v| format!("{v:>14.4}")).collect::<String>();
     let mut out = header().map(|h| format!("{h:>14}")).collect::<String>() + "\n";
     for r in rows {
         out += &format!("{:>14}{}\n", r.name, cells(row_values(r)));
@@ -272,6 +274,7 @@ mod tests {
         assert!(depth_row.depth_normals.unwrap().mean_deg > 1.0);
         let named = aggregate_named(&[normal_row, evaluate_output("f", &gt, StageOutput::Depth(&depth))]);
         let keys: Vec<&str> = named.iter().map(|(k, _)| *k).collect();
+        // No normal_detail_*: the frame's ground-truth normals are flat, without relief to score.
         assert_eq!(
             keys,
             [

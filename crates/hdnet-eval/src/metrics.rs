@@ -28,7 +28,22 @@ pub struct NormalMetrics {
     pub within_11_25: f64,
     pub within_22_5: f64,
     pub within_30: f64,
+    /// How much of the truth's fine relief the prediction has; `None` where the truth has none.
+    pub detail: Option<Detail>,
 }
+
+/// The normals' fine relief: each normal minus the mean of its neighbours within
+/// [`DETAIL_RADIUS`] pixels on the person, the prediction's (normalised) against the truth's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Detail {
+    /// The prediction's relief in RMS over the truth's: 1 as strong, 0 smooth.
+    pub ratio: f64,
+    /// The two reliefs' cosine, all pixels' vectors stacked: 1 the same shape, 0 unrelated.
+    pub correlation: f64,
+}
+
+/// The neighbourhood of [`Detail`]: 5x5 pixels, about the width of a fold on a 256-pixel person.
+pub const DETAIL_RADIUS: usize = 2;
 
 /// The least-squares (scale, shift) mapping `pred` onto `gt`. With a single pixel, or a constant
 /// prediction, the scale is undetermined: it is kept at 1 and only the shift is fitted.
@@ -91,9 +106,10 @@ fn normal_metrics_where(
 ) -> Option<NormalMetrics> {
     let (h, w, _) = gt.dim();
     let v = |a: &Array3<f32>, r, c| [a[(r, c, 0)], a[(r, c, 1)], a[(r, c, 2)]];
+    let valid = Array2::from_shape_fn((h, w), |(r, c)| keep(r, c) && v(gt, r, c) != [0.0; 3]);
     let mut angles: Vec<f64> = (0..h * w)
         .map(|i| (i / w, i % w))
-        .filter(|&(r, c)| keep(r, c) && v(gt, r, c) != [0.0; 3])
+        .filter(|&(r, c)| valid[(r, c)])
         .map(|(r, c)| angle_deg(v(pred, r, c), v(gt, r, c)))
         .collect();
     if angles.is_empty() {
@@ -110,7 +126,50 @@ fn normal_metrics_where(
         within_11_25: within(11.25),
         within_22_5: within(22.5),
         within_30: within(30.0),
+        detail: detail(pred, gt, &valid),
     })
+}
+
+/// [`Detail`] over the `valid` pixels, their neighbourhoods restricted to valid pixels.
+fn detail(pred: &Array3<f32>, gt: &Array3<f32>, valid: &Array2<bool>) -> Option<Detail> {
+    let unit = |a: &Array3<f32>, r: usize, c: usize| {
+        let n = [0, 1, 2].map(|k| f64::from(a[(r, c, k)]));
+        let len = n.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if len > 0.0 { n.map(|x| x / len) } else { [0.0; 3] }
+    };
+    let (h, w) = valid.dim();
+    // Box sums by summed-area tables: the valid count, then the three components of each map.
+    let table = |value: &dyn Fn(usize, usize) -> f64| {
+        let mut t = Array2::<f64>::zeros((h + 1, w + 1));
+        for r in 0..h {
+            for c in 0..w {
+                let v = if valid[(r, c)] { value(r, c) } else { 0.0 };
+                t[(r + 1, c + 1)] = v + t[(r, c + 1)] + t[(r + 1, c)] - t[(r, c)];
+            }
+        }
+        t
+    };
+    let count = table(&|_, _| 1.0);
+    let components = |a: &Array3<f32>| [0, 1, 2].map(|k| table(&|r, c| unit(a, r, c)[k]));
+    let (pred_sums, gt_sums) = (components(pred), components(gt));
+    let (mut pp, mut gg, mut pg) = (0.0, 0.0, 0.0);
+    for (r, c) in (0..h * w).map(|i| (i / w, i % w)).filter(|&(r, c)| valid[(r, c)]) {
+        let (r0, c0) = (r.saturating_sub(DETAIL_RADIUS), c.saturating_sub(DETAIL_RADIUS));
+        let (r1, c1) = ((r + DETAIL_RADIUS + 1).min(h), (c + DETAIL_RADIUS + 1).min(w));
+        let window = |t: &Array2<f64>| t[(r1, c1)] - t[(r0, c1)] - t[(r1, c0)] + t[(r0, c0)];
+        let n = window(&count);
+        let (p, g) = (unit(pred, r, c), unit(gt, r, c));
+        for k in 0..3 {
+            let dp = p[k] - window(&pred_sums[k]) / n;
+            let dg = g[k] - window(&gt_sums[k]) / n;
+            (pp, gg, pg) = (pp + dp * dp, gg + dg * dg, pg + dp * dg);
+        }
+    }
+    if gg <= 1e-12 {
+        return None;
+    }
+    let correlation = if pp > 0.0 { pg / (pp * gg).sqrt() } else { 0.0 };
+    Some(Detail { ratio: (pp / gg).sqrt(), correlation })
 }
 
 /// Metrics per DensePose part (1..=NUM_PARTS) present in `parts`: the depth alignment is the image's
@@ -199,6 +258,31 @@ mod tests {
         assert_eq!(m.pixels, 3);
         assert!((m.mean_deg - 45.0).abs() < 1e-4 && (m.median_deg - 45.0).abs() < 1e-4);
         assert!((m.within_11_25 - 100.0 / 3.0).abs() < 1e-9 && (m.within_30 - 100.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn detail_by_hand() {
+        // Three pixels on the person and a fourth off it (its wild normal must not count). Every
+        // window of 5 holds the three, whose mean is (0.2, 0, -2.8/3): the truth's relief is
+        // x (-0.2, 0.4, -0.2), z (-1/15, 2/15, -1/15), y 0; sum of squares 0.24 + 0.4/15.
+        let gt = Array3::from_shape_vec((1, 4, 3), vec![0., 0., -1., 0.6, 0., -0.8, 0., 0., -1., 0., 0., 0.]).unwrap();
+        let mask = map(&[1.0, 1.0, 1.0, 0.0], 4);
+        let with = |pred: Vec<f32>| {
+            let pred = Array3::from_shape_vec((1, 4, 3), pred).unwrap();
+            normal_metrics(&pred, &gt, &mask).unwrap().detail.unwrap()
+        };
+        let same = with(gt.iter().copied().collect());
+        assert!((same.ratio - 1.0).abs() < 1e-6 && (same.correlation - 1.0).abs() < 1e-6, "{same:?}");
+        // The fold mirrored (x negated) and twice as long (normalised away): as strong, and
+        // x correlates -1 while z agrees: (-0.24 + 0.4/15) / (0.24 + 0.4/15) = -0.8.
+        let mirrored = with(vec![0., 0., -2., -1.2, 0., -1.6, 0., 0., -2., 9., 9., 9.]);
+        assert!((mirrored.ratio - 1.0).abs() < 1e-6, "{mirrored:?}");
+        assert!((mirrored.correlation + 0.8).abs() < 1e-6, "{mirrored:?}");
+        // A smooth prediction has no relief; a flat truth gives no figure.
+        let flat = with(vec![0., 0., -1., 0., 0., -1., 0., 0., -1., 0., 0., -1.]);
+        assert_eq!((flat.ratio, flat.correlation), (0.0, 0.0));
+        let flat_gt = Array3::from_shape_vec((1, 2, 3), vec![0., 0., -1., 0., 0., -1.]).unwrap();
+        assert!(normal_metrics(&flat_gt, &flat_gt, &map(&[1.0; 2], 2)).unwrap().detail.is_none());
     }
 
     #[test]

@@ -70,6 +70,10 @@ pub struct TrainConfig {
     pub normals_from_depth: NormalsFromDepth,
     pub angular_loss: AngularLoss,
     pub rotation_fit: RotationFit,
+    /// Weight of the detail loss beside the angular loss in the normal stage (0: the original's
+    /// angular loss alone; `hdnet_model::losses::normal_detail`).
+    #[serde(default)]
+    pub detail_weight: f32,
     /// Whether a new depth net reads DensePose IUV (the original's 9 inputs) or only RGB and
     /// normals (6 inputs, for users without DensePose). A resumed or `--init` network keeps its own.
     #[serde(default = "uses_densepose")]
@@ -105,6 +109,7 @@ impl TrainConfig {
             normals_from_depth: NormalsFromDepth::Original,
             angular_loss: AngularLoss::Acos,
             rotation_fit: RotationFit::Original,
+            detail_weight: 0.0,
             densepose: true,
             synthetic: None,
         }
@@ -141,6 +146,9 @@ impl TrainConfig {
         let finite_positive = |v: f64| v.is_finite() && v > 0.0;
         if !(finite_positive(self.learning_rate) && finite_positive(f64::from(self.epsilon))) {
             return Err("learning_rate and epsilon must be positive and finite".into());
+        }
+        if !(self.detail_weight.is_finite() && self.detail_weight >= 0.0) {
+            return Err(format!("detail_weight = {} must be zero or positive", self.detail_weight));
         }
         for (name, value) in [("beta_1", self.beta_1), ("beta_2", self.beta_2)] {
             if !(0.0..1.0).contains(&value) {
@@ -252,6 +260,7 @@ mod tests {
         let c = TrainConfig::load(&p, Stage::Hdnet).unwrap();
         assert_eq!((c.width, c.pair_batch_size, c.rotation_fit), (32, 2, RotationFit::Original));
         assert_eq!(c.augment.flip_probability, 0.5);
+        assert_eq!(c.detail_weight, 0.0);
     }
 
     #[test]
@@ -271,5 +280,9 @@ mod tests {
         std::fs::write(&p, "width = 1000000000000\n").unwrap();
         let err = TrainConfig::load(&p, Stage::Depth).unwrap_err().to_string();
         assert!(err.contains("c.toml") && err.contains("is over 4096"), "{err}");
+        std::fs::write(&p, "detail_weight = -0.5\n").unwrap();
+        let err = TrainConfig::load(&p, Stage::Normal).unwrap_err().to_string();
+        assert!(err.contains("c.toml") && err.contains("detail_weight = -0.5"), "{err}");
+        assert_eq!(TrainConfig::for_stage(Stage::Normal).detail_weight, 0.0, "the original has no detail loss");
     }
 }

@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use hdnet_model::Hourglass;
 use hdnet_model::geometry::depth_to_normals;
-use hdnet_model::losses::{hdnet_unlabelled_total, normal_angular, supervised_depth_loss};
+use hdnet_model::losses::{hdnet_unlabelled_total, normal_angular, normal_detail, supervised_depth_loss};
 use hdnet_model::warp_loss::warp_loss;
 
 use crate::batch::{LabelledBatch, PairBatch};
@@ -24,6 +24,8 @@ pub enum Terms<T> {
     Normal {
         /// Angle between predicted and ground-truth normals.
         normal: T,
+        /// The detail loss, when the configuration weighs it.
+        detail: Option<T>,
     },
     Depth(DepthTerms<T>),
     Hdnet {
@@ -42,7 +44,9 @@ impl<T> Terms<T> {
     pub fn into_named(self) -> Vec<(&'static str, T)> {
         let depth = |d: DepthTerms<T>| [("l2", d.l2), ("scale_invariant", d.scale_invariant), ("normal", d.normal)];
         match self {
-            Terms::Normal { normal } => vec![("normal", normal)],
+            Terms::Normal { normal, detail } => {
+                std::iter::once(("normal", normal)).chain(detail.map(|d| ("detail", d))).collect()
+            }
             Terms::Depth(d) => depth(d).into(),
             Terms::Hdnet { depth: d, normal_i, normal_j, loss3d, loss2d } => {
                 let mut terms: Vec<_> = depth(d).into();
@@ -56,7 +60,7 @@ impl<T> Terms<T> {
         let mut depth =
             |d: DepthTerms<T>| DepthTerms { l2: f(d.l2), scale_invariant: f(d.scale_invariant), normal: f(d.normal) };
         match self {
-            Terms::Normal { normal } => Terms::Normal { normal: f(normal) },
+            Terms::Normal { normal, detail } => Terms::Normal { normal: f(normal), detail: detail.map(f) },
             Terms::Depth(d) => Terms::Depth(depth(d)),
             Terms::Hdnet { depth: d, normal_i, normal_j, loss3d, loss2d } => {
                 let depth = depth(d);
@@ -89,8 +93,14 @@ pub fn stage_loss(
     pairs: Option<PairBatch>,
 ) -> StageLoss {
     if stage == Stage::Normal {
-        let normal = normal_angular(net.forward(batch.image), batch.normals, &batch.mask, config.angular_loss);
-        return StageLoss { total: normal.clone(), terms: Terms::Normal { normal } };
+        let pred = net.forward(batch.image);
+        let normal = normal_angular(pred.clone(), batch.normals.clone(), &batch.mask, config.angular_loss);
+        if config.detail_weight == 0.0 {
+            return StageLoss { total: normal.clone(), terms: Terms::Normal { normal, detail: None } };
+        }
+        let detail = normal_detail(pred, batch.normals, &batch.mask);
+        let total = normal.clone() + detail.clone() * config.detail_weight;
+        return StageLoss { total, terms: Terms::Normal { normal, detail: Some(detail) } };
     }
     let predict = |input: Tensor<4>| net.forward(net.take_inputs(input));
     let pred = predict(batch.depth_input);

@@ -276,8 +276,10 @@ fn held_out_scores_of_a_constant_network_are_known() {
     let normal = score(Stage::Normal, &[0.0, 0.0, -1.0]);
     let depth = score(Stage::Depth, &[hdnet_data::layout::DEPTH_MEDIAN]);
     println!("normal stage {normal:?}\ndepth stage {depth:?}\nexpected: facing {facing_error}, spread {spread}");
-    assert_eq!(normal.len(), 5, "the normal stage has only normal scores");
+    assert_eq!(normal.len(), 7, "the normal stage has only normal scores");
     assert!((normal["normal_mean_deg"] - facing_error).abs() < 1e-3);
+    // A constant network's normals have none of the truth's relief.
+    assert!(normal["normal_detail_ratio"] < 1e-9 && normal["normal_detail_corr"].abs() < 1e-9, "{normal:?}");
     assert!((depth["depth_normal_mean_deg"] - facing_error).abs() < 0.05, "float rounding of a flat surface's normals");
     assert!((depth["depth_rmse"] - spread).abs() < 1e-6);
     assert!(!depth.contains_key("normal_mean_deg"));
