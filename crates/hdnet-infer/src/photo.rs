@@ -44,6 +44,12 @@ impl PhotoFile {
         let (rgb, alpha) = read_photo(path)?;
         let mask = match (mask, alpha) {
             (Some(given), _) => MaskSource::Given(given.to_path_buf()),
+            (None, Some(alpha)) if alpha.iter().all(|&a| a == 0.0) => {
+                return Err(FileError::new(
+                    path,
+                    "no opaque pixel (alpha over 100), and a cut-out's person is its opaque part",
+                ));
+            }
             (None, Some(alpha)) => MaskSource::CutOut(alpha),
             (None, None) => MaskSource::Search,
         };
@@ -202,12 +208,6 @@ pub fn load_photo(
     // Errors about the mask name the file it came from: its own, or the photo.
     let (mask, mask_from, mask_file) = match mask {
         MaskSource::Given(path) => (read_mask(&path, Some(size))?, MaskFrom::Given, Some(path)),
-        MaskSource::CutOut(alpha) if alpha.iter().all(|&a| a == 0.0) => {
-            return Err(FileError::new(
-                image,
-                "no opaque pixel (alpha over 100), and a cut-out's person is its opaque part",
-            ));
-        }
         MaskSource::CutOut(alpha) => (alpha, MaskFrom::CutOut, None),
         MaskSource::Search => {
             let person = finder.find(&rgb, image)?;
@@ -305,15 +305,14 @@ mod tests {
         let path = dir.path().join("clear.png");
         // Every pixel transparent black.
         image::RgbaImage::new(30, 40).save(&path).unwrap();
-        let photo = PhotoFile::read(&path, None).unwrap();
-        let device = hdnet_model::device::parse("cpu").unwrap();
-        let settings = PhotoSettings { fill: 0.75, extent: None };
-        let Err(e) = load_photo("clear", photo, None, false, settings, &mut Finder::new(device)) else {
-            panic!("a photo with no opaque pixel was taken")
-        };
+        let Err(e) = PhotoFile::read(&path, None) else { panic!("a photo with no opaque pixel was taken") };
         assert_eq!(
             e.to_string(),
             format!("{}: no opaque pixel (alpha over 100), and a cut-out's person is its opaque part", path.display())
         );
+        // A mask given beside it is the person instead: the photo is taken.
+        let mask = dir.path().join("mask.png");
+        image::GrayImage::from_pixel(30, 40, image::Luma([255])).save(&mask).unwrap();
+        assert!(matches!(PhotoFile::read(&path, Some(&mask)).unwrap().mask, MaskSource::Given(_)));
     }
 }
