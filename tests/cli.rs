@@ -433,7 +433,7 @@ fn eval_scores_predictions_and_predicts_with_weights() {
     let o = hdnet(&["eval", "--gt", p(&gt), "--pred", p(&pred)]);
     assert!(!o.status.success() && stderr(&o).contains("already exists"));
     // Settings of predicting here mean nothing for predictions read from files.
-    for flag in ["--no-refine", "--no-flip"] {
+    for flag in ["--no-refine", "--no-flip", "--relief=1.2"] {
         let o = hdnet(&["eval", "--gt", p(&gt), "--pred", p(&pred), "--overwrite", flag]);
         assert!(!o.status.success() && stderr(&o).contains("not to --pred"), "{flag}: {}", stderr(&o));
     }
@@ -479,6 +479,7 @@ fn the_bundled_model_refines_its_depth_by_its_normals_closer_to_the_truth() {
         ("default", &[][..]),
         ("named", &["--refine", "0.00003", "--flip"][..]),
         ("unflipped", &["--no-flip"][..]),
+        ("deeper", &["--relief", "1.3"][..]),
     ] {
         hdnet_ok(&[&["eval", "--gt", p(&gt), "--out", p(&dir.path().join(folder))][..], flags].concat());
     }
@@ -498,6 +499,13 @@ fn the_bundled_model_refines_its_depth_by_its_normals_closer_to_the_truth() {
     // the eighth session's).
     let (flipped, unflipped) = (score("named", "normal_mean_deg"), score("unflipped", "normal_mean_deg"));
     assert!(flipped < unflipped - 0.05, "normals: {flipped} flip-averaged vs {unflipped} degrees");
+    // The normals' slopes steepened (MODEL.md, "Relief"): the surface's shape in metres closer
+    // to the truth's, its normals further from them; the normal net's own untouched.
+    let (as_noted, deeper) = (score("default", "depth_rmse_shift"), score("deeper", "depth_rmse_shift"));
+    println!("shape at the truth's distance: {as_noted} -> {deeper} m");
+    assert!(deeper < as_noted, "shape at the truth's distance: {as_noted} -> {deeper} m");
+    assert!(score("deeper", "depth_normal_mean_deg") > score("default", "depth_normal_mean_deg"));
+    assert_eq!(score("deeper", "normal_mean_deg"), score("default", "normal_mean_deg"));
 }
 
 #[test]
@@ -1351,6 +1359,20 @@ fn settings_outside_their_meaning_and_sizes_that_cannot_fit_are_refused_up_front
     hdnet_ok(&["convert", "--weights", p(&fixture("")), "--out", p(&noted), "--note", "refine=abc"]);
     let o = hdnet(&["eval", "--gt", p(&data), "--weights", p(&noted), "--out", p(&dir.path().join("e"))]);
     assert!(!o.status.success() && stderr(&o).contains("note refine=abc: not a positive number"), "{}", stderr(&o));
+    let noted = dir.path().join("noted_relief.safetensors");
+    hdnet_ok(&[
+        "convert",
+        "--weights",
+        p(&fixture("")),
+        "--out",
+        p(&noted),
+        "--note",
+        "refine=0.001",
+        "--note",
+        "relief=0",
+    ]);
+    let o = hdnet(&["eval", "--gt", p(&data), "--weights", p(&noted), "--out", p(&dir.path().join("e"))]);
+    assert!(!o.status.success() && stderr(&o).contains("note relief=0: not a positive number"), "{}", stderr(&o));
 }
 
 #[test]

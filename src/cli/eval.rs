@@ -155,7 +155,7 @@ impl From<BaselineArg> for Baseline {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let predicting_here = args.pred.is_none() && args.baseline.is_none();
     for (given, flags) in
-        [(args.refine.given(), "--refine and --no-refine"), (args.flip.given(), "--flip and --no-flip")]
+        [(args.refine.given(), "--refine, --no-refine and --relief"), (args.flip.given(), "--flip and --no-flip")]
     {
         if given && !predicting_here {
             bail!("{flags} apply to the predictions made here, not to --pred or --baseline");

@@ -187,26 +187,36 @@ pub struct RefineArgs {
     /// original's output).
     #[arg(long)]
     no_refine: bool,
+    /// Steepen the normals' slopes in the refinement by this factor (default: as the weights
+    /// state, else 1): the normal net's normals lean towards the camera where it is unsure, and
+    /// the surface they give is flatter than the person.
+    #[arg(long, value_parser = positive_number::<f32>, conflicts_with = "no_refine")]
+    relief: Option<f32>,
 }
 
 impl RefineArgs {
     /// Whether either flag was given.
     pub fn given(self) -> bool {
-        self.refine.is_some() || self.no_refine
+        self.refine.is_some() || self.no_refine || self.relief.is_some()
     }
 
     /// The refinement for `hdnet`'s predictions, through a known camera.
     /// An error names a weights note that is not a positive number.
     pub fn integration(self, hdnet: &hdnet_model::Hdnet) -> anyhow::Result<Option<hdnet_geometry::Integration>> {
-        let noted = hdnet.notes.get(REFINE_NOTE).map(|a| positive_number::<f32>(a)).transpose();
-        let noted = noted.map_err(|e| anyhow::anyhow!("the weights' note {REFINE_NOTE}={e}"))?;
-        let anchor = self.refine.or(noted).filter(|_| !self.no_refine);
-        Ok(anchor.map(|anchor| hdnet_geometry::Integration { anchor, ..Default::default() }))
+        let noted = |key: &str| {
+            let value = hdnet.notes.get(key).map(|a| positive_number::<f32>(a)).transpose();
+            value.map_err(|e| anyhow::anyhow!("the weights' note {key}={e}"))
+        };
+        let anchor = self.refine.or(noted(REFINE_NOTE)?).filter(|_| !self.no_refine);
+        let relief = self.relief.or(noted(RELIEF_NOTE)?).unwrap_or(1.0);
+        Ok(anchor.map(|anchor| hdnet_geometry::Integration { anchor, relief, ..Default::default() }))
     }
 }
 
 /// The weights' note that asks for refinement by default, with its anchor weight.
 const REFINE_NOTE: &str = "refine";
+/// The weights' note that steepens the refinement's slopes by default.
+const RELIEF_NOTE: &str = "relief";
 
 /// A number above zero and finite, for settings such as weights and rates.
 pub(crate) fn positive_number<T: std::str::FromStr + Into<f64> + Copy>(s: &str) -> Result<T, String> {

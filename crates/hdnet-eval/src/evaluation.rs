@@ -161,10 +161,11 @@ struct Column {
     value: fn(&ImageRow) -> Option<f64>,
 }
 
-const COLUMNS: [Column; 11] = [
+const COLUMNS: [Column; 12] = [
     Column { header: "depth_rmse", key: "depth_rmse", value: |r| r.depth.map(|d| d.rmse) },
     Column { header: "depth_absrel", key: "depth_abs_rel", value: |r| r.depth.map(|d| d.abs_rel) },
     Column { header: "depth_rmse_raw", key: "depth_rmse_raw", value: |r| r.depth.map(|d| d.rmse_raw) },
+    Column { header: "rmse_shift", key: "depth_rmse_shift", value: |r| r.depth.map(|d| d.rmse_shift) },
     Column { header: "normal_mean", key: "normal_mean_deg", value: |r| r.normals.map(|n| n.mean_deg) },
     Column { header: "normal_median", key: "normal_median_deg", value: |r| r.normals.map(|n| n.median_deg) },
     Column { header: "lt_11.25", key: "within_11_25", value: |r| r.normals.map(|n| n.within_11_25) },
@@ -175,12 +176,12 @@ const COLUMNS: [Column; 11] = [
     Column { header: "dnormal_mean", key: "depth_normal_mean_deg", value: |r| r.depth_normals.map(|n| n.mean_deg) },
 ];
 
-fn row_values(r: &ImageRow) -> [f64; 11] {
+fn row_values(r: &ImageRow) -> [f64; 12] {
     COLUMNS.each_ref().map(|c| (c.value)(r).unwrap_or(f64::NAN))
 }
 
 /// The mean of each score over the images that have it (NaN where none has).
-pub fn aggregate(rows: &[ImageRow]) -> [f64; 11] {
+pub fn aggregate(rows: &[ImageRow]) -> [f64; 12] {
     COLUMNS.each_ref().map(|c| {
         let v: Vec<f64> = rows.iter().filter_map(c.value).collect();
         if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
@@ -198,7 +199,7 @@ fn header() -> impl Iterator<Item = &'static str> + Clone {
 
 /// The table printed by `hdnet eval`: one line per image, then the mean.
 pub fn table(rows: &[ImageRow]) -> String {
-    let cells = |values: [f64; 11]| values.iter().map(|v| format!("{v:>14.4}")).collect::<String>();
+    let cells = |values: [f64; 12]| values.iter().map(|v| format!("{v:>14.4}")).collect::<String>();
     let mut out = header().map(|h| format!("{h:>14}")).collect::<String>() + "\n";
     for r in rows {
         out += &format!("{:>14}{}\n", r.name, cells(row_values(r)));
@@ -281,6 +282,7 @@ mod tests {
                 "depth_rmse",
                 "depth_abs_rel",
                 "depth_rmse_raw",
+                "depth_rmse_shift",
                 "normal_mean_deg",
                 "normal_median_deg",
                 "within_11_25",

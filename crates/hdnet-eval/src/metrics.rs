@@ -14,6 +14,9 @@ pub struct DepthMetrics {
     pub abs_rel: f64,
     /// RMSE without alignment.
     pub rmse_raw: f64,
+    /// RMSE after a shift only: the surface's shape at the truth's distance, its relief's depth
+    /// included (which the scale of `rmse`'s alignment takes away).
+    pub rmse_shift: f64,
     pub scale: f64,
     pub shift: f64,
 }
@@ -78,7 +81,9 @@ pub fn depth_metrics(pred: &Array2<f32>, gt: &Array2<f32>, mask: &Array2<f32>) -
     let rmse = (aligned.iter().zip(&g).map(|(a, g)| (a - g).powi(2)).sum::<f64>() / n).sqrt();
     let abs_rel = aligned.iter().zip(&g).map(|(a, g)| (a - g).abs() / g).sum::<f64>() / n;
     let rmse_raw = (p.iter().zip(&g).map(|(a, g)| (a - g).powi(2)).sum::<f64>() / n).sqrt();
-    Some(DepthMetrics { pixels: p.len(), rmse, abs_rel, rmse_raw, scale, shift })
+    let offset = (g.iter().sum::<f64>() - p.iter().sum::<f64>()) / n;
+    let rmse_shift = (p.iter().zip(&g).map(|(a, g)| (a + offset - g).powi(2)).sum::<f64>() / n).sqrt();
+    Some(DepthMetrics { pixels: p.len(), rmse, abs_rel, rmse_raw, rmse_shift, scale, shift })
 }
 
 /// The angle in degrees between two vectors. A zero-length prediction has no direction and
@@ -220,8 +225,9 @@ mod tests {
         assert_eq!(m.pixels, 3);
         assert!((m.scale - 2.0).abs() < 1e-12 && (m.shift - 1.0).abs() < 1e-12);
         assert!(m.rmse < 1e-12 && m.abs_rel < 1e-12);
-        // raw errors 2, 3, 4: sqrt((4 + 9 + 16) / 3)
+        // raw errors 2, 3, 4: sqrt((4 + 9 + 16) / 3); shifted by their mean 3: -1, 0, 1
         assert!((m.rmse_raw - (29.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert!((m.rmse_shift - (2.0f64 / 3.0).sqrt()).abs() < 1e-12);
     }
 
     #[test]
