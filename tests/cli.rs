@@ -364,7 +364,7 @@ fn train_writes_checkpoints_logs_panels_and_resumes() {
     let held_out = lines[4]["heldout"].as_object().unwrap();
     assert_eq!(
         held_out.keys().collect::<Vec<_>>(),
-        ["depth_abs_rel", "depth_normal_mean_deg", "depth_rmse", "depth_rmse_raw"]
+        ["depth_abs_rel", "depth_normal_mean_deg", "depth_rmse", "depth_rmse_raw", "depth_rmse_shift"]
     );
     assert!(held_out.values().all(|v| v.as_f64().unwrap().is_finite() && v.as_f64().unwrap() > 0.0));
     assert!(out.join("checkpoints/step-00000004/optimizer.bpk").exists());
