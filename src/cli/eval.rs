@@ -25,7 +25,8 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["gt", "pred", "mean_of"])]
     photos: Option<PathBuf>,
     /// Folder of predictions named like the ground truth: NAME_depth.npy or NAME.txt, and
-    /// NAME_normal.npy or NAME_normal_{1,2,3}.txt (what `hdnet infer` writes).
+    /// NAME_normal.npy or NAME_normal_{1,2,3}.txt (what `hdnet infer` writes; for photos its
+    /// NAME_depth_full.npy and NAME_normal_full.npy, at the photo's resolution, come first).
     #[arg(long, conflicts_with_all = ["weights", "baseline"])]
     pred: Option<PathBuf>,
     /// Predict with these weights (default, without --pred or --baseline: the bundled model).

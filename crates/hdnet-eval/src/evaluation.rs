@@ -77,20 +77,24 @@ pub fn baseline_prediction(
 }
 
 /// The prediction for frame `name` in `dir` as `hdnet infer` writes it (`NAME_depth.npy` or
-/// `NAME.txt`, `NAME_normal.npy` or `NAME_normal_{1,2,3}.txt`), checked against `size` and for
-/// non-finite values (every score would silently turn NaN).
+/// `NAME.txt`, `NAME_normal.npy` or `NAME_normal_{1,2,3}.txt`; for a photo `NAME_depth_full.npy`
+/// and `NAME_normal_full.npy` first, at the photo's resolution, where the others are its crop's),
+/// checked against `size` and for non-finite values (every score would silently turn NaN).
 pub fn read_prediction(dir: &Path, name: &str, size: (usize, usize)) -> Result<(Array2<f32>, Array3<f32>), FileError> {
-    let npy_depth = dir.join(format!("{name}_depth.npy"));
-    let depth = if npy_depth.exists() {
-        npy::read::<f32>(&npy_depth)?.into_dimensionality::<Ix2>().map_err(|_| FileError::new(&npy_depth, "not 2-D"))?
-    } else {
-        text::read_matrix(dir.join(format!("{name}.txt")))?
+    let npy_file = |map: &str| {
+        [format!("{name}_{map}_full.npy"), format!("{name}_{map}.npy")]
+            .into_iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.exists())
     };
-    let npy_normals = dir.join(format!("{name}_normal.npy"));
-    let normals = if npy_normals.exists() {
-        npy::read::<f32>(&npy_normals)?
-            .into_dimensionality::<Ix3>()
-            .map_err(|_| FileError::new(&npy_normals, "not 3-D"))?
+    let depth = match npy_file("depth") {
+        Some(path) => {
+            npy::read::<f32>(&path)?.into_dimensionality::<Ix2>().map_err(|_| FileError::new(&path, "not 2-D"))?
+        }
+        None => text::read_matrix(dir.join(format!("{name}.txt")))?,
+    };
+    let normals = if let Some(path) = npy_file("normal") {
+        npy::read::<f32>(&path)?.into_dimensionality::<Ix3>().map_err(|_| FileError::new(&path, "not 3-D"))?
     } else {
         let parts = (1..=3)
             .map(|k| text::read_matrix(dir.join(format!("{name}_normal_{k}.txt"))))
@@ -295,6 +299,29 @@ mod tests {
         let only_normals = aggregate_named(&[evaluate_output("n", &gt, StageOutput::Normals(&normals))]);
         assert_eq!(only_normals.len(), 5);
         assert_eq!(only_normals[0], ("normal_mean_deg", 0.0));
+    }
+
+    #[test]
+    fn a_photos_prediction_is_read_at_the_photos_resolution() {
+        // `infer` writes a photo's maps twice: NAME_depth.npy of its 256 crop, and
+        // NAME_depth_full.npy at the photo's size, which its ground truth has.
+        let dir = tempfile::tempdir().unwrap();
+        let write = |file: &str, value: f32, channels: usize| {
+            let path = dir.path().join(file);
+            if channels == 1 {
+                npy::write(&path, &Array2::from_elem((2, 3), value)).unwrap();
+            } else {
+                npy::write(&path, &Array3::from_elem((2, 3, channels), value)).unwrap();
+            }
+        };
+        write("a_depth.npy", 1.0, 1);
+        write("a_normal.npy", 0.1, 3);
+        let (depth, normals) = read_prediction(dir.path(), "a", (2, 3)).unwrap();
+        assert_eq!((depth[(1, 2)], normals[(1, 2, 0)]), (1.0, 0.1));
+        write("a_depth_full.npy", 2.0, 1);
+        write("a_normal_full.npy", 0.2, 3);
+        let (depth, normals) = read_prediction(dir.path(), "a", (2, 3)).unwrap();
+        assert_eq!((depth[(1, 2)], normals[(1, 2, 0)]), (2.0, 0.2));
     }
 
     #[test]
