@@ -109,7 +109,8 @@ pub fn normal_angular(pred: Tensor<4>, reference: Tensor<4>, mask: &Tensor<4, Bo
 /// change from one pixel to the next (clamped and normalised as in [`normal_angular`]) and the
 /// reference's, over horizontal and vertical neighbours both on the mask, pooled. The angular loss
 /// alone is met by a smooth average of the folds it cannot place exactly, which leaves the
-/// normals' fine relief at a third of the truth's; this term asks for the relief itself.
+/// normals' fine relief at half of the truth's; this term asks for the relief itself (on the
+/// bundle's width-16 net it smoothed the normals further: MODEL.md, "A detail loss").
 pub fn normal_detail(pred: Tensor<4>, reference: Tensor<4>, mask: &Tensor<4, Bool>) -> Tensor<1> {
     let u = clamp_and_normalise(pred);
     let mut sum = Tensor::<1>::zeros([1], &u.device());
