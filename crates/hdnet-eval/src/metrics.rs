@@ -137,36 +137,42 @@ fn normal_metrics_where(
 
 /// [`Detail`] over the `valid` pixels, their neighbourhoods restricted to valid pixels.
 fn detail(pred: &Array3<f32>, gt: &Array3<f32>, valid: &Array2<bool>) -> Option<Detail> {
-    let unit = |a: &Array3<f32>, r: usize, c: usize| {
-        let n = [0, 1, 2].map(|k| f64::from(a[(r, c, k)]));
-        let len = n.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if len > 0.0 { n.map(|x| x / len) } else { [0.0; 3] }
-    };
     let (h, w) = valid.dim();
+    // Unit normals on the valid pixels, zero elsewhere, so that box sums count only those.
+    let unit = |a: &Array3<f32>| {
+        let mut u = Array3::<f64>::zeros((h, w, 3));
+        for ((r, c), _) in valid.indexed_iter().filter(|(_, v)| **v) {
+            let n = [0, 1, 2].map(|k| f64::from(a[(r, c, k)]));
+            let len = n.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if len > 0.0 {
+                (0..3).for_each(|k| u[(r, c, k)] = n[k] / len);
+            }
+        }
+        u
+    };
     // Box sums by summed-area tables: the valid count, then the three components of each map.
     let table = |value: &dyn Fn(usize, usize) -> f64| {
         let mut t = Array2::<f64>::zeros((h + 1, w + 1));
         for r in 0..h {
             for c in 0..w {
-                let v = if valid[(r, c)] { value(r, c) } else { 0.0 };
-                t[(r + 1, c + 1)] = v + t[(r, c + 1)] + t[(r + 1, c)] - t[(r, c)];
+                t[(r + 1, c + 1)] = value(r, c) + t[(r, c + 1)] + t[(r + 1, c)] - t[(r, c)];
             }
         }
         t
     };
-    let count = table(&|_, _| 1.0);
-    let components = |a: &Array3<f32>| [0, 1, 2].map(|k| table(&|r, c| unit(a, r, c)[k]));
-    let (pred_sums, gt_sums) = (components(pred), components(gt));
+    let count = table(&|r, c| if valid[(r, c)] { 1.0 } else { 0.0 });
+    let (pred, gt) = (unit(pred), unit(gt));
+    let components = |u: &Array3<f64>| [0, 1, 2].map(|k| table(&|r, c| u[(r, c, k)]));
+    let (pred_sums, gt_sums) = (components(&pred), components(&gt));
     let (mut pp, mut gg, mut pg) = (0.0, 0.0, 0.0);
     for (r, c) in (0..h * w).map(|i| (i / w, i % w)).filter(|&(r, c)| valid[(r, c)]) {
         let (r0, c0) = (r.saturating_sub(DETAIL_RADIUS), c.saturating_sub(DETAIL_RADIUS));
         let (r1, c1) = ((r + DETAIL_RADIUS + 1).min(h), (c + DETAIL_RADIUS + 1).min(w));
         let window = |t: &Array2<f64>| t[(r1, c1)] - t[(r0, c1)] - t[(r1, c0)] + t[(r0, c0)];
         let n = window(&count);
-        let (p, g) = (unit(pred, r, c), unit(gt, r, c));
         for k in 0..3 {
-            let dp = p[k] - window(&pred_sums[k]) / n;
-            let dg = g[k] - window(&gt_sums[k]) / n;
+            let dp = pred[(r, c, k)] - window(&pred_sums[k]) / n;
+            let dg = gt[(r, c, k)] - window(&gt_sums[k]) / n;
             (pp, gg, pg) = (pp + dp * dp, gg + dg * dg, pg + dp * dg);
         }
     }

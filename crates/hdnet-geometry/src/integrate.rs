@@ -22,9 +22,9 @@ pub struct Integration {
     /// for a camera whose size of a pixel at the person is a guess (a photo's): a slope seen at
     /// twice the assumed pixel size is twice as steep in depth.
     pub fit_scale: bool,
-    /// The normals' slopes steepened by this factor: a normal net leans its normals towards the
-    /// camera where it is unsure of a fold's side (the angular loss's best guess), so the
-    /// surface they integrate to is flatter than the person (calibrated in MODEL.md).
+    /// The normals' slopes steepened by this factor: a normal net that cannot tell which pixels
+    /// turn steeply away from the camera (a body's sides) predicts them less steep than they
+    /// are, so the surface they integrate to is flatter than the person (MODEL.md, "Relief").
     pub relief: f32,
 }
 
@@ -360,10 +360,8 @@ mod tests {
         // the given depth is flat and held loosely. Steepened twice, the refined surface is the
         // body's own (up to its distance, which the flat depth cannot give).
         let (truth, _) = folded_body(0);
-        let half = surface(|x, y| {
-            let bulge = -0.1 * (1.0 - (x * x + y * y) / 0.1);
-            0.5 * (bulge + 0.004 * (x * 2.0 * std::f32::consts::PI / 0.05).sin())
-        });
+        // The body is 4 m + its relief along each ray: half of the relief on the same rays.
+        let half: Vec<f32> = truth.iter().map(|d| 4.0 + 0.5 * (d - 4.0)).collect();
         let (mask, camera) = (disc(), camera());
         let flat = vec![4.0; SIZE * SIZE];
         let normals = normals_of_depth(&half, &mask, SIZE, SIZE, &camera);
