@@ -1159,12 +1159,36 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     // relief's perspective, a few percent at 4 m).
     let mesh = hdnet_formats::mesh::read_ply(plain.join("dancer.ply")).unwrap();
     let on: Vec<[f32; 3]> = mesh.points.iter().copied().filter(|q| q[2] > 0.0).collect();
-    let span = |k: usize| {
-        let (lo, hi) = on.iter().fold((f32::MAX, f32::MIN), |(lo, hi), q| (lo.min(q[k]), hi.max(q[k])));
+    let span = |points: &[[f32; 3]], k: usize| {
+        let (lo, hi) = points.iter().fold((f32::MAX, f32::MIN), |(lo, hi), q| (lo.min(q[k]), hi.max(q[k])));
         hi - lo
     };
-    let larger = span(0).max(span(1));
+    let larger = span(&on, 0).max(span(&on, 1));
     assert!((larger / 2.5 - 1.0).abs() < 0.1, "the mesh spans {larger} m");
+    // The photo's camera (NAME_camera.json) sees the mesh: each vertex projects onto the photo
+    // pixel where the camera's origin and scaling put the centre of its crop pixel, at that
+    // pixel's depth; and the photo's depth map holds the nearest crop pixel's depth.
+    let camera = hdnet_data::layout::read_camera_json(&plain.join("dancer_camera.json")).unwrap();
+    let read_map = |file: &str| {
+        let map = hdnet_formats::npy::read::<f32>(&plain.join(file)).unwrap();
+        map.into_dimensionality::<ndarray::Ix2>().unwrap()
+    };
+    let (crop_depth, photo_depth) = (read_map("dancer_depth.npy"), read_map("dancer_depth_full.npy"));
+    let crop_pixel = |xy: [f32; 2]| [1, 0].map(|k| (xy[k] - camera.origin[k]) / camera.scaling);
+    for vertex in &on {
+        let [r, c] = crop_pixel(camera.project_to_frame(*vertex));
+        assert!((r - r.round()).abs() < 0.01 && (c - c.round()).abs() < 0.01, "{vertex:?} at crop ({r}, {c})");
+        assert_eq!(crop_depth[(r.round() as usize, c.round() as usize)], vertex[2]);
+    }
+    let mut seen = 0;
+    for ((y, x), &d) in photo_depth.indexed_iter().filter(|(_, d)| **d > 0.0) {
+        let [r, c] = crop_pixel([x as f32, y as f32]).map(|v| v.round() as usize);
+        if crop_depth[(r, c)] > 0.0 {
+            assert_eq!(crop_depth[(r, c)], d, "photo pixel ({y}, {x})");
+            seen += 1;
+        }
+    }
+    assert!(seen > 10_000, "{seen} photo pixels checked");
     // The mesh renders on its own as PNG frames.
     let frames = dir.path().join("frames");
     hdnet_ok(&["render", p(&out.join("dancer.ply")), "--turntable", "--frames", "8", "--out", p(&frames)]);

@@ -26,7 +26,8 @@ pub struct Args {
     photos: Option<PathBuf>,
     /// Folder of predictions named like the ground truth: NAME_depth.npy or NAME.txt, and
     /// NAME_normal.npy or NAME_normal_{1,2,3}.txt (what `hdnet infer` writes; for photos its
-    /// NAME_depth_full.npy and NAME_normal_full.npy, at the photo's resolution, come first).
+    /// NAME_depth_full.npy and NAME_normal_full.npy, at the photo's resolution, come first, and
+    /// the depth's normals are seen through its NAME_camera.json).
     #[arg(long, conflicts_with_all = ["weights", "baseline"])]
     pred: Option<PathBuf>,
     /// Predict with these weights (default, without --pred or --baseline: the bundled model).
@@ -209,19 +210,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     for name in &names {
         let result = read_labelled(&gt_root, name).and_then(|gt| {
-            let (depth, normals) = match &predictions {
-                Predictions::Baseline => baseline_prediction(&gt, mean.as_ref())
-                    .map_err(|e| FileError::new(frame_png(&gt_root, dirs::MASK, name), e))?,
+            let (depth, normals, camera) = match &predictions {
+                Predictions::Baseline => {
+                    let (depth, normals) = baseline_prediction(&gt, mean.as_ref())
+                        .map_err(|e| FileError::new(frame_png(&gt_root, dirs::MASK, name), e))?;
+                    (depth, normals, None)
+                }
                 Predictions::Model(net) => {
                     let (h, w) = gt.person.mask.dim();
                     hdnet_model::pipeline::check_network_size(h, w)
                         .map_err(|e| FileError::new(frame_png(&gt_root, dirs::COLOR, name), e))?;
                     let p = net.predict(&[&gt.person]).remove(0);
-                    (p.refined_depth(&gt.person.mask, &gt.camera, refine) * &gt.person.mask, p.normals)
+                    (p.refined_depth(&gt.person.mask, &gt.camera, refine) * &gt.person.mask, p.normals, None)
                 }
-                Predictions::Folder(dir) => read_prediction(dir, name, gt.person.mask.dim())?,
+                Predictions::Folder(dir) => {
+                    let saved = read_prediction(dir, name, gt.person.mask.dim())?;
+                    (saved.depth, saved.normals, saved.camera)
+                }
             };
-            Ok(evaluate(name, &gt, &depth, &normals))
+            Ok(evaluate(name, &gt, &depth, &normals, camera.as_ref().unwrap_or(&gt.camera)))
         });
         match result {
             Ok(row) => rows.push(row),

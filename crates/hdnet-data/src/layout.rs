@@ -480,23 +480,30 @@ fn camera_file(root: &Path, name: &str) -> Result<Option<Camera>, FileError> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| FileError::new(&path, e))?;
-    let camera: Camera =
-        serde_json::from_str(&text).map_err(|e| FileError::new(&path, format!("not a camera: {e}")))?;
-    let values = [camera.fx, camera.fy, camera.cx, camera.cy, camera.origin[0], camera.origin[1], camera.scaling];
-    if values.iter().any(|v| !v.is_finite()) || camera.fx <= 0.0 || camera.fy <= 0.0 || camera.scaling <= 0.0 {
-        return Err(FileError::new(&path, "a camera needs finite values and positive focal lengths and scaling"));
+    read_camera_json(&path).map(Some)
+}
+
+/// A camera stored as JSON (the fields of [`Camera`]).
+pub fn read_camera_json(path: &Path) -> Result<Camera, FileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| FileError::new(path, e))?;
+    let camera: Camera = serde_json::from_str(&text).map_err(|e| FileError::new(path, format!("not a camera: {e}")))?;
+    if !camera.is_valid() {
+        return Err(FileError::new(path, "a camera needs finite values and positive focal lengths and scaling"));
     }
-    Ok(Some(camera))
+    Ok(camera)
+}
+
+/// Writes `camera` as JSON (atomically).
+pub fn write_camera_json(path: &Path, camera: &Camera) -> Result<(), FileError> {
+    let text = serde_json::to_string_pretty(camera).map_err(|e| FileError::new(path, e))?;
+    write_atomic(path, text.as_bytes())
 }
 
 /// Writes `camera` as `camera/NAME.json` under `root`.
 pub fn write_camera(root: &Path, name: &str, camera: &Camera) -> Result<(), FileError> {
     let dir = root.join(dirs::CAMERA);
     std::fs::create_dir_all(&dir).map_err(|e| FileError::new(&dir, e))?;
-    let path = dir.join(format!("{name}.json"));
-    let text = serde_json::to_string_pretty(camera).map_err(|e| FileError::new(&path, e))?;
-    write_atomic(&path, text.as_bytes())
+    write_camera_json(&dir.join(format!("{name}.json")), camera)
 }
 
 /// Writes a depth map (H, W) of frame `name` into `DIR` as `NAME.txt` (comma separated, as the

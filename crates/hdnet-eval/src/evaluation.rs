@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use hdnet_data::iuv::Iuv;
-use hdnet_data::layout::{DEPTH_MEDIAN, LabelledFrame, frame_names, read_labelled};
+use hdnet_data::layout::{DEPTH_MEDIAN, LabelledFrame, frame_names, read_camera_json, read_labelled};
 use hdnet_formats::{FileError, npy, row_major, text};
 use hdnet_geometry::{Camera, normals_of_depth};
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3, stack};
@@ -76,20 +76,31 @@ pub fn baseline_prediction(
     Ok((depth, normals))
 }
 
+/// A prediction as `hdnet infer` wrote it.
+pub struct SavedPrediction {
+    pub depth: Array2<f32>,
+    pub normals: Array3<f32>,
+    /// The camera the depth is seen through where `infer` wrote one (a photo's
+    /// `NAME_camera.json`); a frame's own camera sees the rest.
+    pub camera: Option<Camera>,
+}
+
 /// The prediction for frame `name` in `dir` as `hdnet infer` writes it (`NAME_depth.npy` or
 /// `NAME.txt`, `NAME_normal.npy` or `NAME_normal_{1,2,3}.txt`; for a photo `NAME_depth_full.npy`
-/// and `NAME_normal_full.npy` first, at the photo's resolution, where the others are its crop's),
-/// checked against `size` and for non-finite values (every score would silently turn NaN).
-pub fn read_prediction(dir: &Path, name: &str, size: (usize, usize)) -> Result<(Array2<f32>, Array3<f32>), FileError> {
+/// and `NAME_normal_full.npy` first, at the photo's resolution, where the others are its crop's,
+/// and `NAME_camera.json`), checked against `size` and for non-finite values (every score would
+/// silently turn NaN).
+pub fn read_prediction(dir: &Path, name: &str, size: (usize, usize)) -> Result<SavedPrediction, FileError> {
     let npy_file = |map: &str| {
         [format!("{name}_{map}_full.npy"), format!("{name}_{map}.npy")]
             .into_iter()
             .map(|f| dir.join(f))
             .find(|p| p.exists())
     };
-    let depth = match npy_file("depth") {
+    let depth_file = npy_file("depth");
+    let depth = match &depth_file {
         Some(path) => {
-            npy::read::<f32>(&path)?.into_dimensionality::<Ix2>().map_err(|_| FileError::new(&path, "not 2-D"))?
+            npy::read::<f32>(path)?.into_dimensionality::<Ix2>().map_err(|_| FileError::new(path, "not 2-D"))?
         }
         None => text::read_matrix(dir.join(format!("{name}.txt")))?,
     };
@@ -108,7 +119,16 @@ pub fn read_prediction(dir: &Path, name: &str, size: (usize, usize)) -> Result<(
     if depth.iter().chain(normals.iter()).any(|v| !v.is_finite()) {
         return Err(FileError::new(dir.join(name), "prediction contains NaN or infinite values"));
     }
-    Ok((depth, normals))
+    let camera_path = dir.join(format!("{name}_camera.json"));
+    let camera = if camera_path.exists() {
+        // The photo's depth is in the photo's pixels; its crop's in the crop's, as written.
+        let camera = read_camera_json(&camera_path)?;
+        let full = depth_file.is_some_and(|p| p.to_string_lossy().ends_with("_full.npy"));
+        Some(if full { camera.full_frame() } else { camera })
+    } else {
+        None
+    };
+    Ok(SavedPrediction { depth, normals, camera })
 }
 
 /// The normals of `depth` seen through `camera`, on the mask.
@@ -118,14 +138,21 @@ fn depth_normals(depth: &Array2<f32>, mask: &Array2<f32>, camera: &Camera) -> Ar
     Array3::from_shape_fn((h, w, 3), |(r, c, k)| normals[r * w + c][k])
 }
 
-/// Scores one image's prediction against its ground truth (seen through its own camera).
-pub fn evaluate(name: &str, gt: &LabelledFrame, depth: &Array2<f32>, normals: &Array3<f32>) -> ImageRow {
+/// Scores one image's prediction against its ground truth; the depth's normals are seen through
+/// `camera` (the frame's own, or the one the prediction was made with).
+pub fn evaluate(
+    name: &str,
+    gt: &LabelledFrame,
+    depth: &Array2<f32>,
+    normals: &Array3<f32>,
+    camera: &Camera,
+) -> ImageRow {
     let parts = Iuv::decode(&gt.person.iuv).map(|iuv| iuv.part).unwrap_or_else(|_| Array2::zeros(gt.person.mask.dim()));
     ImageRow {
         name: name.to_string(),
         depth: depth_metrics(depth, &gt.depth, &gt.person.mask),
         normals: normal_metrics(normals, &gt.normals, &gt.person.mask),
-        depth_normals: normal_metrics(&depth_normals(depth, &gt.person.mask, &gt.camera), &gt.normals, &gt.person.mask),
+        depth_normals: normal_metrics(&depth_normals(depth, &gt.person.mask, camera), &gt.normals, &gt.person.mask),
         parts: per_part(depth, &gt.depth, normals, &gt.normals, &gt.person.mask, &parts)
             .into_iter()
             .map(|(part, depth, normals)| PartRow { part, depth, normals })
@@ -254,10 +281,10 @@ mod tests {
         let gt = frame(3.0);
         let (depth, normals) = baseline_prediction(&gt, None).unwrap();
         assert!(depth.iter().zip(&gt.person.mask).all(|(d, m)| *d == m * DEPTH_MEDIAN));
-        let row = evaluate("f", &gt, &depth, &normals);
+        let row = evaluate("f", &gt, &depth, &normals, &gt.camera);
         assert_eq!(row.normals.unwrap().mean_deg, 0.0);
         // A flat depth map fits the tilted ground truth only by its shift: RMSE of a plane's residual.
-        let second = evaluate("g", &frame(5.0), &depth, &normals);
+        let second = evaluate("g", &frame(5.0), &depth, &normals, &gt.camera);
         let means = aggregate(&[row, second]);
         let normal_mean = COLUMNS.iter().position(|c| c.key == "normal_mean_deg").unwrap();
         assert_eq!(means[normal_mean], 0.0);
@@ -316,19 +343,45 @@ mod tests {
         };
         write("a_depth.npy", 1.0, 1);
         write("a_normal.npy", 0.1, 3);
-        let (depth, normals) = read_prediction(dir.path(), "a", (2, 3)).unwrap();
-        assert_eq!((depth[(1, 2)], normals[(1, 2, 0)]), (1.0, 0.1));
+        let crop = read_prediction(dir.path(), "a", (2, 3)).unwrap();
+        assert_eq!((crop.depth[(1, 2)], crop.normals[(1, 2, 0)], crop.camera), (1.0, 0.1, None));
+        // The photo's camera as `infer` writes it: seen from the crop's pixels as written, from
+        // the photo's own pixels without the crop's placing.
+        let camera = Camera::photo_crop(500.0, [1.5, 1.0], [0.25, 0.25], 1.5, 3);
+        hdnet_data::layout::write_camera_json(&dir.path().join("a_camera.json"), &camera).unwrap();
+        assert_eq!(read_prediction(dir.path(), "a", (2, 3)).unwrap().camera, Some(camera));
         write("a_depth_full.npy", 2.0, 1);
         write("a_normal_full.npy", 0.2, 3);
-        let (depth, normals) = read_prediction(dir.path(), "a", (2, 3)).unwrap();
-        assert_eq!((depth[(1, 2)], normals[(1, 2, 0)]), (2.0, 0.2));
+        let full = read_prediction(dir.path(), "a", (2, 3)).unwrap();
+        assert_eq!((full.depth[(1, 2)], full.normals[(1, 2, 0)]), (2.0, 0.2));
+        assert_eq!(full.camera, Some(Camera { origin: [0.0, 0.0], scaling: 1.0, ..camera }));
+        std::fs::write(dir.path().join("a_camera.json"), r#"{"fx": -1}"#).unwrap();
+        let err = read_prediction(dir.path(), "a", (2, 3)).err().unwrap().to_string();
+        assert!(err.contains("a_camera.json") && err.contains("not a camera"), "{err}");
+    }
+
+    #[test]
+    fn the_depths_normals_are_seen_through_the_camera_given() {
+        // A plane whose depth grows by 1 cm a column, against true normals facing the camera:
+        // through a camera whose pixels span 1 cm at 4 m it is tilted 45 degrees about the
+        // vertical; through one of twice the focal length (pixels of 5 mm) atan(2) = 63.4.
+        let mut gt = frame(4.0);
+        let (h, w) = gt.person.mask.dim();
+        let camera = Camera::for_crop(&vec![4.0; h * w], &vec![1.0; h * w], 0.01, w);
+        let depth = Array2::from_shape_fn((h, w), |(_, c)| 4.0 + 0.01 * c as f32);
+        gt.depth = depth.clone();
+        let normals = gt.normals.clone();
+        let tilt = |camera: &Camera| evaluate("a", &gt, &depth, &normals, camera).depth_normals.unwrap().mean_deg;
+        assert!((tilt(&camera) - 45.0).abs() < 0.5, "{}", tilt(&camera));
+        let steeper = Camera { fx: camera.fx * 2.0, fy: camera.fy * 2.0, ..camera };
+        assert!((tilt(&steeper) - 2.0f64.atan().to_degrees()).abs() < 0.5, "{}", tilt(&steeper));
     }
 
     #[test]
     fn reports_hold_every_image_and_the_mean() {
         let gt = frame(3.0);
         let (depth, normals) = baseline_prediction(&gt, None).unwrap();
-        let rows = vec![evaluate("a", &gt, &depth, &normals)];
+        let rows = vec![evaluate("a", &gt, &depth, &normals, &gt.camera)];
         let dir = tempfile::tempdir().unwrap();
         write_reports(dir.path(), &rows).unwrap();
         let csv = std::fs::read_to_string(dir.path().join("eval.csv")).unwrap();

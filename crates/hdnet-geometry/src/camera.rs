@@ -62,6 +62,34 @@ impl Camera {
         Self { fx: focal, fy: focal, cx: centre, cy: centre, origin: [0.0, 0.0], scaling: 1.0 }
     }
 
+    /// This camera of a `size` x `size` network crop (in its pixels: origin 0, scaling 1) in the
+    /// photo the crop was resampled from: the square `side` photo pixels wide whose top-left
+    /// corner is photo pixel `corner` (x, y). The intrinsics become the photo's, and the crop's
+    /// pixels keep their rays (the crop's pixel centres lie at the square's, `side / size` apart).
+    pub fn in_photo(&self, corner: [f32; 2], side: f32, size: usize) -> Self {
+        let s = side / size as f32;
+        let photo_centre = |crop_centre: f32, corner: f32| corner - 0.5 + (crop_centre + 0.5) * s;
+        Self {
+            fx: self.fx * s,
+            fy: self.fy * s,
+            cx: photo_centre(self.cx, corner[0]),
+            cy: photo_centre(self.cy, corner[1]),
+            origin: corner.map(|c| c - 0.5 + 0.5 * s),
+            scaling: s,
+        }
+    }
+
+    /// The camera of the full frame's own pixels (no crop).
+    pub fn full_frame(&self) -> Self {
+        Self { origin: [0.0, 0.0], scaling: 1.0, ..*self }
+    }
+
+    /// Whether the values can be a camera: finite, focal lengths and scaling positive.
+    pub fn is_valid(&self) -> bool {
+        let values = [self.fx, self.fy, self.cx, self.cy, self.origin[0], self.origin[1], self.scaling];
+        values.iter().all(|v| v.is_finite()) && self.fx > 0.0 && self.fy > 0.0 && self.scaling > 0.0
+    }
+
     /// The same crop at `factor` times the resolution (for supersampling).
     pub fn finer(&self, factor: usize) -> Self {
         Self { scaling: self.scaling / factor as f32, ..*self }
@@ -115,6 +143,24 @@ mod tests {
         let (a, b) = (c.backproject(0.0, 0.0, 5.0), c.backproject(0.0, 1.0, 5.0));
         assert!((b[0] - a[0] - 0.01).abs() < 1e-7 && a[1] == b[1], "{a:?} {b:?}");
         assert_eq!(c.backproject(0.5, 0.5, 5.0), [0.0, 0.0, 5.0], "centred on the optical axis");
+    }
+
+    #[test]
+    fn a_crop_camera_placed_in_its_photo_keeps_every_rays_direction() {
+        // A 4x4 crop of the 8-pixel square at photo pixel (10, 20): crop pixel (r, c) covers
+        // photo pixels 20 + 2r .. 21 + 2r (rows), so its centre is photo row 20.5 + 2r.
+        let crop = Camera::for_crop(&[5.0; 16], &[1.0; 16], 0.01, 4);
+        let placed = crop.in_photo([10.0, 20.0], 8.0, 4);
+        assert_eq!(placed.fx, crop.fx * 2.0);
+        for (row, col) in [(0.0, 0.0), (1.0, 3.0), (3.0, 2.0)] {
+            let (a, b) = (crop.ray(row, col), placed.ray(row, col));
+            assert!((a[0] - b[0]).abs() < 1e-6 && (a[1] - b[1]).abs() < 1e-6, "{a:?} {b:?}");
+            // The same ray through the photo's own pixel at the crop pixel's centre.
+            let photo = placed.full_frame().ray(20.5 + 2.0 * row, 10.5 + 2.0 * col);
+            assert!((a[0] - photo[0]).abs() < 1e-6 && (a[1] - photo[1]).abs() < 1e-6, "{a:?} {photo:?}");
+        }
+        assert!(placed.is_valid());
+        assert!(!Camera { fx: 0.0, ..placed }.is_valid() && !Camera { cx: f32::NAN, ..placed }.is_valid());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use hdnet_data::layout::write_camera_json;
 use hdnet_formats::images::PersonImage;
 use hdnet_formats::item::ItemWriter;
 use hdnet_formats::mesh::{self, ColoredMesh};
@@ -20,7 +21,9 @@ pub fn output_names(name: &str, photo: bool, segmented: bool, turntable: bool) -
         ["_mesh.obj", "_results.png", "_depth.npy", "_normal.npy", ".ply", ".glb"].map(|s| format!("{name}{s}")),
     );
     if photo {
-        names.extend(["_depth_full.npy", "_normal_full.npy", "_normal_full.png"].map(|s| format!("{name}{s}")));
+        names.extend(
+            ["_depth_full.npy", "_normal_full.npy", "_normal_full.png", "_camera.json"].map(|s| format!("{name}{s}")),
+        );
     }
     if segmented {
         names.extend(["_mask.png", "_keypoints.json"].map(|s| format!("{name}{s}")));
@@ -72,7 +75,7 @@ fn write_all(
     let mesh = colored_mesh(&l.sample, &depth, &camera);
     let warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
     if let Some(photo) = &l.photo {
-        write_photo_outputs(out, &l.sample.name, photo, &refined, &p.normals)?;
+        write_photo_outputs(out, &l.sample.name, photo, &refined, &p.normals, &camera)?;
         if let MaskFrom::Found(person) = &photo.mask_from {
             person.write(out, &l.sample.name)?;
         }
@@ -86,14 +89,19 @@ fn write_all(
     Ok(warnings)
 }
 
-/// The results at the photo's resolution: depth and normals pasted back (zero off the mask).
+/// The results at the photo's resolution: depth and normals pasted back (zero off the mask),
+/// and the camera that sees the depth as the mesh has it (`camera`, the crop's) in the photo.
 fn write_photo_outputs(
     out: &Path,
     name: &str,
     photo: &PhotoFrame,
     depth: &Array2<f32>,
     normals: &Array3<f32>,
+    camera: &Camera,
 ) -> Result<(), FileError> {
+    let corner = [photo.crop.left as f32, photo.crop.top as f32];
+    let in_photo = camera.in_photo(corner, photo.crop.side as f32, depth.dim().1);
+    write_camera_json(&out.join(format!("{name}_camera.json")), &in_photo)?;
     let (h, w) = photo.mask.dim();
     let depth =
         photo.crop.paste_back(&depth.clone().insert_axis(Axis(2)), h, w).index_axis_move(Axis(2), 0) * &photo.mask;

@@ -20,6 +20,19 @@ pub enum AngularLoss {
     Taylor,
 }
 
+/// How the normal stage's angular loss averages its pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// Every mask pixel of the batch counts once (the original's `boolean_mask`), so a person
+    /// filling the frame weighs as much as ten small ones.
+    #[default]
+    Pixels,
+    /// Each person's mean angle, averaged over the batch: every person counts once, as in
+    /// `hdnet eval`'s mean over images.
+    People,
+}
+
 /// The sum of all elements in an order fixed by the shape. Burn's whole-tensor `sum` on GPU
 /// backends may accumulate with atomics, whose order (and so the float result) changes from run
 /// to run; a reduction along one axis does not, which keeps a resumed GPU run bit-exact.
@@ -78,6 +91,29 @@ const DEGENERATE_NORMS: f32 = 1e-20;
 /// normals, averaged over every mask pixel of the batch (the original's `boolean_mask` pools the
 /// batch).
 pub fn normal_angular(pred: Tensor<4>, reference: Tensor<4>, mask: &Tensor<4, Bool>, kind: AngularLoss) -> Tensor<1> {
+    total(angles(pred, reference, mask, kind)) / total(mask.clone().float())
+}
+
+/// [`normal_angular`] pooled as `pooling` says.
+pub fn normal_angular_pooled(
+    pred: Tensor<4>,
+    reference: Tensor<4>,
+    mask: &Tensor<4, Bool>,
+    kind: AngularLoss,
+    pooling: Pooling,
+) -> Tensor<1> {
+    match pooling {
+        Pooling::Pixels => normal_angular(pred, reference, mask, kind),
+        Pooling::People => {
+            let angle = per_sample_sum(angles(pred, reference, mask, kind));
+            // A person with no mask pixel adds 0, not 0/0.
+            batch_mean(angle / per_sample_sum(mask.clone().float()).clamp_min(1.0))
+        }
+    }
+}
+
+/// The angle of each pixel on the mask (0 off it).
+fn angles(pred: Tensor<4>, reference: Tensor<4>, mask: &Tensor<4, Bool>, kind: AngularLoss) -> Tensor<4> {
     let u = clamp_and_normalise(pred);
     let a11 = u.clone().square().sum_dim(1);
     let a12 = (u * reference.clone()).sum_dim(1);
@@ -101,8 +137,7 @@ pub fn normal_angular(pred: Tensor<4>, reference: Tensor<4>, mask: &Tensor<4, Bo
                 - p(9) * (35.0 / 1152.0)
         }
     };
-    let angle = angle.mask_fill(off, 0.0);
-    total(angle) / total(mask.clone().float())
+    angle.mask_fill(off, 0.0)
 }
 
 /// The detail loss (not in the original): the mean L1 difference between the predicted normals'
@@ -214,6 +249,25 @@ mod tests {
         let half_pi = std::f32::consts::FRAC_PI_2;
         let want = (half_pi + half_pi - 1.0 - 1.0 / 6.0 - 3.0 / 40.0 - 5.0 / 112.0 - 35.0 / 1152.0) / 2.0;
         assert!((taylor - want).abs() < 1e-5, "{taylor} vs {want}");
+    }
+
+    #[test]
+    fn people_pooling_weighs_each_person_once() {
+        // Person 0: one pixel on the mask, 90 degrees off; person 1: three pixels, exact (the
+        // fourth off the mask, 180 degrees off). Pooled by pixels: (pi/2 + 3 * a0) / 4; by
+        // people: (pi/2 + a0) / 2, where a0 = acos(1/(1+1e-5)) is the epsilon's angle.
+        let m = mask(vec![true, false, false, false, true, true, true, false], [2, 1, 2, 2]);
+        let facing = |x: f32, z: f32| [vec![x; 4], vec![0.0; 4], vec![z; 4]].concat();
+        let pred = t([facing(1.0, 0.0), facing(0.0, 1.0)].concat(), [2, 3, 2, 2]);
+        let mut reference = [facing(0.0, 1.0), facing(0.0, 1.0)].concat();
+        reference[12 + 8 + 3] = -1.0;
+        let reference = t(reference, [2, 3, 2, 2]);
+        let a0 = (1.0f32 / 1.00001).acos();
+        let half_pi = std::f32::consts::FRAC_PI_2;
+        let pool =
+            |p| normal_angular_pooled(pred.clone(), reference.clone(), &m, AngularLoss::Acos, p).into_scalar::<f32>();
+        assert!((pool(Pooling::Pixels) - (half_pi + 3.0 * a0) / 4.0).abs() < 1e-5, "{}", pool(Pooling::Pixels));
+        assert!((pool(Pooling::People) - (half_pi + a0) / 2.0).abs() < 1e-5, "{}", pool(Pooling::People));
     }
 
     #[test]

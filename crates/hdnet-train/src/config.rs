@@ -6,7 +6,7 @@ use hdnet_data::augment::AugmentConfig;
 use hdnet_formats::FileError;
 use hdnet_model::NetKind;
 use hdnet_model::geometry::NormalsFromDepth;
-use hdnet_model::losses::AngularLoss;
+use hdnet_model::losses::{AngularLoss, Pooling};
 use hdnet_model::warp_loss::RotationFit;
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +74,9 @@ pub struct TrainConfig {
     /// angular loss alone; `hdnet_model::losses::normal_detail`).
     #[serde(default)]
     pub detail_weight: f32,
+    /// How the normal stage's angular loss averages (the original: over the batch's pixels).
+    #[serde(default)]
+    pub normal_pooling: Pooling,
     /// Whether a new depth net reads DensePose IUV (the original's 9 inputs) or only RGB and
     /// normals (6 inputs, for users without DensePose). A resumed or `--init` network keeps its own.
     #[serde(default = "uses_densepose")]
@@ -110,6 +113,7 @@ impl TrainConfig {
             angular_loss: AngularLoss::Acos,
             rotation_fit: RotationFit::Original,
             detail_weight: 0.0,
+            normal_pooling: Pooling::Pixels,
             densepose: true,
             synthetic: None,
         }
@@ -284,5 +288,11 @@ mod tests {
         let err = TrainConfig::load(&p, Stage::Normal).unwrap_err().to_string();
         assert!(err.contains("c.toml") && err.contains("detail_weight = -0.5"), "{err}");
         assert_eq!(TrainConfig::for_stage(Stage::Normal).detail_weight, 0.0, "the original has no detail loss");
+        std::fs::write(&p, "normal_pooling = \"people\"\n").unwrap();
+        assert_eq!(TrainConfig::load(&p, Stage::Normal).unwrap().normal_pooling, Pooling::People);
+        std::fs::write(&p, "normal_pooling = \"persons\"\n").unwrap();
+        let err = TrainConfig::load(&p, Stage::Normal).unwrap_err().to_string();
+        assert!(err.contains("c.toml") && err.contains("persons"), "{err}");
+        assert_eq!(TrainConfig::for_stage(Stage::Normal).normal_pooling, Pooling::Pixels, "the original pools pixels");
     }
 }

@@ -3,7 +3,9 @@
 use burn::prelude::*;
 use hdnet_model::Hourglass;
 use hdnet_model::geometry::depth_to_normals;
-use hdnet_model::losses::{hdnet_unlabelled_total, normal_angular, normal_detail, supervised_depth_loss};
+use hdnet_model::losses::{
+    hdnet_unlabelled_total, normal_angular, normal_angular_pooled, normal_detail, supervised_depth_loss,
+};
 use hdnet_model::warp_loss::warp_loss;
 
 use crate::batch::{LabelledBatch, PairBatch};
@@ -94,7 +96,13 @@ pub fn stage_loss(
 ) -> StageLoss {
     if stage == Stage::Normal {
         let pred = net.forward(batch.image);
-        let normal = normal_angular(pred.clone(), batch.normals.clone(), &batch.mask, config.angular_loss);
+        let normal = normal_angular_pooled(
+            pred.clone(),
+            batch.normals.clone(),
+            &batch.mask,
+            config.angular_loss,
+            config.normal_pooling,
+        );
         if config.detail_weight == 0.0 {
             return StageLoss { total: normal.clone(), terms: Terms::Normal { normal, detail: None } };
         }
