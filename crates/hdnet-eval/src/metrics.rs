@@ -77,13 +77,19 @@ pub fn depth_metrics(pred: &Array2<f32>, gt: &Array2<f32>, mask: &Array2<f32>) -
     }
     let n = p.len() as f64;
     let (scale, shift) = align(&p, &g);
-    let aligned: Vec<f64> = p.iter().map(|v| scale * v + shift).collect();
-    let rmse = (aligned.iter().zip(&g).map(|(a, g)| (a - g).powi(2)).sum::<f64>() / n).sqrt();
-    let abs_rel = aligned.iter().zip(&g).map(|(a, g)| (a - g).abs() / g).sum::<f64>() / n;
-    let rmse_raw = (p.iter().zip(&g).map(|(a, g)| (a - g).powi(2)).sum::<f64>() / n).sqrt();
+    // The RMSE of the prediction mapped by `map`.
+    let rms = |map: &dyn Fn(f64) -> f64| (p.iter().zip(&g).map(|(v, g)| (map(*v) - g).powi(2)).sum::<f64>() / n).sqrt();
     let offset = (g.iter().sum::<f64>() - p.iter().sum::<f64>()) / n;
-    let rmse_shift = (p.iter().zip(&g).map(|(a, g)| (a + offset - g).powi(2)).sum::<f64>() / n).sqrt();
-    Some(DepthMetrics { pixels: p.len(), rmse, abs_rel, rmse_raw, rmse_shift, scale, shift })
+    let abs_rel = p.iter().zip(&g).map(|(v, g)| (scale * v + shift - g).abs() / g).sum::<f64>() / n;
+    Some(DepthMetrics {
+        pixels: p.len(),
+        rmse: rms(&|v| scale * v + shift),
+        abs_rel,
+        rmse_raw: rms(&|v| v),
+        rmse_shift: rms(&|v| v + offset),
+        scale,
+        shift,
+    })
 }
 
 /// The angle in degrees between two vectors. A zero-length prediction has no direction and
