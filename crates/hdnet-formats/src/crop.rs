@@ -3,7 +3,7 @@
 
 use image::ImageBuffer;
 use image::imageops::{FilterType, resize};
-use ndarray::{Array2, Array3};
+use ndarray::{Array2, Array3, Axis};
 
 /// The rows and columns a mask's pixels (> 0) span, inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,20 +96,60 @@ impl Crop {
         out
     }
 
-    /// `values` (size x size x C, the network's frame) placed back into an `h` x `w` photo by
-    /// nearest neighbour; zero outside the crop.
-    pub fn paste_back(&self, values: &Array3<f32>, h: usize, w: usize) -> Array3<f32> {
+    /// `values` (size x size x C, the network's frame) placed back into an `h` x `w` photo:
+    /// each photo pixel interpolated bilinearly from the network pixels around its centre where
+    /// `valid` is on (the person's; the others' weights are dropped, so no value from off the
+    /// person bleeds in), the nearest network pixel where none of the four is; zero outside the
+    /// crop. Nearest neighbours alone would repeat a network pixel over several photo pixels:
+    /// terraces whose slopes, and so normals, are wrong.
+    pub fn paste_back(&self, values: &Array3<f32>, valid: &Array2<f32>, h: usize, w: usize) -> Array3<f32> {
         let (size, _, channels) = values.dim();
         let scale = size as f64 / self.side as f64;
-        Array3::from_shape_fn((h, w, channels), |(r, c, k)| {
-            let (y, x) = (r as i64 - self.top, c as i64 - self.left);
-            if y < 0 || x < 0 || y as usize >= self.side || x as usize >= self.side {
-                return 0.0;
+        let mut out = Array3::zeros((h, w, channels));
+        for r in 0..h {
+            for c in 0..w {
+                let (y, x) = (r as i64 - self.top, c as i64 - self.left);
+                if y < 0 || x < 0 || y as usize >= self.side || x as usize >= self.side {
+                    continue;
+                }
+                let (weights, nearest) = (corners(y, scale, size), corners(x, scale, size));
+                let mut total = vec![0.0f64; channels];
+                let mut weight = 0.0;
+                for &(i, wi) in &weights.0 {
+                    for &(j, wj) in &nearest.0 {
+                        if valid[(i, j)] > 0.0 && wi * wj > 0.0 {
+                            weight += wi * wj;
+                            total
+                                .iter_mut()
+                                .enumerate()
+                                .for_each(|(k, t)| *t += wi * wj * f64::from(values[(i, j, k)]));
+                        }
+                    }
+                }
+                for k in 0..channels {
+                    out[(r, c, k)] =
+                        if weight > 0.0 { (total[k] / weight) as f32 } else { values[(weights.1, nearest.1, k)] };
+                }
             }
-            let at = |v: i64| (((v as f64 + 0.5) * scale) as usize).min(size - 1);
-            values[(at(y), at(x), k)]
-        })
+        }
+        out
     }
+
+    /// [`Crop::paste_back`] for one map (size x size).
+    pub fn paste_back_map(&self, map: &Array2<f32>, valid: &Array2<f32>, h: usize, w: usize) -> Array2<f32> {
+        self.paste_back(&map.clone().insert_axis(Axis(2)), valid, h, w).index_axis_move(Axis(2), 0)
+    }
+}
+
+/// The two network pixels on either side of photo pixel `v`'s centre along one axis, with their
+/// bilinear weights (clamped at the borders), and the nearest one.
+fn corners(v: i64, scale: f64, size: usize) -> ([(usize, f64); 2], usize) {
+    let at = (v as f64 + 0.5) * scale - 0.5;
+    let last = (size - 1) as f64;
+    let lo = at.floor().clamp(0.0, last);
+    let t = (at - lo).clamp(0.0, 1.0);
+    let nearest = (((v as f64 + 0.5) * scale) as usize).min(size - 1);
+    ([(lo as usize, 1.0 - t), ((lo + 1.0).min(last) as usize, t)], nearest)
 }
 
 #[cfg(test)]
@@ -130,6 +170,32 @@ mod tests {
     }
 
     #[test]
+    fn pasting_back_interpolates_between_the_persons_pixels_only() {
+        // A 4x4 network frame of a 8x8 square at (1, 2) of a 10x12 photo: photo pixel (r, c) has
+        // its centre at network coordinates ((r - 1 + 0.5) / 2 - 0.5, (c - 2 + 0.5) / 2 - 0.5).
+        let crop = Crop { top: 1, left: 2, side: 8 };
+        let ramp = Array3::from_shape_fn((4, 4, 1), |(i, j, _)| (10 * i + j) as f32);
+        let all = Array2::ones((4, 4));
+        let back = crop.paste_back(&ramp, &all, 10, 12);
+        // Photo pixel (4, 5): network (1.25, 1.25) -> 10 * 1.25 + 1.25; (1, 2): the corner,
+        // clamped to network pixel (0, 0); outside the square: zero.
+        assert!((back[(4, 5, 0)] - 13.75).abs() < 1e-5, "{}", back[(4, 5, 0)]);
+        assert_eq!((back[(1, 2, 0)], back[(0, 0, 0)], back[(9, 11, 0)]), (0.0, 0.0, 0.0));
+        // Network column 2 off the person, holding 1000: photo pixel (4, 5) now interpolates
+        // between column 1's pixels only (rows 1 and 2: 10 * 1.25 + 1), and photo pixel (4, 7)
+        // (network column 2.25) between column 3's.
+        let mut walled = ramp.clone();
+        walled.slice_mut(ndarray::s![.., 2, ..]).fill(1000.0);
+        let valid = Array2::from_shape_fn((4, 4), |(_, j)| if j == 2 { 0.0 } else { 1.0 });
+        let back = crop.paste_back(&walled, &valid, 10, 12);
+        assert!((back[(4, 5, 0)] - 13.5).abs() < 1e-5, "{}", back[(4, 5, 0)]);
+        assert!((back[(4, 7, 0)] - 15.5).abs() < 1e-5, "{}", back[(4, 7, 0)]);
+        // Where no neighbour is on the person, the nearest pixel's value.
+        let none = Array2::zeros((4, 4));
+        assert_eq!(crop.paste_back(&walled, &none, 10, 12)[(4, 5, 0)], walled[(1, 1, 0)]);
+    }
+
+    #[test]
     fn crop_centres_the_person_and_pastes_back_where_it_came_from() {
         // A 40x20 person (rows 30..70, cols 100..120) in a 100x200 photo.
         let mask =
@@ -139,14 +205,20 @@ mod tests {
             );
         let crop = Crop::around(&mask, 0.5).unwrap();
         assert_eq!(crop, Crop { top: 10, left: 70, side: 80 });
-        let m = crop.resample(&mask.clone().insert_axis(ndarray::Axis(2)), 32, 0.0, false);
+        let m = crop.resample(&mask.clone().insert_axis(Axis(2)), 32, 0.0, false);
         // The person covers the middle half in rows, a quarter in columns.
         let on: f32 = m.sum();
         assert_eq!(on, 16.0 * 8.0);
         assert_eq!((m[(8, 12, 0)], m[(23, 19, 0)], m[(7, 16, 0)], m[(16, 11, 0)]), (1.0, 1.0, 0.0, 0.0));
-        // Pasting the network-frame mask back reproduces the photo's mask.
-        let back = crop.paste_back(&m, 100, 200);
-        assert!(back.indexed_iter().all(|((r, c, _), v)| *v == mask[(r, c)]));
+        // Pasting the network-frame mask back on itself covers the photo's mask, and reaches no
+        // further than a network pixel (2.5 photo pixels) beyond it.
+        let back = crop.paste_back(&m, &m.index_axis(Axis(2), 0).to_owned(), 100, 200);
+        let near = |r: usize, c: usize| (28..72).contains(&r) && (98..122).contains(&c);
+        assert!(back.indexed_iter().all(|((r, c, _), v)| if mask[(r, c)] > 0.0 {
+            *v == 1.0
+        } else {
+            near(r, c) || *v == 0.0
+        }));
         // A person cut by the photo's top and left borders stays cut at the crop's.
         let corner = Array2::from_shape_fn((50, 50), |(r, c)| if r < 10 && c < 10 { 1.0 } else { 0.0 });
         assert_eq!(Crop::around(&corner, 0.5).unwrap(), Crop { top: 0, left: 0, side: 20 });

@@ -9,6 +9,7 @@ use hdnet_formats::mesh::{self, ColoredMesh};
 use hdnet_formats::{FileError, npy, text, visual};
 use hdnet_geometry::{Camera, Integration};
 use hdnet_model::Prediction;
+use hdnet_model::pipeline::unit_normals;
 use ndarray::{Array2, Array3, Axis};
 
 use crate::photo::{Input, MaskFrom, PhotoFrame};
@@ -75,7 +76,7 @@ fn write_all(
     let mesh = colored_mesh(&l.sample, &depth, &camera);
     let warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
     if let Some(photo) = &l.photo {
-        write_photo_outputs(out, &l.sample.name, photo, &refined, &p.normals, &camera)?;
+        write_photo_outputs(out, &l.sample.name, photo, (&refined, &p.normals, &l.sample.mask), &camera)?;
         if let MaskFrom::Found(person) = &photo.mask_from {
             person.write(out, &l.sample.name)?;
         }
@@ -89,24 +90,22 @@ fn write_all(
     Ok(warnings)
 }
 
-/// The results at the photo's resolution: depth and normals pasted back (zero off the mask),
-/// and the camera that sees the depth as the mesh has it (`camera`, the crop's) in the photo.
+/// The results at the photo's resolution: depth and normals pasted back from the person's pixels
+/// of the crop (`crop_mask`; zero off the photo's mask), and the camera that sees the depth as
+/// the mesh has it (`camera`, the crop's) in the photo.
 fn write_photo_outputs(
     out: &Path,
     name: &str,
     photo: &PhotoFrame,
-    depth: &Array2<f32>,
-    normals: &Array3<f32>,
+    (depth, normals, crop_mask): (&Array2<f32>, &Array3<f32>, &Array2<f32>),
     camera: &Camera,
 ) -> Result<(), FileError> {
     let corner = [photo.crop.left as f32, photo.crop.top as f32];
     let in_photo = camera.in_photo(corner, photo.crop.side as f32, depth.dim().1);
     write_camera_json(&out.join(format!("{name}_camera.json")), &in_photo)?;
     let (h, w) = photo.mask.dim();
-    let depth =
-        photo.crop.paste_back(&depth.clone().insert_axis(Axis(2)), h, w).index_axis_move(Axis(2), 0) * &photo.mask;
-    let mut normals = photo.crop.paste_back(normals, h, w);
-    normals.axis_iter_mut(Axis(2)).for_each(|mut c| c *= &photo.mask);
+    let depth = photo.crop.paste_back_map(depth, crop_mask, h, w) * &photo.mask;
+    let normals = unit_normals(&photo.crop.paste_back(normals, crop_mask, h, w), &photo.mask);
     npy::write(out.join(format!("{name}_depth_full.npy")), &depth)?;
     npy::write(out.join(format!("{name}_normal_full.npy")), &normals)?;
     let colours = visual::white_off_mask(visual::normal_colors(&normals, &photo.mask), &photo.mask);

@@ -272,7 +272,7 @@ pub fn photo_depth(
     let camera = framing.camera(&(&prediction.depth * &sample.mask), &sample.mask);
     let depth = prediction.refined_depth(&sample.mask, &camera, refine.map(|r| framing.refinement(r)));
     let (h, w) = mask.dim();
-    Ok(crop.paste_back(&depth.insert_axis(Axis(2)), h, w).index_axis_move(Axis(2), 0) * mask)
+    Ok(crop.paste_back_map(&depth, &sample.mask, h, w) * mask)
 }
 
 /// The share of the crop's side a person spans: `--fill`, else what the weights state, else 0.9.
