@@ -96,54 +96,60 @@ impl Crop {
         out
     }
 
-    /// `values` (size x size x C, the network's frame) placed back into an `h` x `w` photo:
-    /// each photo pixel interpolated bilinearly from the network pixels around its centre where
-    /// `valid` is on (the person's; the others' weights are dropped, so no value from off the
-    /// person bleeds in), the nearest network pixel where none of the four is; zero outside the
-    /// crop. Nearest neighbours alone would repeat a network pixel over several photo pixels:
-    /// terraces whose slopes, and so normals, are wrong.
-    pub fn paste_back(&self, values: &Array3<f32>, valid: &Array2<f32>, h: usize, w: usize) -> Array3<f32> {
+    /// `values` (size x size x C, the network's frame) placed back into a photo on the pixels
+    /// where `photo_mask` is on (zero elsewhere and outside the crop): each interpolated
+    /// bilinearly from the network pixels around its centre where `valid` is on (the person's;
+    /// the others' weights are dropped, so no value from off the person bleeds in), the nearest
+    /// network pixel where none of the four is. Nearest neighbours alone would repeat a network
+    /// pixel over several photo pixels: terraces whose slopes, and so normals, are wrong.
+    pub fn paste_back(&self, values: &Array3<f32>, valid: &Array2<f32>, photo_mask: &Array2<f32>) -> Array3<f32> {
         let (size, _, channels) = values.dim();
+        let (h, w) = photo_mask.dim();
         let scale = size as f64 / self.side as f64;
+        // Each photo row's and column's network neighbours, or None outside the crop.
+        let along = |n: usize, start: i64| -> Vec<Option<Corners>> {
+            (0..n as i64)
+                .map(|v| v - start)
+                .map(|v| (v >= 0 && (v as usize) < self.side).then(|| corners(v, scale, size)))
+                .collect()
+        };
+        let (rows, cols) = (along(h, self.top), along(w, self.left));
         let mut out = Array3::zeros((h, w, channels));
-        for r in 0..h {
-            for c in 0..w {
-                let (y, x) = (r as i64 - self.top, c as i64 - self.left);
-                if y < 0 || x < 0 || y as usize >= self.side || x as usize >= self.side {
-                    continue;
-                }
-                let (weights, nearest) = (corners(y, scale, size), corners(x, scale, size));
-                let mut total = vec![0.0f64; channels];
-                let mut weight = 0.0;
-                for &(i, wi) in &weights.0 {
-                    for &(j, wj) in &nearest.0 {
-                        if valid[(i, j)] > 0.0 && wi * wj > 0.0 {
-                            weight += wi * wj;
-                            total
-                                .iter_mut()
-                                .enumerate()
-                                .for_each(|(k, t)| *t += wi * wj * f64::from(values[(i, j, k)]));
-                        }
+        let mut total = vec![0.0f64; channels];
+        for ((r, c), &m) in photo_mask.indexed_iter() {
+            let (Some((ys, near_y)), Some((xs, near_x))) = (&rows[r], &cols[c]) else { continue };
+            if m <= 0.0 {
+                continue;
+            }
+            total.fill(0.0);
+            let mut weight = 0.0;
+            for &(i, wi) in ys {
+                for &(j, wj) in xs {
+                    if valid[(i, j)] > 0.0 && wi * wj > 0.0 {
+                        weight += wi * wj;
+                        total.iter_mut().enumerate().for_each(|(k, t)| *t += wi * wj * f64::from(values[(i, j, k)]));
                     }
                 }
-                for k in 0..channels {
-                    out[(r, c, k)] =
-                        if weight > 0.0 { (total[k] / weight) as f32 } else { values[(weights.1, nearest.1, k)] };
-                }
+            }
+            for k in 0..channels {
+                out[(r, c, k)] = if weight > 0.0 { (total[k] / weight) as f32 } else { values[(*near_y, *near_x, k)] };
             }
         }
         out
     }
 
     /// [`Crop::paste_back`] for one map (size x size).
-    pub fn paste_back_map(&self, map: &Array2<f32>, valid: &Array2<f32>, h: usize, w: usize) -> Array2<f32> {
-        self.paste_back(&map.clone().insert_axis(Axis(2)), valid, h, w).index_axis_move(Axis(2), 0)
+    pub fn paste_back_map(&self, map: &Array2<f32>, valid: &Array2<f32>, photo_mask: &Array2<f32>) -> Array2<f32> {
+        self.paste_back(&map.clone().insert_axis(Axis(2)), valid, photo_mask).index_axis_move(Axis(2), 0)
     }
 }
 
-/// The two network pixels on either side of photo pixel `v`'s centre along one axis, with their
-/// bilinear weights (clamped at the borders), and the nearest one.
-fn corners(v: i64, scale: f64, size: usize) -> ([(usize, f64); 2], usize) {
+/// The two network pixels on either side of a photo pixel's centre along one axis with their
+/// bilinear weights, and the nearest network pixel.
+type Corners = ([(usize, f64); 2], usize);
+
+/// The [`Corners`] of photo pixel `v` (counted from the crop's edge), clamped at the borders.
+fn corners(v: i64, scale: f64, size: usize) -> Corners {
     let at = (v as f64 + 0.5) * scale - 0.5;
     let last = (size - 1) as f64;
     let lo = at.floor().clamp(0.0, last);
@@ -176,7 +182,8 @@ mod tests {
         let crop = Crop { top: 1, left: 2, side: 8 };
         let ramp = Array3::from_shape_fn((4, 4, 1), |(i, j, _)| (10 * i + j) as f32);
         let all = Array2::ones((4, 4));
-        let back = crop.paste_back(&ramp, &all, 10, 12);
+        let photo = Array2::ones((10, 12));
+        let back = crop.paste_back(&ramp, &all, &photo);
         // Photo pixel (4, 5): network (1.25, 1.25) -> 10 * 1.25 + 1.25; (1, 2): the corner,
         // clamped to network pixel (0, 0); outside the square: zero.
         assert!((back[(4, 5, 0)] - 13.75).abs() < 1e-5, "{}", back[(4, 5, 0)]);
@@ -187,12 +194,16 @@ mod tests {
         let mut walled = ramp.clone();
         walled.slice_mut(ndarray::s![.., 2, ..]).fill(1000.0);
         let valid = Array2::from_shape_fn((4, 4), |(_, j)| if j == 2 { 0.0 } else { 1.0 });
-        let back = crop.paste_back(&walled, &valid, 10, 12);
+        let back = crop.paste_back(&walled, &valid, &photo);
         assert!((back[(4, 5, 0)] - 13.5).abs() < 1e-5, "{}", back[(4, 5, 0)]);
         assert!((back[(4, 7, 0)] - 15.5).abs() < 1e-5, "{}", back[(4, 7, 0)]);
         // Where no neighbour is on the person, the nearest pixel's value.
         let none = Array2::zeros((4, 4));
-        assert_eq!(crop.paste_back(&walled, &none, 10, 12)[(4, 5, 0)], walled[(1, 1, 0)]);
+        assert_eq!(crop.paste_back(&walled, &none, &photo)[(4, 5, 0)], walled[(1, 1, 0)]);
+        // Off the photo's mask: zero.
+        let mut photo = photo;
+        photo[(4, 5)] = 0.0;
+        assert_eq!(crop.paste_back(&ramp, &all, &photo)[(4, 5, 0)], 0.0);
     }
 
     #[test]
@@ -212,7 +223,7 @@ mod tests {
         assert_eq!((m[(8, 12, 0)], m[(23, 19, 0)], m[(7, 16, 0)], m[(16, 11, 0)]), (1.0, 1.0, 0.0, 0.0));
         // Pasting the network-frame mask back on itself covers the photo's mask, and reaches no
         // further than a network pixel (2.5 photo pixels) beyond it.
-        let back = crop.paste_back(&m, &m.index_axis(Axis(2), 0).to_owned(), 100, 200);
+        let back = crop.paste_back(&m, &m.index_axis(Axis(2), 0).to_owned(), &Array2::ones((100, 200)));
         let near = |r: usize, c: usize| (28..72).contains(&r) && (98..122).contains(&c);
         assert!(back.indexed_iter().all(|((r, c, _), v)| if mask[(r, c)] > 0.0 {
             *v == 1.0

@@ -103,9 +103,8 @@ fn write_photo_outputs(
     let corner = [photo.crop.left as f32, photo.crop.top as f32];
     let in_photo = camera.in_photo(corner, photo.crop.side as f32, depth.dim().1);
     write_camera_json(&out.join(format!("{name}_camera.json")), &in_photo)?;
-    let (h, w) = photo.mask.dim();
-    let depth = photo.crop.paste_back_map(depth, crop_mask, h, w) * &photo.mask;
-    let normals = unit_normals(&photo.crop.paste_back(normals, crop_mask, h, w), &photo.mask);
+    let depth = photo.crop.paste_back_map(depth, crop_mask, &photo.mask);
+    let normals = unit_normals(&photo.crop.paste_back(normals, crop_mask, &photo.mask), &photo.mask);
     npy::write(out.join(format!("{name}_depth_full.npy")), &depth)?;
     npy::write(out.join(format!("{name}_normal_full.npy")), &normals)?;
     let colours = visual::white_off_mask(visual::normal_colors(&normals, &photo.mask), &photo.mask);

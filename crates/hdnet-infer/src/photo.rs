@@ -271,8 +271,7 @@ pub fn photo_depth(
     let framing = settings.framing(|| Some(extent(metres_per_pixel(&person.keypoints)?, Bounds::of(mask)?)));
     let camera = framing.camera(&(&prediction.depth * &sample.mask), &sample.mask);
     let depth = prediction.refined_depth(&sample.mask, &camera, refine.map(|r| framing.refinement(r)));
-    let (h, w) = mask.dim();
-    Ok(crop.paste_back_map(&depth, &sample.mask, h, w) * mask)
+    Ok(crop.paste_back_map(&depth, &sample.mask, mask))
 }
 
 /// The share of the crop's side a person spans: `--fill`, else what the weights state, else 0.9.
