@@ -91,20 +91,21 @@ pub struct SavedPrediction {
 /// and `NAME_camera.json`), checked against `size` and for non-finite values (every score would
 /// silently turn NaN).
 pub fn read_prediction(dir: &Path, name: &str, size: (usize, usize)) -> Result<SavedPrediction, FileError> {
+    // The map's file and whether it is at the photo's resolution.
     let npy_file = |map: &str| {
-        [format!("{name}_{map}_full.npy"), format!("{name}_{map}.npy")]
+        [(format!("{name}_{map}_full.npy"), true), (format!("{name}_{map}.npy"), false)]
             .into_iter()
-            .map(|f| dir.join(f))
-            .find(|p| p.exists())
+            .map(|(f, full)| (dir.join(f), full))
+            .find(|(p, _)| p.exists())
     };
     let depth_file = npy_file("depth");
     let depth = match &depth_file {
-        Some(path) => {
+        Some((path, _)) => {
             npy::read::<f32>(path)?.into_dimensionality::<Ix2>().map_err(|_| FileError::new(path, "not 2-D"))?
         }
         None => text::read_matrix(dir.join(format!("{name}.txt")))?,
     };
-    let normals = if let Some(path) = npy_file("normal") {
+    let normals = if let Some((path, _)) = npy_file("normal") {
         npy::read::<f32>(&path)?.into_dimensionality::<Ix3>().map_err(|_| FileError::new(&path, "not 3-D"))?
     } else {
         let parts = (1..=3)
@@ -123,7 +124,7 @@ pub fn read_prediction(dir: &Path, name: &str, size: (usize, usize)) -> Result<S
     let camera = if camera_path.exists() {
         // The photo's depth is in the photo's pixels; its crop's in the crop's, as written.
         let camera = read_camera_json(&camera_path)?;
-        let full = depth_file.is_some_and(|p| p.to_string_lossy().ends_with("_full.npy"));
+        let full = depth_file.is_some_and(|(_, full)| full);
         Some(if full { camera.full_frame() } else { camera })
     } else {
         None

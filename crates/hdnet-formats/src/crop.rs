@@ -116,20 +116,14 @@ impl Crop {
         let (rows, cols) = (along(h, self.top), along(w, self.left));
         let mut out = Array3::zeros((h, w, channels));
         let mut total = vec![0.0f64; channels];
-        for ((r, c), &m) in photo_mask.indexed_iter() {
+        for ((r, c), _) in photo_mask.indexed_iter().filter(|(_, m)| **m > 0.0) {
             let (Some((ys, near_y)), Some((xs, near_x))) = (&rows[r], &cols[c]) else { continue };
-            if m <= 0.0 {
-                continue;
-            }
             total.fill(0.0);
             let mut weight = 0.0;
-            for &(i, wi) in ys {
-                for &(j, wj) in xs {
-                    if valid[(i, j)] > 0.0 && wi * wj > 0.0 {
-                        weight += wi * wj;
-                        total.iter_mut().enumerate().for_each(|(k, t)| *t += wi * wj * f64::from(values[(i, j, k)]));
-                    }
-                }
+            let neighbours = ys.iter().flat_map(|&(i, wi)| xs.iter().map(move |&(j, wj)| (i, j, wi * wj)));
+            for (i, j, wij) in neighbours.filter(|&(i, j, wij)| wij > 0.0 && valid[(i, j)] > 0.0) {
+                weight += wij;
+                total.iter_mut().enumerate().for_each(|(k, t)| *t += wij * f64::from(values[(i, j, k)]));
             }
             for k in 0..channels {
                 out[(r, c, k)] = if weight > 0.0 { (total[k] / weight) as f32 } else { values[(*near_y, *near_x, k)] };

@@ -76,7 +76,7 @@ fn write_all(
     let mesh = colored_mesh(&l.sample, &depth, &camera);
     let warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
     if let Some(photo) = &l.photo {
-        write_photo_outputs(out, &l.sample.name, photo, (&refined, &p.normals, &l.sample.mask), &camera)?;
+        write_photo_outputs(out, &l.sample, photo, &refined, &p.normals, &camera)?;
         if let MaskFrom::Found(person) = &photo.mask_from {
             person.write(out, &l.sample.name)?;
         }
@@ -91,15 +91,17 @@ fn write_all(
 }
 
 /// The results at the photo's resolution: depth and normals pasted back from the person's pixels
-/// of the crop (`crop_mask`; zero off the photo's mask), and the camera that sees the depth as
-/// the mesh has it (`camera`, the crop's) in the photo.
+/// of the crop (`sample`, the networks' input; zero off the photo's mask), and the camera that
+/// sees the depth as the mesh has it (`camera`, the crop's) in the photo.
 fn write_photo_outputs(
     out: &Path,
-    name: &str,
+    sample: &PersonImage,
     photo: &PhotoFrame,
-    (depth, normals, crop_mask): (&Array2<f32>, &Array3<f32>, &Array2<f32>),
+    depth: &Array2<f32>,
+    normals: &Array3<f32>,
     camera: &Camera,
 ) -> Result<(), FileError> {
+    let (name, crop_mask) = (&sample.name, &sample.mask);
     let corner = [photo.crop.left as f32, photo.crop.top as f32];
     let in_photo = camera.in_photo(corner, photo.crop.side as f32, depth.dim().1);
     write_camera_json(&out.join(format!("{name}_camera.json")), &in_photo)?;
