@@ -12,9 +12,13 @@ pub const CLAY: [u8; 3] = [215, 210, 200];
 /// Share of light that does not depend on the surface's orientation.
 const AMBIENT: f32 = 0.3;
 
+/// Steepest lean of the camera taken out of the view (45 degrees): beyond it the mesh is not a
+/// person standing or sitting, and turning it upright would turn it on its side.
+const MAX_PITCH_SLOPE: f32 = 1.0;
+
 /// `frames` views of a camera-space mesh (x right, y down, z forward) turning a full circle about
-/// the vertical axis through its centre, each `size` x `size`, RGB 0..255 on white. The mesh fills
-/// about 85% of the frame whatever its scale.
+/// the person's vertical axis through its centre, each `size` x `size`, RGB 0..255 on white. The
+/// mesh fills about 85% of the frame whatever its scale.
 pub fn turntable(
     points: &[[f32; 3]],
     colors: &[[u8; 3]],
@@ -33,6 +37,7 @@ pub fn turntable(
         .iter()
         .map(|&v| (0..3).map(|k| (points[v][k] - centre[k]).powi(2)).sum::<f32>().sqrt())
         .fold(1e-6, f32::max);
+    let pitch = upright(points, &used, centre);
     let distance = 4.0 * radius;
     let focal = 0.85 * size as f32 / 2.0 * (distance - radius) / radius;
     let camera = Camera {
@@ -49,13 +54,30 @@ pub fn turntable(
             let turned: Vec<[f32; 3]> = points
                 .iter()
                 .map(|p| {
-                    let d = [p[0] - centre[0], p[1] - centre[1], p[2] - centre[2]];
+                    let d = pitch([p[0] - centre[0], p[1] - centre[1], p[2] - centre[2]]);
                     [c * d[0] + s * d[2], d[1], -s * d[0] + c * d[2] + distance]
                 })
                 .collect();
             shade(&turned, colors, faces, &camera, size)
         })
         .collect()
+}
+
+/// The rotation about the camera's x axis that stands the mesh upright. A camera looking down at
+/// a person sees their top nearer than their feet: the depth grows down the image by the
+/// pitch's tangent, a lean that turning about the camera's own vertical would show as a body
+/// tipped back. The person's vertical is taken as the least-squares slope of depth against
+/// height over the used vertices (`centre` their mean), clamped to `MAX_PITCH_SLOPE`.
+fn upright(points: &[[f32; 3]], used: &[usize], centre: [f32; 3]) -> impl Fn([f32; 3]) -> [f32; 3] {
+    let (mut yz, mut yy) = (0.0f64, 0.0f64);
+    for &v in used {
+        let (y, z) = (f64::from(points[v][1] - centre[1]), f64::from(points[v][2] - centre[2]));
+        yz += y * z;
+        yy += y * y;
+    }
+    let slope = if yy > 0.0 { (yz / yy) as f32 } else { 0.0 };
+    let (s, c) = slope.clamp(-MAX_PITCH_SLOPE, MAX_PITCH_SLOPE).atan().sin_cos();
+    move |d: [f32; 3]| [d[0], c * d[1] + s * d[2], -s * d[1] + c * d[2]]
 }
 
 fn shade(points: &[[f32; 3]], colors: &[[u8; 3]], faces: &[[u32; 3]], camera: &Camera, size: usize) -> Array3<u8> {
@@ -90,6 +112,49 @@ mod tests {
     fn square() -> (Vec<[f32; 3]>, Vec<[u8; 3]>, Vec<[u32; 3]>) {
         let points = vec![[-0.5, -0.5, 3.0], [0.5, -0.5, 3.0], [0.5, 0.5, 3.0], [-0.5, 0.5, 3.0]];
         (points, vec![[200, 100, 50]; 4], vec![[0, 1, 2], [0, 2, 3]])
+    }
+
+    /// A box 0.4 m wide, 1.8 m tall and 0.2 m deep at 3 m, its top tipped 30 degrees towards the
+    /// camera: a standing person seen by a camera looking down.
+    fn leaning_box() -> (Vec<[f32; 3]>, Vec<[u8; 3]>, Vec<[u32; 3]>) {
+        let (s, c) = 30f32.to_radians().sin_cos();
+        let points = (0..8)
+            .map(|i| {
+                let [x, y, z] = [
+                    0.2 * if i & 1 == 0 { -1.0 } else { 1.0 },
+                    if i & 2 == 0 { -0.9 } else { 0.9 },
+                    if i & 4 == 0 { -0.1 } else { 0.1 },
+                ];
+                [x, c * y - s * z, s * y + c * z + 3.0]
+            })
+            .collect();
+        let quads = [[0, 1, 3, 2], [4, 6, 7, 5], [0, 4, 5, 1], [2, 3, 7, 6], [0, 2, 6, 4], [1, 5, 7, 3]];
+        let faces = quads.iter().flat_map(|q: &[u32; 4]| [[q[0], q[1], q[2]], [q[0], q[2], q[3]]]).collect();
+        (points, vec![[200, 100, 50]; 8], faces)
+    }
+
+    /// Rows and columns spanned by the mesh's pixels.
+    fn extent(img: &Array3<u8>) -> (usize, usize) {
+        let on: Vec<(usize, usize)> = (0..img.dim().0)
+            .flat_map(|r| (0..img.dim().1).map(move |c| (r, c)))
+            .filter(|&(r, c)| (0..3).any(|k| img[(r, c, k)] != 255))
+            .collect();
+        let span =
+            |f: fn(&(usize, usize)) -> usize| on.iter().map(f).max().unwrap() - on.iter().map(f).min().unwrap() + 1;
+        (span(|p| p.0), span(|p| p.1))
+    }
+
+    #[test]
+    fn a_person_leaning_with_the_cameras_pitch_turns_upright() {
+        let (points, colors, faces) = leaning_box();
+        let frames = turntable(&points, &colors, &faces, 4, 128);
+        // Seen from the side the box stands upright: 0.2 m deep against 1.8 m tall (0.11) with the
+        // perspective's widening; left leaning it would be 1.07 m wide (0.2 cos 30 + 1.8 sin 30).
+        let (rows, cols) = extent(&frames[1]);
+        assert!((cols as f32) < 0.2 * rows as f32, "{cols} columns for {rows} rows");
+        // From the front its full height shows against its width (4.5), not 1.8 cos 30 (3.9).
+        let (rows, cols) = extent(&frames[0]);
+        assert!(rows as f32 > 4.2 * cols as f32, "{rows} rows for {cols} columns");
     }
 
     fn covered(img: &Array3<u8>) -> usize {
