@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use hdnet_geometry::Upright;
 use ndarray::Array2;
 
 use crate::text::python_float_repr;
@@ -98,7 +99,9 @@ pub fn write_ply(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileE
 
 /// A glTF 2.0 binary (`.glb`) of a coloured mesh in metres, for Blender, three.js and system
 /// viewers. Points are camera space (x right, y down, z forward); glTF's y is up and its z faces
-/// the viewer, so they are stored as (x, -y, -z) and the person faces whoever opens the file.
+/// the viewer, so they are stored as (x, -y, -z) and the person faces whoever opens the file;
+/// the node's rotation stands them upright ([`Upright`]: the camera's pitch taken out), so that
+/// viewers turning about their y axis and AR scenes placing them on a floor see them standing.
 /// Colours are sRGB bytes; glTF vertex colours are linear, so they are stored linearised (16-bit).
 /// Triangles show both sides. Only the vertices used by `faces` are written.
 pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileError> {
@@ -116,14 +119,15 @@ pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileE
     }
     let indices_at = bin.len();
     faces.iter().flatten().for_each(|i| bin.extend_from_slice(&i.to_le_bytes()));
-    let json = glb_json(&positions, faces.len(), [colors_at, indices_at, bin.len()]);
+    let upright = Upright::of(&used.iter().map(|&v| points[v]).collect::<Vec<_>>());
+    let json = glb_json(&positions, faces.len(), [colors_at, indices_at, bin.len()], upright);
     write_atomic(path, &glb_container(json.to_string().into_bytes(), bin))
 }
 
 /// The glTF document of [`write_glb`]: one node, one triangle mesh over three buffer views
-/// (positions, colours, indices ending at `ends`), or an empty scene without triangles (a
-/// glTF accessor may not be empty).
-fn glb_json(positions: &[[f32; 3]], faces: usize, ends: [usize; 3]) -> serde_json::Value {
+/// (positions, colours, indices ending at `ends`) turned by `upright`, or an empty scene without
+/// triangles (a glTF accessor may not be empty).
+fn glb_json(positions: &[[f32; 3]], faces: usize, ends: [usize; 3], upright: Upright) -> serde_json::Value {
     use serde_json::json;
     let asset = json!({ "version": "2.0", "generator": "hdnet" });
     if faces == 0 {
@@ -133,11 +137,14 @@ fn glb_json(positions: &[[f32; 3]], faces: usize, ends: [usize; 3]) -> serde_jso
         (0..3).map(|k| positions.iter().map(|p| p[k]).fold(positions[0][k], pick)).collect::<Vec<_>>()
     };
     let [colors_at, indices_at, total] = ends;
+    // In glTF's axes (y and z flipped) the camera-space rotation about x by the pitch is one by
+    // minus the pitch: the quaternion (x, y, z, w) of half that angle.
+    let (s, c) = (-upright.pitch / 2.0).sin_cos();
     json!({
         "asset": asset,
         "scene": 0,
         "scenes": [{ "nodes": [0] }],
-        "nodes": [{ "mesh": 0, "name": "person" }],
+        "nodes": [{ "mesh": 0, "name": "person", "rotation": [s, 0.0, 0.0, c] }],
         "meshes": [{ "primitives": [{ "attributes": { "POSITION": 0, "COLOR_0": 1 }, "indices": 2, "material": 0 }] }],
         "materials": [{
             "pbrMetallicRoughness": { "baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0 },
@@ -347,6 +354,39 @@ mod tests {
             write_ply(&p, &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![[0, 1, 7]] })
                 .is_err()
         );
+    }
+
+    /// The glTF document of a written file.
+    fn glb_document(path: &Path) -> serde_json::Value {
+        let bytes = std::fs::read(path).unwrap();
+        let json_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        serde_json::from_slice(&bytes[20..20 + json_len]).unwrap()
+    }
+
+    #[test]
+    fn glb_stands_a_person_seen_from_above_upright() {
+        // A plank 1.8 m tall at 3 m, its top tipped 30 degrees towards the camera.
+        let (s, c) = 30f32.to_radians().sin_cos();
+        let points: Vec<[f32; 3]> =
+            [[-0.2, -0.9], [0.2, -0.9], [0.2, 0.9], [-0.2, 0.9]].map(|[x, h]| [x, c * h, 3.0 + s * h]).to_vec();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.glb");
+        write_glb(&path, &ColoredMesh { points, colors: vec![[9, 9, 9]; 4], faces: vec![[0, 1, 2], [0, 2, 3]] })
+            .unwrap();
+        let q: Vec<f64> = glb_document(&path)["nodes"][0]["rotation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!((q[1], q[2]), (0.0, 0.0));
+        // The plank's upward direction as stored, (0, cos 30, sin 30) in glTF's axes (its top nearer), turned by
+        // the node's rotation about x, is glTF's up.
+        let angle = 2.0 * q[0].atan2(q[3]);
+        let (sa, ca) = angle.sin_cos();
+        let (y, z) = (f64::from(c), f64::from(s));
+        let up = [ca * y - sa * z, sa * y + ca * z];
+        assert!((up[0] - 1.0).abs() < 1e-6 && up[1].abs() < 1e-6, "{up:?}");
     }
 
     /// The container's lengths, chunk types and the document's counts and bounds, read back by

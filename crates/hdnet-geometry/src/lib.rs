@@ -4,7 +4,9 @@
 pub mod camera;
 pub mod integrate;
 pub mod normals;
+pub mod upright;
 
 pub use camera::{Camera, median};
 pub use integrate::{Integration, integrate_normals};
 pub use normals::normals_of_depth;
+pub use upright::Upright;

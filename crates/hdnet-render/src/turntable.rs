@@ -1,7 +1,7 @@
 //! A mesh seen turning about its vertical axis: the view users expect of a predicted 3D person
 //! (the original needed MATLAB for it). Shaded by a light at the camera, in the mesh's colours.
 
-use hdnet_geometry::Camera;
+use hdnet_geometry::{Camera, Upright};
 use ndarray::Array3;
 
 use crate::raster::{BACKGROUND, rasterize, vertex_normals};
@@ -12,12 +12,8 @@ pub const CLAY: [u8; 3] = [215, 210, 200];
 /// Share of light that does not depend on the surface's orientation.
 const AMBIENT: f32 = 0.3;
 
-/// Steepest lean of the camera taken out of the view (45 degrees): beyond it the mesh is not a
-/// person standing or sitting, and turning it upright would turn it on its side.
-const MAX_PITCH_SLOPE: f32 = 1.0;
-
 /// `frames` views of a camera-space mesh (x right, y down, z forward) turning a full circle about
-/// the person's vertical axis through its centre, each `size` x `size`, RGB 0..255 on white. The
+/// the person's vertical axis ([`Upright`]) through its centre, each `size` x `size`, RGB 0..255 on white. The
 /// mesh fills about 85% of the frame whatever its scale.
 pub fn turntable(
     points: &[[f32; 3]],
@@ -37,7 +33,7 @@ pub fn turntable(
         .iter()
         .map(|&v| (0..3).map(|k| (points[v][k] - centre[k]).powi(2)).sum::<f32>().sqrt())
         .fold(1e-6, f32::max);
-    let pitch = upright(points, &used, centre);
+    let upright = Upright::of(&used.iter().map(|&v| points[v]).collect::<Vec<_>>());
     let distance = 4.0 * radius;
     let focal = 0.85 * size as f32 / 2.0 * (distance - radius) / radius;
     let camera = Camera {
@@ -54,30 +50,13 @@ pub fn turntable(
             let turned: Vec<[f32; 3]> = points
                 .iter()
                 .map(|p| {
-                    let d = pitch([p[0] - centre[0], p[1] - centre[1], p[2] - centre[2]]);
+                    let d = upright.apply([p[0] - centre[0], p[1] - centre[1], p[2] - centre[2]]);
                     [c * d[0] + s * d[2], d[1], -s * d[0] + c * d[2] + distance]
                 })
                 .collect();
             shade(&turned, colors, faces, &camera, size)
         })
         .collect()
-}
-
-/// The rotation about the camera's x axis that stands the mesh upright. A camera looking down at
-/// a person sees their top nearer than their feet: the depth grows down the image by the
-/// pitch's tangent, a lean that turning about the camera's own vertical would show as a body
-/// tipped back. The person's vertical is taken as the least-squares slope of depth against
-/// height over the used vertices (`centre` their mean), clamped to `MAX_PITCH_SLOPE`.
-fn upright(points: &[[f32; 3]], used: &[usize], centre: [f32; 3]) -> impl Fn([f32; 3]) -> [f32; 3] {
-    let (mut yz, mut yy) = (0.0f64, 0.0f64);
-    for &v in used {
-        let (y, z) = (f64::from(points[v][1] - centre[1]), f64::from(points[v][2] - centre[2]));
-        yz += y * z;
-        yy += y * y;
-    }
-    let slope = if yy > 0.0 { (yz / yy) as f32 } else { 0.0 };
-    let (s, c) = slope.clamp(-MAX_PITCH_SLOPE, MAX_PITCH_SLOPE).atan().sin_cos();
-    move |d: [f32; 3]| [d[0], c * d[1] + s * d[2], -s * d[1] + c * d[2]]
 }
 
 fn shade(points: &[[f32; 3]], colors: &[[u8; 3]], faces: &[[u32; 3]], camera: &Camera, size: usize) -> Array3<u8> {
