@@ -27,7 +27,8 @@ impl Upright {
             yz += y * z;
             yy += y * y;
         }
-        let slope = if yy > 0.0 { (yz / yy) as f32 } else { 0.0 };
+        // No height, or a point not finite: the mesh left as it is.
+        let slope = if yy > 0.0 && (yz / yy).is_finite() { (yz / yy) as f32 } else { 0.0 };
         Self { pitch: slope.clamp(-MAX_SLOPE, MAX_SLOPE).atan() }
     }
 
@@ -65,5 +66,6 @@ mod tests {
         // No height at all: left as it is.
         assert_eq!(Upright::of(&[[0.0, 0.5, 2.0], [1.0, 0.5, 3.0]]).pitch, 0.0);
         assert_eq!(Upright::of(&[]).pitch, 0.0);
+        assert_eq!(Upright::of(&[[0.0, 0.0, 2.0], [0.0, 1.0, f32::NAN]]).pitch, 0.0);
     }
 }
