@@ -380,8 +380,8 @@ mod tests {
             .map(|v| v.as_f64().unwrap())
             .collect();
         assert_eq!((q[1], q[2]), (0.0, 0.0));
-        // The plank's upward direction as stored, (0, cos 30, sin 30) in glTF's axes (its top nearer), turned by
-        // the node's rotation about x, is glTF's up.
+        // The plank's upward direction as stored, (0, cos 30, sin 30) in glTF's axes (its top
+        // nearer), turned by the node's rotation about x, is glTF's up.
         let angle = 2.0 * q[0].atan2(q[3]);
         let (sa, ca) = angle.sin_cos();
         let (y, z) = (f64::from(c), f64::from(s));

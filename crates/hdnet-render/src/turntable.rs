@@ -13,8 +13,8 @@ pub const CLAY: [u8; 3] = [215, 210, 200];
 const AMBIENT: f32 = 0.3;
 
 /// `frames` views of a camera-space mesh (x right, y down, z forward) turning a full circle about
-/// the person's vertical axis ([`Upright`]) through its centre, each `size` x `size`, RGB 0..255 on white. The
-/// mesh fills about 85% of the frame whatever its scale.
+/// the person's vertical axis ([`Upright`]) through its centre, each `size` x `size`, RGB 0..255
+/// on white. The mesh fills about 85% of the frame whatever its scale.
 pub fn turntable(
     points: &[[f32; 3]],
     colors: &[[u8; 3]],
