@@ -119,7 +119,7 @@ pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileE
     }
     let indices_at = bin.len();
     faces.iter().flatten().for_each(|i| bin.extend_from_slice(&i.to_le_bytes()));
-    let upright = Upright::of(&used.iter().map(|&v| points[v]).collect::<Vec<_>>());
+    let upright = Upright::of(used.iter().map(|&v| points[v]));
     let json = glb_json(&positions, faces.len(), [colors_at, indices_at, bin.len()], upright);
     write_atomic(path, &glb_container(json.to_string().into_bytes(), bin))
 }

@@ -17,18 +17,18 @@ pub struct Upright {
 impl Upright {
     /// The person's vertical is the least-squares slope of depth against height over `points`
     /// (camera space, metres; the mesh's vertices), clamped to 45 degrees.
-    pub fn of(points: &[[f32; 3]]) -> Self {
-        let n = points.len().max(1) as f64;
-        let mean = |k: usize| points.iter().map(|p| f64::from(p[k])).sum::<f64>() / n;
-        let (y0, z0) = (mean(1), mean(2));
-        let (mut yz, mut yy) = (0.0, 0.0);
+    pub fn of(points: impl IntoIterator<Item = [f32; 3]>) -> Self {
+        // Sums in one pass, so that callers need not collect their vertices.
+        let (mut n, mut y, mut z, mut yz, mut yy) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
         for p in points {
-            let (y, z) = (f64::from(p[1]) - y0, f64::from(p[2]) - z0);
-            yz += y * z;
-            yy += y * y;
+            let (py, pz) = (f64::from(p[1]), f64::from(p[2]));
+            (n, y, z, yz, yy) = (n + 1.0, y + py, z + pz, yz + py * pz, yy + py * py);
         }
-        // No height, or a point not finite: the mesh left as it is.
-        let slope = if yy > 0.0 && (yz / yy).is_finite() { (yz / yy) as f32 } else { 0.0 };
+        let n = n.max(1.0);
+        let (yz, yy) = (yz - y * z / n, yy - y * y / n);
+        // No height (a spread under 0.03 mm, where the sums' rounding would rule), or a point not
+        // finite: the mesh left as it is.
+        let slope = if yy > 1e-9 * n && (yz / yy).is_finite() { (yz / yy) as f32 } else { 0.0 };
         Self { pitch: slope.clamp(-MAX_SLOPE, MAX_SLOPE).atan() }
     }
 
@@ -52,7 +52,7 @@ mod tests {
             .iter()
             .flat_map(|&x| (0..10).map(move |i| 0.2 * i as f32 - 0.9).map(move |h| [x, c * h, 3.0 + s * h]))
             .collect();
-        let upright = Upright::of(&points);
+        let upright = Upright::of(points.iter().copied());
         assert!((upright.pitch - 30f32.to_radians()).abs() < 1e-5, "{}", upright.pitch.to_degrees());
         let up = upright.apply([0.0, c, s]);
         assert!(up[0] == 0.0 && (up[1] - 1.0).abs() < 1e-6 && up[2].abs() < 1e-6, "{up:?}");
@@ -62,10 +62,10 @@ mod tests {
     fn a_person_lying_along_the_view_is_not_stood_on_end() {
         // Depth rising 3 m over 0.3 m of height is a person lying towards the camera: 45 degrees at most.
         let points = [[0.0, 0.0, 2.0], [0.0, 0.3, 5.0]];
-        assert!((Upright::of(&points).pitch - std::f32::consts::FRAC_PI_4).abs() < 1e-6);
+        assert!((Upright::of(points.iter().copied()).pitch - std::f32::consts::FRAC_PI_4).abs() < 1e-6);
         // No height at all: left as it is.
-        assert_eq!(Upright::of(&[[0.0, 0.5, 2.0], [1.0, 0.5, 3.0]]).pitch, 0.0);
-        assert_eq!(Upright::of(&[]).pitch, 0.0);
-        assert_eq!(Upright::of(&[[0.0, 0.0, 2.0], [0.0, 1.0, f32::NAN]]).pitch, 0.0);
+        assert_eq!(Upright::of([[0.0, 0.1, 2.0], [1.0, 0.1, 3.0], [2.0, 0.1, 7.0]]).pitch, 0.0);
+        assert_eq!(Upright::of([]).pitch, 0.0);
+        assert_eq!(Upright::of([[0.0, 0.0, 2.0], [0.0, 1.0, f32::NAN]]).pitch, 0.0);
     }
 }

@@ -33,7 +33,6 @@ pub fn turntable(
         .iter()
         .map(|&v| (0..3).map(|k| (points[v][k] - centre[k]).powi(2)).sum::<f32>().sqrt())
         .fold(1e-6, f32::max);
-    let upright = Upright::of(&used.iter().map(|&v| points[v]).collect::<Vec<_>>());
     let distance = 4.0 * radius;
     let focal = 0.85 * size as f32 / 2.0 * (distance - radius) / radius;
     let camera = Camera {
@@ -44,16 +43,15 @@ pub fn turntable(
         origin: [0.0, 0.0],
         scaling: 1.0,
     };
+    // Stood upright about the centre once; each frame only turns it.
+    let upright = Upright::of(used.iter().map(|&v| points[v]));
+    let standing: Vec<[f32; 3]> =
+        points.iter().map(|p| upright.apply([p[0] - centre[0], p[1] - centre[1], p[2] - centre[2]])).collect();
     (0..frames)
         .map(|f| {
             let (s, c) = (std::f32::consts::TAU * f as f32 / frames as f32).sin_cos();
-            let turned: Vec<[f32; 3]> = points
-                .iter()
-                .map(|p| {
-                    let d = upright.apply([p[0] - centre[0], p[1] - centre[1], p[2] - centre[2]]);
-                    [c * d[0] + s * d[2], d[1], -s * d[0] + c * d[2] + distance]
-                })
-                .collect();
+            let turned: Vec<[f32; 3]> =
+                standing.iter().map(|d| [c * d[0] + s * d[2], d[1], -s * d[0] + c * d[2] + distance]).collect();
             shade(&turned, colors, faces, &camera, size)
         })
         .collect()
