@@ -1088,6 +1088,7 @@ fn segment_reports_photos_without_a_person_and_goes_on() {
         120,
     );
     pair.save(photos.join("pair.png")).unwrap();
+    std::fs::copy(root().join("fixtures/synthetic/back_view.png"), photos.join("back.png")).unwrap();
     let out = dir.path().join("out");
     let o = hdnet(&["segment", p(&photos), "--out", p(&out), "--independent"]);
     assert!(!o.status.success(), "{}", stderr(&o));
@@ -1096,6 +1097,9 @@ fn segment_reports_photos_without_a_person_and_goes_on() {
     assert!(stderr(&o).contains("pair: 2 people seen; the most prominent one is used"), "{}", stderr(&o));
     assert!(out.join("dancer_mask.png").exists() && out.join("dancer_keypoints.json").exists());
     assert!(out.join("pair_mask.png").exists() && !out.join("empty_mask.png").exists());
+    // Seen from behind: the pose model doubts her, the selfie model outlines her, the user is told.
+    assert!(stderr(&o).contains("warning: back: the pose model doubts a person is there"), "{}", stderr(&o));
+    assert!(out.join("back_mask.png").exists());
 }
 
 #[test]

@@ -168,8 +168,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             match write_item(&out, l, prediction, refine, turntable, args.overwrite) {
                 Ok(warnings) => {
                     warnings.iter().for_each(|w| batch.say(format!("warning: {}: {w}", l.sample.name)));
-                    if l.photo.as_ref().is_some_and(|p| matches!(p.mask_from, MaskFrom::CutOut)) {
-                        batch.row(format!("{}: the person is the photo's opaque part (a cut-out)", l.sample.name));
+                    match l.photo.as_ref().map(|p| &p.mask_from) {
+                        Some(MaskFrom::CutOut) => {
+                            batch.row(format!("{}: the person is the photo's opaque part (a cut-out)", l.sample.name))
+                        }
+                        Some(MaskFrom::Found(person)) => {
+                            if let Some(doubt) = person.doubt() {
+                                batch.say(format!("warning: {}: {doubt}", l.sample.name));
+                            }
+                        }
+                        _ => {}
                     }
                     match l.photo.as_ref().map(|p| p.framing) {
                         Some(f) if f.sized_by == SizedBy::PoseModel => batch.row(format!(

@@ -89,16 +89,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let found = if args.independent { segmenter.find(&rgb, None) } else { segmenter.follow(&rgb, &mut shot) };
             let person = found.map_err(|e| anyhow::anyhow!("{}: {e}", photo.display()))?;
             match video.as_mut() {
+                // Training matches frames through the keypoints' IUV, which a doubt makes guesses.
+                Some(_) if person.doubt().is_some() => bail!(
+                    "{}: the pose model doubts a person is there ({:.2}): left out of the video",
+                    photo.display(),
+                    person.presence
+                ),
                 Some(video) => video.push(name.clone(), photo.clone(), &person),
                 None => person.write_item(&out, &name, args.iuv, args.overwrite)?,
             }
-            Ok(person.people)
+            Ok(person)
         });
         match found {
-            Ok(people) if people > 1 => {
-                batch.say(format!("{name}: {people} people seen; the most prominent one is used"))
+            Ok(person) => {
+                if person.people > 1 {
+                    batch.say(format!("{name}: {} people seen; the most prominent one is used", person.people));
+                }
+                if let Some(doubt) = person.doubt() {
+                    batch.say(format!("warning: {name}: {doubt}"));
+                }
             }
-            Ok(_) => {}
             Err(e) => batch.fail(format!("skipped {name}: {e}")),
         }
         batch.advance(1);

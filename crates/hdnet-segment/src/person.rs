@@ -62,6 +62,9 @@ const ALIGNMENT: (usize, usize) = (33, 34);
 const ROI_MARGIN: f32 = 1.25;
 /// The pose model's presence below which a region holds no person.
 const PRESENCE: f32 = 0.5;
+/// A person the pose model doubts still stands where the selfie model's region of them covers
+/// at least this share of the photo.
+const PLAIN_PERSON: f32 = 0.01;
 /// A selfie-mask region counts as another person when it is at least this share of the largest.
 const OTHER_PERSON: f32 = 0.2;
 /// Pieces of the selfie model's mask this close (input pixels) belong to one person.
@@ -189,6 +192,18 @@ pub struct Person {
 }
 
 impl Person {
+    /// What a user should know when the pose model doubts this is a person: the mask is then
+    /// the selfie model's and the keypoints are guesses.
+    pub fn doubt(&self) -> Option<String> {
+        (self.presence < PRESENCE).then(|| {
+            format!(
+                "the pose model doubts a person is there ({:.2}; a person seen from behind?): the mask is the \
+                 selfie model's and the keypoints are guesses; look at the mask (--mask gives one)",
+                self.presence
+            )
+        })
+    }
+
     /// Writes `NAME_mask.png` (grey, 255 on the person, at the photo's resolution) and
     /// `NAME_keypoints.json` (the 33 keypoints) into `dir`.
     pub fn write(&self, dir: &Path, name: &str) -> Result<(), FileError> {
@@ -268,12 +283,15 @@ impl Segmenter {
         let (h, w, _) = rgb.dim();
         // A tracked region comes from the previous frame's keypoints already: one pass is enough.
         let tracked = previous.map(|roi| (roi, self.pose.run(&roi.sample(rgb), &self.device)));
-        let ((roi, out), people) = match tracked {
-            Some((roi, out)) if out.presence >= PRESENCE => ((roi, out), 0),
+        let ((roi, out), people, doubted) = match tracked {
+            Some((roi, out)) if out.presence >= PRESENCE => ((roi, out), 0, None),
             _ => self.search(rgb)?,
         };
-        let probability = out.segmentation.mapv(sigmoid);
-        let mask = roi.paste(&probability, h, w).mapv(|p| f32::from(u8::from(p > 0.5)));
+        let mask = match doubted {
+            // The pose model's mask is of a body: it leaves out the hair it doubted.
+            Some(bounds) => self.selfie_mask(rgb, bounds),
+            None => roi.paste(&out.segmentation.mapv(sigmoid), h, w).mapv(|p| f32::from(u8::from(p > 0.5))),
+        };
         if mask.iter().all(|&m| m == 0.0) {
             return Err(NotFound::Nobody);
         }
@@ -312,25 +330,42 @@ impl Segmenter {
     /// The largest person the selfie model sees, looked for ever closer (the whole photo, then
     /// overlapping halves, then quarters: a small person vanishes at 256 x 256) until the pose
     /// model confirms one; with the pose model's refined region and output, and the people seen.
-    fn search(&self, rgb: &Array3<f32>) -> Result<((Roi, PoseOutput), usize), NotFound> {
+    /// Where it confirms none, the region it was surest of stands if the selfie model saw a
+    /// person there plainly: the pose model doubts people seen from behind or with hair over
+    /// the face, whom the selfie model sees as well as any; the selfie model's box of the person
+    /// then comes with the region.
+    fn search(&self, rgb: &Array3<f32>) -> Result<Searched, NotFound> {
         let (h, w, _) = rgb.dim();
+        let mut unsure: Option<(Roi, PoseOutput, usize, [f32; 4])> = None;
         let mut failure = NotFound::Nobody;
         for level in 0..SEARCH_LEVELS {
             let seen = self.people_seen(rgb, &tiles(h, w, level));
             let Some(largest) = seen.iter().max_by(|a, b| a.area.total_cmp(&b.area)) else { continue };
+            let people = seen.iter().filter(|p| p.area >= OTHER_PERSON * largest.area).count();
             let roi = Roi::around_box(largest.bounds);
             let first = self.pose.run(&roi.sample(rgb), &self.device);
             if first.presence >= PRESENCE {
-                let people = seen.iter().filter(|p| p.area >= OTHER_PERSON * largest.area).count();
-                return Ok((self.refine(rgb, roi, first), people));
+                return Ok((self.refine(rgb, roi, first), people, None));
             }
             failure = NotFound::Unsure(first.presence);
+            let plain = largest.area >= PLAIN_PERSON * (h * w) as f32;
+            if plain && unsure.as_ref().is_none_or(|(_, best, _, _)| first.presence > best.presence) {
+                unsure = Some((roi, first, people, largest.bounds));
+            }
         }
-        Err(failure)
+        match unsure {
+            Some((roi, first, people, bounds)) => {
+                let (roi, out) = self.refine(rgb, roi, first);
+                let doubted = (out.presence < PRESENCE).then_some(bounds);
+                Ok(((roi, out), people, doubted))
+            }
+            None => Err(failure),
+        }
     }
 
     /// The pose model run again on the region its keypoints give until that region settles:
-    /// a first region cut around a mask misses the body's extent where the photo cuts it.
+    /// a first region cut around a mask misses the body's extent where the photo cuts it. A
+    /// region it doubts is kept only over one it doubts more.
     fn refine(&self, rgb: &Array3<f32>, mut roi: Roi, mut out: PoseOutput) -> (Roi, PoseOutput) {
         for _ in 0..MAX_REFINEMENTS {
             let next = aligned_roi(&out, &roi);
@@ -339,12 +374,23 @@ impl Segmenter {
                 break;
             }
             let again = self.pose.run(&next.sample(rgb), &self.device);
-            if again.presence < PRESENCE {
+            if again.presence < PRESENCE.min(out.presence) {
                 break;
             }
             (roi, out) = (next, again);
         }
         (roi, out)
+    }
+
+    /// The selfie model's mask of the person within `bounds` (photo pixels), looked at closely:
+    /// its largest region on the square around them, at the photo's resolution.
+    fn selfie_mask(&self, rgb: &Array3<f32>, bounds: [f32; 4]) -> Array2<f32> {
+        let (h, w, _) = rgb.dim();
+        let roi = Roi::around_box(bounds);
+        let probability = self.selfie.run(&roi.sample(rgb), &self.device);
+        let person = largest_region(&probability.mapv(|p| p > 0.5));
+        let kept = Array2::from_shape_fn(probability.dim(), |p| if person[p] { probability[p] } else { 0.0 });
+        roi.paste(&kept, h, w).mapv(|p| f32::from(u8::from(p > 0.5)))
     }
 
     /// The people the selfie model sees in `tiles`, in photo pixels; pieces of one person seen
@@ -355,11 +401,11 @@ impl Segmenter {
             let mask = self.selfie.run(&tile.sample(rgb), &self.device).mapv(|p| p > 0.5);
             let pixel_area = (tile.side / INPUT_SIZE as f32).powi(2);
             for region in
-                regions(&mask).into_iter().filter(|r| r.area as f32 >= MIN_REGION * (INPUT_SIZE * INPUT_SIZE) as f32)
+                regions(&mask).into_iter().filter(|r| r.area() as f32 >= MIN_REGION * (INPUT_SIZE * INPUT_SIZE) as f32)
             {
                 let [u0, v0, u1, v1] = region.bounds;
                 let ([x0, y0], [x1, y1]) = (tile.to_photo(u0, v0), tile.to_photo(u1, v1));
-                let found = Seen { bounds: [x0, y0, x1, y1], area: region.area as f32 * pixel_area };
+                let found = Seen { bounds: [x0, y0, x1, y1], area: region.area() as f32 * pixel_area };
                 // Pieces of a person cut by a tile's edge meet there.
                 let near = JOIN as f32 * tile.side / INPUT_SIZE as f32;
                 match seen.iter_mut().find(|s| s.near(&found, near)) {
@@ -371,6 +417,10 @@ impl Segmenter {
         seen
     }
 }
+
+/// What the search found: the pose model's region and output, the people seen, and the selfie
+/// model's box of the person when the pose model doubts them.
+type Searched = ((Roi, PoseOutput), usize, Option<[f32; 4]>);
 
 /// A person the selfie model saw: bounds (x0, y0, x1, y1) and area in photo pixels.
 struct Seen {
@@ -494,8 +544,15 @@ fn keypoints(out: &PoseOutput, roi: &Roi) -> Vec<Keypoint> {
 
 /// A 4-connected region of a mask: its pixel count and bounds (u0, v0, u1, v1) in input coordinates.
 struct Region {
-    area: usize,
     bounds: [f32; 4],
+    /// (row, col) of each of its pixels.
+    pixels: Vec<(usize, usize)>,
+}
+
+impl Region {
+    fn area(&self) -> usize {
+        self.pixels.len()
+    }
 }
 
 /// The people of a mask: its 4-connected regions once each is grown by [`JOIN`] pixels, so that
@@ -514,10 +571,10 @@ fn regions(mask: &Array2<bool>) -> Vec<Region> {
             continue;
         }
         seen[start] = true;
-        let (mut stack, mut area, mut bounds) = (vec![start], 0, [f32::MAX, f32::MAX, 0.0f32, 0.0f32]);
+        let (mut stack, mut pixels, mut bounds) = (vec![start], Vec::new(), [f32::MAX, f32::MAX, 0.0f32, 0.0f32]);
         while let Some((r, c)) = stack.pop() {
             if mask[(r, c)] {
-                area += 1;
+                pixels.push((r, c));
                 let [u0, v0, u1, v1] = bounds;
                 bounds = [u0.min(c as f32), v0.min(r as f32), u1.max(c as f32 + 1.0), v1.max(r as f32 + 1.0)];
             }
@@ -529,9 +586,20 @@ fn regions(mask: &Array2<bool>) -> Vec<Region> {
                 }
             }
         }
-        found.push(Region { area, bounds });
+        found.push(Region { bounds, pixels });
     }
     found
+}
+
+/// The pixels of the largest of [`regions`] of `mask`.
+fn largest_region(mask: &Array2<bool>) -> Array2<bool> {
+    let mut kept = Array2::from_elem(mask.dim(), false);
+    if let Some(largest) = regions(mask).into_iter().max_by_key(Region::area) {
+        for p in largest.pixels {
+            kept[p] = true;
+        }
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -593,7 +661,7 @@ mod tests {
             mask[(r, c)] = true;
         }
         let found = regions(&mask);
-        let mut areas: Vec<_> = found.iter().map(|r| (r.area, r.bounds)).collect();
+        let mut areas: Vec<_> = found.iter().map(|r| (r.area(), r.bounds)).collect();
         areas.sort_by_key(|a| a.0);
         assert_eq!(areas, vec![(4, [1.0, 1.0, 7.0, 3.0]), (4, [9.0, 17.0, 11.0, 20.0])]);
     }

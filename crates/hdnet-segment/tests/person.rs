@@ -97,7 +97,7 @@ fn finds_a_small_person_in_a_large_picture() {
         .assign(&Array2::from_shape_fn((192, 192), |(r, c)| reference[(r * 256 / 192, c * 256 / 192)]));
     let overlap = iou(&person.mask, &expected);
     println!("small person: mask IoU {overlap:.3}, keypoints {distance:.2} px from MediaPipe's (scaled)");
-    assert!(overlap >= 0.9, "{overlap}");
+    assert!(overlap >= 0.93, "{overlap}");
     assert!(distance <= 4.0, "{distance}");
 }
 
@@ -123,6 +123,19 @@ fn takes_the_most_prominent_of_two_people_and_counts_them() {
     assert_eq!(person.people, 2);
     let distance = mean_distance(&person, [20.0, 60.0], 1.0);
     assert!(distance <= 4.0, "{distance}");
+}
+
+/// A person the pose model doubts (seen from behind, fixtures/synthetic/back_view.png) is still
+/// found, outlined by the selfie model: the pose model's own mask of her leaves out part of her
+/// hair and arm (IoU 0.85 against her exact mask, where the selfie model's has 0.965).
+#[test]
+fn a_person_seen_from_behind_is_outlined_by_the_selfie_model() {
+    let photo = read_rgb(root().join("fixtures/synthetic/back_view.png"), None).unwrap();
+    let exact = read_mask(root().join("fixtures/synthetic/back_view_mask.png"), None).unwrap();
+    let person = segmenter().find(&photo, None).unwrap();
+    assert!(person.doubt().is_some(), "the pose model is sure ({}): this tests nothing", person.presence);
+    let overlap = iou(&person.mask, &exact);
+    assert!(overlap >= 0.93, "{overlap}");
 }
 
 #[test]
