@@ -90,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let person = found.map_err(|e| anyhow::anyhow!("{}: {e}", photo.display()))?;
             match video.as_mut() {
                 // Training matches frames through the keypoints' IUV, which a doubt makes guesses.
-                Some(_) if person.doubt().is_some() => bail!(
+                Some(_) if person.doubted() => bail!(
                     "{}: the pose model doubts a person is there ({:.2}): left out of the video",
                     photo.display(),
                     person.presence

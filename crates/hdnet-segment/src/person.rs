@@ -141,6 +141,11 @@ impl Roi {
         })
     }
 
+    /// [`Roi::paste`] of probabilities, as a mask: 1 where over 0.5, else 0.
+    fn paste_mask(&self, probability: &Array2<f32>, h: usize, w: usize) -> Array2<f32> {
+        self.paste(probability, h, w).mapv(|p| f32::from(u8::from(p > 0.5)))
+    }
+
     /// The square around the box (x0, y0)-(x1, y1) with [`ROI_MARGIN`].
     fn around_box([x0, y0, x1, y1]: [f32; 4]) -> Self {
         Self { center: [(x0 + x1) / 2.0, (y0 + y1) / 2.0], side: (x1 - x0).max(y1 - y0) * ROI_MARGIN, rotation: 0.0 }
@@ -192,10 +197,15 @@ pub struct Person {
 }
 
 impl Person {
+    /// Whether the pose model doubts this is a person.
+    pub fn doubted(&self) -> bool {
+        self.presence < PRESENCE
+    }
+
     /// What a user should know when the pose model doubts this is a person: the mask is then
     /// the selfie model's and the keypoints are guesses.
     pub fn doubt(&self) -> Option<String> {
-        (self.presence < PRESENCE).then(|| {
+        self.doubted().then(|| {
             format!(
                 "the pose model doubts a person is there ({:.2}; a person seen from behind?): the mask is the \
                  selfie model's and the keypoints are guesses; look at the mask (--mask gives one)",
@@ -290,7 +300,7 @@ impl Segmenter {
         let mask = match doubted {
             // The pose model's mask is of a body: it leaves out the hair it doubted.
             Some(bounds) => self.selfie_mask(rgb, bounds),
-            None => roi.paste(&out.segmentation.mapv(sigmoid), h, w).mapv(|p| f32::from(u8::from(p > 0.5))),
+            None => roi.paste_mask(&out.segmentation.mapv(sigmoid), h, w),
         };
         if mask.iter().all(|&m| m == 0.0) {
             return Err(NotFound::Nobody);
@@ -390,7 +400,7 @@ impl Segmenter {
         let probability = self.selfie.run(&roi.sample(rgb), &self.device);
         let person = largest_region(&probability.mapv(|p| p > 0.5));
         let kept = Array2::from_shape_fn(probability.dim(), |p| if person[p] { probability[p] } else { 0.0 });
-        roi.paste(&kept, h, w).mapv(|p| f32::from(u8::from(p > 0.5)))
+        roi.paste_mask(&kept, h, w)
     }
 
     /// The people the selfie model sees in `tiles`, in photo pixels; pieces of one person seen
