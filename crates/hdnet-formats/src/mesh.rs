@@ -356,11 +356,10 @@ mod tests {
         );
     }
 
-    /// The glTF document of a written file.
-    fn glb_document(path: &Path) -> serde_json::Value {
-        let bytes = std::fs::read(path).unwrap();
+    /// The glTF document of a GLB file's bytes and where its binary chunk's header starts.
+    fn glb_document(bytes: &[u8]) -> (serde_json::Value, usize) {
         let json_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-        serde_json::from_slice(&bytes[20..20 + json_len]).unwrap()
+        (serde_json::from_slice(&bytes[20..20 + json_len]).unwrap(), 20 + json_len)
     }
 
     #[test]
@@ -373,7 +372,7 @@ mod tests {
         let path = dir.path().join("m.glb");
         write_glb(&path, &ColoredMesh { points, colors: vec![[9, 9, 9]; 4], faces: vec![[0, 1, 2], [0, 2, 3]] })
             .unwrap();
-        let q: Vec<f64> = glb_document(&path)["nodes"][0]["rotation"]
+        let q: Vec<f64> = glb_document(&std::fs::read(&path).unwrap()).0["nodes"][0]["rotation"]
             .as_array()
             .unwrap()
             .iter()
@@ -402,10 +401,8 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
         assert_eq!((&bytes[..4], word(4), word(8)), (&b"glTF"[..], 2, bytes.len()));
-        let json_len = word(12);
         assert_eq!(&bytes[16..20], b"JSON");
-        let doc: serde_json::Value = serde_json::from_slice(&bytes[20..20 + json_len]).unwrap();
-        let bin_at = 20 + json_len;
+        let (doc, bin_at) = glb_document(&bytes);
         assert_eq!((word(bin_at), &bytes[bin_at + 4..bin_at + 8]), (3 * 12 + 3 * 8 + 3 * 4, &b"BIN\0"[..]));
         assert_eq!(doc["accessors"][0]["count"], 3);
         assert_eq!(doc["accessors"][0]["min"], serde_json::json!([0.0, -1.0, -4.5]));

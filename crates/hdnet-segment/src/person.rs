@@ -293,8 +293,8 @@ impl Segmenter {
         let (h, w, _) = rgb.dim();
         // A tracked region comes from the previous frame's keypoints already: one pass is enough.
         let tracked = previous.map(|roi| (roi, self.pose.run(&roi.sample(rgb), &self.device)));
-        let ((roi, out), people, doubted) = match tracked {
-            Some((roi, out)) if out.presence >= PRESENCE => ((roi, out), 0, None),
+        let Searched { roi, out, people, doubted } = match tracked {
+            Some((roi, out)) if out.presence >= PRESENCE => Searched { roi, out, people: 0, doubted: None },
             _ => self.search(rgb)?,
         };
         let mask = match doubted {
@@ -355,7 +355,8 @@ impl Segmenter {
             let roi = Roi::around_box(largest.bounds);
             let first = self.pose.run(&roi.sample(rgb), &self.device);
             if first.presence >= PRESENCE {
-                return Ok((self.refine(rgb, roi, first), people, None));
+                let (roi, out) = self.refine(rgb, roi, first);
+                return Ok(Searched { roi, out, people, doubted: None });
             }
             failure = NotFound::Unsure(first.presence);
             let plain = largest.area >= PLAIN_PERSON * (h * w) as f32;
@@ -367,7 +368,7 @@ impl Segmenter {
             Some((roi, first, people, bounds)) => {
                 let (roi, out) = self.refine(rgb, roi, first);
                 let doubted = (out.presence < PRESENCE).then_some(bounds);
-                Ok(((roi, out), people, doubted))
+                Ok(Searched { roi, out, people, doubted })
             }
             None => Err(failure),
         }
@@ -428,9 +429,16 @@ impl Segmenter {
     }
 }
 
-/// What the search found: the pose model's region and output, the people seen, and the selfie
-/// model's box of the person when the pose model doubts them.
-type Searched = ((Roi, PoseOutput), usize, Option<[f32; 4]>);
+/// What the search found.
+struct Searched {
+    /// The pose model's region and its output there.
+    roi: Roi,
+    out: PoseOutput,
+    /// The people the selfie model saw (0 when a tracked region held the person).
+    people: usize,
+    /// The selfie model's box of the person when the pose model doubts them.
+    doubted: Option<[f32; 4]>,
+}
 
 /// A person the selfie model saw: bounds (x0, y0, x1, y1) and area in photo pixels.
 struct Seen {
