@@ -346,7 +346,7 @@ impl Segmenter {
     /// then comes with the region.
     fn search(&self, rgb: &Array3<f32>) -> Result<Searched, NotFound> {
         let (h, w, _) = rgb.dim();
-        let mut unsure: Option<(Roi, PoseOutput, usize, [f32; 4])> = None;
+        let mut unsure: Option<Searched> = None;
         let mut failure = NotFound::Nobody;
         for level in 0..SEARCH_LEVELS {
             let seen = self.people_seen(rgb, &tiles(h, w, level));
@@ -360,18 +360,15 @@ impl Segmenter {
             }
             failure = NotFound::Unsure(first.presence);
             let plain = largest.area >= PLAIN_PERSON * (h * w) as f32;
-            if plain && unsure.as_ref().is_none_or(|(_, best, _, _)| first.presence > best.presence) {
-                unsure = Some((roi, first, people, largest.bounds));
+            if plain && unsure.as_ref().is_none_or(|best| first.presence > best.out.presence) {
+                unsure = Some(Searched { roi, out: first, people, doubted: Some(largest.bounds) });
             }
         }
-        match unsure {
-            Some((roi, first, people, bounds)) => {
-                let (roi, out) = self.refine(rgb, roi, first);
-                let doubted = (out.presence < PRESENCE).then_some(bounds);
-                Ok(Searched { roi, out, people, doubted })
-            }
-            None => Err(failure),
-        }
+        let Some(Searched { roi, out, people, doubted }) = unsure else { return Err(failure) };
+        let (roi, out) = self.refine(rgb, roi, out);
+        // Refined, the pose model may be sure of the person after all.
+        let doubted = doubted.filter(|_| out.presence < PRESENCE);
+        Ok(Searched { roi, out, people, doubted })
     }
 
     /// The pose model run again on the region its keypoints give until that region settles:
