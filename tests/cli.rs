@@ -885,8 +885,9 @@ fn segment_sees_a_cut_out_on_white() {
     assert!(agree as f32 > 0.95 * 320.0 * 240.0, "{agree} pixels agree with the dancer's mask");
 }
 
-/// The GLB of the bundled sample through the Khronos glTF validator (npm `gltf-validator`,
-/// installed by `npm ci --prefix tools/gltf-validator`): no errors, no warnings.
+/// The GLBs of the bundled sample (vertex colours) and of a photo (textured) through the
+/// Khronos glTF validator (npm `gltf-validator`, installed by `npm ci --prefix
+/// tools/gltf-validator`): no errors, no warnings.
 #[test]
 fn glb_meshes_pass_the_khronos_gltf_validator() {
     let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/gltf-validator");
@@ -896,11 +897,13 @@ fn glb_meshes_pass_the_khronos_gltf_validator() {
     );
     let dir = tempfile::tempdir().unwrap();
     hdnet_ok(&["infer", p(&root().join("examples")), "--out", p(dir.path())]);
-    let glb = dir.path().join("0043.glb");
-    let o = Command::new("node").arg(tools.join("validate.mjs")).arg(&glb).output().expect("node runs");
+    let photo = root().join("examples/photos/astronaut.jpg");
+    hdnet_ok(&["infer", p(&photo), "--no-turntable", "--out", p(dir.path())]);
+    let glbs = ["0043.glb", "astronaut.glb"].map(|f| dir.path().join(f));
+    let o = Command::new("node").arg(tools.join("validate.mjs")).args(&glbs).output().expect("node runs");
     let report = String::from_utf8_lossy(&o.stdout);
     println!("{report}");
-    assert!(o.status.success() && report.contains("0 errors, 0 warnings"), "{report}{}", stderr(&o));
+    assert!(o.status.success() && report.matches("0 errors, 0 warnings").count() == 2, "{report}{}", stderr(&o));
 }
 
 /// `eval --photos` on the shipped photos: a flat depth map ties every joint pair (exactly 50%);
@@ -1196,6 +1199,27 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
         }
     }
     assert!(seen > 10_000, "{seen} photo pixels checked");
+    // The GLB's texture is the photo: where each vertex projects in the photo, the texture at
+    // its coordinates has the photo's colour (up to JPEG's rounding, the photo's and the
+    // texture's), and not the colour a texture turned on its side would give.
+    let photo = image::open(&photo_path).unwrap().to_rgb8();
+    let (points, uv, texture) = glb_texture(&plain.join("dancer.glb"));
+    assert_eq!(texture.width(), texture.height());
+    assert!(texture.width() > 256, "a texture of {} pixels", texture.width());
+    let (mut off, mut off_turned) = (0.0, 0.0);
+    for (q, [u, v]) in points.iter().zip(&uv) {
+        let [x, y] = camera.project_to_frame(*q);
+        let at = |image: &image::RgbImage, x: f32, y: f32| {
+            image.get_pixel((x.round() as u32).min(image.width() - 1), (y.round() as u32).min(image.height() - 1)).0
+        };
+        let side = texture.width() as f32;
+        let want = at(&photo, x, y);
+        let diff = |got: [u8; 3]| (0..3).map(|k| f64::from(got[k].abs_diff(want[k]))).sum::<f64>() / 3.0;
+        off += diff(at(&texture, u * side - 0.5, v * side - 0.5));
+        off_turned += diff(at(&texture, v * side - 0.5, u * side - 0.5));
+    }
+    let n = points.len() as f64;
+    assert!(n > 10_000.0 && off / n < 6.0 && off_turned / n > 4.0 * off / n, "{off} {off_turned} over {n}");
     // The mesh renders on its own as PNG frames.
     let frames = dir.path().join("frames");
     hdnet_ok(&["render", p(&out.join("dancer.ply")), "--turntable", "--frames", "8", "--out", p(&frames)]);
@@ -1215,7 +1239,29 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     }
 }
 
-/// The size in metres `infer` reported for `name` (its stdout's line for it).
+/// A textured GLB's vertices (camera space: glTF's y and z flipped back), their texture
+/// coordinates, and its texture.
+fn glb_texture(path: &Path) -> (Vec<[f32; 3]>, Vec<[f32; 2]>, image::RgbImage) {
+    let bytes = std::fs::read(path).unwrap();
+    let json_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let doc: serde_json::Value = serde_json::from_slice(&bytes[20..20 + json_len]).unwrap();
+    let view = |k: u64| {
+        let v = &doc["bufferViews"][k as usize];
+        let at = 28 + json_len + v["byteOffset"].as_u64().unwrap() as usize;
+        &bytes[at..at + v["byteLength"].as_u64().unwrap() as usize]
+    };
+    let floats =
+        |k: u64| -> Vec<f32> { view(k).chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect() };
+    let attributes = &doc["meshes"][0]["primitives"][0]["attributes"];
+    let accessor_view =
+        |a: &serde_json::Value| doc["accessors"][a.as_u64().unwrap() as usize]["bufferView"].as_u64().unwrap();
+    let points = floats(accessor_view(&attributes["POSITION"])).chunks(3).map(|q| [q[0], -q[1], -q[2]]).collect();
+    let uv = floats(accessor_view(&attributes["TEXCOORD_0"])).chunks(2).map(|q| [q[0], q[1]]).collect();
+    let image = image::load_from_memory(view(doc["images"][0]["bufferView"].as_u64().unwrap())).unwrap().to_rgb8();
+    (points, uv, image)
+}
+
+/// The size in metres `infer` reported/// The size in metres `infer` reported for `name` (its stdout's line for it).
 fn reported_extent(stdout: &str, name: &str) -> f64 {
     stdout
         .lines()

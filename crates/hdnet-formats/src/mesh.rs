@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use hdnet_geometry::Upright;
+use image::RgbImage;
+use image::codecs::jpeg::JpegEncoder;
 use ndarray::Array2;
 
 use crate::text::python_float_repr;
@@ -97,37 +99,63 @@ pub fn write_ply(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileE
     write_atomic(path, &bytes)
 }
 
+/// A photo laid over a mesh: an sRGB image and each vertex's place on it (u right, v down, from
+/// 0 to 1 across the image), indexed as the mesh's points.
+pub struct Texture<'a> {
+    pub image: &'a RgbImage,
+    pub uv: Vec<[f32; 2]>,
+}
+
+/// JPEG quality of a GLB's texture: a photo's colours at a tenth of PNG's size.
+const TEXTURE_QUALITY: u8 = 90;
+
 /// A glTF 2.0 binary (`.glb`) of a coloured mesh in metres, for Blender, three.js and system
 /// viewers. Points are camera space (x right, y down, z forward); glTF's y is up and its z faces
 /// the viewer, so they are stored as (x, -y, -z) and the person faces whoever opens the file;
 /// the node's rotation stands them upright ([`Upright`]: the camera's pitch taken out), so that
 /// viewers turning about their y axis and AR scenes placing them on a floor see them standing.
-/// Colours are sRGB bytes; glTF vertex colours are linear, so they are stored linearised (16-bit).
-/// Triangles show both sides. Only the vertices used by `faces` are written.
-pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileError> {
+/// With a `texture` the surface takes its colours from that image (embedded as JPEG), finer than
+/// one colour per vertex; without, from the vertex colours: sRGB bytes, stored linearised
+/// (16-bit) as glTF's vertex colours are linear. (Never both: glTF multiplies them.) Triangles
+/// show both sides. Only the vertices used by `faces` are written.
+pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh, texture: Option<&Texture>) -> Result<(), FileError> {
     let path = path.as_ref();
     let (used, faces) = mesh.used_vertices(path)?;
-    let (points, colors) = (&mesh.points, &mesh.colors);
+    if texture.is_some_and(|t| t.uv.len() != mesh.points.len()) {
+        return Err(FileError::new(path, "texture coordinates and points differ in number"));
+    }
+    let points = &mesh.points;
     let positions: Vec<[f32; 3]> = used.iter().map(|&v| [points[v][0], -points[v][1], -points[v][2]]).collect();
     let mut bin = Vec::new();
+    let mut ends = Vec::new();
     positions.iter().flatten().for_each(|c| bin.extend_from_slice(&c.to_le_bytes()));
-    let colors_at = bin.len();
-    for &v in &used {
-        for c in colors[v].map(srgb_to_linear_u16).into_iter().chain([u16::MAX]) {
-            bin.extend_from_slice(&c.to_le_bytes());
-        }
+    ends.push(bin.len());
+    match texture {
+        Some(t) => used.iter().flat_map(|&v| t.uv[v]).for_each(|c| bin.extend_from_slice(&c.to_le_bytes())),
+        None => used
+            .iter()
+            .flat_map(|&v| mesh.colors[v].map(srgb_to_linear_u16).into_iter().chain([u16::MAX]))
+            .for_each(|c| bin.extend_from_slice(&c.to_le_bytes())),
     }
-    let indices_at = bin.len();
+    ends.push(bin.len());
     faces.iter().flatten().for_each(|i| bin.extend_from_slice(&i.to_le_bytes()));
+    ends.push(bin.len());
+    if let Some(t) = texture {
+        JpegEncoder::new_with_quality(&mut bin, TEXTURE_QUALITY)
+            .encode_image(t.image)
+            .map_err(|e| FileError::new(path, format!("texture: {e}")))?;
+        ends.push(bin.len());
+    }
     let upright = Upright::of(used.iter().map(|&v| points[v]));
-    let json = glb_json(&positions, faces.len(), [colors_at, indices_at, bin.len()], upright);
+    let json = glb_json(&positions, faces.len(), &ends, upright);
     write_atomic(path, &glb_container(json.to_string().into_bytes(), bin))
 }
 
-/// The glTF document of [`write_glb`]: one node, one triangle mesh over three buffer views
-/// (positions, colours, indices ending at `ends`) turned by `upright`, or an empty scene without
-/// triangles (a glTF accessor may not be empty).
-fn glb_json(positions: &[[f32; 3]], faces: usize, ends: [usize; 3], upright: Upright) -> serde_json::Value {
+/// The glTF document of [`write_glb`]: one node, one triangle mesh over the buffer views ending at
+/// `ends` (positions, colours or texture coordinates, indices, and the texture's image when there
+/// is a fourth) turned by `upright`, or an empty scene without triangles (a glTF accessor may not
+/// be empty).
+fn glb_json(positions: &[[f32; 3]], faces: usize, ends: &[usize], upright: Upright) -> serde_json::Value {
     use serde_json::json;
     let asset = json!({ "version": "2.0", "generator": "hdnet" });
     if faces == 0 {
@@ -136,32 +164,57 @@ fn glb_json(positions: &[[f32; 3]], faces: usize, ends: [usize; 3], upright: Upr
     let bound = |pick: fn(f32, f32) -> f32| {
         (0..3).map(|k| positions.iter().map(|p| p[k]).fold(positions[0][k], pick)).collect::<Vec<_>>()
     };
-    let [colors_at, indices_at, total] = ends;
+    let textured = ends.len() == 4;
+    let views: Vec<_> = ends
+        .iter()
+        .enumerate()
+        .map(|(k, &end)| {
+            let start = if k == 0 { 0 } else { ends[k - 1] };
+            let mut view = json!({ "buffer": 0, "byteOffset": start, "byteLength": end - start });
+            // Vertex data and indices have targets; the image has none.
+            if let Some(&target) = [34962, 34962, 34963].get(k) {
+                view["target"] = json!(target);
+            }
+            view
+        })
+        .collect();
+    let (surface, material) = if textured {
+        (
+            json!({ "bufferView": 1, "componentType": 5126, "count": positions.len(), "type": "VEC2" }),
+            json!({ "baseColorTexture": { "index": 0 }, "metallicFactor": 0.0, "roughnessFactor": 1.0 }),
+        )
+    } else {
+        (
+            json!({ "bufferView": 1, "componentType": 5123, "normalized": true, "count": positions.len(), "type": "VEC4" }),
+            json!({ "baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0 }),
+        )
+    };
+    let attribute = if textured { "TEXCOORD_0" } else { "COLOR_0" };
     // In glTF's axes (y and z flipped) the camera-space rotation about x by the pitch is one by
     // minus the pitch: the quaternion (x, y, z, w) of half that angle.
     let (s, c) = (-upright.pitch / 2.0).sin_cos();
-    json!({
+    let mut document = json!({
         "asset": asset,
         "scene": 0,
         "scenes": [{ "nodes": [0] }],
         "nodes": [{ "mesh": 0, "name": "person", "rotation": [s, 0.0, 0.0, c] }],
-        "meshes": [{ "primitives": [{ "attributes": { "POSITION": 0, "COLOR_0": 1 }, "indices": 2, "material": 0 }] }],
-        "materials": [{
-            "pbrMetallicRoughness": { "baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0 },
-            "doubleSided": true
-        }],
-        "buffers": [{ "byteLength": total }],
-        "bufferViews": [
-            { "buffer": 0, "byteOffset": 0, "byteLength": colors_at, "target": 34962 },
-            { "buffer": 0, "byteOffset": colors_at, "byteLength": indices_at - colors_at, "target": 34962 },
-            { "buffer": 0, "byteOffset": indices_at, "byteLength": total - indices_at, "target": 34963 }
-        ],
+        "meshes": [{ "primitives": [{ "attributes": { "POSITION": 0, attribute: 1 }, "indices": 2, "material": 0 }] }],
+        "materials": [{ "pbrMetallicRoughness": material, "doubleSided": true }],
+        "buffers": [{ "byteLength": ends[ends.len() - 1] }],
+        "bufferViews": views,
         "accessors": [
             { "bufferView": 0, "componentType": 5126, "count": positions.len(), "type": "VEC3", "min": bound(f32::min), "max": bound(f32::max) },
-            { "bufferView": 1, "componentType": 5123, "normalized": true, "count": positions.len(), "type": "VEC4" },
+            surface,
             { "bufferView": 2, "componentType": 5125, "count": 3 * faces, "type": "SCALAR" }
         ]
-    })
+    });
+    if textured {
+        // Linear filtering, clamped at the image's edges; no mipmaps to ask viewers for.
+        document["images"] = json!([{ "bufferView": 3, "mimeType": "image/jpeg" }]);
+        document["samplers"] = json!([{ "magFilter": 9729, "minFilter": 9729, "wrapS": 33071, "wrapT": 33071 }]);
+        document["textures"] = json!([{ "sampler": 0, "source": 0 }]);
+    }
+    document
 }
 
 /// The GLB container: a 12-byte header, the JSON chunk padded with spaces and the binary chunk
@@ -370,7 +423,7 @@ mod tests {
             [[-0.2, -0.9], [0.2, -0.9], [0.2, 0.9], [-0.2, 0.9]].map(|[x, h]| [x, c * h, 3.0 + s * h]).to_vec();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.glb");
-        write_glb(&path, &ColoredMesh { points, colors: vec![[9, 9, 9]; 4], faces: vec![[0, 1, 2], [0, 2, 3]] })
+        write_glb(&path, &ColoredMesh { points, colors: vec![[9, 9, 9]; 4], faces: vec![[0, 1, 2], [0, 2, 3]] }, None)
             .unwrap();
         let q: Vec<f64> = glb_document(&std::fs::read(&path).unwrap()).0["nodes"][0]["rotation"]
             .as_array()
@@ -396,8 +449,12 @@ mod tests {
         let path = dir.path().join("m.glb");
         let points = [[0.0, 0.0, 4.0], [1.0, 0.5, 4.5], [9.0, 9.0, 9.0], [0.0, 1.0, 4.0]];
         let colors = [[255, 0, 0], [0, 255, 0], [1, 2, 3], [128, 128, 128]];
-        write_glb(&path, &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![[0, 1, 3]] })
-            .unwrap();
+        write_glb(
+            &path,
+            &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![[0, 1, 3]] },
+            None,
+        )
+        .unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
         assert_eq!((&bytes[..4], word(4), word(8)), (&b"glTF"[..], 2, bytes.len()));
@@ -414,8 +471,46 @@ mod tests {
         // sRGB 128 is linear 0.2158605 (the standard's value).
         assert_eq!((srgb_to_linear_u16(255), srgb_to_linear_u16(0)), (65535, 0));
         assert!((f32::from(srgb_to_linear_u16(128)) - 0.215_860_5 * 65535.0).abs() < 1.0);
-        write_glb(&path, &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![] }).unwrap();
+        write_glb(&path, &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![] }, None)
+            .unwrap();
         let empty = std::fs::read(&path).unwrap();
         assert_eq!(u32::from_le_bytes(empty[8..12].try_into().unwrap()) as usize, empty.len());
+    }
+
+    /// A textured GLB: texture coordinates instead of vertex colours, those of the used vertices,
+    /// and the image embedded as a JPEG that decodes to it.
+    #[test]
+    fn glb_lays_a_texture_over_the_used_vertices() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.glb");
+        let points = vec![[0.0, 0.0, 4.0], [9.0, 9.0, 9.0], [1.0, 0.5, 4.5], [0.0, 1.0, 4.0]];
+        let mesh = ColoredMesh { points, colors: vec![[0, 0, 0]; 4], faces: vec![[0, 2, 3]] };
+        // Left half red, right half blue.
+        let image =
+            RgbImage::from_fn(64, 32, |x, _| if x < 32 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) });
+        let uv = vec![[0.25, 0.5], [0.0, 0.0], [0.75, 0.25], [0.1, 0.9]];
+        write_glb(&path, &mesh, Some(&Texture { image: &image, uv: uv.clone() })).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let (doc, bin_at) = glb_document(&bytes);
+        let attributes = &doc["meshes"][0]["primitives"][0]["attributes"];
+        assert_eq!((attributes["TEXCOORD_0"].as_u64(), attributes["COLOR_0"].as_u64()), (Some(1), None));
+        assert_eq!(doc["materials"][0]["pbrMetallicRoughness"]["baseColorTexture"]["index"], 0);
+        assert_eq!(doc["images"][0]["mimeType"], "image/jpeg");
+        let view = |k: usize| {
+            let v = &doc["bufferViews"][k];
+            let at = bin_at + 8 + v["byteOffset"].as_u64().unwrap() as usize;
+            &bytes[at..at + v["byteLength"].as_u64().unwrap() as usize]
+        };
+        let stored: Vec<f32> = view(1).chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        assert_eq!(stored, [uv[0], uv[2], uv[3]].concat());
+        assert!(doc["bufferViews"][3].get("target").is_none());
+        let decoded = image::load_from_memory(view(3)).unwrap().to_rgb8();
+        assert_eq!(decoded.dimensions(), (64, 32));
+        for (x, want) in [(8, [255, 0, 0]), (56, [0, 0, 255])] {
+            let got = decoded.get_pixel(x, 16).0;
+            assert!((0..3).all(|k| got[k].abs_diff(want[k]) < 8), "{got:?} at x {x}");
+        }
+        let short = Texture { image: &image, uv: vec![[0.0, 0.0]; 3] };
+        assert!(write_glb(&path, &mesh, Some(&short)).unwrap_err().to_string().contains("differ in number"));
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use hdnet_data::layout::write_camera_json;
 use hdnet_formats::images::PersonImage;
 use hdnet_formats::item::ItemWriter;
-use hdnet_formats::mesh::{self, ColoredMesh};
+use hdnet_formats::mesh::{self, ColoredMesh, Texture};
 use hdnet_formats::{FileError, npy, text, visual};
 use hdnet_geometry::{Camera, Integration};
 use hdnet_model::Prediction;
@@ -74,7 +74,8 @@ fn write_all(
     let refined = p.refined_depth(&l.sample.mask, &camera, refine);
     let depth = &refined * &l.sample.mask;
     let mesh = colored_mesh(&l.sample, &depth, &camera);
-    let warnings = write_outputs(out, &l.sample, p, &depth, &mesh)?;
+    let texture = l.photo.as_ref().map(|photo| Texture { image: &photo.texture, uv: grid_uv(depth.dim()) });
+    let warnings = write_outputs(out, &l.sample, p, &depth, &mesh, texture.as_ref())?;
     if let Some(photo) = &l.photo {
         write_photo_outputs(out, &l.sample, photo, &refined, &p.normals, &camera)?;
         if let MaskFrom::Found(person) = &photo.mask_from {
@@ -113,14 +114,15 @@ fn write_photo_outputs(
     visual::save_png(out.join(format!("{name}_normal_full.png")), &visual::side_by_side(&[colours]))
 }
 
-/// Writes every output of one image (`depth` is the prediction times the mask); returns
-/// warnings for outputs that could not be made.
+/// Writes every output of one image (`depth` is the prediction times the mask; `texture`, a
+/// photo's, for the GLB); returns warnings for outputs that could not be made.
 fn write_outputs(
     out: &Path,
     sample: &PersonImage,
     p: &Prediction,
     depth: &Array2<f32>,
     mesh: &ColoredMesh,
+    texture: Option<&Texture>,
 ) -> Result<Vec<String>, FileError> {
     let name = &sample.name;
     let mask = &sample.mask;
@@ -133,7 +135,7 @@ fn write_outputs(
     npy::write(out.join(format!("{name}_depth.npy")), depth)?;
     npy::write(out.join(format!("{name}_normal.npy")), &p.normals)?;
     mesh::write_ply(out.join(format!("{name}.ply")), mesh)?;
-    mesh::write_glb(out.join(format!("{name}.glb")), mesh)?;
+    mesh::write_glb(out.join(format!("{name}.glb")), mesh, texture)?;
     let mut warnings = Vec::new();
     match visual::results_panel(&sample.image, depth, &p.normals, mask) {
         Some(panel) => visual::save_png(out.join(format!("{name}_results.png")), &panel)?,
@@ -151,6 +153,12 @@ fn colored_mesh(sample: &PersonImage, depth: &Array2<f32>, camera: &Camera) -> C
         })
         .unzip();
     ColoredMesh { points, colors, faces: mesh::depth2mesh_faces(depth, &sample.mask) }
+}
+
+/// Where each pixel's centre of an `h` x `w` grid (the mesh's vertices, row-major) lies on an
+/// image of the same square: the photo's crop, as the networks saw it, at any resolution.
+fn grid_uv((h, w): (usize, usize)) -> Vec<[f32; 2]> {
+    (0..h).flat_map(|r| (0..w).map(move |c| [(c as f32 + 0.5) / w as f32, (r as f32 + 0.5) / h as f32])).collect()
 }
 
 /// Renders the turntable to `out`: a GIF when it ends in .gif, else numbered PNGs in that folder.

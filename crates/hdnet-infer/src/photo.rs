@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use hdnet_formats::crop::{Bounds, Crop};
 use hdnet_formats::images::{PersonImage, read_iuv, read_mask, read_photo};
+use hdnet_formats::visual::{side_by_side, to_u8};
 use hdnet_formats::{FileError, row_major};
 use hdnet_geometry::{Camera, Integration};
 use hdnet_model::Hdnet;
@@ -14,6 +15,7 @@ use hdnet_model::device::Device;
 use hdnet_segment::person::DEFAULT_EXTENT;
 use hdnet_segment::person::{Person, Segmenter, metres_per_pixel};
 use hdnet_segment::video::Shot;
+use image::RgbImage;
 use ndarray::{Array2, Array3, Axis};
 
 /// The networks take 256x256 crops.
@@ -68,13 +70,21 @@ pub struct Input {
     pub photo: Option<PhotoFrame>,
 }
 
-/// A photo's crop, its mask at its resolution, where that came from, and its person's framing.
+/// A photo's crop, its mask at its resolution, where that came from, its person's framing, and
+/// the photo within the crop at the power of two at or above its resolution, up to
+/// [`MAX_TEXTURE`] pixels a side (the GLB's texture: the photo's detail, which the networks'
+/// 256 pixels, and so one colour per vertex, blur).
 pub struct PhotoFrame {
     pub crop: Crop,
     pub mask: Array2<f32>,
     pub mask_from: MaskFrom,
     pub framing: Framing,
+    pub texture: RgbImage,
 }
+
+/// The largest side of a photo's texture: sharper than the mesh's 256 vertices a side by four,
+/// and a JPEG of a few hundred kB. Sides are powers of two, which every viewer can mipmap.
+pub const MAX_TEXTURE: usize = 1024;
 
 /// Where a photo's mask comes from.
 pub enum MaskFrom {
@@ -228,7 +238,9 @@ pub fn load_photo(
         MaskFrom::Given | MaskFrom::CutOut => None,
     };
     let framing = settings.framing(|| finder.measure(&rgb, &mask, found));
-    Ok(Input { sample, photo: Some(PhotoFrame { crop, mask, mask_from, framing }) })
+    let texture =
+        side_by_side(&[to_u8(&crop.resample(&rgb, crop.side.next_power_of_two().min(MAX_TEXTURE), 255.0, true))]);
+    Ok(Input { sample, photo: Some(PhotoFrame { crop, mask, mask_from, framing, texture }) })
 }
 
 /// The networks' 256x256 input of a photo: the square around the person (see [`Crop::around`])
