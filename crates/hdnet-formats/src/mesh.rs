@@ -106,7 +106,8 @@ pub struct Texture<'a> {
     pub uv: Vec<[f32; 2]>,
 }
 
-/// JPEG quality of a GLB's texture: a photo's colours at a tenth of PNG's size.
+/// JPEG quality of a GLB's texture: a photo's colours, without visible loss, in a fraction of
+/// PNG's size.
 const TEXTURE_QUALITY: u8 = 90;
 
 /// A glTF 2.0 binary (`.glb`) of a coloured mesh in metres, for Blender, three.js and system
@@ -126,19 +127,18 @@ pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh, texture: Option<&Te
     }
     let points = &mesh.points;
     let positions: Vec<[f32; 3]> = used.iter().map(|&v| [points[v][0], -points[v][1], -points[v][2]]).collect();
-    let mut bin = Vec::new();
-    let mut ends = Vec::new();
-    positions.iter().flatten().for_each(|c| bin.extend_from_slice(&c.to_le_bytes()));
-    ends.push(bin.len());
+    let mut bin: Vec<u8> = positions.iter().flatten().flat_map(|c| c.to_le_bytes()).collect();
+    let mut ends = vec![bin.len()];
     match texture {
-        Some(t) => used.iter().flat_map(|&v| t.uv[v]).for_each(|c| bin.extend_from_slice(&c.to_le_bytes())),
-        None => used
-            .iter()
-            .flat_map(|&v| mesh.colors[v].map(srgb_to_linear_u16).into_iter().chain([u16::MAX]))
-            .for_each(|c| bin.extend_from_slice(&c.to_le_bytes())),
+        Some(t) => bin.extend(used.iter().flat_map(|&v| t.uv[v]).flat_map(f32::to_le_bytes)),
+        None => bin.extend(
+            used.iter()
+                .flat_map(|&v| mesh.colors[v].map(srgb_to_linear_u16).into_iter().chain([u16::MAX]))
+                .flat_map(u16::to_le_bytes),
+        ),
     }
     ends.push(bin.len());
-    faces.iter().flatten().for_each(|i| bin.extend_from_slice(&i.to_le_bytes()));
+    bin.extend(faces.iter().flatten().flat_map(|i| i.to_le_bytes()));
     ends.push(bin.len());
     if let Some(t) = texture {
         JpegEncoder::new_with_quality(&mut bin, TEXTURE_QUALITY)
@@ -165,31 +165,7 @@ fn glb_json(positions: &[[f32; 3]], faces: usize, ends: &[usize], upright: Uprig
         (0..3).map(|k| positions.iter().map(|p| p[k]).fold(positions[0][k], pick)).collect::<Vec<_>>()
     };
     let textured = ends.len() == 4;
-    let views: Vec<_> = ends
-        .iter()
-        .enumerate()
-        .map(|(k, &end)| {
-            let start = if k == 0 { 0 } else { ends[k - 1] };
-            let mut view = json!({ "buffer": 0, "byteOffset": start, "byteLength": end - start });
-            // Vertex data and indices have targets; the image has none.
-            if let Some(&target) = [34962, 34962, 34963].get(k) {
-                view["target"] = json!(target);
-            }
-            view
-        })
-        .collect();
-    let (surface, material) = if textured {
-        (
-            json!({ "bufferView": 1, "componentType": 5126, "count": positions.len(), "type": "VEC2" }),
-            json!({ "baseColorTexture": { "index": 0 }, "metallicFactor": 0.0, "roughnessFactor": 1.0 }),
-        )
-    } else {
-        (
-            json!({ "bufferView": 1, "componentType": 5123, "normalized": true, "count": positions.len(), "type": "VEC4" }),
-            json!({ "baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0 }),
-        )
-    };
-    let attribute = if textured { "TEXCOORD_0" } else { "COLOR_0" };
+    let (attribute, surface, material) = surface_json(textured, positions.len());
     // In glTF's axes (y and z flipped) the camera-space rotation about x by the pitch is one by
     // minus the pitch: the quaternion (x, y, z, w) of half that angle.
     let (s, c) = (-upright.pitch / 2.0).sin_cos();
@@ -201,7 +177,7 @@ fn glb_json(positions: &[[f32; 3]], faces: usize, ends: &[usize], upright: Uprig
         "meshes": [{ "primitives": [{ "attributes": { "POSITION": 0, attribute: 1 }, "indices": 2, "material": 0 }] }],
         "materials": [{ "pbrMetallicRoughness": material, "doubleSided": true }],
         "buffers": [{ "byteLength": ends[ends.len() - 1] }],
-        "bufferViews": views,
+        "bufferViews": buffer_views(ends),
         "accessors": [
             { "bufferView": 0, "componentType": 5126, "count": positions.len(), "type": "VEC3", "min": bound(f32::min), "max": bound(f32::max) },
             surface,
@@ -209,12 +185,48 @@ fn glb_json(positions: &[[f32; 3]], faces: usize, ends: &[usize], upright: Uprig
         ]
     });
     if textured {
-        // Linear filtering, clamped at the image's edges; no mipmaps to ask viewers for.
+        // Linear filtering, mipmapped when far (the image's sides are powers of two), clamped
+        // at the image's edges.
         document["images"] = json!([{ "bufferView": 3, "mimeType": "image/jpeg" }]);
-        document["samplers"] = json!([{ "magFilter": 9729, "minFilter": 9729, "wrapS": 33071, "wrapT": 33071 }]);
+        document["samplers"] = json!([{ "magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071 }]);
         document["textures"] = json!([{ "sampler": 0, "source": 0 }]);
     }
     document
+}
+
+/// The buffer views ending at `ends`, one after the other; vertex data and indices have targets,
+/// the image none.
+fn buffer_views(ends: &[usize]) -> Vec<serde_json::Value> {
+    let starts = std::iter::once(0).chain(ends.iter().copied());
+    let targets = [Some(34962), Some(34962), Some(34963)].into_iter().chain(std::iter::repeat(None));
+    (starts.zip(ends).zip(targets))
+        .map(|((start, &end), target)| {
+            let mut view = serde_json::json!({ "buffer": 0, "byteOffset": start, "byteLength": end - start });
+            if let Some(target) = target {
+                view["target"] = target.into();
+            }
+            view
+        })
+        .collect()
+}
+
+/// The surface's colours over `count` vertices (texture coordinates, or linear 16-bit vertex
+/// colours): their attribute's name, their accessor, and the material that reads them.
+fn surface_json(textured: bool, count: usize) -> (&'static str, serde_json::Value, serde_json::Value) {
+    use serde_json::json;
+    if textured {
+        (
+            "TEXCOORD_0",
+            json!({ "bufferView": 1, "componentType": 5126, "count": count, "type": "VEC2" }),
+            json!({ "baseColorTexture": { "index": 0 }, "metallicFactor": 0.0, "roughnessFactor": 1.0 }),
+        )
+    } else {
+        (
+            "COLOR_0",
+            json!({ "bufferView": 1, "componentType": 5123, "normalized": true, "count": count, "type": "VEC4" }),
+            json!({ "baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0 }),
+        )
+    }
 }
 
 /// The GLB container: a 12-byte header, the JSON chunk padded with spaces and the binary chunk
