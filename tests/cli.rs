@@ -1203,23 +1203,45 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     // its coordinates has the photo's colour (up to JPEG's rounding, the photo's and the
     // texture's), and not the colour a texture turned on its side would give.
     let photo = image::open(&photo_path).unwrap().to_rgb8();
-    let (points, uv, texture) = glb_texture(&plain.join("dancer.glb"));
-    assert_eq!(texture.width(), texture.height());
-    assert!(texture.width() > 256, "a texture of {} pixels", texture.width());
+    let glb = read_glb(&plain.join("dancer.glb"));
+    let (side, texture) = (glb.texture.width() as f32, &glb.texture);
+    assert!(texture.width() == texture.height() && side > 256.0, "a texture of {side} pixels");
     let (mut off, mut off_turned) = (0.0, 0.0);
-    for (q, [u, v]) in points.iter().zip(&uv) {
+    for (q, [u, v]) in glb.points.iter().zip(&glb.uv) {
         let [x, y] = camera.project_to_frame(*q);
         let at = |image: &image::RgbImage, x: f32, y: f32| {
             image.get_pixel((x.round() as u32).min(image.width() - 1), (y.round() as u32).min(image.height() - 1)).0
         };
-        let side = texture.width() as f32;
         let want = at(&photo, x, y);
         let diff = |got: [u8; 3]| (0..3).map(|k| f64::from(got[k].abs_diff(want[k]))).sum::<f64>() / 3.0;
-        off += diff(at(&texture, u * side - 0.5, v * side - 0.5));
-        off_turned += diff(at(&texture, v * side - 0.5, u * side - 0.5));
+        off += diff(at(texture, u * side - 0.5, v * side - 0.5));
+        off_turned += diff(at(texture, v * side - 0.5, u * side - 0.5));
     }
-    let n = points.len() as f64;
+    let n = glb.points.len() as f64;
     assert!(n > 10_000.0 && off / n < 6.0 && off_turned / n > 4.0 * off / n, "{off} {off_turned} over {n}");
+    // Its normals are the normal net's (NAME_normal.npy at each vertex's crop pixel), and its
+    // triangles face the camera and those normals (viewers light the side a triangle's winding
+    // faces).
+    let predicted = hdnet_formats::npy::read::<f32>(&plain.join("dancer_normal.npy")).unwrap();
+    for (q, normal) in glb.points.iter().zip(&glb.normals) {
+        let [r, c] = crop_pixel(camera.project_to_frame(*q)).map(|v| v.round() as usize);
+        let want: Vec<f32> = (0..3).map(|k| predicted[[r, c, k]]).collect();
+        let length = want.iter().map(|w| w * w).sum::<f32>().sqrt();
+        assert!((0..3).all(|k| (normal[k] - want[k] / length).abs() < 1e-5), "{normal:?} against {want:?}");
+    }
+    let sub = |a: [f32; 3], b: [f32; 3]| [0, 1, 2].map(|k| a[k] - b[k]);
+    let facing = glb
+        .faces
+        .iter()
+        .filter(|f| {
+            let [a, b, c] = f.map(|v| glb.points[v]);
+            let (e1, e2) = (sub(b, a), sub(c, a));
+            let wound = [e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]];
+            let normal = [0, 1, 2].map(|k| f.iter().map(|&v| glb.normals[v][k]).sum::<f32>());
+            wound[2] < 0.0 && (0..3).map(|k| wound[k] * normal[k]).sum::<f32>() > 0.0
+        })
+        .count();
+    assert!(facing as f32 > 0.99 * glb.faces.len() as f32, "{facing} of {} triangles face the camera", glb.faces.len());
     // The mesh renders on its own as PNG frames.
     let frames = dir.path().join("frames");
     hdnet_ok(&["render", p(&out.join("dancer.ply")), "--turntable", "--frames", "8", "--out", p(&frames)]);
@@ -1239,26 +1261,44 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     }
 }
 
-/// A textured GLB's vertices (camera space: glTF's y and z flipped back), their texture
-/// coordinates, and its texture.
-fn glb_texture(path: &Path) -> (Vec<[f32; 3]>, Vec<[f32; 2]>, image::RgbImage) {
+/// A textured GLB with normals, as `infer` writes a photo's: its vertices and normals (camera
+/// space: glTF's y and z flipped back), texture coordinates, triangles and texture.
+struct GlbMesh {
+    points: Vec<[f32; 3]>,
+    normals: Vec<[f32; 3]>,
+    uv: Vec<[f32; 2]>,
+    faces: Vec<[usize; 3]>,
+    texture: image::RgbImage,
+}
+
+fn read_glb(path: &Path) -> GlbMesh {
     let bytes = std::fs::read(path).unwrap();
     let json_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     let doc: serde_json::Value = serde_json::from_slice(&bytes[20..20 + json_len]).unwrap();
-    let view = |k: u64| {
-        let v = &doc["bufferViews"][k as usize];
+    let view = |k: &serde_json::Value| {
+        let v = &doc["bufferViews"][k.as_u64().unwrap() as usize];
         let at = 28 + json_len + v["byteOffset"].as_u64().unwrap() as usize;
         &bytes[at..at + v["byteLength"].as_u64().unwrap() as usize]
     };
-    let floats =
-        |k: u64| -> Vec<f32> { view(k).chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect() };
-    let attributes = &doc["meshes"][0]["primitives"][0]["attributes"];
-    let accessor_view =
-        |a: &serde_json::Value| doc["accessors"][a.as_u64().unwrap() as usize]["bufferView"].as_u64().unwrap();
-    let points = floats(accessor_view(&attributes["POSITION"])).chunks(3).map(|q| [q[0], -q[1], -q[2]]).collect();
-    let uv = floats(accessor_view(&attributes["TEXCOORD_0"])).chunks(2).map(|q| [q[0], q[1]]).collect();
-    let image = image::load_from_memory(view(doc["images"][0]["bufferView"].as_u64().unwrap())).unwrap().to_rgb8();
-    (points, uv, image)
+    let words = |accessor: &serde_json::Value| -> Vec<[u8; 4]> {
+        view(&doc["accessors"][accessor.as_u64().unwrap() as usize]["bufferView"])
+            .chunks(4)
+            .map(|b| b.try_into().unwrap())
+            .collect()
+    };
+    let primitive = &doc["meshes"][0]["primitives"][0];
+    let floats = |attribute: &str| words(&primitive["attributes"][attribute]).into_iter().map(f32::from_le_bytes);
+    let back = |q: &[f32]| [q[0], -q[1], -q[2]];
+    let triples = |attribute: &str| floats(attribute).collect::<Vec<_>>().chunks(3).map(back).collect();
+    let indices: Vec<usize> =
+        words(&primitive["indices"]).into_iter().map(|w| u32::from_le_bytes(w) as usize).collect();
+    GlbMesh {
+        points: triples("POSITION"),
+        normals: triples("NORMAL"),
+        uv: floats("TEXCOORD_0").collect::<Vec<_>>().chunks(2).map(|q| [q[0], q[1]]).collect(),
+        faces: indices.chunks(3).map(|f| [f[0], f[1], f[2]]).collect(),
+        texture: image::load_from_memory(view(&doc["images"][0]["bufferView"])).unwrap().to_rgb8(),
+    }
 }
 
 /// The size in metres `infer` reported/// The size in metres `infer` reported for `name` (its stdout's line for it).

@@ -99,6 +99,16 @@ pub fn write_ply(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileE
     write_atomic(path, &bytes)
 }
 
+/// What a GLB's surface shows beyond the mesh's vertex colours and its own facets.
+#[derive(Default)]
+pub struct Surface<'a> {
+    /// Unit normals of the points (camera space, facing the camera), finer than the mesh's
+    /// facets: the normal net's, which see folds the depth smooths away. Viewers light by them.
+    pub normals: Option<Vec<[f32; 3]>>,
+    /// A photo laid over the mesh instead of the vertex colours.
+    pub texture: Option<Texture<'a>>,
+}
+
 /// A photo laid over a mesh: an sRGB image and each vertex's place on it (u right, v down, from
 /// 0 to 1 across the image), indexed as the mesh's points.
 pub struct Texture<'a> {
@@ -110,122 +120,173 @@ pub struct Texture<'a> {
 /// PNG's size.
 const TEXTURE_QUALITY: u8 = 90;
 
+/// glTF's buffer view targets and component types.
+const ARRAY_BUFFER: u32 = 34962;
+const ELEMENT_ARRAY_BUFFER: u32 = 34963;
+const FLOAT: u32 = 5126;
+const UNSIGNED_SHORT: u32 = 5123;
+const UNSIGNED_INT: u32 = 5125;
+
 /// A glTF 2.0 binary (`.glb`) of a coloured mesh in metres, for Blender, three.js and system
 /// viewers. Points are camera space (x right, y down, z forward); glTF's y is up and its z faces
 /// the viewer, so they are stored as (x, -y, -z) and the person faces whoever opens the file;
 /// the node's rotation stands them upright ([`Upright`]: the camera's pitch taken out), so that
 /// viewers turning about their y axis and AR scenes placing them on a floor see them standing.
-/// With a `texture` the surface takes its colours from that image (embedded as JPEG), finer than
-/// one colour per vertex; without, from the vertex colours: sRGB bytes, stored linearised
-/// (16-bit) as glTF's vertex colours are linear. (Never both: glTF multiplies them.) Triangles
-/// show both sides. Only the vertices used by `faces` are written.
-pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh, texture: Option<&Texture>) -> Result<(), FileError> {
+/// The surface's colours are the `surface`'s texture (embedded as JPEG), finer than one colour
+/// per vertex, or else the vertex colours: sRGB bytes, stored linearised (16-bit) as glTF's
+/// vertex colours are linear (never both: glTF multiplies them); with the `surface`'s normals,
+/// viewers light by those rather than by the facets. Triangles show both sides. Only the
+/// vertices used by `faces` are written.
+pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh, surface: &Surface) -> Result<(), FileError> {
     let path = path.as_ref();
     let (used, faces) = mesh.used_vertices(path)?;
-    if texture.is_some_and(|t| t.uv.len() != mesh.points.len()) {
-        return Err(FileError::new(path, "texture coordinates and points differ in number"));
+    let per_point = [surface.normals.as_ref().map(Vec::len), surface.texture.as_ref().map(|t| t.uv.len())];
+    if per_point.into_iter().flatten().any(|n| n != mesh.points.len()) {
+        return Err(FileError::new(path, "normals or texture coordinates and points differ in number"));
     }
-    let points = &mesh.points;
-    let positions: Vec<[f32; 3]> = used.iter().map(|&v| [points[v][0], -points[v][1], -points[v][2]]).collect();
-    let mut bin: Vec<u8> = positions.iter().flatten().flat_map(|c| c.to_le_bytes()).collect();
-    let mut ends = vec![bin.len()];
-    match texture {
-        Some(t) => bin.extend(used.iter().flat_map(|&v| t.uv[v]).flat_map(f32::to_le_bytes)),
-        None => bin.extend(
-            used.iter()
-                .flat_map(|&v| mesh.colors[v].map(srgb_to_linear_u16).into_iter().chain([u16::MAX]))
-                .flat_map(u16::to_le_bytes),
-        ),
+    if faces.is_empty() {
+        // A glTF accessor may not be empty: a scene without a mesh.
+        let document = serde_json::json!({ "asset": glb_asset(), "scene": 0, "scenes": [{ "nodes": [] }] });
+        return write_atomic(path, &glb_container(document.to_string().into_bytes(), Vec::new()));
     }
-    ends.push(bin.len());
-    bin.extend(faces.iter().flatten().flat_map(|i| i.to_le_bytes()));
-    ends.push(bin.len());
-    if let Some(t) = texture {
-        JpegEncoder::new_with_quality(&mut bin, TEXTURE_QUALITY)
-            .encode_image(t.image)
-            .map_err(|e| FileError::new(path, format!("texture: {e}")))?;
-        ends.push(bin.len());
+    let to_gltf = |q: [f32; 3]| [q[0], -q[1], -q[2]];
+    let positions: Vec<[f32; 3]> = used.iter().map(|&v| to_gltf(mesh.points[v])).collect();
+    let mut glb = GlbBuffer::default();
+    let bound =
+        |pick: fn(f32, f32) -> f32| [0, 1, 2].map(|k| positions.iter().map(|p| p[k]).fold(positions[0][k], pick));
+    let mut attributes = serde_json::Map::new();
+    let position = glb.floats(positions.iter().flatten().copied(), ("VEC3", used.len()));
+    glb.accessors[position]["min"] = bound(f32::min).into();
+    glb.accessors[position]["max"] = bound(f32::max).into();
+    attributes.insert("POSITION".into(), position.into());
+    if let Some(normals) = &surface.normals {
+        let unit = used.iter().map(|&v| to_gltf(unit_or_facing_camera(normals[v])));
+        attributes.insert("NORMAL".into(), glb.floats(unit.flatten(), ("VEC3", used.len())).into());
     }
-    let upright = Upright::of(used.iter().map(|&v| points[v]));
-    let json = glb_json(&positions, faces.len(), &ends, upright);
-    write_atomic(path, &glb_container(json.to_string().into_bytes(), bin))
-}
-
-/// The glTF document of [`write_glb`]: one node, one triangle mesh over the buffer views ending at
-/// `ends` (positions, colours or texture coordinates, indices, and the texture's image when there
-/// is a fourth) turned by `upright`, or an empty scene without triangles (a glTF accessor may not
-/// be empty).
-fn glb_json(positions: &[[f32; 3]], faces: usize, ends: &[usize], upright: Upright) -> serde_json::Value {
-    use serde_json::json;
-    let asset = json!({ "version": "2.0", "generator": "hdnet" });
-    if faces == 0 {
-        return json!({ "asset": asset, "scene": 0, "scenes": [{ "nodes": [] }] });
-    }
-    let bound = |pick: fn(f32, f32) -> f32| {
-        (0..3).map(|k| positions.iter().map(|p| p[k]).fold(positions[0][k], pick)).collect::<Vec<_>>()
+    let (material, image) = match &surface.texture {
+        Some(t) => {
+            let (uv, material, image) =
+                glb.texture(t, &used).map_err(|e| FileError::new(path, format!("texture: {e}")))?;
+            attributes.insert("TEXCOORD_0".into(), uv.into());
+            (material, Some(image))
+        }
+        None => {
+            let (colours, material) = glb.vertex_colours(&mesh.colors, &used);
+            attributes.insert("COLOR_0".into(), colours.into());
+            (material, None)
+        }
     };
-    let textured = ends.len() == 4;
-    let (attribute, surface, material) = surface_json(textured, positions.len());
-    // In glTF's axes (y and z flipped) the camera-space rotation about x by the pitch is one by
-    // minus the pitch: the quaternion (x, y, z, w) of half that angle.
-    let (s, c) = (-upright.pitch / 2.0).sin_cos();
-    let mut document = json!({
-        "asset": asset,
-        "scene": 0,
-        "scenes": [{ "nodes": [0] }],
-        "nodes": [{ "mesh": 0, "name": "person", "rotation": [s, 0.0, 0.0, c] }],
-        "meshes": [{ "primitives": [{ "attributes": { "POSITION": 0, attribute: 1 }, "indices": 2, "material": 0 }] }],
-        "materials": [{ "pbrMetallicRoughness": material, "doubleSided": true }],
-        "buffers": [{ "byteLength": ends[ends.len() - 1] }],
-        "bufferViews": buffer_views(ends),
-        "accessors": [
-            { "bufferView": 0, "componentType": 5126, "count": positions.len(), "type": "VEC3", "min": bound(f32::min), "max": bound(f32::max) },
-            surface,
-            { "bufferView": 2, "componentType": 5125, "count": 3 * faces, "type": "SCALAR" }
-        ]
-    });
-    if textured {
-        // Linear filtering, mipmapped when far (the image's sides are powers of two), clamped
-        // at the image's edges.
-        document["images"] = json!([{ "bufferView": 3, "mimeType": "image/jpeg" }]);
-        document["samplers"] = json!([{ "magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071 }]);
-        document["textures"] = json!([{ "sampler": 0, "source": 0 }]);
+    let view = glb.view(faces.iter().flatten().flat_map(|i| i.to_le_bytes()).collect(), Some(ELEMENT_ARRAY_BUFFER));
+    let indices = glb.accessor(view, UNSIGNED_INT, ("SCALAR", 3 * faces.len()));
+    let upright = Upright::of(used.iter().map(|&v| mesh.points[v]));
+    write_atomic(path, &glb.finish(Primitive { attributes, indices, material, image }, upright))
+}
+
+/// The `asset` of hdnet's glTF documents.
+fn glb_asset() -> serde_json::Value {
+    serde_json::json!({ "version": "2.0", "generator": "hdnet" })
+}
+
+/// A unit normal, or the one facing the camera where a normal is zero or not finite.
+fn unit_or_facing_camera(n: [f32; 3]) -> [f32; 3] {
+    let length = n.iter().map(|c| c * c).sum::<f32>().sqrt();
+    if length.is_finite() && length > 1e-6 { n.map(|c| c / length) } else { [0.0, 0.0, -1.0] }
+}
+
+/// A GLB's triangles: their attributes' accessors, their indices' accessor, their material,
+/// and the buffer view of the image its texture reads, if it has one.
+struct Primitive {
+    attributes: serde_json::Map<String, serde_json::Value>,
+    indices: usize,
+    material: serde_json::Value,
+    image: Option<usize>,
+}
+
+/// A GLB's binary chunk as it is filled, with its buffer views and accessors.
+#[derive(Default)]
+struct GlbBuffer {
+    bin: Vec<u8>,
+    views: Vec<serde_json::Value>,
+    accessors: Vec<serde_json::Value>,
+}
+
+impl GlbBuffer {
+    /// Appends `bytes` as a buffer view (at a multiple of four, as accessors need); its index.
+    fn view(&mut self, bytes: Vec<u8>, target: Option<u32>) -> usize {
+        self.bin.resize(self.bin.len().next_multiple_of(4), 0);
+        let mut view = serde_json::json!({ "buffer": 0, "byteOffset": self.bin.len(), "byteLength": bytes.len() });
+        if let Some(target) = target {
+            view["target"] = target.into();
+        }
+        self.bin.extend(bytes);
+        self.views.push(view);
+        self.views.len() - 1
     }
-    document
-}
 
-/// The buffer views ending at `ends`, one after the other; vertex data and indices have targets,
-/// the image none.
-fn buffer_views(ends: &[usize]) -> Vec<serde_json::Value> {
-    let starts = std::iter::once(0).chain(ends.iter().copied());
-    let targets = [Some(34962), Some(34962), Some(34963)].into_iter().chain(std::iter::repeat(None));
-    (starts.zip(ends).zip(targets))
-        .map(|((start, &end), target)| {
-            let mut view = serde_json::json!({ "buffer": 0, "byteOffset": start, "byteLength": end - start });
-            if let Some(target) = target {
-                view["target"] = target.into();
-            }
-            view
-        })
-        .collect()
-}
+    /// An accessor of `count` elements of `kind` (VEC3, SCALAR, ...) over buffer view `view`; its index.
+    fn accessor(&mut self, view: usize, component: u32, (kind, count): (&str, usize)) -> usize {
+        let accessor =
+            serde_json::json!({ "bufferView": view, "componentType": component, "count": count, "type": kind });
+        self.accessors.push(accessor);
+        self.accessors.len() - 1
+    }
 
-/// The surface's colours over `count` vertices (texture coordinates, or linear 16-bit vertex
-/// colours): their attribute's name, their accessor, and the material that reads them.
-fn surface_json(textured: bool, count: usize) -> (&'static str, serde_json::Value, serde_json::Value) {
-    use serde_json::json;
-    if textured {
-        (
-            "TEXCOORD_0",
-            json!({ "bufferView": 1, "componentType": 5126, "count": count, "type": "VEC2" }),
-            json!({ "baseColorTexture": { "index": 0 }, "metallicFactor": 0.0, "roughnessFactor": 1.0 }),
-        )
-    } else {
-        (
-            "COLOR_0",
-            json!({ "bufferView": 1, "componentType": 5123, "normalized": true, "count": count, "type": "VEC4" }),
-            json!({ "baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0 }),
-        )
+    /// Float vertex data as a view and its accessor; the accessor's index.
+    fn floats(&mut self, values: impl Iterator<Item = f32>, shape: (&str, usize)) -> usize {
+        let view = self.view(values.flat_map(f32::to_le_bytes).collect(), Some(ARRAY_BUFFER));
+        self.accessor(view, FLOAT, shape)
+    }
+
+    /// The texture's coordinates at the `used` vertices (their accessor), the material that
+    /// reads the texture, and the buffer view of its image (a JPEG).
+    fn texture(&mut self, t: &Texture, used: &[usize]) -> image::ImageResult<(usize, serde_json::Value, usize)> {
+        let uv = self.floats(used.iter().flat_map(|&v| t.uv[v]), ("VEC2", used.len()));
+        let mut jpeg = Vec::new();
+        JpegEncoder::new_with_quality(&mut jpeg, TEXTURE_QUALITY).encode_image(t.image)?;
+        let image = self.view(jpeg, None);
+        let material =
+            serde_json::json!({ "baseColorTexture": { "index": 0 }, "metallicFactor": 0.0, "roughnessFactor": 1.0 });
+        Ok((uv, material, image))
+    }
+
+    /// The `used` vertices' colours, linear 16-bit (their accessor), and the material that
+    /// reads them.
+    fn vertex_colours(&mut self, colors: &[[u8; 3]], used: &[usize]) -> (usize, serde_json::Value) {
+        let linear = used.iter().flat_map(|&v| colors[v].map(srgb_to_linear_u16).into_iter().chain([u16::MAX]));
+        let view = self.view(linear.flat_map(u16::to_le_bytes).collect(), Some(ARRAY_BUFFER));
+        let accessor = self.accessor(view, UNSIGNED_SHORT, ("VEC4", used.len()));
+        self.accessors[accessor]["normalized"] = true.into();
+        let material = serde_json::json!({ "baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0 });
+        (accessor, material)
+    }
+
+    /// The GLB's bytes: its document (one node turned by `upright` holding one triangle mesh)
+    /// and this binary chunk.
+    fn finish(self, primitive: Primitive, upright: Upright) -> Vec<u8> {
+        use serde_json::json;
+        let Primitive { attributes, indices, material, image } = primitive;
+        // In glTF's axes (y and z flipped) the camera-space rotation about x by the pitch is one
+        // by minus the pitch: the quaternion (x, y, z, w) of half that angle.
+        let (s, c) = (-upright.pitch / 2.0).sin_cos();
+        let mut document = json!({
+            "asset": glb_asset(),
+            "scene": 0,
+            "scenes": [{ "nodes": [0] }],
+            "nodes": [{ "mesh": 0, "name": "person", "rotation": [s, 0.0, 0.0, c] }],
+            "meshes": [{ "primitives": [{ "attributes": attributes, "indices": indices, "material": 0 }] }],
+            "materials": [{ "pbrMetallicRoughness": material, "doubleSided": true }],
+            "buffers": [{ "byteLength": self.bin.len() }],
+            "bufferViews": self.views,
+            "accessors": self.accessors,
+        });
+        if let Some(view) = image {
+            // Linear filtering, mipmapped when far (the image's sides are powers of two),
+            // clamped at the image's edges.
+            document["images"] = json!([{ "bufferView": view, "mimeType": "image/jpeg" }]);
+            document["samplers"] = json!([{ "magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071 }]);
+            document["textures"] = json!([{ "sampler": 0, "source": 0 }]);
+        }
+        glb_container(document.to_string().into_bytes(), self.bin)
     }
 }
 
@@ -435,8 +496,12 @@ mod tests {
             [[-0.2, -0.9], [0.2, -0.9], [0.2, 0.9], [-0.2, 0.9]].map(|[x, h]| [x, c * h, 3.0 + s * h]).to_vec();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.glb");
-        write_glb(&path, &ColoredMesh { points, colors: vec![[9, 9, 9]; 4], faces: vec![[0, 1, 2], [0, 2, 3]] }, None)
-            .unwrap();
+        write_glb(
+            &path,
+            &ColoredMesh { points, colors: vec![[9, 9, 9]; 4], faces: vec![[0, 1, 2], [0, 2, 3]] },
+            &Surface::default(),
+        )
+        .unwrap();
         let q: Vec<f64> = glb_document(&std::fs::read(&path).unwrap()).0["nodes"][0]["rotation"]
             .as_array()
             .unwrap()
@@ -464,7 +529,7 @@ mod tests {
         write_glb(
             &path,
             &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![[0, 1, 3]] },
-            None,
+            &Surface::default(),
         )
         .unwrap();
         let bytes = std::fs::read(&path).unwrap();
@@ -483,16 +548,21 @@ mod tests {
         // sRGB 128 is linear 0.2158605 (the standard's value).
         assert_eq!((srgb_to_linear_u16(255), srgb_to_linear_u16(0)), (65535, 0));
         assert!((f32::from(srgb_to_linear_u16(128)) - 0.215_860_5 * 65535.0).abs() < 1.0);
-        write_glb(&path, &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![] }, None)
-            .unwrap();
+        write_glb(
+            &path,
+            &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![] },
+            &Surface::default(),
+        )
+        .unwrap();
         let empty = std::fs::read(&path).unwrap();
         assert_eq!(u32::from_le_bytes(empty[8..12].try_into().unwrap()) as usize, empty.len());
     }
 
-    /// A textured GLB: texture coordinates instead of vertex colours, those of the used vertices,
-    /// and the image embedded as a JPEG that decodes to it.
+    /// A textured GLB with normals: texture coordinates instead of vertex colours and the normals
+    /// in glTF's axes, those of the used vertices, and the image embedded as a JPEG that decodes
+    /// to it.
     #[test]
-    fn glb_lays_a_texture_over_the_used_vertices() {
+    fn glb_lays_a_texture_and_normals_over_the_used_vertices() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.glb");
         let points = vec![[0.0, 0.0, 4.0], [9.0, 9.0, 9.0], [1.0, 0.5, 4.5], [0.0, 1.0, 4.0]];
@@ -501,28 +571,37 @@ mod tests {
         let image =
             RgbImage::from_fn(64, 32, |x, _| if x < 32 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) });
         let uv = vec![[0.25, 0.5], [0.0, 0.0], [0.75, 0.25], [0.1, 0.9]];
-        write_glb(&path, &mesh, Some(&Texture { image: &image, uv: uv.clone() })).unwrap();
+        // Not unit, unit, zero (no direction: facing the camera), unit.
+        let normals = vec![[0.0, 0.0, -2.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.6, 0.8, 0.0]];
+        let surface = Surface { normals: Some(normals), texture: Some(Texture { image: &image, uv: uv.clone() }) };
+        write_glb(&path, &mesh, &surface).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let (doc, bin_at) = glb_document(&bytes);
         let attributes = &doc["meshes"][0]["primitives"][0]["attributes"];
-        assert_eq!((attributes["TEXCOORD_0"].as_u64(), attributes["COLOR_0"].as_u64()), (Some(1), None));
+        assert!(attributes.get("COLOR_0").is_none());
         assert_eq!(doc["materials"][0]["pbrMetallicRoughness"]["baseColorTexture"]["index"], 0);
         assert_eq!(doc["images"][0]["mimeType"], "image/jpeg");
-        let view = |k: usize| {
-            let v = &doc["bufferViews"][k];
+        let view = |k: &serde_json::Value| {
+            let v = &doc["bufferViews"][k.as_u64().unwrap() as usize];
             let at = bin_at + 8 + v["byteOffset"].as_u64().unwrap() as usize;
+            assert_eq!(at % 4, 0);
             &bytes[at..at + v["byteLength"].as_u64().unwrap() as usize]
         };
-        let stored: Vec<f32> = view(1).chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-        assert_eq!(stored, [uv[0], uv[2], uv[3]].concat());
-        assert!(doc["bufferViews"][3].get("target").is_none());
-        let decoded = image::load_from_memory(view(3)).unwrap().to_rgb8();
+        let floats = |attribute: &str| -> Vec<f32> {
+            let accessor = &doc["accessors"][attributes[attribute].as_u64().unwrap() as usize];
+            view(&accessor["bufferView"]).chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+        };
+        assert_eq!(floats("TEXCOORD_0"), [uv[0], uv[2], uv[3]].concat());
+        assert_eq!(floats("NORMAL"), [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.6, -0.8, 0.0]].concat());
+        let image_view = &doc["images"][0]["bufferView"];
+        assert!(doc["bufferViews"][image_view.as_u64().unwrap() as usize].get("target").is_none());
+        let decoded = image::load_from_memory(view(image_view)).unwrap().to_rgb8();
         assert_eq!(decoded.dimensions(), (64, 32));
         for (x, want) in [(8, [255, 0, 0]), (56, [0, 0, 255])] {
             let got = decoded.get_pixel(x, 16).0;
             assert!((0..3).all(|k| got[k].abs_diff(want[k]) < 8), "{got:?} at x {x}");
         }
-        let short = Texture { image: &image, uv: vec![[0.0, 0.0]; 3] };
-        assert!(write_glb(&path, &mesh, Some(&short)).unwrap_err().to_string().contains("differ in number"));
+        let short = Surface { texture: Some(Texture { image: &image, uv: vec![[0.0, 0.0]; 3] }), ..Surface::default() };
+        assert!(write_glb(&path, &mesh, &short).unwrap_err().to_string().contains("differ in number"));
     }
 }
