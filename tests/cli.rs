@@ -1204,6 +1204,8 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     // texture's), and not the colour a texture turned on its side would give.
     let photo = image::open(&photo_path).unwrap().to_rgb8();
     let glb = read_glb(&plain.join("dancer.glb"));
+    // The PLY holds the same vertices, in the same order, with the same normals.
+    assert_eq!((&mesh.points, mesh.normals.as_ref()), (&glb.points, Some(&glb.normals)));
     let (side, texture) = (glb.texture.width() as f32, &glb.texture);
     assert!(texture.width() == texture.height() && side > 256.0, "a texture of {side} pixels");
     let (mut off, mut off_turned) = (0.0, 0.0);
@@ -1219,9 +1221,9 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     }
     let n = glb.points.len() as f64;
     assert!(n > 10_000.0 && off / n < 6.0 && off_turned / n > 4.0 * off / n, "{off} {off_turned} over {n}");
-    // Its normals are the normal net's (NAME_normal.npy at each vertex's crop pixel), and its
-    // triangles face the camera and those normals (viewers light the side a triangle's winding
-    // faces).
+    // Their normals are the normal net's (NAME_normal.npy at each vertex's crop pixel), and
+    // their triangles face the camera and those normals (viewers light the side a triangle's
+    // winding faces).
     let predicted = hdnet_formats::npy::read::<f32>(&plain.join("dancer_normal.npy")).unwrap();
     for (q, normal) in glb.points.iter().zip(&glb.normals) {
         let [r, c] = crop_pixel(camera.project_to_frame(*q)).map(|v| v.round() as usize);

@@ -69,15 +69,16 @@ pub fn write_depth2mesh_obj(path: impl AsRef<Path>, depth: &Array2<f32>, mask: &
     write_atomic(path.as_ref(), format_depth2mesh_obj(depth, mask).as_bytes())
 }
 
-/// A binary little-endian PLY mesh with per-vertex colours. Only the vertices used by `faces`
-/// are written, so background pixels do not pile up at the camera centre.
+/// A binary little-endian PLY mesh with per-vertex colours, and normals when the mesh has them.
+/// Only the vertices used by `faces` are written, so background pixels do not pile up at the
+/// camera centre.
 pub fn write_ply(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileError> {
     let path = path.as_ref();
     let (used, faces) = mesh.used_vertices(path)?;
-    let (points, colors) = (&mesh.points, &mesh.colors);
+    let normals = if mesh.normals.is_some() { "property float nx\nproperty float ny\nproperty float nz\n" } else { "" };
     let header = format!(
         "ply\nformat binary_little_endian 1.0\ncomment written by hdnet\nelement vertex {}\n\
-         property float x\nproperty float y\nproperty float z\n\
+         property float x\nproperty float y\nproperty float z\n{normals}\
          property uchar red\nproperty uchar green\nproperty uchar blue\n\
          element face {}\nproperty list uchar uint vertex_indices\nend_header\n",
         used.len(),
@@ -85,28 +86,15 @@ pub fn write_ply(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileE
     );
     let mut bytes = header.into_bytes();
     for &v in &used {
-        for c in points[v] {
-            bytes.extend_from_slice(&c.to_le_bytes());
-        }
-        bytes.extend_from_slice(&colors[v]);
+        let normal = mesh.normals.as_ref().map(|n| unit_or_facing_camera(n[v]));
+        bytes.extend(mesh.points[v].into_iter().chain(normal.into_iter().flatten()).flat_map(f32::to_le_bytes));
+        bytes.extend_from_slice(&mesh.colors[v]);
     }
     for face in &faces {
         bytes.push(3);
-        for &v in face {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
+        bytes.extend(face.iter().flat_map(|v| v.to_le_bytes()));
     }
     write_atomic(path, &bytes)
-}
-
-/// What a GLB's surface shows beyond the mesh's vertex colours and its own facets.
-#[derive(Default)]
-pub struct Surface<'a> {
-    /// Unit normals of the points (camera space, facing the camera), finer than the mesh's
-    /// facets: the normal net's, which see folds the depth smooths away. Viewers light by them.
-    pub normals: Option<Vec<[f32; 3]>>,
-    /// A photo laid over the mesh instead of the vertex colours.
-    pub texture: Option<Texture<'a>>,
 }
 
 /// A photo laid over a mesh: an sRGB image and each vertex's place on it (u right, v down, from
@@ -132,17 +120,16 @@ const UNSIGNED_INT: u32 = 5125;
 /// the viewer, so they are stored as (x, -y, -z) and the person faces whoever opens the file;
 /// the node's rotation stands them upright ([`Upright`]: the camera's pitch taken out), so that
 /// viewers turning about their y axis and AR scenes placing them on a floor see them standing.
-/// The surface's colours are the `surface`'s texture (embedded as JPEG), finer than one colour
-/// per vertex, or else the vertex colours: sRGB bytes, stored linearised (16-bit) as glTF's
-/// vertex colours are linear (never both: glTF multiplies them); with the `surface`'s normals,
-/// viewers light by those rather than by the facets. Triangles show both sides. Only the
-/// vertices used by `faces` are written.
-pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh, surface: &Surface) -> Result<(), FileError> {
+/// The surface's colours are the `texture` (embedded as JPEG), finer than one colour per
+/// vertex, or else the vertex colours: sRGB bytes, stored linearised (16-bit) as glTF's vertex
+/// colours are linear (never both: glTF multiplies them); with the mesh's normals, viewers light
+/// by those rather than by the facets. Triangles show both sides. Only the vertices used by
+/// `faces` are written.
+pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh, texture: Option<&Texture>) -> Result<(), FileError> {
     let path = path.as_ref();
     let (used, faces) = mesh.used_vertices(path)?;
-    let per_point = [surface.normals.as_ref().map(Vec::len), surface.texture.as_ref().map(|t| t.uv.len())];
-    if per_point.into_iter().flatten().any(|n| n != mesh.points.len()) {
-        return Err(FileError::new(path, "normals or texture coordinates and points differ in number"));
+    if texture.is_some_and(|t| t.uv.len() != mesh.points.len()) {
+        return Err(FileError::new(path, "texture coordinates and points differ in number"));
     }
     if faces.is_empty() {
         // A glTF accessor may not be empty: a scene without a mesh.
@@ -159,11 +146,11 @@ pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh, surface: &Surface) 
     glb.accessors[position]["min"] = bound(f32::min).into();
     glb.accessors[position]["max"] = bound(f32::max).into();
     attributes.insert("POSITION".into(), position.into());
-    if let Some(normals) = &surface.normals {
+    if let Some(normals) = &mesh.normals {
         let unit = used.iter().map(|&v| to_gltf(unit_or_facing_camera(normals[v])));
         attributes.insert("NORMAL".into(), glb.floats(unit.flatten(), ("VEC3", used.len())).into());
     }
-    let (material, image) = match &surface.texture {
+    let (material, image) = match texture {
         Some(t) => {
             let (uv, material, image) =
                 glb.texture(t, &used).map_err(|e| FileError::new(path, format!("texture: {e}")))?;
@@ -317,11 +304,14 @@ fn srgb_to_linear_u16(c: u8) -> u16 {
     (linear * 65535.0).round() as u16
 }
 
-/// A triangle mesh with per-vertex colours.
+/// A triangle mesh with per-vertex colours, and per-vertex normals where they are known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColoredMesh {
     pub points: Vec<[f32; 3]>,
     pub colors: Vec<[u8; 3]>,
+    /// Unit normals of the points (camera space, facing the camera), finer than the mesh's
+    /// facets: the normal net's, which see folds the depth smooths away. Viewers light by them.
+    pub normals: Option<Vec<[f32; 3]>>,
     pub faces: Vec<[u32; 3]>,
 }
 
@@ -329,8 +319,9 @@ impl ColoredMesh {
     /// The vertices the faces use, in first-use order, and the faces renumbered over them: a mesh of a
     /// depth map keeps no background pixels.
     fn used_vertices(&self, path: &Path) -> Result<(Vec<usize>, Vec<[u32; 3]>), FileError> {
-        if self.points.len() != self.colors.len() {
-            return Err(FileError::new(path, "points and colours differ in number"));
+        let per_point = [Some(self.colors.len()), self.normals.as_ref().map(Vec::len)];
+        if per_point.into_iter().flatten().any(|n| n != self.points.len()) {
+            return Err(FileError::new(path, "points and their colours or normals differ in number"));
         }
         let vertices = self.points.len();
         let mut remap = vec![u32::MAX; vertices];
@@ -354,8 +345,24 @@ impl ColoredMesh {
     }
 }
 
-/// Reads a mesh written by [`write_ply`] (binary little-endian: float x, y, z, uchar r, g, b;
-/// triangles as a uchar-counted uint list).
+/// The vertex and face properties of [`write_ply`]'s PLYs: without normals, and with.
+const PLY_PROPERTIES: [&str; 7] =
+    ["float x", "float y", "float z", "uchar red", "uchar green", "uchar blue", "list uchar uint vertex_indices"];
+const PLY_PROPERTIES_WITH_NORMALS: [&str; 10] = [
+    "float x",
+    "float y",
+    "float z",
+    "float nx",
+    "float ny",
+    "float nz",
+    "uchar red",
+    "uchar green",
+    "uchar blue",
+    "list uchar uint vertex_indices",
+];
+
+/// Reads a mesh written by [`write_ply`] (binary little-endian: float x, y, z, maybe float nx,
+/// ny, nz, then uchar r, g, b; triangles as a uchar-counted uint list).
 pub fn read_ply(path: impl AsRef<Path>) -> Result<ColoredMesh, FileError> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| FileError::new(path, e))?;
@@ -363,17 +370,10 @@ pub fn read_ply(path: impl AsRef<Path>) -> Result<ColoredMesh, FileError> {
     const END: &[u8] = b"end_header\n";
     let end = bytes.windows(END.len()).position(|w| w == END).ok_or_else(|| bad("not a PLY file (no end_header)"))?;
     let header = std::str::from_utf8(&bytes[..end]).map_err(|_| bad("PLY header is not text"))?;
-    let expected = [
-        "property float x",
-        "property float y",
-        "property float z",
-        "property uchar red",
-        "property uchar green",
-        "property uchar blue",
-        "property list uchar uint vertex_indices",
-    ];
-    if !header.starts_with("ply\nformat binary_little_endian 1.0") || expected.iter().any(|p| !header.contains(p)) {
-        return Err(bad("not a PLY in hdnet's layout (binary little-endian xyz + rgb, triangle faces)"));
+    let properties: Vec<&str> = header.lines().filter_map(|l| l.strip_prefix("property ")).collect();
+    let with_normals = properties == PLY_PROPERTIES_WITH_NORMALS;
+    if !header.starts_with("ply\nformat binary_little_endian 1.0") || !(with_normals || properties == PLY_PROPERTIES) {
+        return Err(bad("not a PLY in hdnet's layout (binary little-endian xyz [+ normals] + rgb, triangle faces)"));
     }
     let count = |element: &str| -> Result<usize, FileError> {
         header
@@ -383,20 +383,23 @@ pub fn read_ply(path: impl AsRef<Path>) -> Result<ColoredMesh, FileError> {
             .ok_or_else(|| bad(&format!("no element {element} count")))
     };
     let (vertices, faces) = (count("vertex")?, count("face")?);
+    let stride = if with_normals { 27 } else { 15 };
     let body = &bytes[end + END.len()..];
-    if body.len() != vertices * 15 + faces * 13 {
+    let expected = vertices.checked_mul(stride).zip(faces.checked_mul(13)).and_then(|(v, f)| v.checked_add(f));
+    if expected != Some(body.len()) {
         return Err(bad(&format!(
-            "{} bytes after the header, expected {} for {vertices} vertices and {faces} triangles",
-            body.len(),
-            vertices * 15 + faces * 13
+            "{} bytes after the header, not {vertices} vertices of {stride} bytes and {faces} triangles of 13",
+            body.len()
         )));
     }
     let f32_at = |o: usize| f32::from_le_bytes(body[o..o + 4].try_into().expect("4 bytes"));
-    let points = (0..vertices).map(|v| [0, 1, 2].map(|k| f32_at(v * 15 + 4 * k))).collect();
-    let colors = (0..vertices).map(|v| [0, 1, 2].map(|k| body[v * 15 + 12 + k])).collect();
+    let points = (0..vertices).map(|v| [0, 1, 2].map(|k| f32_at(v * stride + 4 * k))).collect();
+    let normals =
+        with_normals.then(|| (0..vertices).map(|v| [0, 1, 2].map(|k| f32_at(v * stride + 12 + 4 * k))).collect());
+    let colors = (0..vertices).map(|v| [0, 1, 2].map(|k| body[v * stride + stride - 3 + k])).collect();
     let faces = (0..faces)
         .map(|f| {
-            let o = vertices * 15 + f * 13;
+            let o = vertices * stride + f * 13;
             if body[o] != 3 {
                 return Err(bad(&format!("face {f} is not a triangle")));
             }
@@ -408,7 +411,7 @@ pub fn read_ply(path: impl AsRef<Path>) -> Result<ColoredMesh, FileError> {
             Ok(face)
         })
         .collect::<Result<_, _>>()?;
-    Ok(ColoredMesh { points, colors, faces })
+    Ok(ColoredMesh { points, colors, normals, faces })
 }
 
 #[cfg(test)]
@@ -421,8 +424,11 @@ mod tests {
         let path = dir.path().join("m.ply");
         let points = vec![[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.5], [9.0, 9.0, 9.0]];
         let colors = vec![[1, 2, 3], [4, 5, 6], [7, 8, 9], [0, 0, 0]];
-        write_ply(&path, &ColoredMesh { points: points.clone(), colors: colors.clone(), faces: vec![[0, 2, 1]] })
-            .unwrap();
+        write_ply(
+            &path,
+            &ColoredMesh { points: points.clone(), colors: colors.clone(), normals: None, faces: vec![[0, 2, 1]] },
+        )
+        .unwrap();
         // The unused vertex is dropped; the others are numbered in order of first use.
         let mesh = read_ply(&path).unwrap();
         let order = [0, 2, 1];
@@ -431,9 +437,22 @@ mod tests {
             ColoredMesh {
                 points: order.map(|i| points[i]).to_vec(),
                 colors: order.map(|i| colors[i]).to_vec(),
+                normals: None,
                 faces: vec![[0, 1, 2]]
             }
         );
+        // With normals: written as unit vectors (a zero one facing the camera), read back.
+        let normals = vec![[0.0, 0.0, -2.0], [0.0, 0.0, 0.0], [0.6, 0.8, 0.0]];
+        let with_normals = ColoredMesh { normals: Some(normals), ..mesh.clone() };
+        write_ply(&path, &with_normals).unwrap();
+        assert_eq!(read_ply(&path).unwrap().normals, Some(vec![[0.0, 0.0, -1.0], [0.0, 0.0, -1.0], [0.6, 0.8, 0.0]]));
+        let short = ColoredMesh { normals: Some(vec![[0.0, 0.0, -1.0]; 2]), ..mesh };
+        assert!(write_ply(&path, &short).unwrap_err().to_string().contains("differ in number"));
+        write_ply(
+            &path,
+            &ColoredMesh { points: points.clone(), colors: colors.clone(), normals: None, faces: vec![[0, 2, 1]] },
+        )
+        .unwrap();
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 2]).unwrap();
         let err = read_ply(&path).unwrap_err().to_string();
@@ -469,16 +488,27 @@ mod tests {
         let p = dir.path().join("m.ply");
         let points = [[0.0, 0.0, 1.0], [1.0, 0.0, 1.0], [9.0, 9.0, 9.0], [0.0, 1.0, 1.0]];
         let colors = [[255, 0, 0], [0, 255, 0], [1, 2, 3], [0, 0, 255]];
-        write_ply(&p, &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![[0, 1, 3]] })
-            .unwrap();
+        write_ply(
+            &p,
+            &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), normals: None, faces: vec![[0, 1, 3]] },
+        )
+        .unwrap();
         let bytes = std::fs::read(&p).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.contains("element vertex 3\n") && text.contains("element face 1\n"));
         let body = &bytes[text.find("end_header\n").unwrap() + 11..];
         assert_eq!(body.len(), 3 * 15 + 13);
         assert!(
-            write_ply(&p, &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![[0, 1, 7]] })
-                .is_err()
+            write_ply(
+                &p,
+                &ColoredMesh {
+                    points: points.to_vec(),
+                    colors: colors.to_vec(),
+                    normals: None,
+                    faces: vec![[0, 1, 7]]
+                }
+            )
+            .is_err()
         );
     }
 
@@ -498,8 +528,8 @@ mod tests {
         let path = dir.path().join("m.glb");
         write_glb(
             &path,
-            &ColoredMesh { points, colors: vec![[9, 9, 9]; 4], faces: vec![[0, 1, 2], [0, 2, 3]] },
-            &Surface::default(),
+            &ColoredMesh { points, colors: vec![[9, 9, 9]; 4], normals: None, faces: vec![[0, 1, 2], [0, 2, 3]] },
+            None,
         )
         .unwrap();
         let q: Vec<f64> = glb_document(&std::fs::read(&path).unwrap()).0["nodes"][0]["rotation"]
@@ -528,8 +558,8 @@ mod tests {
         let colors = [[255, 0, 0], [0, 255, 0], [1, 2, 3], [128, 128, 128]];
         write_glb(
             &path,
-            &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![[0, 1, 3]] },
-            &Surface::default(),
+            &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), normals: None, faces: vec![[0, 1, 3]] },
+            None,
         )
         .unwrap();
         let bytes = std::fs::read(&path).unwrap();
@@ -550,8 +580,8 @@ mod tests {
         assert!((f32::from(srgb_to_linear_u16(128)) - 0.215_860_5 * 65535.0).abs() < 1.0);
         write_glb(
             &path,
-            &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), faces: vec![] },
-            &Surface::default(),
+            &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), normals: None, faces: vec![] },
+            None,
         )
         .unwrap();
         let empty = std::fs::read(&path).unwrap();
@@ -566,15 +596,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.glb");
         let points = vec![[0.0, 0.0, 4.0], [9.0, 9.0, 9.0], [1.0, 0.5, 4.5], [0.0, 1.0, 4.0]];
-        let mesh = ColoredMesh { points, colors: vec![[0, 0, 0]; 4], faces: vec![[0, 2, 3]] };
+        // Not unit, unit, zero (no direction: facing the camera), unit.
+        let normals = vec![[0.0, 0.0, -2.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.6, 0.8, 0.0]];
+        let mesh = ColoredMesh { points, colors: vec![[0, 0, 0]; 4], normals: Some(normals), faces: vec![[0, 2, 3]] };
         // Left half red, right half blue.
         let image =
             RgbImage::from_fn(64, 32, |x, _| if x < 32 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) });
         let uv = vec![[0.25, 0.5], [0.0, 0.0], [0.75, 0.25], [0.1, 0.9]];
-        // Not unit, unit, zero (no direction: facing the camera), unit.
-        let normals = vec![[0.0, 0.0, -2.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.6, 0.8, 0.0]];
-        let surface = Surface { normals: Some(normals), texture: Some(Texture { image: &image, uv: uv.clone() }) };
-        write_glb(&path, &mesh, &surface).unwrap();
+        write_glb(&path, &mesh, Some(&Texture { image: &image, uv: uv.clone() })).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let (doc, bin_at) = glb_document(&bytes);
         let attributes = &doc["meshes"][0]["primitives"][0]["attributes"];
@@ -601,7 +630,7 @@ mod tests {
             let got = decoded.get_pixel(x, 16).0;
             assert!((0..3).all(|k| got[k].abs_diff(want[k]) < 8), "{got:?} at x {x}");
         }
-        let short = Surface { texture: Some(Texture { image: &image, uv: vec![[0.0, 0.0]; 3] }), ..Surface::default() };
-        assert!(write_glb(&path, &mesh, &short).unwrap_err().to_string().contains("differ in number"));
+        let short = Texture { image: &image, uv: vec![[0.0, 0.0]; 3] };
+        assert!(write_glb(&path, &mesh, Some(&short)).unwrap_err().to_string().contains("differ in number"));
     }
 }

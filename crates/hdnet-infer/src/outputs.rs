@@ -5,7 +5,7 @@ use std::path::Path;
 use hdnet_data::layout::write_camera_json;
 use hdnet_formats::images::PersonImage;
 use hdnet_formats::item::ItemWriter;
-use hdnet_formats::mesh::{self, ColoredMesh, Surface, Texture};
+use hdnet_formats::mesh::{self, ColoredMesh, Texture};
 use hdnet_formats::{FileError, npy, text, visual};
 use hdnet_geometry::{Camera, Integration};
 use hdnet_model::Prediction;
@@ -73,12 +73,9 @@ fn write_all(
     };
     let refined = p.refined_depth(&l.sample.mask, &camera, refine);
     let depth = &refined * &l.sample.mask;
-    let mesh = colored_mesh(&l.sample, &depth, &camera);
-    let surface = Surface {
-        normals: Some(p.normals.rows().into_iter().map(|n| [n[0], n[1], n[2]]).collect()),
-        texture: l.photo.as_ref().map(|photo| Texture { image: &photo.texture, uv: grid_uv(depth.dim()) }),
-    };
-    let warnings = write_outputs(out, &l.sample, p, &depth, &mesh, &surface)?;
+    let mesh = colored_mesh(&l.sample, &depth, &p.normals, &camera);
+    let texture = l.photo.as_ref().map(|photo| Texture { image: &photo.texture, uv: grid_uv(depth.dim()) });
+    let warnings = write_outputs(out, &l.sample, p, &depth, &mesh, texture.as_ref())?;
     if let Some(photo) = &l.photo {
         write_photo_outputs(out, &l.sample, photo, &refined, &p.normals, &camera)?;
         if let MaskFrom::Found(person) = &photo.mask_from {
@@ -117,15 +114,15 @@ fn write_photo_outputs(
     visual::save_png(out.join(format!("{name}_normal_full.png")), &visual::side_by_side(&[colours]))
 }
 
-/// Writes every output of one image (`depth` is the prediction times the mask; `surface`, the
-/// GLB's normals and a photo's texture); returns warnings for outputs that could not be made.
+/// Writes every output of one image (`depth` is the prediction times the mask; `texture`, a
+/// photo's, for the GLB); returns warnings for outputs that could not be made.
 fn write_outputs(
     out: &Path,
     sample: &PersonImage,
     p: &Prediction,
     depth: &Array2<f32>,
     mesh: &ColoredMesh,
-    surface: &Surface,
+    texture: Option<&Texture>,
 ) -> Result<Vec<String>, FileError> {
     let name = &sample.name;
     let mask = &sample.mask;
@@ -138,7 +135,7 @@ fn write_outputs(
     npy::write(out.join(format!("{name}_depth.npy")), depth)?;
     npy::write(out.join(format!("{name}_normal.npy")), &p.normals)?;
     mesh::write_ply(out.join(format!("{name}.ply")), mesh)?;
-    mesh::write_glb(out.join(format!("{name}.glb")), mesh, surface)?;
+    mesh::write_glb(out.join(format!("{name}.glb")), mesh, texture)?;
     let mut warnings = Vec::new();
     match visual::results_panel(&sample.image, depth, &p.normals, mask) {
         Some(panel) => visual::save_png(out.join(format!("{name}_results.png")), &panel)?,
@@ -148,17 +145,18 @@ fn write_outputs(
 }
 
 /// The depth2mesh faces over camera-space points (metres, through `camera`), coloured by the
-/// input, wound to face the camera (the original's face away from it), as viewers light the side
-/// that faces its normal.
-fn colored_mesh(sample: &PersonImage, depth: &Array2<f32>, camera: &Camera) -> ColoredMesh {
+/// input, with the predicted `normals`, wound to face the camera (the original's face away from
+/// it), as viewers light the side that faces its normal.
+fn colored_mesh(sample: &PersonImage, depth: &Array2<f32>, normals: &Array3<f32>, camera: &Camera) -> ColoredMesh {
     let (points, colors) = depth
         .indexed_iter()
         .map(|((r, c), &d)| {
             (camera.backproject(r as f32, c as f32, d), [0, 1, 2].map(|k| sample.image[(r, c, k)] as u8))
         })
         .unzip();
+    let normals = Some(normals.rows().into_iter().map(|n| [n[0], n[1], n[2]]).collect());
     let faces = mesh::depth2mesh_faces(depth, &sample.mask).into_iter().map(|[a, b, c]| [a, c, b]).collect();
-    ColoredMesh { points, colors, faces }
+    ColoredMesh { points, colors, normals, faces }
 }
 
 /// Where each pixel's centre of an `h` x `w` grid (the mesh's vertices, row-major) lies on an
