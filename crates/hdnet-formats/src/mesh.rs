@@ -459,6 +459,11 @@ mod tests {
         assert!(err.contains("m.ply") && err.contains("bytes after the header"), "{err}");
         std::fs::write(&path, b"v 1 2 3").unwrap();
         assert!(read_ply(&path).unwrap_err().to_string().contains("not a PLY"));
+        // A forged vertex count whose size overflows is an error, not a panic.
+        let forged =
+            String::from_utf8_lossy(&bytes).replacen("element vertex 3", &format!("element vertex {}", usize::MAX), 1);
+        std::fs::write(&path, forged.as_bytes()).unwrap();
+        assert!(read_ply(&path).unwrap_err().to_string().contains("bytes after the header"));
     }
 
     #[test]
