@@ -75,12 +75,11 @@ pub fn write_depth2mesh_obj(path: impl AsRef<Path>, depth: &Array2<f32>, mask: &
 pub fn write_ply(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileError> {
     let path = path.as_ref();
     let (used, faces) = mesh.used_vertices(path)?;
-    let normals = if mesh.normals.is_some() { "property float nx\nproperty float ny\nproperty float nz\n" } else { "" };
+    let properties: String =
+        ply_vertex_properties(mesh.normals.is_some()).iter().map(|p| format!("property {p}\n")).collect();
     let header = format!(
-        "ply\nformat binary_little_endian 1.0\ncomment written by hdnet\nelement vertex {}\n\
-         property float x\nproperty float y\nproperty float z\n{normals}\
-         property uchar red\nproperty uchar green\nproperty uchar blue\n\
-         element face {}\nproperty list uchar uint vertex_indices\nend_header\n",
+        "ply\nformat binary_little_endian 1.0\ncomment written by hdnet\nelement vertex {}\n{properties}\
+         element face {}\nproperty {PLY_FACE}\nend_header\n",
         used.len(),
         faces.len()
     );
@@ -345,21 +344,17 @@ impl ColoredMesh {
     }
 }
 
-/// The vertex and face properties of [`write_ply`]'s PLYs: without normals, and with.
-const PLY_PROPERTIES: [&str; 7] =
-    ["float x", "float y", "float z", "uchar red", "uchar green", "uchar blue", "list uchar uint vertex_indices"];
-const PLY_PROPERTIES_WITH_NORMALS: [&str; 10] = [
-    "float x",
-    "float y",
-    "float z",
-    "float nx",
-    "float ny",
-    "float nz",
-    "uchar red",
-    "uchar green",
-    "uchar blue",
-    "list uchar uint vertex_indices",
-];
+/// The vertex properties of hdnet's PLYs: position, normal (when the mesh has normals), colour;
+/// and the faces' one.
+const PLY_POSITION: [&str; 3] = ["float x", "float y", "float z"];
+const PLY_NORMAL: [&str; 3] = ["float nx", "float ny", "float nz"];
+const PLY_COLOUR: [&str; 3] = ["uchar red", "uchar green", "uchar blue"];
+const PLY_FACE: &str = "list uchar uint vertex_indices";
+
+fn ply_vertex_properties(normals: bool) -> Vec<&'static str> {
+    let normal: &[&str] = if normals { &PLY_NORMAL } else { &[] };
+    [&PLY_POSITION[..], normal, &PLY_COLOUR].concat()
+}
 
 /// Reads a mesh written by [`write_ply`] (binary little-endian: float x, y, z, maybe float nx,
 /// ny, nz, then uchar r, g, b; triangles as a uchar-counted uint list).
@@ -371,8 +366,9 @@ pub fn read_ply(path: impl AsRef<Path>) -> Result<ColoredMesh, FileError> {
     let end = bytes.windows(END.len()).position(|w| w == END).ok_or_else(|| bad("not a PLY file (no end_header)"))?;
     let header = std::str::from_utf8(&bytes[..end]).map_err(|_| bad("PLY header is not text"))?;
     let properties: Vec<&str> = header.lines().filter_map(|l| l.strip_prefix("property ")).collect();
-    let with_normals = properties == PLY_PROPERTIES_WITH_NORMALS;
-    if !header.starts_with("ply\nformat binary_little_endian 1.0") || !(with_normals || properties == PLY_PROPERTIES) {
+    let layout = |normals: bool| [ply_vertex_properties(normals), vec![PLY_FACE]].concat();
+    let with_normals = properties == layout(true);
+    if !header.starts_with("ply\nformat binary_little_endian 1.0") || !(with_normals || properties == layout(false)) {
         return Err(bad("not a PLY in hdnet's layout (binary little-endian xyz [+ normals] + rgb, triangle faces)"));
     }
     let count = |element: &str| -> Result<usize, FileError> {
