@@ -107,12 +107,15 @@ pub struct Texture<'a> {
 /// PNG's size.
 const TEXTURE_QUALITY: u8 = 90;
 
-/// glTF's buffer view targets and component types.
+/// glTF's buffer view targets, component types and sampler settings.
 const ARRAY_BUFFER: u32 = 34962;
 const ELEMENT_ARRAY_BUFFER: u32 = 34963;
 const FLOAT: u32 = 5126;
 const UNSIGNED_SHORT: u32 = 5123;
 const UNSIGNED_INT: u32 = 5125;
+const LINEAR: u32 = 9729;
+const LINEAR_MIPMAP_LINEAR: u32 = 9987;
+const CLAMP_TO_EDGE: u32 = 33071;
 
 /// A glTF 2.0 binary (`.glb`) of a coloured mesh in metres, for Blender, three.js and system
 /// viewers. Points are camera space (x right, y down, z forward); glTF's y is up and its z faces
@@ -269,7 +272,9 @@ impl GlbBuffer {
             // Linear filtering, mipmapped when far (the image's sides are powers of two),
             // clamped at the image's edges.
             document["images"] = json!([{ "bufferView": view, "mimeType": "image/jpeg" }]);
-            document["samplers"] = json!([{ "magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071 }]);
+            document["samplers"] = json!([{
+                "magFilter": LINEAR, "minFilter": LINEAR_MIPMAP_LINEAR, "wrapS": CLAMP_TO_EDGE, "wrapT": CLAMP_TO_EDGE
+            }]);
             document["textures"] = json!([{ "sampler": 0, "source": 0 }]);
         }
         glb_container(document.to_string().into_bytes(), self.bin)
