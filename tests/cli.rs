@@ -1203,21 +1203,24 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     // its coordinates has the photo's colour (up to JPEG's rounding, the photo's and the
     // texture's), and not the colour a texture turned on its side would give.
     let photo = image::open(&photo_path).unwrap().to_rgb8();
-    let glb = read_glb(&plain.join("dancer.glb"));
+    let hdnet_formats::glb::GlbMesh { mesh: glb, texture } =
+        hdnet_formats::glb::read_glb(plain.join("dancer.glb")).unwrap();
+    let (texture, uv) = texture.map(|t| (t.image.into_owned(), t.uv)).unwrap();
+    let normals = glb.normals.clone().unwrap();
     // The PLY holds the same vertices, in the same order, with the same normals.
-    assert_eq!((&mesh.points, mesh.normals.as_ref()), (&glb.points, Some(&glb.normals)));
-    let (side, texture) = (glb.texture.width() as f32, &glb.texture);
+    assert_eq!((&mesh.points, &mesh.normals, &mesh.faces), (&glb.points, &glb.normals, &glb.faces));
+    let side = texture.width() as f32;
     assert!(texture.width() == texture.height() && side > 256.0, "a texture of {side} pixels");
     let (mut off, mut off_turned) = (0.0, 0.0);
-    for (q, [u, v]) in glb.points.iter().zip(&glb.uv) {
+    for (q, [u, v]) in glb.points.iter().zip(&uv) {
         let [x, y] = camera.project_to_frame(*q);
         let at = |image: &image::RgbImage, x: f32, y: f32| {
             image.get_pixel((x.round() as u32).min(image.width() - 1), (y.round() as u32).min(image.height() - 1)).0
         };
         let want = at(&photo, x, y);
         let diff = |got: [u8; 3]| (0..3).map(|k| f64::from(got[k].abs_diff(want[k]))).sum::<f64>() / 3.0;
-        off += diff(at(texture, u * side - 0.5, v * side - 0.5));
-        off_turned += diff(at(texture, v * side - 0.5, u * side - 0.5));
+        off += diff(at(&texture, u * side - 0.5, v * side - 0.5));
+        off_turned += diff(at(&texture, v * side - 0.5, u * side - 0.5));
     }
     let n = glb.points.len() as f64;
     assert!(n > 10_000.0 && off / n < 6.0 && off_turned / n > 4.0 * off / n, "{off} {off_turned} over {n}");
@@ -1225,7 +1228,7 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     // their triangles face the camera and those normals (viewers light the side a triangle's
     // winding faces).
     let predicted = hdnet_formats::npy::read::<f32>(&plain.join("dancer_normal.npy")).unwrap();
-    for (q, normal) in glb.points.iter().zip(&glb.normals) {
+    for (q, normal) in glb.points.iter().zip(&normals) {
         let [r, c] = crop_pixel(camera.project_to_frame(*q)).map(|v| v.round() as usize);
         let want: Vec<f32> = (0..3).map(|k| predicted[[r, c, k]]).collect();
         let length = want.iter().map(|w| w * w).sum::<f32>().sqrt();
@@ -1236,10 +1239,10 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
         .faces
         .iter()
         .filter(|f| {
-            let [a, b, c] = f.map(|v| glb.points[v]);
+            let [a, b, c] = f.map(|v| glb.points[v as usize]);
             let (e1, e2) = (sub(b, a), sub(c, a));
             let wound = [e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]];
-            let normal = [0, 1, 2].map(|k| f.iter().map(|&v| glb.normals[v][k]).sum::<f32>());
+            let normal = [0, 1, 2].map(|k| f.iter().map(|&v| normals[v as usize][k]).sum::<f32>());
             wound[2] < 0.0 && (0..3).map(|k| wound[k] * normal[k]).sum::<f32>() > 0.0
         })
         .count();
@@ -1252,6 +1255,21 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     let clay = dir.path().join("clay");
     hdnet_ok(&["render", p(&out.join("dancer.ply")), "--turntable", "--frames", "1", "--clay", "--out", p(&clay)]);
     let view = image::open(clay.join("000.png")).unwrap().to_rgb8();
+    // The GLB renders as the PLY does: the same shape (in clay, the same pixels), coloured by
+    // its texture (the photo's pixel under each vertex, close to the PLY's crop colours).
+    let glb_clay = dir.path().join("glb_clay");
+    hdnet_ok(&["render", p(&out.join("dancer.glb")), "--turntable", "--frames", "1", "--clay", "--out", p(&glb_clay)]);
+    assert_eq!(image::open(glb_clay.join("000.png")).unwrap().to_rgb8(), view);
+    let colour_frame = |mesh: &str, folder: &str| {
+        hdnet_ok(&["render", p(&out.join(mesh)), "--turntable", "--frames", "1", "--out", p(&dir.path().join(folder))]);
+        image::open(dir.path().join(folder).join("000.png")).unwrap().to_rgb8()
+    };
+    let (from_ply, from_glb) = (colour_frame("dancer.ply", "ply_colour"), colour_frame("dancer.glb", "glb_colour"));
+    let person: Vec<_> = from_ply.pixels().zip(from_glb.pixels()).filter(|(a, _)| a.0 != [255, 255, 255]).collect();
+    let mean =
+        person.iter().map(|(a, b)| (0..3).map(|k| f64::from(a[k].abs_diff(b[k]))).sum::<f64>() / 3.0).sum::<f64>()
+            / person.len() as f64;
+    assert!(person.len() > 1000 && mean < 6.0, "{mean} grey levels apart over {} pixels", person.len());
     let person: Vec<[u8; 3]> = view.pixels().map(|px| px.0).filter(|&c| c != [255, 255, 255]).collect();
     assert!(person.len() > 1000, "{} pixels of the person", person.len());
     for c in person {
@@ -1263,47 +1281,7 @@ fn infer_runs_the_bundled_model_on_a_photo_of_any_size_and_turns_it_around() {
     }
 }
 
-/// A textured GLB with normals, as `infer` writes a photo's: its vertices and normals (camera
-/// space: glTF's y and z flipped back), texture coordinates, triangles and texture.
-struct GlbMesh {
-    points: Vec<[f32; 3]>,
-    normals: Vec<[f32; 3]>,
-    uv: Vec<[f32; 2]>,
-    faces: Vec<[usize; 3]>,
-    texture: image::RgbImage,
-}
-
-fn read_glb(path: &Path) -> GlbMesh {
-    let bytes = std::fs::read(path).unwrap();
-    let json_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-    let doc: serde_json::Value = serde_json::from_slice(&bytes[20..20 + json_len]).unwrap();
-    let view = |k: &serde_json::Value| {
-        let v = &doc["bufferViews"][k.as_u64().unwrap() as usize];
-        let at = 28 + json_len + v["byteOffset"].as_u64().unwrap() as usize;
-        &bytes[at..at + v["byteLength"].as_u64().unwrap() as usize]
-    };
-    let words = |accessor: &serde_json::Value| -> Vec<[u8; 4]> {
-        view(&doc["accessors"][accessor.as_u64().unwrap() as usize]["bufferView"])
-            .chunks(4)
-            .map(|b| b.try_into().unwrap())
-            .collect()
-    };
-    let primitive = &doc["meshes"][0]["primitives"][0];
-    let floats = |attribute: &str| words(&primitive["attributes"][attribute]).into_iter().map(f32::from_le_bytes);
-    let back = |q: &[f32]| [q[0], -q[1], -q[2]];
-    let triples = |attribute: &str| floats(attribute).collect::<Vec<_>>().chunks(3).map(back).collect();
-    let indices: Vec<usize> =
-        words(&primitive["indices"]).into_iter().map(|w| u32::from_le_bytes(w) as usize).collect();
-    GlbMesh {
-        points: triples("POSITION"),
-        normals: triples("NORMAL"),
-        uv: floats("TEXCOORD_0").collect::<Vec<_>>().chunks(2).map(|q| [q[0], q[1]]).collect(),
-        faces: indices.chunks(3).map(|f| [f[0], f[1], f[2]]).collect(),
-        texture: image::load_from_memory(view(&doc["images"][0]["bufferView"])).unwrap().to_rgb8(),
-    }
-}
-
-/// The size in metres `infer` reported/// The size in metres `infer` reported for `name` (its stdout's line for it).
+/// The size in metres `infer` reported for `name` (its stdout's line for it).
 fn reported_extent(stdout: &str, name: &str) -> f64 {
     stdout
         .lines()

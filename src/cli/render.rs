@@ -1,14 +1,15 @@
-//! `hdnet render MESH.ply --turntable`: a predicted mesh turning around, as a GIF or PNG frames.
+//! `hdnet render MESH.ply|MESH.glb --turntable`: a predicted mesh turning around, as a GIF or PNG frames.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use hdnet_formats::mesh::read_ply;
+use hdnet_formats::mesh::read_mesh;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A mesh written by `hdnet infer` (NAME.ply: camera-space metres, coloured).
+    /// A mesh written by `hdnet infer`: NAME.ply or NAME.glb (coloured by its texture, if it
+    /// has one).
     mesh: PathBuf,
     /// Render the mesh turning a full circle about its vertical axis.
     #[arg(long, required = true)]
@@ -43,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if out.exists() && !args.overwrite {
         bail!("{}: already exists (pass --overwrite to replace it)", out.display());
     }
-    let mut mesh = read_ply(&args.mesh)?;
+    let mut mesh = read_mesh(&args.mesh)?;
     if args.clay {
         mesh.colors.fill(hdnet_render::CLAY);
     }

@@ -4,6 +4,7 @@
 //! - [`images`]: the original test-data PNGs (`NAME_img.png`, `NAME_mask.png`, `NAME_dp.png`).
 //! - [`text`]: the original's text matrices (`%.5f`, space or comma separated).
 //! - [`mesh`]: the original depth-to-mesh rule (OBJ) and coloured PLY meshes.
+//! - [`glb`]: glTF binary meshes.
 //! - [`visual`]: the original `_results.png` panel (input | "hot" depth | normal colours).
 //! - [`npy`]: NumPy arrays.
 //! - [`densepose`]: DensePose's body parts.
@@ -12,6 +13,7 @@
 pub mod correspondences;
 pub mod crop;
 pub mod densepose;
+pub mod glb;
 pub mod images;
 pub mod item;
 pub mod mesh;

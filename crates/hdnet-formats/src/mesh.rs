@@ -1,11 +1,10 @@
-//! Meshes from depth maps: the original `depth2mesh` OBJ (byte-compatible) and a coloured PLY.
+//! Meshes from depth maps: the original `depth2mesh` OBJ (byte-compatible) and a coloured PLY
+//! (the GLB is [`crate::glb`]).
 
 use std::fmt::Write as _;
+use std::io::Read as _;
 use std::path::Path;
 
-use hdnet_geometry::Upright;
-use image::RgbImage;
-use image::codecs::jpeg::JpegEncoder;
 use ndarray::Array2;
 
 use crate::text::python_float_repr;
@@ -96,216 +95,10 @@ pub fn write_ply(path: impl AsRef<Path>, mesh: &ColoredMesh) -> Result<(), FileE
     write_atomic(path, &bytes)
 }
 
-/// A photo laid over a mesh: an sRGB image and each vertex's place on it (u right, v down, from
-/// 0 to 1 across the image), indexed as the mesh's points.
-pub struct Texture<'a> {
-    pub image: &'a RgbImage,
-    pub uv: Vec<[f32; 2]>,
-}
-
-/// JPEG quality of a GLB's texture: a photo's colours, without visible loss, in a fraction of
-/// PNG's size.
-const TEXTURE_QUALITY: u8 = 90;
-
-/// glTF's buffer view targets, component types and sampler settings.
-const ARRAY_BUFFER: u32 = 34962;
-const ELEMENT_ARRAY_BUFFER: u32 = 34963;
-const FLOAT: u32 = 5126;
-const UNSIGNED_SHORT: u32 = 5123;
-const UNSIGNED_INT: u32 = 5125;
-const LINEAR: u32 = 9729;
-const LINEAR_MIPMAP_LINEAR: u32 = 9987;
-const CLAMP_TO_EDGE: u32 = 33071;
-
-/// A glTF 2.0 binary (`.glb`) of a coloured mesh in metres, for Blender, three.js and system
-/// viewers. Points are camera space (x right, y down, z forward); glTF's y is up and its z faces
-/// the viewer, so they are stored as (x, -y, -z) and the person faces whoever opens the file;
-/// the node's rotation stands them upright ([`Upright`]: the camera's pitch taken out), so that
-/// viewers turning about their y axis and AR scenes placing them on a floor see them standing.
-/// The surface's colours are the `texture` (embedded as JPEG), finer than one colour per
-/// vertex, or else the vertex colours: sRGB bytes, stored linearised (16-bit) as glTF's vertex
-/// colours are linear (never both: glTF multiplies them); with the mesh's normals, viewers light
-/// by those rather than by the facets. Triangles show both sides. Only the vertices used by
-/// `faces` are written.
-pub fn write_glb(path: impl AsRef<Path>, mesh: &ColoredMesh, texture: Option<&Texture>) -> Result<(), FileError> {
-    let path = path.as_ref();
-    let (used, faces) = mesh.used_vertices(path)?;
-    if texture.is_some_and(|t| t.uv.len() != mesh.points.len()) {
-        return Err(FileError::new(path, "texture coordinates and points differ in number"));
-    }
-    if faces.is_empty() {
-        // A glTF accessor may not be empty: a scene without a mesh.
-        let document = serde_json::json!({ "asset": glb_asset(), "scene": 0, "scenes": [{ "nodes": [] }] });
-        return write_atomic(path, &glb_container(document.to_string().into_bytes(), Vec::new()));
-    }
-    let to_gltf = |q: [f32; 3]| [q[0], -q[1], -q[2]];
-    let positions: Vec<[f32; 3]> = used.iter().map(|&v| to_gltf(mesh.points[v])).collect();
-    let mut glb = GlbBuffer::default();
-    let bound =
-        |pick: fn(f32, f32) -> f32| [0, 1, 2].map(|k| positions.iter().map(|p| p[k]).fold(positions[0][k], pick));
-    let mut attributes = serde_json::Map::new();
-    let position = glb.floats(positions.iter().flatten().copied(), ("VEC3", used.len()));
-    glb.accessors[position]["min"] = bound(f32::min).into();
-    glb.accessors[position]["max"] = bound(f32::max).into();
-    attributes.insert("POSITION".into(), position.into());
-    if let Some(normals) = &mesh.normals {
-        let unit = used.iter().map(|&v| to_gltf(unit_or_facing_camera(normals[v])));
-        attributes.insert("NORMAL".into(), glb.floats(unit.flatten(), ("VEC3", used.len())).into());
-    }
-    let (material, image) = match texture {
-        Some(t) => {
-            let (uv, material, image) =
-                glb.texture(t, &used).map_err(|e| FileError::new(path, format!("texture: {e}")))?;
-            attributes.insert("TEXCOORD_0".into(), uv.into());
-            (material, Some(image))
-        }
-        None => {
-            let (colours, material) = glb.vertex_colours(&mesh.colors, &used);
-            attributes.insert("COLOR_0".into(), colours.into());
-            (material, None)
-        }
-    };
-    let view = glb.view(faces.iter().flatten().flat_map(|i| i.to_le_bytes()).collect(), Some(ELEMENT_ARRAY_BUFFER));
-    let indices = glb.accessor(view, UNSIGNED_INT, ("SCALAR", 3 * faces.len()));
-    let upright = Upright::of(used.iter().map(|&v| mesh.points[v]));
-    write_atomic(path, &glb.finish(Primitive { attributes, indices, material, image }, upright))
-}
-
-/// The `asset` of hdnet's glTF documents.
-fn glb_asset() -> serde_json::Value {
-    serde_json::json!({ "version": "2.0", "generator": "hdnet" })
-}
-
 /// A unit normal, or the one facing the camera where a normal is zero or not finite.
-fn unit_or_facing_camera(n: [f32; 3]) -> [f32; 3] {
+pub(crate) fn unit_or_facing_camera(n: [f32; 3]) -> [f32; 3] {
     let length = n.iter().map(|c| c * c).sum::<f32>().sqrt();
     if length.is_finite() && length > 1e-6 { n.map(|c| c / length) } else { [0.0, 0.0, -1.0] }
-}
-
-/// A GLB's triangles: their attributes' accessors, their indices' accessor, their material,
-/// and the buffer view of the image its texture reads, if it has one.
-struct Primitive {
-    attributes: serde_json::Map<String, serde_json::Value>,
-    indices: usize,
-    material: serde_json::Value,
-    image: Option<usize>,
-}
-
-/// A GLB's binary chunk as it is filled, with its buffer views and accessors.
-#[derive(Default)]
-struct GlbBuffer {
-    bin: Vec<u8>,
-    views: Vec<serde_json::Value>,
-    accessors: Vec<serde_json::Value>,
-}
-
-impl GlbBuffer {
-    /// Appends `bytes` as a buffer view (at a multiple of four, as accessors need); its index.
-    fn view(&mut self, bytes: Vec<u8>, target: Option<u32>) -> usize {
-        self.bin.resize(self.bin.len().next_multiple_of(4), 0);
-        let mut view = serde_json::json!({ "buffer": 0, "byteOffset": self.bin.len(), "byteLength": bytes.len() });
-        if let Some(target) = target {
-            view["target"] = target.into();
-        }
-        self.bin.extend(bytes);
-        self.views.push(view);
-        self.views.len() - 1
-    }
-
-    /// An accessor of `count` elements of `kind` (VEC3, SCALAR, ...) over buffer view `view`; its index.
-    fn accessor(&mut self, view: usize, component: u32, (kind, count): (&str, usize)) -> usize {
-        let accessor =
-            serde_json::json!({ "bufferView": view, "componentType": component, "count": count, "type": kind });
-        self.accessors.push(accessor);
-        self.accessors.len() - 1
-    }
-
-    /// Float vertex data as a view and its accessor; the accessor's index.
-    fn floats(&mut self, values: impl Iterator<Item = f32>, shape: (&str, usize)) -> usize {
-        let view = self.view(values.flat_map(f32::to_le_bytes).collect(), Some(ARRAY_BUFFER));
-        self.accessor(view, FLOAT, shape)
-    }
-
-    /// The texture's coordinates at the `used` vertices (their accessor), the material that
-    /// reads the texture, and the buffer view of its image (a JPEG).
-    fn texture(&mut self, t: &Texture, used: &[usize]) -> image::ImageResult<(usize, serde_json::Value, usize)> {
-        let uv = self.floats(used.iter().flat_map(|&v| t.uv[v]), ("VEC2", used.len()));
-        let mut jpeg = Vec::new();
-        JpegEncoder::new_with_quality(&mut jpeg, TEXTURE_QUALITY).encode_image(t.image)?;
-        let image = self.view(jpeg, None);
-        let material =
-            serde_json::json!({ "baseColorTexture": { "index": 0 }, "metallicFactor": 0.0, "roughnessFactor": 1.0 });
-        Ok((uv, material, image))
-    }
-
-    /// The `used` vertices' colours, linear 16-bit (their accessor), and the material that
-    /// reads them.
-    fn vertex_colours(&mut self, colors: &[[u8; 3]], used: &[usize]) -> (usize, serde_json::Value) {
-        let linear = used.iter().flat_map(|&v| colors[v].map(srgb_to_linear_u16).into_iter().chain([u16::MAX]));
-        let view = self.view(linear.flat_map(u16::to_le_bytes).collect(), Some(ARRAY_BUFFER));
-        let accessor = self.accessor(view, UNSIGNED_SHORT, ("VEC4", used.len()));
-        self.accessors[accessor]["normalized"] = true.into();
-        let material = serde_json::json!({ "baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0 });
-        (accessor, material)
-    }
-
-    /// The GLB's bytes: its document (one node turned by `upright` holding one triangle mesh)
-    /// and this binary chunk.
-    fn finish(self, primitive: Primitive, upright: Upright) -> Vec<u8> {
-        use serde_json::json;
-        let Primitive { attributes, indices, material, image } = primitive;
-        // In glTF's axes (y and z flipped) the camera-space rotation about x by the pitch is one
-        // by minus the pitch: the quaternion (x, y, z, w) of half that angle.
-        let (s, c) = (-upright.pitch / 2.0).sin_cos();
-        let mut document = json!({
-            "asset": glb_asset(),
-            "scene": 0,
-            "scenes": [{ "nodes": [0] }],
-            "nodes": [{ "mesh": 0, "name": "person", "rotation": [s, 0.0, 0.0, c] }],
-            "meshes": [{ "primitives": [{ "attributes": attributes, "indices": indices, "material": 0 }] }],
-            "materials": [{ "pbrMetallicRoughness": material, "doubleSided": true }],
-            "buffers": [{ "byteLength": self.bin.len() }],
-            "bufferViews": self.views,
-            "accessors": self.accessors,
-        });
-        if let Some(view) = image {
-            // Linear filtering, mipmapped when far (the image's sides are powers of two),
-            // clamped at the image's edges.
-            document["images"] = json!([{ "bufferView": view, "mimeType": "image/jpeg" }]);
-            document["samplers"] = json!([{
-                "magFilter": LINEAR, "minFilter": LINEAR_MIPMAP_LINEAR, "wrapS": CLAMP_TO_EDGE, "wrapT": CLAMP_TO_EDGE
-            }]);
-            document["textures"] = json!([{ "sampler": 0, "source": 0 }]);
-        }
-        glb_container(document.to_string().into_bytes(), self.bin)
-    }
-}
-
-/// The GLB container: a 12-byte header, the JSON chunk padded with spaces and the binary chunk
-/// padded with zeros to four bytes.
-fn glb_container(mut json: Vec<u8>, mut bin: Vec<u8>) -> Vec<u8> {
-    json.resize(json.len().next_multiple_of(4), b' ');
-    bin.resize(bin.len().next_multiple_of(4), 0);
-    let chunks: Vec<_> =
-        [(json, 0x4E4F_534Au32), (bin, 0x004E_4942)].into_iter().filter(|(c, _)| !c.is_empty()).collect();
-    let total = 12 + chunks.iter().map(|(c, _)| 8 + c.len()).sum::<usize>();
-    let mut out = Vec::with_capacity(total);
-    for word in [0x4654_6C67u32, 2, total as u32] {
-        out.extend_from_slice(&word.to_le_bytes());
-    }
-    for (chunk, kind) in chunks {
-        out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
-        out.extend_from_slice(&kind.to_le_bytes());
-        out.extend_from_slice(&chunk);
-    }
-    out
-}
-
-/// An sRGB byte as a linear 16-bit value (the sRGB transfer function).
-fn srgb_to_linear_u16(c: u8) -> u16 {
-    let s = f32::from(c) / 255.0;
-    let linear = if s <= 0.04045 { s / 12.92 } else { ((s + 0.055) / 1.055).powf(2.4) };
-    (linear * 65535.0).round() as u16
 }
 
 /// A triangle mesh with per-vertex colours, and per-vertex normals where they are known.
@@ -322,7 +115,7 @@ pub struct ColoredMesh {
 impl ColoredMesh {
     /// The vertices the faces use, in first-use order, and the faces renumbered over them: a mesh of a
     /// depth map keeps no background pixels.
-    fn used_vertices(&self, path: &Path) -> Result<(Vec<usize>, Vec<[u32; 3]>), FileError> {
+    pub(crate) fn used_vertices(&self, path: &Path) -> Result<(Vec<usize>, Vec<[u32; 3]>), FileError> {
         let per_point = [Some(self.colors.len()), self.normals.as_ref().map(Vec::len)];
         if per_point.into_iter().flatten().any(|n| n != self.points.len()) {
             return Err(FileError::new(path, "points and their colours or normals differ in number"));
@@ -359,6 +152,16 @@ const PLY_FACE: &str = "list uchar uint vertex_indices";
 fn ply_vertex_properties(normals: bool) -> Vec<&'static str> {
     let normal: &[&str] = if normals { &PLY_NORMAL } else { &[] };
     [&PLY_POSITION[..], normal, &PLY_COLOUR].concat()
+}
+
+/// Reads a mesh from a PLY in [`write_ply`]'s layout or a GLB in [`crate::glb::write_glb`]'s,
+/// told apart by their first bytes, not their names.
+pub fn read_mesh(path: impl AsRef<Path>) -> Result<ColoredMesh, FileError> {
+    let path = path.as_ref();
+    let mut start = [0; 4];
+    let mut file = std::fs::File::open(path).map_err(|e| FileError::new(path, e))?;
+    let glb = file.read_exact(&mut start).is_ok() && &start == b"glTF";
+    if glb { crate::glb::read_glb(path).map(|glb| glb.mesh) } else { read_ply(path) }
 }
 
 /// Reads a mesh written by [`write_ply`] (binary little-endian: float x, y, z, maybe float nx,
@@ -516,127 +319,5 @@ mod tests {
             )
             .is_err()
         );
-    }
-
-    /// The glTF document of a GLB file's bytes and where its binary chunk's header starts.
-    fn glb_document(bytes: &[u8]) -> (serde_json::Value, usize) {
-        let json_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-        (serde_json::from_slice(&bytes[20..20 + json_len]).unwrap(), 20 + json_len)
-    }
-
-    #[test]
-    fn glb_stands_a_person_seen_from_above_upright() {
-        // A plank 1.8 m tall at 3 m, its top tipped 30 degrees towards the camera.
-        let (s, c) = 30f32.to_radians().sin_cos();
-        let points: Vec<[f32; 3]> =
-            [[-0.2, -0.9], [0.2, -0.9], [0.2, 0.9], [-0.2, 0.9]].map(|[x, h]| [x, c * h, 3.0 + s * h]).to_vec();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.glb");
-        write_glb(
-            &path,
-            &ColoredMesh { points, colors: vec![[9, 9, 9]; 4], normals: None, faces: vec![[0, 1, 2], [0, 2, 3]] },
-            None,
-        )
-        .unwrap();
-        let q: Vec<f64> = glb_document(&std::fs::read(&path).unwrap()).0["nodes"][0]["rotation"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        assert_eq!((q[1], q[2]), (0.0, 0.0));
-        // The plank's upward direction as stored, (0, cos 30, sin 30) in glTF's axes (its top
-        // nearer), turned by the node's rotation about x, is glTF's up.
-        let angle = 2.0 * q[0].atan2(q[3]);
-        let (sa, ca) = angle.sin_cos();
-        let (y, z) = (f64::from(c), f64::from(s));
-        let up = [ca * y - sa * z, sa * y + ca * z];
-        assert!((up[0] - 1.0).abs() < 1e-6 && up[1].abs() < 1e-6, "{up:?}");
-    }
-
-    /// The container's lengths, chunk types and the document's counts and bounds, read back by
-    /// hand; the Khronos validator checks the rest (tests/cli.rs).
-    #[test]
-    fn glb_holds_the_used_vertices_flipped_to_gltf_axes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.glb");
-        let points = [[0.0, 0.0, 4.0], [1.0, 0.5, 4.5], [9.0, 9.0, 9.0], [0.0, 1.0, 4.0]];
-        let colors = [[255, 0, 0], [0, 255, 0], [1, 2, 3], [128, 128, 128]];
-        write_glb(
-            &path,
-            &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), normals: None, faces: vec![[0, 1, 3]] },
-            None,
-        )
-        .unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        assert_eq!((&bytes[..4], word(4), word(8)), (&b"glTF"[..], 2, bytes.len()));
-        assert_eq!(&bytes[16..20], b"JSON");
-        let (doc, bin_at) = glb_document(&bytes);
-        assert_eq!((word(bin_at), &bytes[bin_at + 4..bin_at + 8]), (3 * 12 + 3 * 8 + 3 * 4, &b"BIN\0"[..]));
-        assert_eq!(doc["accessors"][0]["count"], 3);
-        assert_eq!(doc["accessors"][0]["min"], serde_json::json!([0.0, -1.0, -4.5]));
-        assert_eq!(doc["accessors"][0]["max"], serde_json::json!([1.0, 0.0, -4.0]));
-        assert_eq!(doc["accessors"][2]["count"], 3);
-        // The second vertex: (1, -0.5, -4.5), pure green linearised.
-        let float = |at: usize| f32::from_le_bytes(bytes[bin_at + 8 + at..bin_at + 12 + at].try_into().unwrap());
-        assert_eq!([float(12), float(16), float(20)], [1.0, -0.5, -4.5]);
-        // sRGB 128 is linear 0.2158605 (the standard's value).
-        assert_eq!((srgb_to_linear_u16(255), srgb_to_linear_u16(0)), (65535, 0));
-        assert!((f32::from(srgb_to_linear_u16(128)) - 0.215_860_5 * 65535.0).abs() < 1.0);
-        write_glb(
-            &path,
-            &ColoredMesh { points: points.to_vec(), colors: colors.to_vec(), normals: None, faces: vec![] },
-            None,
-        )
-        .unwrap();
-        let empty = std::fs::read(&path).unwrap();
-        assert_eq!(u32::from_le_bytes(empty[8..12].try_into().unwrap()) as usize, empty.len());
-    }
-
-    /// A textured GLB with normals: texture coordinates instead of vertex colours and the normals
-    /// in glTF's axes, those of the used vertices, and the image embedded as a JPEG that decodes
-    /// to it.
-    #[test]
-    fn glb_lays_a_texture_and_normals_over_the_used_vertices() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.glb");
-        let points = vec![[0.0, 0.0, 4.0], [9.0, 9.0, 9.0], [1.0, 0.5, 4.5], [0.0, 1.0, 4.0]];
-        // Not unit, unit, zero (no direction: facing the camera), unit.
-        let normals = vec![[0.0, 0.0, -2.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.6, 0.8, 0.0]];
-        let mesh = ColoredMesh { points, colors: vec![[0, 0, 0]; 4], normals: Some(normals), faces: vec![[0, 2, 3]] };
-        // Left half red, right half blue.
-        let image =
-            RgbImage::from_fn(64, 32, |x, _| if x < 32 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) });
-        let uv = vec![[0.25, 0.5], [0.0, 0.0], [0.75, 0.25], [0.1, 0.9]];
-        write_glb(&path, &mesh, Some(&Texture { image: &image, uv: uv.clone() })).unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        let (doc, bin_at) = glb_document(&bytes);
-        let attributes = &doc["meshes"][0]["primitives"][0]["attributes"];
-        assert!(attributes.get("COLOR_0").is_none());
-        assert_eq!(doc["materials"][0]["pbrMetallicRoughness"]["baseColorTexture"]["index"], 0);
-        assert_eq!(doc["images"][0]["mimeType"], "image/jpeg");
-        let view = |k: &serde_json::Value| {
-            let v = &doc["bufferViews"][k.as_u64().unwrap() as usize];
-            let at = bin_at + 8 + v["byteOffset"].as_u64().unwrap() as usize;
-            assert_eq!(at % 4, 0);
-            &bytes[at..at + v["byteLength"].as_u64().unwrap() as usize]
-        };
-        let floats = |attribute: &str| -> Vec<f32> {
-            let accessor = &doc["accessors"][attributes[attribute].as_u64().unwrap() as usize];
-            view(&accessor["bufferView"]).chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
-        };
-        assert_eq!(floats("TEXCOORD_0"), [uv[0], uv[2], uv[3]].concat());
-        assert_eq!(floats("NORMAL"), [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.6, -0.8, 0.0]].concat());
-        let image_view = &doc["images"][0]["bufferView"];
-        assert!(doc["bufferViews"][image_view.as_u64().unwrap() as usize].get("target").is_none());
-        let decoded = image::load_from_memory(view(image_view)).unwrap().to_rgb8();
-        assert_eq!(decoded.dimensions(), (64, 32));
-        for (x, want) in [(8, [255, 0, 0]), (56, [0, 0, 255])] {
-            let got = decoded.get_pixel(x, 16).0;
-            assert!((0..3).all(|k| got[k].abs_diff(want[k]) < 8), "{got:?} at x {x}");
-        }
-        let short = Texture { image: &image, uv: vec![[0.0, 0.0]; 3] };
-        assert!(write_glb(&path, &mesh, Some(&short)).unwrap_err().to_string().contains("differ in number"));
     }
 }

@@ -1,11 +1,13 @@
 //! Every file `hdnet infer` writes for an image, written as one item (all or none).
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use hdnet_data::layout::write_camera_json;
+use hdnet_formats::glb::{self, Texture};
 use hdnet_formats::images::PersonImage;
 use hdnet_formats::item::ItemWriter;
-use hdnet_formats::mesh::{self, ColoredMesh, Texture};
+use hdnet_formats::mesh::{self, ColoredMesh};
 use hdnet_formats::{FileError, npy, text, visual};
 use hdnet_geometry::{Camera, Integration};
 use hdnet_model::Prediction;
@@ -74,7 +76,8 @@ fn write_all(
     let refined = p.refined_depth(&l.sample.mask, &camera, refine);
     let depth = &refined * &l.sample.mask;
     let mesh = colored_mesh(&l.sample, &depth, &p.normals, &camera);
-    let texture = l.photo.as_ref().map(|photo| Texture { image: &photo.texture, uv: grid_uv(depth.dim()) });
+    let texture =
+        l.photo.as_ref().map(|photo| Texture { image: Cow::Borrowed(&photo.texture), uv: grid_uv(depth.dim()) });
     let warnings = write_outputs(out, &l.sample, p, &depth, &mesh, texture.as_ref())?;
     if let Some(photo) = &l.photo {
         write_photo_outputs(out, &l.sample, photo, &refined, &p.normals, &camera)?;
@@ -135,7 +138,7 @@ fn write_outputs(
     npy::write(out.join(format!("{name}_depth.npy")), depth)?;
     npy::write(out.join(format!("{name}_normal.npy")), &p.normals)?;
     mesh::write_ply(out.join(format!("{name}.ply")), mesh)?;
-    mesh::write_glb(out.join(format!("{name}.glb")), mesh, texture)?;
+    glb::write_glb(out.join(format!("{name}.glb")), mesh, texture)?;
     let mut warnings = Vec::new();
     match visual::results_panel(&sample.image, depth, &p.normals, mask) {
         Some(panel) => visual::save_png(out.join(format!("{name}_results.png")), &panel)?,
