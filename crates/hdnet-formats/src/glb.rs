@@ -253,8 +253,12 @@ impl<'a> GlbFile<'a> {
         if bytes.get(..4) != Some(b"glTF") {
             return Err("not a GLB file (no glTF header)".into());
         }
-        if word(4) != Some(2) || word(8) != Some(bytes.len()) {
-            return Err(format!("not a whole glTF 2.0 binary ({} bytes, its header says {:?})", bytes.len(), word(8)));
+        if word(4) != Some(2) {
+            return Err("not a glTF 2.0 binary (its header's version is not 2)".into());
+        }
+        if word(8) != Some(bytes.len()) {
+            let said = word(8).map_or_else(|| "nothing".into(), |n| format!("{n} bytes"));
+            return Err(format!("cut short or padded: {} bytes, its header says {said}", bytes.len()));
         }
         let json_len = word(12).filter(|_| bytes.get(16..20) == Some(b"JSON")).ok_or("no JSON chunk")?;
         let json = bytes.get(20..).and_then(|b| b.get(..json_len)).ok_or("the JSON chunk runs past the file's end")?;

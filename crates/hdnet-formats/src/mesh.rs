@@ -160,8 +160,12 @@ pub fn read_mesh(path: impl AsRef<Path>) -> Result<ColoredMesh, FileError> {
     let path = path.as_ref();
     let mut start = [0; 4];
     let mut file = std::fs::File::open(path).map_err(|e| FileError::new(path, e))?;
-    let glb = file.read_exact(&mut start).is_ok() && &start == b"glTF";
-    if glb { crate::glb::read_glb(path).map(|glb| glb.mesh) } else { read_ply(path) }
+    let start = file.read_exact(&mut start).map(|()| start).unwrap_or_default();
+    match &start {
+        b"glTF" => crate::glb::read_glb(path).map(|glb| glb.mesh),
+        b"ply\n" => read_ply(path),
+        _ => Err(FileError::new(path, "neither a PLY nor a GLB mesh (no ply or glTF header)".to_string())),
+    }
 }
 
 /// Reads a mesh written by [`write_ply`] (binary little-endian: float x, y, z, maybe float nx,
@@ -289,6 +293,31 @@ mod tests {
         let faces = depth2mesh_faces(&depth, &mask);
         assert_eq!(faces.len(), 6);
         assert!(!faces.contains(&[12, 13, 17]));
+    }
+
+    /// A PLY and a GLB of one mesh read alike whatever their names; anything else is named.
+    #[test]
+    fn read_mesh_tells_plys_and_glbs_by_their_first_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mesh = ColoredMesh {
+            points: vec![[0.0, 0.0, 4.0], [1.0, 0.5, 4.5], [0.0, 1.0, 4.0]],
+            colors: vec![[255, 0, 0], [0, 255, 0], [128, 128, 128]],
+            normals: None,
+            faces: vec![[0, 1, 2]],
+        };
+        let (ply, glb, other) = (dir.path().join("a.glb"), dir.path().join("b.ply"), dir.path().join("c.ply"));
+        write_ply(&ply, &mesh).unwrap();
+        crate::glb::write_glb(&glb, &mesh, None).unwrap();
+        let (from_ply, from_glb) = (read_mesh(&ply).unwrap(), read_mesh(&glb).unwrap());
+        assert_eq!(from_ply.faces, from_glb.faces);
+        for (a, b) in from_ply.points.iter().zip(&from_glb.points) {
+            assert!(a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-6), "{a:?} {b:?}");
+        }
+        for bytes in [&b"v 1 2 3"[..], b"gl", b""] {
+            std::fs::write(&other, bytes).unwrap();
+            let err = read_mesh(&other).unwrap_err().to_string();
+            assert!(err.contains("c.ply") && err.contains("neither a PLY nor a GLB"), "{err}");
+        }
     }
 
     #[test]
