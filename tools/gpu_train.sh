@@ -7,8 +7,9 @@
 # tools/gpu_train.toml (or $HDNET_TRAIN_CONFIG), from scratch, or from trained weights
 # ($HDNET_INIT, for example the bundled model's file: each stage starts from its network there),
 # widened first to base width $HDNET_WIDEN when set (`hdnet train --widen`; at least each network's
-# width: the bundled model's are 16 and 32, and one already that wide is kept as it is). A stage is stopped when its minutes are up; checkpoints are written every
-# 100 steps (crash-safe), so at most 100 steps are lost.
+# width: the bundled model's are 16 and 32, and one already that wide is kept as it is). A stage
+# is stopped when its minutes are up; checkpoints are written every 100 steps (crash-safe), so at
+# most 100 steps are lost.
 # Usage: tools/gpu_train.sh HDNET OUT_DIR [DEVICE (vulkan)] [MINUTES_PER_STAGE (4)] [EARLIER_RUN_DIR]
 # OUT_DIR/normal and OUT_DIR/depth then hold each stage's checkpoints/, train_log.jsonl and
 # progress/; OUT_DIR/train_gpu_log.txt what was printed.
