@@ -10,8 +10,7 @@ use anyhow::{Context, bail};
 use hdnet_model::weights::{hourglass_from_safetensors, load_hourglass};
 use hdnet_model::{Hourglass, HourglassConfig, NetKind};
 use hdnet_train::checkpoint;
-use hdnet_train::progress::write_panel;
-use hdnet_train::run_log::RunLog;
+use hdnet_train::run::{self, Event};
 use hdnet_train::trainer::{HeldOut, Labelled};
 use hdnet_train::{Stage, TrainConfig, Trainer};
 
@@ -109,7 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         StageArg::Hdnet => Stage::Hdnet,
     };
     let device = super::device(&args.device)?.autodiff();
-    let checkpoints = args.out.join("checkpoints");
+    let checkpoints = run::checkpoints(&args.out);
     let mut trainer = if args.resume {
         let latest = checkpoint::latest(&checkpoints)
             .with_context(|| format!("{}: no checkpoint to resume from", checkpoints.display()))?;
@@ -165,40 +164,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(rate) = args.learning_rate {
         trainer.config.learning_rate = rate;
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
-    checkpoint::remove_stale(&checkpoints);
-    let mut log = RunLog::open(&args.out.join("train_log.jsonl"), stage, trainer.step)?;
-
     let held_out = args.heldout.as_deref().map(HeldOut::open).transpose()?;
-    let config = trainer.config.clone();
-    let bar = super::batch::progress(config.steps as usize);
+    let bar = super::batch::progress(trainer.config.steps as usize);
     bar.set_position(trainer.step);
     let (start, first_step) = (Instant::now(), trainer.step);
-    while trainer.step < config.steps {
-        let losses = trainer.step()?;
-        let step = trainer.step;
-        let rate = (step - first_step) as f64 / start.elapsed().as_secs_f64();
-        bar.set_message(format!("{} | {rate:.2} steps/s", summary(&losses.named())));
-        bar.set_position(step);
-        if step % config.log_every == 0 || step == config.steps {
-            log.step(step, &losses)?;
+    run::train(&mut trainer, &args.out, held_out.as_ref(), |step, event| match event {
+        Event::Stepped(losses) => {
+            let rate = (step - first_step) as f64 / start.elapsed().as_secs_f64();
+            bar.set_message(format!("{} | {rate:.2} steps/s", summary(&losses.named())));
+            bar.set_position(step);
         }
-        if step % config.visualize_every == 0 || step == config.steps {
-            let path = args.out.join("progress").join(format!("step{step:08}.png"));
-            write_panel(&path, stage, &trainer.preview()?)?;
-        }
-        if step % config.checkpoint_every == 0 || step == config.steps {
-            let dir = trainer.save(&checkpoints)?;
-            bar.suspend(|| println!("checkpoint {}", dir.display()));
-            if let Some(held_out) = &held_out {
-                let scores = trainer.validate(held_out)?;
-                log.held_out(step, &scores)?;
-                bar.suspend(|| println!("held-out {}", summary(&scores)));
-            }
-        }
-    }
+        Event::Saved(dir) => bar.suspend(|| println!("checkpoint {}", dir.display())),
+        Event::Scored(scores) => bar.suspend(|| println!("held-out {}", summary(scores))),
+    })?;
     bar.finish();
-    println!("{} steps done; log {}", trainer.step, log.path().display());
+    println!("{} steps done; log {}", trainer.step, run::log_path(&args.out).display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,7 +1,7 @@
 //! HDNet's training in Burn: the three stages of the paper ([`trainer`]), their configuration
 //! ([`config`]), the original's Adam ([`adam`]) and exact, crash-safe checkpoints ([`checkpoint`]);
-//! what a run leaves besides them: its log ([`run_log`]), progress panels ([`progress`]) and
-//! curves ([`curves`]).
+//! a run in its folder ([`run`]) and what it leaves besides them: its log ([`run_log`]), progress
+//! panels ([`progress`]) and curves ([`curves`]).
 
 pub mod adam;
 pub mod batch;
@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod curves;
 pub mod progress;
+pub mod run;
 pub mod run_log;
 pub mod stage_loss;
 pub mod trainer;

@@ -42,10 +42,6 @@ impl RunLog {
         Ok(RunLog { path: path.to_path_buf(), file, stage, start: Instant::now(), cpu_before })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Logs a step's losses.
     pub fn step(&mut self, step: u64, losses: &StepReport) -> Result<(), FileError> {
         let mut fields = self.fields(step);
