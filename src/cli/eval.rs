@@ -67,7 +67,7 @@ struct PhotoRow {
 }
 
 fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
-    use hdnet_eval::joints::{Agreement, Joint, JointPair, joint_pairs};
+    use hdnet_eval::joints::Agreement;
     let photos = hdnet_formats::images::list_photos(dir)?;
     if photos.is_empty() {
         bail!("{}: no PNG, JPEG or WebP photos found", dir.display());
@@ -86,24 +86,7 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     let (mut rows, mut total) = (Vec::new(), Agreement::default());
     let mut batch = Batch::new(photos.len());
     for photo in &photos {
-        let scored = (|| -> Result<Vec<JointPair>, FileError> {
-            let (rgb, alpha) = hdnet_formats::images::read_photo(photo)?;
-            let mut person = segmenter.find(&rgb, None).map_err(|e| FileError::new(photo, e))?;
-            if let Some(alpha) = alpha {
-                // A cut-out's person is its opaque part, as `infer` takes it.
-                person.mask = alpha;
-            }
-            let depth = match &model {
-                Some(hdnet) => hdnet_infer::photo::photo_depth(hdnet, photo, &rgb, &person, refine)?,
-                None => person.mask.mapv(|m| m * 4.0),
-            };
-            let joints: Vec<Joint> = person
-                .keypoints
-                .iter()
-                .map(|k| Joint { name: k.name, x: k.x, y: k.y, visibility: k.visibility, depth: k.world[2] })
-                .collect();
-            Ok(joint_pairs(&depth, &person.mask, &joints))
-        })();
+        let scored = hdnet_infer::photo::photo_joint_pairs(photo, &segmenter, model.as_ref(), refine);
         let name = photo.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
         match scored {
             Ok(pairs) => {

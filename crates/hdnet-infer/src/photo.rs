@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use hdnet_eval::joints::{Joint, JointPair, joint_pairs};
 use hdnet_formats::crop::{Bounds, Crop};
 use hdnet_formats::images::{PersonImage, read_iuv, read_mask, read_photo};
 use hdnet_formats::visual::{side_by_side, to_u8};
@@ -263,10 +264,37 @@ fn network_input(
     Ok((PersonImage::new(name, &crop.resample(rgb, n, 255.0, true), small_mask, iuv), crop))
 }
 
+/// The pairs of joints of the person in the photo at `path` that `hdnet eval --photos` scores:
+/// the person as hdnet finds them (a cut-out's person its opaque part, as `infer` takes it),
+/// ordered front-to-back by the depth `hdnet` gives them as `infer` does, or by a flat depth
+/// (the baseline) without a model.
+pub fn photo_joint_pairs(
+    path: &Path,
+    segmenter: &Segmenter,
+    hdnet: Option<&Hdnet>,
+    refine: Option<Integration>,
+) -> Result<Vec<JointPair>, FileError> {
+    let (rgb, alpha) = read_photo(path)?;
+    let mut person = segmenter.find(&rgb, None).map_err(|e| FileError::new(path, e))?;
+    if let Some(alpha) = alpha {
+        person.mask = alpha;
+    }
+    let depth = match hdnet {
+        Some(hdnet) => photo_depth(hdnet, path, &rgb, &person, refine)?,
+        None => person.mask.mapv(|m| m * 4.0),
+    };
+    let joints: Vec<Joint> = person
+        .keypoints
+        .iter()
+        .map(|k| Joint { name: k.name, x: k.x, y: k.y, visibility: k.visibility, depth: k.world[2] })
+        .collect();
+    Ok(joint_pairs(&depth, &person.mask, &joints))
+}
+
 /// The depth `hdnet infer` gives a photo's `person` (as hdnet found them; their mask may be a
 /// cut-out's alpha), at the photo's resolution, zero off their mask (`image` names the photo in
 /// errors).
-pub fn photo_depth(
+fn photo_depth(
     hdnet: &Hdnet,
     image: &Path,
     rgb: &Array3<f32>,
