@@ -241,3 +241,28 @@ fn a_batch_goes_on_past_its_bad_items_and_names_each() {
     }
     assert!(!out.join("cut.txt").exists() && !out.join("noise.txt").exists());
 }
+
+#[test]
+fn batch_commands_leave_no_output_folder_when_nothing_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("photo.png");
+    std::fs::write(&photo, b"not an image").unwrap();
+    for command in ["infer", "segment"] {
+        let out = dir.path().join(format!("{command}_results"));
+        let run = || {
+            Command::new(env!("CARGO_BIN_EXE_hdnet"))
+                .args([command, photo.to_str().unwrap(), "--out", out.to_str().unwrap()])
+                .output()
+                .unwrap()
+        };
+        let o = run();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("photo.png"), "{command}: the bad photo is not named: {err}");
+        assert!(!out.exists(), "{command}: an empty {} was left", out.display());
+
+        // A folder the user already had stays, empty or not.
+        std::fs::create_dir(&out).unwrap();
+        assert!(!run().status.success());
+        assert!(out.is_dir(), "{command}: the user's folder was removed");
+    }
+}

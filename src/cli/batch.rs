@@ -3,7 +3,11 @@
 //! failure when any item failed.
 
 use std::fmt::Display;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::Context;
+use hdnet_formats::item::ItemWriter;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -61,5 +65,35 @@ impl Batch {
     pub fn finish(self) -> ExitCode {
         self.bar.finish_and_clear();
         if self.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    }
+}
+
+/// A batch's output folder, made when missing; one this run made and left empty (every item
+/// failed) is removed again rather than left behind.
+pub struct OutFolder {
+    path: PathBuf,
+    made: bool,
+}
+
+impl OutFolder {
+    pub fn make(path: PathBuf) -> anyhow::Result<Self> {
+        let made = !path.exists();
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("{}: cannot create the output folder", path.display()))?;
+        ItemWriter::remove_stale(&path);
+        Ok(Self { path, made })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for OutFolder {
+    fn drop(&mut self) {
+        if self.made {
+            // remove_dir leaves a folder that holds anything.
+            let _ = std::fs::remove_dir(&self.path);
+        }
     }
 }

@@ -6,17 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use hdnet_formats::FileError;
 use hdnet_formats::images::{PersonImage, list_photos, list_samples};
-use hdnet_formats::item::ItemWriter;
 use hdnet_infer::outputs::{output_names, write_item};
 use hdnet_infer::photo::{
     Finder, IMAGE_SIZE, Input, MaskFrom, PhotoFile, PhotoSettings, SizedBy, load_photo, person_fill,
 };
 use hdnet_model::Hdnet;
 
-use super::batch::Batch;
+use super::batch::{Batch, OutFolder};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -139,11 +138,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("--extent must be in metres, between 0.01 and 100");
     }
     let (sources, out) = sources(&args)?;
-    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
-    ItemWriter::remove_stale(&out);
     let hdnet = super::load_model(args.weights.as_deref(), &args.device, args.flip)?;
     let settings = PhotoSettings { fill: person_fill(&hdnet, args.fill), extent: args.extent };
     let refine = args.refine.integration(&hdnet)?;
+    let out_folder = OutFolder::make(out)?;
+    let out = out_folder.path();
     let turntable = args.turntable || (!args.no_turntable && args.input.is_file());
 
     let mut batch = Batch::new(sources.len());
@@ -151,7 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for chunk in sources.chunks(args.batch) {
         let mut loaded = Vec::new();
         for source in chunk {
-            match load_checked(source, &out, &hdnet, settings, turntable, args.overwrite, &mut finder) {
+            match load_checked(source, out, &hdnet, settings, turntable, args.overwrite, &mut finder) {
                 Ok(l) => loaded.push(l),
                 Err(e) => {
                     batch.fail(format!("skipped {}: {e}", source.name()));
@@ -165,32 +164,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let predictions = hdnet.predict(&loaded.iter().map(|l| &l.sample).collect::<Vec<_>>());
         for (l, prediction) in loaded.iter().zip(&predictions) {
             batch.working_on(&l.sample.name);
-            match write_item(&out, l, prediction, refine, turntable, args.overwrite) {
-                Ok(warnings) => {
-                    warnings.iter().for_each(|w| batch.say(format!("warning: {}: {w}", l.sample.name)));
-                    match l.photo.as_ref().map(|p| &p.mask_from) {
-                        Some(MaskFrom::CutOut) => {
-                            batch.row(format!("{}: the person is the photo's opaque part (a cut-out)", l.sample.name))
-                        }
-                        Some(MaskFrom::Found(person)) => {
-                            if let Some(doubt) = person.doubt() {
-                                batch.say(format!("warning: {}: {doubt}", l.sample.name));
-                            }
-                        }
-                        _ => {}
-                    }
-                    match l.photo.as_ref().map(|p| p.framing) {
-                        Some(f) if f.sized_by == SizedBy::PoseModel => batch.row(format!(
-                            "{}: the person's larger side is {:.2} m by the pose model (--extent sets it)",
-                            l.sample.name, f.extent
-                        )),
-                        Some(f) if f.sized_by == SizedBy::Assumption => batch.say(format!(
-                            "warning: {}: the pose model could not size the person: {} m assumed (--extent)",
-                            l.sample.name, f.extent
-                        )),
-                        _ => {}
-                    }
-                }
+            match write_item(out, l, prediction, refine, turntable, args.overwrite) {
+                Ok(warnings) => report_written(&batch, l, &warnings),
                 Err(e) => batch.fail(format!("failed {}: {e}", l.sample.name)),
             }
             batch.advance(1);
@@ -198,6 +173,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!("{} of {} images written to {}", sources.len() - batch.failed(), sources.len(), out.display());
     Ok(batch.finish())
+}
+
+/// Tells what hdnet assumed about an image just written: the mask's and the size's sources and
+/// their doubts.
+fn report_written(batch: &Batch, l: &Input, warnings: &[String]) {
+    let name = &l.sample.name;
+    warnings.iter().for_each(|w| batch.say(format!("warning: {name}: {w}")));
+    match l.photo.as_ref().map(|p| &p.mask_from) {
+        Some(MaskFrom::CutOut) => batch.row(format!("{name}: the person is the photo's opaque part (a cut-out)")),
+        Some(MaskFrom::Found(person)) => {
+            if let Some(doubt) = person.doubt() {
+                batch.say(format!("warning: {name}: {doubt}"));
+            }
+        }
+        _ => {}
+    }
+    match l.photo.as_ref().map(|p| p.framing) {
+        Some(f) if f.sized_by == SizedBy::PoseModel => batch
+            .row(format!("{name}: the person's larger side is {:.2} m by the pose model (--extent sets it)", f.extent)),
+        Some(f) if f.sized_by == SizedBy::Assumption => batch.say(format!(
+            "warning: {name}: the pose model could not size the person: {} m assumed (--extent)",
+            f.extent
+        )),
+        _ => {}
+    }
 }
 
 fn load_checked(

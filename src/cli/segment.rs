@@ -7,13 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use hdnet_formats::images::{list_photos, read_photo};
-use hdnet_formats::item::ItemWriter;
 use hdnet_infer::photo::{DEFAULT_FILL, IMAGE_SIZE};
 use hdnet_segment::person::Segmenter;
 use hdnet_segment::video::Shot;
 use hdnet_segment::video_folder::VideoFolder;
 
-use super::batch::Batch;
+use super::batch::{Batch, OutFolder};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -69,12 +68,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("--fill must be in (0.05, 1]");
     }
     let out = args.out.clone().unwrap_or(default_out);
-    std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", out.display()))?;
-    ItemWriter::remove_stale(&out);
+    let out_folder = OutFolder::make(out)?;
+    let out = out_folder.path();
     let segmenter = Segmenter::new(&super::device(&args.device)?);
     let mut batch = Batch::new(photos.len());
     let mut shot = Shot::new();
-    let mut video = args.video_layout.then(|| VideoFolder::new(&out, args.fill, IMAGE_SIZE.0, args.overwrite));
+    let mut video = args.video_layout.then(|| VideoFolder::new(out, args.fill, IMAGE_SIZE.0, args.overwrite));
     for photo in &photos {
         let name = photo.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         batch.working_on(&name);
@@ -96,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     person.presence
                 ),
                 Some(video) => video.push(name.clone(), photo.clone(), &person),
-                None => person.write_item(&out, &name, args.iuv, args.overwrite)?,
+                None => person.write_item(out, &name, args.iuv, args.overwrite)?,
             }
             Ok(person)
         });
