@@ -6,11 +6,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use hdnet_data::layout::{dirs, frame_names, frame_png, frames_without_color, missing_color, read_labelled};
+use hdnet_data::layout::{
+    LabelledFrame, dirs, frame_names, frame_png, frames_without_color, missing_color, read_labelled,
+};
 use hdnet_eval::evaluation::{
-    Baseline, baseline_prediction, evaluate, mean_depth, read_prediction, table, write_reports,
+    Baseline, SavedPrediction, baseline_prediction, evaluate, mean_depth, read_prediction, table, write_reports,
 };
 use hdnet_formats::FileError;
+use hdnet_geometry::Integration;
+use ndarray::Array2;
 
 use super::batch::Batch;
 
@@ -117,9 +121,35 @@ fn eval_photos(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
 
 /// Where the scored depth and normals come from.
 enum Predictions<'a> {
-    Baseline,
+    /// A baseline, with the mean depth map for `mean-depth`.
+    Baseline(Option<Array2<f32>>),
     Folder(&'a Path),
-    Model(Box<hdnet_model::Hdnet>),
+    Model {
+        net: Box<hdnet_model::Hdnet>,
+        refine: Option<Integration>,
+    },
+}
+
+impl Predictions<'_> {
+    /// The prediction for frame `name` of the labelled folder `gt_root`, whose ground truth is `gt`.
+    fn for_frame(&self, gt_root: &Path, name: &str, gt: &LabelledFrame) -> Result<SavedPrediction, FileError> {
+        match self {
+            Predictions::Baseline(mean) => {
+                let (depth, normals) = baseline_prediction(gt, mean.as_ref())
+                    .map_err(|e| FileError::new(frame_png(gt_root, dirs::MASK, name), e))?;
+                Ok(SavedPrediction { depth, normals, camera: None })
+            }
+            Predictions::Model { net, refine } => {
+                let (h, w) = gt.person.mask.dim();
+                hdnet_model::pipeline::check_network_size(h, w)
+                    .map_err(|e| FileError::new(frame_png(gt_root, dirs::COLOR, name), e))?;
+                let p = net.predict(&[&gt.person]).remove(0);
+                let depth = p.refined_depth(&gt.person.mask, &gt.camera, *refine) * &gt.person.mask;
+                Ok(SavedPrediction { depth, normals: p.normals, camera: None })
+            }
+            Predictions::Folder(dir) => read_prediction(dir, name, gt.person.mask.dim()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -170,21 +200,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             bail!("{}: already exists (pass --overwrite to replace it)", out.join(f).display());
         }
     }
-    let predictions = match (&args.pred, baseline) {
-        (_, Some(_)) => Predictions::Baseline,
-        (Some(dir), None) => Predictions::Folder(dir),
-        (None, None) => {
-            Predictions::Model(Box::new(super::load_model(args.weights.as_deref(), &args.device, args.flip)?))
+    let predictions = match (&args.pred, baseline, &args.mean_of) {
+        (_, Some(Baseline::MeanDepth), mean_of) => {
+            Predictions::Baseline(Some(mean_depth(mean_of.as_ref().unwrap_or(&gt_root))?))
         }
-    };
-    let refine = match &predictions {
-        Predictions::Model(net) => args.refine.integration(net)?,
-        _ => None,
-    };
-    let mean = match (baseline, &args.mean_of) {
-        (Some(Baseline::MeanDepth), mean_of) => Some(mean_depth(mean_of.as_ref().unwrap_or(&gt_root))?),
-        (_, Some(_)) => bail!("--mean-of is for --baseline mean-depth only"),
-        _ => None,
+        (_, _, Some(_)) => bail!("--mean-of is for --baseline mean-depth only"),
+        (_, Some(_), None) => Predictions::Baseline(None),
+        (Some(dir), None, None) => Predictions::Folder(dir),
+        (None, None, None) => {
+            let net = Box::new(super::load_model(args.weights.as_deref(), &args.device, args.flip)?);
+            let refine = args.refine.integration(&net)?;
+            Predictions::Model { net, refine }
+        }
     };
     let mut batch = Batch::new(names.len());
     let mut rows = Vec::new();
@@ -193,25 +220,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     for name in &names {
         let result = read_labelled(&gt_root, name).and_then(|gt| {
-            let (depth, normals, camera) = match &predictions {
-                Predictions::Baseline => {
-                    let (depth, normals) = baseline_prediction(&gt, mean.as_ref())
-                        .map_err(|e| FileError::new(frame_png(&gt_root, dirs::MASK, name), e))?;
-                    (depth, normals, None)
-                }
-                Predictions::Model(net) => {
-                    let (h, w) = gt.person.mask.dim();
-                    hdnet_model::pipeline::check_network_size(h, w)
-                        .map_err(|e| FileError::new(frame_png(&gt_root, dirs::COLOR, name), e))?;
-                    let p = net.predict(&[&gt.person]).remove(0);
-                    (p.refined_depth(&gt.person.mask, &gt.camera, refine) * &gt.person.mask, p.normals, None)
-                }
-                Predictions::Folder(dir) => {
-                    let saved = read_prediction(dir, name, gt.person.mask.dim())?;
-                    (saved.depth, saved.normals, saved.camera)
-                }
-            };
-            Ok(evaluate(name, &gt, &depth, &normals, camera.as_ref().unwrap_or(&gt.camera)))
+            let p = predictions.for_frame(&gt_root, name, &gt)?;
+            Ok(evaluate(name, &gt, &p.depth, &p.normals, p.camera.as_ref().unwrap_or(&gt.camera)))
         });
         match result {
             Ok(row) => rows.push(row),
