@@ -108,56 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         StageArg::Hdnet => Stage::Hdnet,
     };
     let device = super::device(&args.device)?.autodiff();
-    let checkpoints = run::checkpoints(&args.out);
-    let mut trainer = if args.resume {
-        let latest = checkpoint::latest(&checkpoints)
-            .with_context(|| format!("{}: no checkpoint to resume from", checkpoints.display()))?;
-        let trainer = Trainer::resume(&latest, labelled(&args)?, args.videos.as_deref(), &device)?;
-        if trainer.stage != stage {
-            bail!("{}: a {} run, not {}", latest.display(), trainer.stage.name(), stage.name());
-        }
-        println!("resuming {} from step {}", latest.display(), trainer.step);
-        trainer
-    } else {
-        if checkpoint::latest(&checkpoints).is_some() {
-            bail!(
-                "{}: holds checkpoints of an earlier run (pass --resume to continue it, or another --out)",
-                args.out.display()
-            );
-        }
-        let mut config = match &args.config {
-            Some(path) => TrainConfig::load(path, stage)?,
-            None => TrainConfig::for_stage(stage),
-        };
-        if args.synthetic.is_some() {
-            config.synthetic = args.synthetic;
-            config.validate().map_err(anyhow::Error::msg).context("--synthetic")?;
-        }
-        let kind = stage.net_kind();
-        let widen = args.widen.map(usize::from);
-        let loaded = args.init.as_deref().map(|p| load_hourglass(p, kind, &device).map(|net| (p, net))).transpose()?;
-        if let Some((_, net)) = &loaded {
-            config.width = widen.unwrap_or(net.config(kind).widths[0]);
-        }
-        // A widened network is made in host memory whatever the device, so its size is checked
-        // before it is made.
-        if args.device == "cpu" || widen.is_some() {
-            config.check_memory(stage).map_err(|e| {
-                let source = match (widen, &args.config) {
-                    (Some(w0), _) => format!("--widen {w0}"),
-                    (None, Some(f)) => f.display().to_string(),
-                    (None, None) => "the default settings".into(),
-                };
-                anyhow::anyhow!("{source}: {e}")
-            })?;
-        }
-        let init = loaded.map(|(path, net)| widened_init(path, net, widen, kind, config.seed)).transpose()?;
-        let trainer = Trainer::new(stage, config, labelled(&args)?, args.videos.as_deref(), init, &device)?;
-        match &args.input_normals {
-            Some(weights) => trainer.with_input_normals(input_normal_net(weights.as_deref(), &device)?)?,
-            None => trainer,
-        }
-    };
+    let mut trainer = if args.resume { resumed(&args, stage, &device)? } else { started(&args, stage, &device)? };
     if let Some(steps) = args.steps {
         trainer.config.steps = steps;
     }
@@ -180,6 +131,61 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     bar.finish();
     println!("{} steps done; log {}", trainer.step, run::log_path(&args.out).display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The trainer of the run in `args.out`, at its latest checkpoint.
+fn resumed(args: &Args, stage: Stage, device: &burn::prelude::Device) -> anyhow::Result<Trainer> {
+    let checkpoints = run::checkpoints(&args.out);
+    let latest = checkpoint::latest(&checkpoints)
+        .with_context(|| format!("{}: no checkpoint to resume from", checkpoints.display()))?;
+    let trainer = Trainer::resume(&latest, labelled(args)?, args.videos.as_deref(), device)?;
+    if trainer.stage != stage {
+        bail!("{}: a {} run, not {}", latest.display(), trainer.stage.name(), stage.name());
+    }
+    println!("resuming {} from step {}", latest.display(), trainer.step);
+    Ok(trainer)
+}
+
+/// A new run's trainer, as `args` configure it.
+fn started(args: &Args, stage: Stage, device: &burn::prelude::Device) -> anyhow::Result<Trainer> {
+    if checkpoint::latest(&run::checkpoints(&args.out)).is_some() {
+        bail!(
+            "{}: holds checkpoints of an earlier run (pass --resume to continue it, or another --out)",
+            args.out.display()
+        );
+    }
+    let mut config = match &args.config {
+        Some(path) => TrainConfig::load(path, stage)?,
+        None => TrainConfig::for_stage(stage),
+    };
+    if args.synthetic.is_some() {
+        config.synthetic = args.synthetic;
+        config.validate().map_err(anyhow::Error::msg).context("--synthetic")?;
+    }
+    let kind = stage.net_kind();
+    let widen = args.widen.map(usize::from);
+    let loaded = args.init.as_deref().map(|p| load_hourglass(p, kind, device).map(|net| (p, net))).transpose()?;
+    if let Some((_, net)) = &loaded {
+        config.width = widen.unwrap_or(net.config(kind).widths[0]);
+    }
+    // A widened network is made in host memory whatever the device, so its size is checked
+    // before it is made.
+    if args.device == "cpu" || widen.is_some() {
+        config.check_memory(stage).map_err(|e| {
+            let source = match (widen, &args.config) {
+                (Some(w0), _) => format!("--widen {w0}"),
+                (None, Some(f)) => f.display().to_string(),
+                (None, None) => "the default settings".into(),
+            };
+            anyhow::anyhow!("{source}: {e}")
+        })?;
+    }
+    let init = loaded.map(|(path, net)| widened_init(path, net, widen, kind, config.seed)).transpose()?;
+    let trainer = Trainer::new(stage, config, labelled(args)?, args.videos.as_deref(), init, device)?;
+    Ok(match &args.input_normals {
+        Some(weights) => trainer.with_input_normals(input_normal_net(weights.as_deref(), device)?)?,
+        None => trainer,
+    })
 }
 
 /// The normal net of `weights`, or the bundled model's.
