@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use hdnet_formats::images::{list_photos, read_photo};
 use hdnet_infer::photo::{DEFAULT_FILL, IMAGE_SIZE};
-use hdnet_segment::person::Segmenter;
+use hdnet_segment::person::{Person, Segmenter};
 use hdnet_segment::video::Shot;
 use hdnet_segment::video_folder::VideoFolder;
 
@@ -73,30 +73,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let segmenter = Segmenter::new(&super::device(&args.device)?);
     let mut batch = Batch::new(photos.len());
     let mut shot = Shot::new();
-    let mut video = args.video_layout.then(|| VideoFolder::new(out, args.fill, IMAGE_SIZE.0, args.overwrite));
+    let mut destination = if args.video_layout {
+        Destination::Video(VideoFolder::new(out, args.fill, IMAGE_SIZE.0, args.overwrite))
+    } else {
+        Destination::Items { out, iuv: args.iuv, overwrite: args.overwrite }
+    };
     for photo in &photos {
         let name = photo.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         batch.working_on(&name);
         // A cut-out is searched as it shows: laid on white, not its transparent pixels' colour.
         let found = read_photo(photo).map_err(anyhow::Error::from).and_then(|(rgb, _)| {
             // A frame of another shot: the shot before it is complete.
-            if shot.next_frame(&rgb)
-                && let Some(video) = video.as_mut()
-            {
-                write_shot(video, &mut batch);
+            if shot.next_frame(&rgb) {
+                destination.end_shot(&mut batch);
             }
             let found = if args.independent { segmenter.find(&rgb, None) } else { segmenter.follow(&rgb, &mut shot) };
             let person = found.map_err(|e| anyhow::anyhow!("{}: {e}", photo.display()))?;
-            match video.as_mut() {
-                // Training matches frames through the keypoints' IUV, which a doubt makes guesses.
-                Some(_) if person.doubted() => bail!(
-                    "{}: the pose model doubts a person is there ({:.2}): left out of the video",
-                    photo.display(),
-                    person.presence
-                ),
-                Some(video) => video.push(name.clone(), photo.clone(), &person),
-                None => person.write_item(out, &name, args.iuv, args.overwrite)?,
-            }
+            destination.take(&name, photo, &person)?;
             Ok(person)
         });
         match found {
@@ -112,9 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         batch.advance(1);
     }
-    if let Some(video) = video.as_mut() {
-        write_shot(video, &mut batch);
-    }
+    destination.end_shot(&mut batch);
     println!("{} of {} photos segmented into {}", photos.len() - batch.failed(), photos.len(), out.display());
     if args.video_layout {
         println!(
@@ -125,16 +116,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(batch.finish())
 }
 
-/// Writes the shot in progress of `video` and reports it (its frames, how they were cut) and
-/// every frame that could not be written.
-fn write_shot(video: &mut VideoFolder, batch: &mut Batch) {
-    let Some(shot) = video.write_shot() else { return };
-    let sized = if shot.sized_by_pose { "by the pose model" } else { "assumed; the pose model could not tell" };
-    batch.row(format!(
-        "shot {}..{}: {} frames cut by a {} px square; the person spans {:.2} m ({sized})",
-        shot.first, shot.last, shot.frames, shot.side, shot.extent
-    ));
-    for (name, e) in shot.failed {
-        batch.fail(format!("skipped {name}: {e}"));
+/// Where the people found go: each photo's files, or a video folder for training, shot by shot.
+enum Destination<'a> {
+    Items { out: &'a Path, iuv: bool, overwrite: bool },
+    Video(VideoFolder),
+}
+
+impl Destination<'_> {
+    /// Writes the `person` found in `photo` (named `name`), or adds them to the shot in progress.
+    fn take(&mut self, name: &str, photo: &Path, person: &Person) -> anyhow::Result<()> {
+        match self {
+            Destination::Items { out, iuv, overwrite } => Ok(person.write_item(out, name, *iuv, *overwrite)?),
+            // Training matches frames through the keypoints' IUV, which a doubt makes guesses.
+            Destination::Video(_) if person.doubted() => bail!(
+                "{}: the pose model doubts a person is there ({:.2}): left out of the video",
+                photo.display(),
+                person.presence
+            ),
+            Destination::Video(video) => {
+                video.push(name.to_string(), photo.to_path_buf(), person);
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes a video's shot in progress and reports it (its frames, how they were cut) and
+    /// every frame that could not be written.
+    fn end_shot(&mut self, batch: &mut Batch) {
+        let Destination::Video(video) = self else { return };
+        let Some(shot) = video.write_shot() else { return };
+        let sized = if shot.sized_by_pose { "by the pose model" } else { "assumed; the pose model could not tell" };
+        batch.row(format!(
+            "shot {}..{}: {} frames cut by a {} px square; the person spans {:.2} m ({sized})",
+            shot.first, shot.last, shot.frames, shot.side, shot.extent
+        ));
+        for (name, e) in shot.failed {
+            batch.fail(format!("skipped {name}: {e}"));
+        }
     }
 }
