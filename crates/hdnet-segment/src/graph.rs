@@ -167,97 +167,126 @@ fn step(
     let input = |k: usize| operator.inputs.get(k).copied().flatten();
     let data = input(0).ok_or("no data input")?;
     let shape = &model.tensors[data].shape;
-    let spatial = || -> Load<[usize; 2]> {
-        match shape[..] {
-            [_, h, w, _] => Ok([h, w]),
-            _ => Err(format!("input of shape {shape:?}, expected NHWC")),
-        }
-    };
+    let spatial = || spatial(shape);
     let output = *operator.outputs.first().ok_or("no output")?;
-    let (kernel, inputs) = match &operator.op {
-        Op::Conv2d(conv) | Op::DepthwiseConv2d(conv) => {
-            let depthwise = matches!(operator.op, Op::DepthwiseConv2d(_));
-            let (w, w_shape) = constants.shaped(input(1), "filter")?;
-            let [a, kh, kw, b] = w_shape[..] else { return Err(format!("filter of shape {w_shape:?}")) };
-            let (weight, groups) = if depthwise {
-                let channels = *shape.last().unwrap_or(&0);
-                (filter(&w, [b, kh, kw], |o, y, x| y * kw * b + x * b + o), channels.max(1))
-            } else {
-                (filter(&w, [a, kh, kw], |o, y, x| ((o * kh + y) * kw + x) * b), 1)
-            };
-            let out_channels = if depthwise { b } else { a };
-            let weight = weight_tensor(weight, [out_channels, if depthwise { 1 } else { b }, kh, kw], device);
-            let bias = bias_tensor(constants, input(2), out_channels, device)?;
-            let padding = same_or_valid(conv, spatial()?, [kh, kw]);
-            let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, groups);
-            (Kernel::Conv { weight, bias, options, activation: conv.activation }, vec![data])
-        }
-        Op::TransposeConvBias(conv) => {
-            // Inputs: data, filter [out, kh, kw, in], bias; Burn's weight is [in, out, kh, kw].
-            let (w, w_shape) = constants.shaped(input(1), "filter")?;
-            let [out, kh, kw, inp] = w_shape[..] else { return Err(format!("filter of shape {w_shape:?}")) };
-            let mut weight = vec![0.0; w.len()];
-            for (o, y, x, i) in itertools_4(out, kh, kw, inp) {
-                weight[((i * out + o) * kh + y) * kw + x] = w[((o * kh + y) * kw + x) * inp + i];
+    let (kernel, inputs) =
+        match &operator.op {
+            Op::Conv2d(conv) | Op::DepthwiseConv2d(conv) => {
+                let depthwise = matches!(operator.op, Op::DepthwiseConv2d(_));
+                (conv_kernel(conv, depthwise, constants, [input(1), input(2)], shape, device)?, vec![data])
             }
-            let weight = weight_tensor(weight, [inp, out, kh, kw], device);
-            let bias = bias_tensor(constants, input(2), out, device)?;
-            let [h, w_] = spatial()?;
-            let crop = transposed_crop(conv, [h, w_], [kh, kw]);
-            (Kernel::TransposeConv { weight, bias, stride: conv.stride, crop }, vec![data])
-        }
-        Op::Add(act) | Op::Mul(act) => {
-            let other = input(1).ok_or("no second operand")?;
-            let kernel = if matches!(operator.op, Op::Add(_)) { Kernel::Add(*act) } else { Kernel::Mul(*act) };
-            (kernel, vec![data, other])
-        }
-        Op::Pad => {
-            let p = constants.ints(input(1), "paddings")?;
-            if p.len() != 8 || p.iter().any(|&v| v < 0) {
-                return Err(format!("paddings {p:?}, expected 4 pairs of counts"));
+            Op::TransposeConvBias(conv) => {
+                (transpose_conv_kernel(conv, constants, [input(1), input(2)], shape, device)?, vec![data])
             }
-            let pair = |d: usize| (p[2 * d] as usize, p[2 * d + 1] as usize);
-            (Kernel::Pad([pair(0), pair(3), pair(1), pair(2)]), vec![data])
-        }
-        Op::MaxPool2d(pool) => {
-            let options = MaxPoolOptions::new(pool.filter).with_stride(pool.stride).with_padding_pairs(same_or_valid(
-                &pool_conv(pool),
-                spatial()?,
-                pool.filter,
-            ));
-            (Kernel::MaxPool(options, pool.activation), vec![data])
-        }
-        Op::AveragePool2d(pool) => {
-            let mut options = AvgPoolOptions::new(pool.filter)
-                .with_stride(pool.stride)
-                .with_padding_pairs(same_or_valid(&pool_conv(pool), spatial()?, pool.filter));
-            options.count_include_pad = false;
-            (Kernel::AvgPool(options, pool.activation), vec![data])
-        }
-        Op::ResizeBilinear { align_corners, half_pixel_centers } => {
-            let size = constants.ints(input(1), "size")?;
-            let [Ok(h), Ok(w)] = size[..].try_into().map(|s: [i32; 2]| s.map(usize::try_from)).map_err(|_| "size")?
-            else {
-                return Err(format!("size {size:?}"));
-            };
-            if align_corners == half_pixel_centers {
-                return Err("bilinear resizing by TFLite's legacy pixel rule is not supported".into());
+            Op::Add(act) | Op::Mul(act) => {
+                let other = input(1).ok_or("no second operand")?;
+                let kernel = if matches!(operator.op, Op::Add(_)) { Kernel::Add(*act) } else { Kernel::Mul(*act) };
+                (kernel, vec![data, other])
             }
-            (Kernel::Resize { size: [h, w], align_corners: *align_corners }, vec![data])
-        }
-        Op::Reshape { new_shape } => {
-            let target = match new_shape {
-                Some(s) => s.clone(),
-                None => constants.ints(input(1), "shape")?,
-            };
-            (Kernel::Reshape(reshape_target(&target, shape)?), vec![data])
-        }
-        Op::Logistic => (Kernel::Logistic, vec![data]),
-        Op::Relu => (Kernel::Relu, vec![data]),
-        Op::HardSwish => (Kernel::HardSwish, vec![data]),
-        Op::Dequantize => unreachable!("DEQUANTIZE outputs are constants"),
-    };
+            Op::Pad => {
+                let p = constants.ints(input(1), "paddings")?;
+                if p.len() != 8 || p.iter().any(|&v| v < 0) {
+                    return Err(format!("paddings {p:?}, expected 4 pairs of counts"));
+                }
+                let pair = |d: usize| (p[2 * d] as usize, p[2 * d + 1] as usize);
+                (Kernel::Pad([pair(0), pair(3), pair(1), pair(2)]), vec![data])
+            }
+            Op::MaxPool2d(pool) => {
+                let options = MaxPoolOptions::new(pool.filter)
+                    .with_stride(pool.stride)
+                    .with_padding_pairs(same_or_valid(&pool_conv(pool), spatial()?, pool.filter));
+                (Kernel::MaxPool(options, pool.activation), vec![data])
+            }
+            Op::AveragePool2d(pool) => {
+                let mut options = AvgPoolOptions::new(pool.filter)
+                    .with_stride(pool.stride)
+                    .with_padding_pairs(same_or_valid(&pool_conv(pool), spatial()?, pool.filter));
+                options.count_include_pad = false;
+                (Kernel::AvgPool(options, pool.activation), vec![data])
+            }
+            Op::ResizeBilinear { align_corners, half_pixel_centers } => {
+                let size = constants.ints(input(1), "size")?;
+                (resize_kernel(&size, *align_corners, *half_pixel_centers)?, vec![data])
+            }
+            Op::Reshape { new_shape } => {
+                let target = match new_shape {
+                    Some(s) => s.clone(),
+                    None => constants.ints(input(1), "shape")?,
+                };
+                (Kernel::Reshape(reshape_target(&target, shape)?), vec![data])
+            }
+            Op::Logistic => (Kernel::Logistic, vec![data]),
+            Op::Relu => (Kernel::Relu, vec![data]),
+            Op::HardSwish => (Kernel::HardSwish, vec![data]),
+            Op::Dequantize => unreachable!("DEQUANTIZE outputs are constants"),
+        };
     Ok(Step { kernel, inputs, output })
+}
+
+/// The [height, width] of an NHWC `shape`.
+fn spatial(shape: &[usize]) -> Load<[usize; 2]> {
+    match shape[..] {
+        [_, h, w, _] => Ok([h, w]),
+        _ => Err(format!("input of shape {shape:?}, expected NHWC")),
+    }
+}
+
+/// A (depthwise) convolution of an input of NHWC `shape` by the constant tensors `[filter, bias]`.
+fn conv_kernel(
+    conv: &Conv,
+    depthwise: bool,
+    constants: &Constants,
+    [filter_at, bias_at]: [Option<usize>; 2],
+    shape: &[usize],
+    device: &Device,
+) -> Load<Kernel> {
+    let (w, w_shape) = constants.shaped(filter_at, "filter")?;
+    let [a, kh, kw, b] = w_shape[..] else { return Err(format!("filter of shape {w_shape:?}")) };
+    let (weight, groups) = if depthwise {
+        let channels = *shape.last().unwrap_or(&0);
+        (filter(&w, [b, kh, kw], |o, y, x| y * kw * b + x * b + o), channels.max(1))
+    } else {
+        (filter(&w, [a, kh, kw], |o, y, x| ((o * kh + y) * kw + x) * b), 1)
+    };
+    let out_channels = if depthwise { b } else { a };
+    let weight = weight_tensor(weight, [out_channels, if depthwise { 1 } else { b }, kh, kw], device);
+    let bias = bias_tensor(constants, bias_at, out_channels, device)?;
+    let padding = same_or_valid(conv, spatial(shape)?, [kh, kw]);
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, groups);
+    Ok(Kernel::Conv { weight, bias, options, activation: conv.activation })
+}
+
+/// MediaPipe's transposed convolution of an input of NHWC `shape` by the constant tensors
+/// `[filter, bias]`.
+fn transpose_conv_kernel(
+    conv: &Conv,
+    constants: &Constants,
+    [filter_at, bias_at]: [Option<usize>; 2],
+    shape: &[usize],
+    device: &Device,
+) -> Load<Kernel> {
+    // The filter is [out, kh, kw, in]; Burn's weight is [in, out, kh, kw].
+    let (w, w_shape) = constants.shaped(filter_at, "filter")?;
+    let [out, kh, kw, inp] = w_shape[..] else { return Err(format!("filter of shape {w_shape:?}")) };
+    let mut weight = vec![0.0; w.len()];
+    for (o, y, x, i) in itertools_4(out, kh, kw, inp) {
+        weight[((i * out + o) * kh + y) * kw + x] = w[((o * kh + y) * kw + x) * inp + i];
+    }
+    let weight = weight_tensor(weight, [inp, out, kh, kw], device);
+    let bias = bias_tensor(constants, bias_at, out, device)?;
+    let crop = transposed_crop(conv, spatial(shape)?, [kh, kw]);
+    Ok(Kernel::TransposeConv { weight, bias, stride: conv.stride, crop })
+}
+
+/// Bilinear resizing to `size` ([height, width]) by one of TFLite's two pixel-centre rules.
+fn resize_kernel(size: &[i32], align_corners: bool, half_pixel_centers: bool) -> Load<Kernel> {
+    let [Ok(h), Ok(w)] = size.try_into().map(|s: [i32; 2]| s.map(usize::try_from)).map_err(|_| "size")? else {
+        return Err(format!("size {size:?}"));
+    };
+    if align_corners == half_pixel_centers {
+        return Err("bilinear resizing by TFLite's legacy pixel rule is not supported".into());
+    }
+    Ok(Kernel::Resize { size: [h, w], align_corners })
 }
 
 /// (o, y, x, i) over a 4-D index space.
