@@ -151,6 +151,18 @@ fn matrices(values: &[f32]) -> Vec<Matrix3<f64>> {
     values.chunks_exact(9).map(|m| Matrix3::from_row_iterator(m.iter().map(|&v| f64::from(v)))).collect()
 }
 
+fn i16s(bytes: &[u8]) -> Vec<i16> {
+    bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+}
+
+/// One vertex's bone weights (float16) scaled to sum to 1, which their rounding to float16 undoes.
+fn normalised_weights(bytes: &[u8]) -> [f64; INFLUENCES] {
+    let w: [f64; INFLUENCES] =
+        std::array::from_fn(|i| f64::from(half::f16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]).to_f32()));
+    let sum: f64 = w.iter().sum();
+    w.map(|x| if sum > 0.0 { x / sum } else { x })
+}
+
 impl BodyModel {
     /// Loads `anny_body.safetensors`.
     pub fn load(path: &Path) -> Result<Self, FileError> {
@@ -177,24 +189,11 @@ impl BodyModel {
             .ok_or_else(|| FileError::new(path, format!("metadata lacks {b} bone_labels")))?;
         let scale = f32s(&t("blendshapes_scale", Dtype::F32, &[k])?);
         let raw = t("blendshapes_i16", Dtype::I16, &[k, v, 3])?;
-        let blendshapes = raw
-            .chunks_exact(v * 3 * 2)
-            .zip(&scale)
-            .map(|(chunk, &s)| (s, chunk.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()))
-            .collect();
+        let blendshapes = raw.chunks_exact(v * 3 * 2).zip(&scale).map(|(chunk, &s)| (s, i16s(chunk))).collect();
         let indices = t("vertex_bone_indices", Dtype::U8, &[v, INFLUENCES])?;
         let weights = t("vertex_bone_weights", Dtype::F16, &[v, INFLUENCES])?;
         let vertex_bones = indices.chunks_exact(INFLUENCES).map(|c| c.try_into().expect("12 bytes")).collect();
-        let vertex_weights = weights
-            .chunks_exact(INFLUENCES * 2)
-            .map(|c| {
-                let w: Vec<f64> =
-                    c.chunks_exact(2).map(|b| f64::from(half::f16::from_le_bytes([b[0], b[1]]).to_f32())).collect();
-                let sum: f64 = w.iter().sum();
-                let w: [f64; INFLUENCES] = w.try_into().expect("12 weights");
-                w.map(|x| if sum > 0.0 { x / sum } else { x })
-            })
-            .collect();
+        let vertex_weights = weights.chunks_exact(INFLUENCES * 2).map(normalised_weights).collect();
         let faces = |name: &str| -> Result<Vec<[u32; 3]>, FileError> {
             let raw = t(name, Dtype::U16, &[shape_of(name).first().copied().unwrap_or(0), 3])?;
             let faces: Vec<[u32; 3]> = raw
@@ -226,7 +225,7 @@ impl BodyModel {
             bone_template_orientations: f32s(&t("bone_template_orientation_matrices", Dtype::F32, &[b, 3, 3])?),
             bone_orientation_blendshapes: f32s(&t("bone_orientation_blendshapes", Dtype::F32, &[k, b, 3, 3])?),
             reference_orientations: matrices(&f32s(&t("reference_bone_orientations", Dtype::F32, &[b, 3, 3])?)),
-            bone_parents: parents.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect(),
+            bone_parents: i16s(&parents),
             vertex_bones,
             vertex_weights,
             faces: faces("faces")?,
