@@ -153,6 +153,13 @@ impl<'a> Constants<'a> {
         Ok((values, self.model.tensors[tensor].shape.clone()))
     }
 
+    /// A constant 4-D filter and its shape.
+    fn filter(&self, tensor: Option<usize>) -> Load<(Vec<f32>, [usize; 4])> {
+        let (values, shape) = self.shaped(tensor, "filter")?;
+        let shape = shape[..].try_into().map_err(|_| format!("filter of shape {shape:?}"))?;
+        Ok((values, shape))
+    }
+
     fn ints(&self, tensor: Option<usize>, what: &str) -> Load<Vec<i32>> {
         tensor.and_then(|t| self.model.tensors[t].i32_values()).ok_or(format!("the {what} is not an int32 constant"))
     }
@@ -240,8 +247,7 @@ fn conv_kernel(
     shape: &[usize],
     device: &Device,
 ) -> Load<Kernel> {
-    let (w, w_shape) = constants.shaped(filter_at, "filter")?;
-    let [a, kh, kw, b] = w_shape[..] else { return Err(format!("filter of shape {w_shape:?}")) };
+    let (w, [a, kh, kw, b]) = constants.filter(filter_at)?;
     let (weight, groups) = if depthwise {
         let channels = *shape.last().unwrap_or(&0);
         (filter(&w, [b, kh, kw], |o, y, x| y * kw * b + x * b + o), channels.max(1))
@@ -266,8 +272,7 @@ fn transpose_conv_kernel(
     device: &Device,
 ) -> Load<Kernel> {
     // The filter is [out, kh, kw, in]; Burn's weight is [in, out, kh, kw].
-    let (w, w_shape) = constants.shaped(filter_at, "filter")?;
-    let [out, kh, kw, inp] = w_shape[..] else { return Err(format!("filter of shape {w_shape:?}")) };
+    let (w, [out, kh, kw, inp]) = constants.filter(filter_at)?;
     let mut weight = vec![0.0; w.len()];
     for (o, y, x, i) in itertools_4(out, kh, kw, inp) {
         weight[((i * out + o) * kh + y) * kw + x] = w[((o * kh + y) * kw + x) * inp + i];
