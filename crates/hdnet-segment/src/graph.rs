@@ -174,59 +174,53 @@ fn step(
     let input = |k: usize| operator.inputs.get(k).copied().flatten();
     let data = input(0).ok_or("no data input")?;
     let shape = &model.tensors[data].shape;
-    let spatial = || spatial(shape);
     let output = *operator.outputs.first().ok_or("no output")?;
-    let (kernel, inputs) =
-        match &operator.op {
-            Op::Conv2d(conv) | Op::DepthwiseConv2d(conv) => {
-                let depthwise = matches!(operator.op, Op::DepthwiseConv2d(_));
-                (conv_kernel(conv, depthwise, constants, [input(1), input(2)], shape, device)?, vec![data])
+    let inputs = match operator.op {
+        Op::Add(_) | Op::Mul(_) => vec![data, input(1).ok_or("no second operand")?],
+        _ => vec![data],
+    };
+    let kernel = match &operator.op {
+        Op::Conv2d(conv) | Op::DepthwiseConv2d(conv) => {
+            let depthwise = matches!(operator.op, Op::DepthwiseConv2d(_));
+            conv_kernel(conv, depthwise, constants, [input(1), input(2)], shape, device)?
+        }
+        Op::TransposeConvBias(conv) => transpose_conv_kernel(conv, constants, [input(1), input(2)], shape, device)?,
+        Op::Add(act) => Kernel::Add(*act),
+        Op::Mul(act) => Kernel::Mul(*act),
+        Op::Pad => {
+            let p = constants.ints(input(1), "paddings")?;
+            if p.len() != 8 || p.iter().any(|&v| v < 0) {
+                return Err(format!("paddings {p:?}, expected 4 pairs of counts"));
             }
-            Op::TransposeConvBias(conv) => {
-                (transpose_conv_kernel(conv, constants, [input(1), input(2)], shape, device)?, vec![data])
-            }
-            Op::Add(act) | Op::Mul(act) => {
-                let other = input(1).ok_or("no second operand")?;
-                let kernel = if matches!(operator.op, Op::Add(_)) { Kernel::Add(*act) } else { Kernel::Mul(*act) };
-                (kernel, vec![data, other])
-            }
-            Op::Pad => {
-                let p = constants.ints(input(1), "paddings")?;
-                if p.len() != 8 || p.iter().any(|&v| v < 0) {
-                    return Err(format!("paddings {p:?}, expected 4 pairs of counts"));
-                }
-                let pair = |d: usize| (p[2 * d] as usize, p[2 * d + 1] as usize);
-                (Kernel::Pad([pair(0), pair(3), pair(1), pair(2)]), vec![data])
-            }
-            Op::MaxPool2d(pool) => {
-                let options = MaxPoolOptions::new(pool.filter)
-                    .with_stride(pool.stride)
-                    .with_padding_pairs(same_or_valid(&pool_conv(pool), spatial()?, pool.filter));
-                (Kernel::MaxPool(options, pool.activation), vec![data])
-            }
-            Op::AveragePool2d(pool) => {
-                let mut options = AvgPoolOptions::new(pool.filter)
-                    .with_stride(pool.stride)
-                    .with_padding_pairs(same_or_valid(&pool_conv(pool), spatial()?, pool.filter));
-                options.count_include_pad = false;
-                (Kernel::AvgPool(options, pool.activation), vec![data])
-            }
-            Op::ResizeBilinear { align_corners, half_pixel_centers } => {
-                let size = constants.ints(input(1), "size")?;
-                (resize_kernel(&size, *align_corners, *half_pixel_centers)?, vec![data])
-            }
-            Op::Reshape { new_shape } => {
-                let target = match new_shape {
-                    Some(s) => s.clone(),
-                    None => constants.ints(input(1), "shape")?,
-                };
-                (Kernel::Reshape(reshape_target(&target, shape)?), vec![data])
-            }
-            Op::Logistic => (Kernel::Logistic, vec![data]),
-            Op::Relu => (Kernel::Relu, vec![data]),
-            Op::HardSwish => (Kernel::HardSwish, vec![data]),
-            Op::Dequantize => unreachable!("DEQUANTIZE outputs are constants"),
-        };
+            let pair = |d: usize| (p[2 * d] as usize, p[2 * d + 1] as usize);
+            Kernel::Pad([pair(0), pair(3), pair(1), pair(2)])
+        }
+        Op::MaxPool2d(pool) => {
+            let padding = same_or_valid(&pool_conv(pool), spatial(shape)?, pool.filter);
+            let options = MaxPoolOptions::new(pool.filter).with_stride(pool.stride).with_padding_pairs(padding);
+            Kernel::MaxPool(options, pool.activation)
+        }
+        Op::AveragePool2d(pool) => {
+            let padding = same_or_valid(&pool_conv(pool), spatial(shape)?, pool.filter);
+            let mut options = AvgPoolOptions::new(pool.filter).with_stride(pool.stride).with_padding_pairs(padding);
+            options.count_include_pad = false;
+            Kernel::AvgPool(options, pool.activation)
+        }
+        Op::ResizeBilinear { align_corners, half_pixel_centers } => {
+            resize_kernel(&constants.ints(input(1), "size")?, *align_corners, *half_pixel_centers)?
+        }
+        Op::Reshape { new_shape } => {
+            let target = match new_shape {
+                Some(s) => s.clone(),
+                None => constants.ints(input(1), "shape")?,
+            };
+            Kernel::Reshape(reshape_target(&target, shape)?)
+        }
+        Op::Logistic => Kernel::Logistic,
+        Op::Relu => Kernel::Relu,
+        Op::HardSwish => Kernel::HardSwish,
+        Op::Dequantize => unreachable!("DEQUANTIZE outputs are constants"),
+    };
     Ok(Step { kernel, inputs, output })
 }
 
